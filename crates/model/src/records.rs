@@ -1,0 +1,272 @@
+//! Records of the DMS_ tables (SPEC §3), as the store reads and writes them.
+//!
+//! Times the service writes are `DateTime<Utc>`. `STRTDT`/`ENDDT` of a schedule are
+//! wall-clock times in the schedule's zone, so they stay `NaiveDateTime` here and the
+//! schedule layer gives them a zone.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::{ErrorType, PARAM_COUNT, RequestStatus, RequestType, RunStatus};
+
+/// A `DMS_JOB` row with the id of its current flow, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub jobid: i64,
+    pub mapref: String,
+    pub current_flow_id: Option<i64>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A `DMS_JOBFLW` row: one version of a job's flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFlow {
+    pub jobflwid: i64,
+    pub jobid: Option<i64>,
+    pub mapref: String,
+    /// The flow as JSON (SPEC §7).
+    pub dwlogic: Option<String>,
+    pub current: bool,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A new schedule version for `DMS_JOBSCH`. Validation belongs to the schedule layer;
+/// the store writes what it is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewSchedule {
+    pub mapref: String,
+    pub jobflwid: Option<i64>,
+    pub frqcd: String,
+    pub frqdd: Option<String>,
+    pub frqhh: Option<i64>,
+    pub frqmi: Option<i64>,
+    pub cronexpr: Option<String>,
+    pub strtdt: Option<NaiveDateTime>,
+    pub enddt: Option<NaiveDateTime>,
+    pub timezone: Option<String>,
+    pub misfire: Option<String>,
+    pub dpnd_jobschid: Option<i64>,
+    pub maxfail: Option<i64>,
+    pub enabled: bool,
+}
+
+/// A `DMS_JOBSCH` row as stored. Every column the original tool may leave NULL is an
+/// `Option`, because rows written by other tools are read as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub jobschid: i64,
+    pub jobflwid: Option<i64>,
+    pub mapref: String,
+    pub frqcd: Option<String>,
+    pub frqdd: Option<String>,
+    pub frqhh: Option<i64>,
+    pub frqmi: Option<i64>,
+    pub strtdt: Option<NaiveDateTime>,
+    pub enddt: Option<NaiveDateTime>,
+    pub stflg: Option<String>,
+    pub schflg: Option<String>,
+    pub curflg: Option<String>,
+    pub dpnd_jobschid: Option<i64>,
+    pub lst_run_dt: Option<DateTime<Utc>>,
+    pub nxt_run_dt: Option<DateTime<Utc>>,
+    pub timezone: Option<String>,
+    pub cronexpr: Option<String>,
+    pub misfire: Option<String>,
+    pub maxfail: Option<i64>,
+    pub failcnt: Option<i64>,
+    pub scherr: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl ScheduleRow {
+    /// SPEC §3: `CURFLG='Y' AND SCHFLG='Y' AND COALESCE(STFLG,'A')='A'`.
+    pub fn is_scheduled(&self) -> bool {
+        self.curflg.as_deref() == Some("Y")
+            && self.schflg.as_deref() == Some("Y")
+            && self.stflg.as_deref().unwrap_or("A") == "A"
+    }
+}
+
+/// A request to add to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    pub mapref: String,
+    pub request_type: RequestType,
+    pub payload: String,
+    /// Two requests with one dedupe key are one request (`sch:<JOBSCHID>:<slot>`).
+    pub dedupe_key: Option<String>,
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl NewRequest {
+    pub fn new(mapref: impl Into<String>, request_type: RequestType, payload: String) -> Self {
+        Self {
+            mapref: mapref.into(),
+            request_type,
+            payload,
+            dedupe_key: None,
+            not_before: None,
+        }
+    }
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new row with this id.
+    Inserted(String),
+    /// A row with the same dedupe key already existed; this is its id.
+    Duplicate(String),
+}
+
+impl Enqueued {
+    pub fn request_id(&self) -> &str {
+        match self {
+            Self::Inserted(id) | Self::Duplicate(id) => id,
+        }
+    }
+}
+
+/// A `DMS_PRCREQ` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub request_id: String,
+    pub mapref: String,
+    pub request_type: RequestType,
+    pub payload: Option<String>,
+    /// `None` when the stored status is not one dwsched knows.
+    pub status: Option<RequestStatus>,
+    pub requested_at: Option<DateTime<Utc>>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub claimed_by: Option<String>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub result_payload: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+/// Which requests a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestClass {
+    /// `IMMEDIATE` and `HISTORY`: requests that start runs. Claimed oldest first, at most
+    /// one per mapref, and only for a mapref with no run in progress and no such request
+    /// already claimed.
+    Runs,
+    /// Everything else (`STOP`, `CANCEL`, `REFRESH_SCHEDULE`, and types dwsched does not
+    /// know, which are failed at once). Never held back by a running mapref.
+    Control,
+}
+
+/// A claim of up to `limit` requests by `node`, whose lease on them runs to `lease_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub node: String,
+    pub class: RequestClass,
+    pub limit: u32,
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// A new run for `DMS_PRCLOG`, opened `IP`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewRun {
+    pub mapref: String,
+    pub jobid: Option<i64>,
+    pub jobflwid: Option<i64>,
+    pub params: [Option<String>; PARAM_COUNT],
+    pub prclog: String,
+    pub sessionid: Option<String>,
+    pub request_id: Option<String>,
+    pub node: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// A `DMS_PRCLOG` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub prcid: i64,
+    pub jobid: Option<i64>,
+    pub jobflwid: Option<i64>,
+    pub mapref: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `None` when the stored status is not one dwsched knows.
+    pub status: Option<RunStatus>,
+    pub msg: Option<String>,
+    pub prclog: Option<String>,
+    pub sessionid: Option<String>,
+    pub params: [Option<String>; PARAM_COUNT],
+    pub request_id: Option<String>,
+    pub node: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub mapref: Option<String>,
+    pub status: Option<RunStatus>,
+    pub limit: u32,
+}
+
+/// A `DMS_JOBLOG` row: the totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobLogEntry {
+    pub prcdt: DateTime<Utc>,
+    pub mapref: String,
+    pub jobid: Option<i64>,
+    pub srcrows: i64,
+    pub trgrows: i64,
+    pub errrows: i64,
+    pub prcid: Option<i64>,
+    pub sessionid: Option<String>,
+}
+
+/// A `DMS_JOBERR` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobErrorEntry {
+    pub joblogid: Option<i64>,
+    pub prcdt: DateTime<Utc>,
+    pub errtyp: ErrorType,
+    pub dberrmsg: Option<String>,
+    pub errmsg: String,
+    pub keyvalue: Option<String>,
+    pub jobid: Option<i64>,
+    pub sessionid: Option<String>,
+    pub prcid: Option<i64>,
+    pub mapref: String,
+}
+
+/// A stored `DMS_JOBERR` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    pub errid: i64,
+    pub joblogid: Option<i64>,
+    pub errtyp: Option<String>,
+    pub dberrmsg: Option<String>,
+    pub errmsg: Option<String>,
+    pub keyvalue: Option<String>,
+    pub prcid: Option<i64>,
+    pub mapref: Option<String>,
+}
+
+/// A named connection in `DMS_DBCONDTLS`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub conid: i64,
+    pub connm: String,
+    /// `SQLITE`, `POSTGRESQL`, `MYSQL` or `ORACLE`.
+    pub dbtyp: Option<String>,
+    pub dbhost: Option<String>,
+    pub dbport: Option<i64>,
+    pub dbsrvnm: Option<String>,
+    pub usrnm: Option<String>,
+    /// Plain text, or `env:NAME` to read it from the environment.
+    pub passwd: Option<String>,
+    /// A full URL; wins over the parts when set.
+    pub constr: Option<String>,
+    pub schnm: Option<String>,
+    pub current: bool,
+}

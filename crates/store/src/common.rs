@@ -1,0 +1,1158 @@
+//! SQL and row decoding shared by the three backends.
+//!
+//! Statements are written once with `$n` placeholders, which PostgreSQL and SQLite both
+//! take; the MySQL backend rewrites them to `?` (see `mysql::to_mysql`). Integer columns
+//! are read through `CAST(… AS BIGINT)` so that tables created by the original tool,
+//! whose integer columns may be `INTEGER` or `NUMERIC`, read the same as ours.
+//!
+//! The backend-specific parts (ids, claims, the catalogue) are methods each backend
+//! module defines; `store_impl!` builds the `Store` implementation from both.
+
+use crate::Dialect;
+
+/// `DMS_JOBSCH` columns in the order `decode_schedule` reads them.
+pub const SCHEDULE_COLUMNS: &str = "CAST(JOBSCHID AS BIGINT), CAST(JOBFLWID AS BIGINT), MAPREF, \
+     FRQCD, FRQDD, CAST(FRQHH AS BIGINT), CAST(FRQMI AS BIGINT), STRTDT, ENDDT, STFLG, SCHFLG, \
+     CURFLG, CAST(DPND_JOBSCHID AS BIGINT), LST_RUN_DT, NXT_RUN_DT, TIMEZONE, CRONEXPR, MISFIRE, \
+     CAST(MAXFAIL AS BIGINT), CAST(FAILCNT AS BIGINT), SCHERR, RECUPDT";
+
+/// `DMS_PRCREQ` columns in the order `decode_request` reads them.
+pub const REQUEST_COLUMNS: &str = "REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
+     REQUESTED_AT, CLAIMED_AT, CLAIMED_BY, COMPLETED_AT, RESULT_PAYLOAD, DEDUPE_KEY, NOT_BEFORE, \
+     CAST(ATTEMPTS AS BIGINT), LEASE_UNTIL";
+
+/// `DMS_PRCLOG` columns in the order `decode_run` reads them.
+pub const RUN_COLUMNS: &str = "CAST(PRCID AS BIGINT), CAST(JOBID AS BIGINT), \
+     CAST(JOBFLWID AS BIGINT), STRTDT, ENDDT, STATUS, MSG, PRCLOG, MAPREF, SESSIONID, PARAM1, \
+     PARAM2, PARAM3, PARAM4, PARAM5, PARAM6, PARAM7, PARAM8, PARAM9, PARAM10, REQUEST_ID, NODE, \
+     RECUPDT";
+
+/// `DMS_JOBFLW` columns in the order `decode_flow` reads them.
+pub const FLOW_COLUMNS: &str =
+    "CAST(JOBFLWID AS BIGINT), CAST(JOBID AS BIGINT), MAPREF, DWLOGIC, CURFLG, RECRDT";
+
+/// `DMS_DBCONDTLS` columns in the order `decode_connection` reads them.
+pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOST, \
+     CAST(DBPORT AS BIGINT), DBSRVNM, USRNM, PASSWD, CONSTR, SCHNM, CURFLG";
+
+/// The condition that makes a `NEW` request claimable as a run (`r` is the candidate,
+/// `$2` is now): it is the oldest claimable run request of its mapref, no run request of
+/// that mapref is being processed, and no run of it is in progress. This is what keeps
+/// two runs of one mapref apart, on one node or many.
+pub const RUN_CLAIMABLE: &str = "r.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
+         AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY')) \
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP') \
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
+         AND o.STATUS IN ('NEW', 'QUEUED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
+         AND (o.NOT_BEFORE IS NULL OR o.NOT_BEFORE <= $2) \
+         AND (o.REQUESTED_AT < r.REQUESTED_AT \
+              OR (o.REQUESTED_AT = r.REQUESTED_AT AND o.REQUEST_ID < r.REQUEST_ID)))";
+
+/// The condition for control requests: every type that does not start runs.
+pub const CONTROL_CLAIMABLE: &str = "r.REQUEST_TYPE NOT IN ('IMMEDIATE', 'HISTORY')";
+
+/// The `WHERE` clause of a claim's candidate scan; `$1` and `$2` are both now (each
+/// placeholder is used once, so the same text serves MySQL's `?`).
+pub fn claimable_where(class: dwsched_model::RequestClass) -> String {
+    let class_condition = match class {
+        dwsched_model::RequestClass::Runs => RUN_CLAIMABLE,
+        dwsched_model::RequestClass::Control => CONTROL_CLAIMABLE,
+    };
+    format!(
+        "r.STATUS IN ('NEW', 'QUEUED') AND (r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
+         AND {class_condition}"
+    )
+}
+
+/// A claim as one `UPDATE … RETURNING` (PostgreSQL, SQLite): `$1`, `$2` and `$4` are now,
+/// `$3` the limit, `$5` the node and `$6` the lease. `lock` locks the candidates
+/// (`FOR UPDATE … SKIP LOCKED` where the backend has it).
+pub fn claim_update_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
+    format!(
+        "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = $4, CLAIMED_BY = $5, \
+         LEASE_UNTIL = $6, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 \
+         WHERE REQUEST_ID IN (SELECT r.REQUEST_ID FROM DMS_PRCREQ r WHERE {} \
+             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $3 {lock}) \
+         RETURNING {REQUEST_COLUMNS}",
+        claimable_where(class)
+    )
+}
+
+/// Claimed requests in queue order.
+pub fn sort_oldest_first(requests: &mut [dwsched_model::Request]) {
+    requests.sort_by(|a, b| (a.requested_at, &a.request_id).cmp(&(b.requested_at, &b.request_id)));
+}
+
+/// The text of an insert that generates the row's id: from the table's sequence on
+/// PostgreSQL (the original install's tables may have no column default), from the row
+/// id on SQLite, and from `AUTO_INCREMENT` on MySQL, whose caller reads
+/// `LAST_INSERT_ID()`.
+pub fn insert_sql(
+    dialect: Dialect,
+    table: &str,
+    id_column: &str,
+    sequence: &str,
+    columns: &[&str],
+) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let (columns, placeholders) = (columns.join(", "), placeholders.join(", "));
+    match dialect {
+        Dialect::Postgres => format!(
+            "INSERT INTO {table} ({id_column}, {columns}) VALUES (nextval('{}'), {placeholders}) \
+             RETURNING CAST({id_column} AS BIGINT)",
+            sequence.to_ascii_lowercase()
+        ),
+        Dialect::Sqlite => format!(
+            "INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {id_column}"
+        ),
+        Dialect::MySql => format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})"),
+    }
+}
+
+/// Rewrites shared statement text for `dialect`: MySQL takes `?` for `$n` (each `$n` is
+/// used once, in order, in every shared statement) and `SIGNED` for `BIGINT` in casts.
+pub fn rewrite(dialect: Dialect, text: &str) -> String {
+    if dialect != Dialect::MySql {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut expected = 1;
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut number = 0;
+            while let Some(digit) = chars.peek().and_then(|d| d.to_digit(10)) {
+                number = number * 10 + digit;
+                chars.next();
+            }
+            debug_assert_eq!(number, expected, "placeholders out of order in: {text}");
+            expected += 1;
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace(" AS BIGINT)", " AS SIGNED)")
+}
+
+pub fn flag(value: bool) -> &'static str {
+    if value { "Y" } else { "N" }
+}
+
+/// Implements `Store` for a backend type from the shared statements below and the
+/// backend's own `migrate_impl`, `schema_version_impl`, `insert_returning_id`,
+/// `claim_impl` and `sql` methods.
+macro_rules! store_impl {
+    ($store:ty, $db:ty, $backend:expr) => {
+        impl $store {
+            /// Shared statement text, rewritten for this backend.
+            fn sql(&self, text: &str) -> sqlx::SqlStr {
+                use sqlx::SqlSafeStr as _;
+                // Statement text is built from constants and validated identifiers only;
+                // every value is a bind parameter.
+                sqlx::AssertSqlSafe($crate::common::rewrite($backend.dialect(), text)).into_sql_str()
+            }
+
+            fn insert_sql(
+                &self,
+                table: &str,
+                id_column: &str,
+                sequence: &str,
+                columns: &[&str],
+            ) -> sqlx::SqlStr {
+                self.sql(&$crate::common::insert_sql(
+                    $backend.dialect(),
+                    table,
+                    id_column,
+                    sequence,
+                    columns,
+                ))
+            }
+        }
+
+        use chrono::{DateTime, NaiveDateTime, Utc};
+        use dwsched_model::{
+            Claim, Connection, Enqueued, ErrorType, Job, JobError, JobErrorEntry, JobFlow,
+            JobLogEntry, NewRequest, NewRun, NewSchedule, Request, RequestStatus, RequestType,
+            Run, RunFilter, RunStatus, ScheduleRow,
+        };
+        use sqlx::Row as _;
+
+        use $crate::common::{
+            flag, CONNECTION_COLUMNS, FLOW_COLUMNS, REQUEST_COLUMNS, RUN_COLUMNS,
+            SCHEDULE_COLUMNS,
+        };
+        use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn utc(value: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
+            value.map(|t| t.and_utc())
+        }
+
+        fn decode_schedule(row: &DbRow) -> std::result::Result<ScheduleRow, sqlx::Error> {
+            Ok(ScheduleRow {
+                jobschid: row.try_get(0)?,
+                jobflwid: row.try_get(1)?,
+                mapref: row.try_get(2)?,
+                frqcd: row.try_get(3)?,
+                frqdd: row.try_get(4)?,
+                frqhh: row.try_get(5)?,
+                frqmi: row.try_get(6)?,
+                strtdt: row.try_get(7)?,
+                enddt: row.try_get(8)?,
+                stflg: row.try_get(9)?,
+                schflg: row.try_get(10)?,
+                curflg: row.try_get(11)?,
+                dpnd_jobschid: row.try_get(12)?,
+                lst_run_dt: utc(row.try_get(13)?),
+                nxt_run_dt: utc(row.try_get(14)?),
+                timezone: row.try_get(15)?,
+                cronexpr: row.try_get(16)?,
+                misfire: row.try_get(17)?,
+                maxfail: row.try_get(18)?,
+                failcnt: row.try_get(19)?,
+                scherr: row.try_get(20)?,
+                updated_at: utc(row.try_get(21)?),
+            })
+        }
+
+        fn decode_request(row: &DbRow) -> std::result::Result<Request, sqlx::Error> {
+            let request_type: String = row.try_get(2)?;
+            let status: Option<String> = row.try_get(4)?;
+            Ok(Request {
+                request_id: row.try_get(0)?,
+                mapref: row.try_get(1)?,
+                request_type: RequestType::parse(&request_type),
+                payload: row.try_get(3)?,
+                status: status.as_deref().and_then(RequestStatus::parse),
+                requested_at: utc(row.try_get(5)?),
+                claimed_at: utc(row.try_get(6)?),
+                claimed_by: row.try_get(7)?,
+                completed_at: utc(row.try_get(8)?),
+                result_payload: row.try_get(9)?,
+                dedupe_key: row.try_get(10)?,
+                not_before: utc(row.try_get(11)?),
+                attempts: row.try_get::<Option<i64>, _>(12)?.unwrap_or(0),
+                lease_until: utc(row.try_get(13)?),
+            })
+        }
+
+        fn decode_run(row: &DbRow) -> std::result::Result<Run, sqlx::Error> {
+            let status: Option<String> = row.try_get(5)?;
+            let mut params: [Option<String>; dwsched_model::PARAM_COUNT] = Default::default();
+            for (i, slot) in params.iter_mut().enumerate() {
+                *slot = row.try_get(10 + i)?;
+            }
+            Ok(Run {
+                prcid: row.try_get(0)?,
+                jobid: row.try_get(1)?,
+                jobflwid: row.try_get(2)?,
+                started_at: utc(row.try_get(3)?),
+                ended_at: utc(row.try_get(4)?),
+                status: status.as_deref().and_then(RunStatus::parse),
+                msg: row.try_get(6)?,
+                prclog: row.try_get(7)?,
+                mapref: row.try_get(8)?,
+                sessionid: row.try_get(9)?,
+                params,
+                request_id: row.try_get(20)?,
+                node: row.try_get(21)?,
+                updated_at: utc(row.try_get(22)?),
+            })
+        }
+
+        fn decode_flow(row: &DbRow) -> std::result::Result<JobFlow, sqlx::Error> {
+            let curflg: Option<String> = row.try_get(4)?;
+            Ok(JobFlow {
+                jobflwid: row.try_get(0)?,
+                jobid: row.try_get(1)?,
+                mapref: row.try_get(2)?,
+                dwlogic: row.try_get(3)?,
+                current: curflg.as_deref() == Some("Y"),
+                created_at: utc(row.try_get(5)?),
+            })
+        }
+
+        fn decode_connection(row: &DbRow) -> std::result::Result<Connection, sqlx::Error> {
+            let curflg: Option<String> = row.try_get(10)?;
+            Ok(Connection {
+                conid: row.try_get(0)?,
+                connm: row.try_get(1)?,
+                dbtyp: row.try_get(2)?,
+                dbhost: row.try_get(3)?,
+                dbport: row.try_get(4)?,
+                dbsrvnm: row.try_get(5)?,
+                usrnm: row.try_get(6)?,
+                passwd: row.try_get(7)?,
+                constr: row.try_get(8)?,
+                schnm: row.try_get(9)?,
+                current: curflg.as_deref().unwrap_or("Y") == "Y",
+            })
+        }
+
+        fn decode_all<T>(
+            rows: Vec<DbRow>,
+            decode: fn(&DbRow) -> std::result::Result<T, sqlx::Error>,
+        ) -> std::result::Result<Vec<T>, sqlx::Error> {
+            rows.iter().map(decode).collect()
+        }
+
+        impl $store {
+            async fn read_version(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<Option<i64>> {
+                let context = || format!("reading the schema version of {}", self.schema_name());
+                let table = $crate::schema::MIGRATIONS_TABLE.name;
+                if Self::table_columns(&mut *conn, table).await.context(context)?.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query_scalar(self.sql(&format!("SELECT CAST(MAX(VERSION) AS BIGINT) FROM {table}")))
+                    .fetch_one(&mut *conn)
+                    .await
+                    .context(context)
+            }
+
+            async fn migrate_locked(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<MigrationReport> {
+                use $crate::schema::{self, Step};
+                let mut report = MigrationReport {
+                    from_version: self.read_version(&mut *conn).await?,
+                    to_version: schema::latest_version(),
+                    ..MigrationReport::default()
+                };
+                if let Some(found) = report.from_version.filter(|v| *v > report.to_version) {
+                    return Err(StoreError::TooNew { found, known: report.to_version });
+                }
+                self.ensure_table(&mut *conn, &schema::MIGRATIONS_TABLE, &mut report).await?;
+                let applied = report.from_version.unwrap_or(0);
+                for migration in schema::MIGRATIONS.iter().filter(|m| m.version > applied) {
+                    for step in schema::steps(migration.version) {
+                        match step {
+                            Step::EnsureTable(table) => {
+                                self.ensure_table(&mut *conn, table, &mut report).await?
+                            }
+                            Step::EnsureIndex(index) => {
+                                let context = || format!("creating index {}", index.name);
+                                if !Self::index_exists(&mut *conn, index.name).await.context(context)? {
+                                    sqlx::raw_sql(sqlx::AssertSqlSafe(index.create_sql($backend.dialect())))
+                                        .execute(&mut *conn)
+                                        .await
+                                        .context(context)?;
+                                    report.indexes_created.push(index.name.to_string());
+                                }
+                            }
+                        }
+                    }
+                    sqlx::query(self.sql(&format!(
+                        "INSERT INTO {} (VERSION, DESCRIPTION, APPLIED_AT) VALUES ($1, $2, $3)",
+                        schema::MIGRATIONS_TABLE.name
+                    )))
+                    .bind(migration.version)
+                    .bind(migration.description)
+                    .bind(Utc::now().naive_utc())
+                    .execute(&mut *conn)
+                    .await
+                    .context(|| format!("recording schema version {}", migration.version))?;
+                }
+                Ok(report)
+            }
+
+            /// Creates a missing table whole, or adds the columns an existing one lacks.
+            async fn ensure_table(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                table: &$crate::schema::Table,
+                report: &mut MigrationReport,
+            ) -> Result<()> {
+                let context = || format!("creating or upgrading table {}", table.name);
+                Self::prepare_table(&mut *conn, table).await.context(context)?;
+                let dialect = $backend.dialect();
+                match Self::table_columns(&mut *conn, table.name).await.context(context)? {
+                    None => {
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(table.create_sql(dialect)))
+                            .execute(&mut *conn)
+                            .await
+                            .context(context)?;
+                        report.tables_created.push(table.name.to_string());
+                    }
+                    Some(existing) => {
+                        for column in table.columns {
+                            if existing.iter().any(|c| c.eq_ignore_ascii_case(column.name)) {
+                                continue;
+                            }
+                            let ddl = $crate::schema::added_column_sql(table, column, dialect);
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+                                .execute(&mut *conn)
+                                .await
+                                .context(context)?;
+                            report.columns_added.push(format!("{}.{}", table.name, column.name));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> Result<MigrationReport> {
+                let context = || format!("migrating the {} schema", self.schema_name());
+                let mut conn = self.pool.acquire().await.context(context)?;
+                // Several nodes may start at once; one migrates, the others wait and
+                // then find nothing to do.
+                Self::lock_for_migration(&mut conn, &self.schema_name()).await.context(context)?;
+                let result = self.migrate_locked(&mut conn).await;
+                let unlocked = Self::unlock_after_migration(&mut conn, &self.schema_name()).await;
+                let report = result?;
+                unlocked.context(context)?;
+                Ok(report)
+            }
+
+            async fn schema_version(&self) -> Result<Option<i64>> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .context(|| "reading the schema version".to_string())?;
+                self.read_version(&mut conn).await
+            }
+
+            async fn check_schema(&self) -> Result<()> {
+                let needed = $crate::schema::latest_version();
+                match self.schema_version().await? {
+                    Some(found) if found == needed => Ok(()),
+                    Some(found) if found > needed => Err(StoreError::TooNew { found, known: needed }),
+                    found => Err(StoreError::NotInitialised {
+                        schema: self.schema_name(),
+                        found,
+                        needed,
+                    }),
+                }
+            }
+
+            async fn put_job_flow(
+                &self,
+                mapref: &str,
+                dwlogic: &str,
+                now: DateTime<Utc>,
+            ) -> Result<JobFlow> {
+                let context = || format!("registering the flow of job '{mapref}'");
+                let now = now.naive_utc();
+                let mut tx = self.pool.begin().await.context(context)?;
+                let existing: Option<i64> = sqlx::query_scalar(self.sql(
+                    "SELECT CAST(JOBID AS BIGINT) FROM DMS_JOB WHERE MAPREF = $1 AND CURFLG = 'Y' \
+                     ORDER BY JOBID DESC",
+                ))
+                .bind(mapref)
+                .fetch_optional(&mut *tx)
+                .await
+                .context(context)?;
+                let jobid = match existing {
+                    Some(id) => {
+                        sqlx::query(self.sql("UPDATE DMS_JOB SET RECUPDT = $1 WHERE JOBID = $2"))
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .context(context)?;
+                        id
+                    }
+                    None => {
+                        let sql = self.insert_sql(
+                            "DMS_JOB",
+                            "JOBID",
+                            "DMS_JOBSEQ",
+                            &["MAPREF", "STFLG", "CURFLG", "RECCRDT", "RECUPDT"],
+                        );
+                        let query = sqlx::query(sql).bind(mapref).bind("A").bind("Y").bind(now).bind(now);
+                        Self::insert_returning_id(&mut tx, query).await.context(context)?
+                    }
+                };
+                sqlx::query(self.sql(
+                    "UPDATE DMS_JOBFLW SET CURFLG = 'N', RECUPDT = $1 WHERE MAPREF = $2 AND CURFLG = 'Y'",
+                ))
+                .bind(now)
+                .bind(mapref)
+                .execute(&mut *tx)
+                .await
+                .context(context)?;
+                let sql = self.insert_sql(
+                    "DMS_JOBFLW",
+                    "JOBFLWID",
+                    "DMS_JOBFLWSEQ",
+                    &["JOBID", "MAPREF", "DWLOGIC", "STFLG", "CURFLG", "RECRDT", "RECUPDT"],
+                );
+                let query = sqlx::query(sql)
+                    .bind(jobid)
+                    .bind(mapref)
+                    .bind(dwlogic)
+                    .bind("A")
+                    .bind("Y")
+                    .bind(now)
+                    .bind(now);
+                let jobflwid = Self::insert_returning_id(&mut tx, query).await.context(context)?;
+                tx.commit().await.context(context)?;
+                Ok(JobFlow {
+                    jobflwid,
+                    jobid: Some(jobid),
+                    mapref: mapref.to_string(),
+                    dwlogic: Some(dwlogic.to_string()),
+                    current: true,
+                    created_at: Some(now.and_utc()),
+                })
+            }
+
+            async fn list_jobs(&self) -> Result<Vec<Job>> {
+                let rows = sqlx::query(self.sql(
+                    "SELECT CAST(j.JOBID AS BIGINT), j.MAPREF, \
+                     (SELECT CAST(MAX(f.JOBFLWID) AS BIGINT) FROM DMS_JOBFLW f \
+                      WHERE f.MAPREF = j.MAPREF AND f.CURFLG = 'Y'), j.RECCRDT, j.RECUPDT \
+                     FROM DMS_JOB j WHERE j.CURFLG = 'Y' ORDER BY j.MAPREF",
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing jobs".to_string())?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Job {
+                            jobid: row.try_get(0)?,
+                            mapref: row.try_get(1)?,
+                            current_flow_id: row.try_get(2)?,
+                            created_at: utc(row.try_get(3)?),
+                            updated_at: utc(row.try_get(4)?),
+                        })
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .context(|| "reading jobs".to_string())
+            }
+
+            async fn get_job(&self, mapref: &str) -> Result<Option<Job>> {
+                Ok(self
+                    .list_jobs()
+                    .await?
+                    .into_iter()
+                    .find(|job| job.mapref == mapref))
+            }
+
+            async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>> {
+                let context = || format!("reading the current flow of job '{mapref}'");
+                let row = sqlx::query(self.sql(&format!(
+                    "SELECT {FLOW_COLUMNS} FROM DMS_JOBFLW WHERE MAPREF = $1 AND CURFLG = 'Y' \
+                     ORDER BY JOBFLWID DESC"
+                )))
+                .bind(mapref)
+                .fetch_optional(&self.pool)
+                .await
+                .context(context)?;
+                row.as_ref().map(decode_flow).transpose().context(context)
+            }
+
+            async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool> {
+                let context = || format!("retiring job '{mapref}'");
+                let now = now.naive_utc();
+                let mut tx = self.pool.begin().await.context(context)?;
+                let mut retired = false;
+                for table in ["DMS_JOB", "DMS_JOBFLW", "DMS_JOBSCH"] {
+                    let done = sqlx::query(self.sql(&format!(
+                        "UPDATE {table} SET CURFLG = 'N', RECUPDT = $1 WHERE MAPREF = $2 AND CURFLG = 'Y'"
+                    )))
+                    .bind(now)
+                    .bind(mapref)
+                    .execute(&mut *tx)
+                    .await
+                    .context(context)?;
+                    retired |= table == "DMS_JOB" && done.rows_affected() > 0;
+                }
+                tx.commit().await.context(context)?;
+                Ok(retired)
+            }
+
+            async fn insert_schedule(&self, s: &NewSchedule, now: DateTime<Utc>) -> Result<i64> {
+                let context = || format!("adding a schedule for job '{}'", s.mapref);
+                let now = now.naive_utc();
+                let sql = self.insert_sql(
+                    "DMS_JOBSCH",
+                    "JOBSCHID",
+                    "DMS_JOBSCHSEQ",
+                    &[
+                        "JOBFLWID", "MAPREF", "FRQCD", "FRQDD", "FRQHH", "FRQMI", "STRTDT", "ENDDT",
+                        "STFLG", "SCHFLG", "CURFLG", "DPND_JOBSCHID", "TIMEZONE", "CRONEXPR",
+                        "MISFIRE", "MAXFAIL", "FAILCNT", "RECCRDT", "RECUPDT",
+                    ],
+                );
+                let query = sqlx::query(sql)
+                    .bind(s.jobflwid)
+                    .bind(&s.mapref)
+                    .bind(&s.frqcd)
+                    .bind(&s.frqdd)
+                    .bind(s.frqhh)
+                    .bind(s.frqmi)
+                    .bind(s.strtdt)
+                    .bind(s.enddt)
+                    .bind("A")
+                    .bind(flag(s.enabled))
+                    .bind("Y")
+                    .bind(s.dpnd_jobschid)
+                    .bind(&s.timezone)
+                    .bind(&s.cronexpr)
+                    .bind(&s.misfire)
+                    .bind(s.maxfail)
+                    .bind(0_i64)
+                    .bind(now)
+                    .bind(now);
+                let mut conn = self.pool.acquire().await.context(context)?;
+                Self::insert_returning_id(&mut conn, query).await.context(context)
+            }
+
+            async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>> {
+                let filter = if only_scheduled {
+                    " AND SCHFLG = 'Y' AND COALESCE(STFLG, 'A') = 'A'"
+                } else {
+                    ""
+                };
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE CURFLG = 'Y'{filter} ORDER BY JOBSCHID"
+                )))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing schedules".to_string())?;
+                decode_all(rows, decode_schedule).context(|| "reading schedules".to_string())
+            }
+
+            async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>> {
+                let context = || format!("reading schedule {jobschid}");
+                let row = sqlx::query(self.sql(&format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE JOBSCHID = $1"
+                )))
+                .bind(jobschid)
+                .fetch_optional(&self.pool)
+                .await
+                .context(context)?;
+                row.as_ref().map(decode_schedule).transpose().context(context)
+            }
+
+            async fn set_schedule_enabled(
+                &self,
+                jobschid: i64,
+                enabled: bool,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_JOBSCH SET SCHFLG = $1, RECUPDT = $2 WHERE JOBSCHID = $3 AND CURFLG = 'Y'",
+                ))
+                .bind(flag(enabled))
+                .bind(now.naive_utc())
+                .bind(jobschid)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("setting SCHFLG of schedule {jobschid}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn retire_schedule(&self, jobschid: i64, now: DateTime<Utc>) -> Result<bool> {
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_JOBSCH SET CURFLG = 'N', RECUPDT = $1 WHERE JOBSCHID = $2 AND CURFLG = 'Y'",
+                ))
+                .bind(now.naive_utc())
+                .bind(jobschid)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("retiring schedule {jobschid}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_schedule_state(
+                &self,
+                jobschid: i64,
+                next_fire: Option<DateTime<Utc>>,
+                scherr: Option<&str>,
+            ) -> Result<bool> {
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_JOBSCH SET NXT_RUN_DT = $1, SCHERR = $2 WHERE JOBSCHID = $3",
+                ))
+                .bind(next_fire.map(|t| t.naive_utc()))
+                .bind(scherr)
+                .bind(jobschid)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("recording the next fire of schedule {jobschid}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn enqueue(&self, r: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued> {
+                let context = || format!("queueing a {} request for '{}'", r.request_type, r.mapref);
+                let request_id = uuid::Uuid::new_v4().to_string();
+                let inserted = sqlx::query(self.sql(
+                    "INSERT INTO DMS_PRCREQ (REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
+                     REQUESTED_AT, DEDUPE_KEY, NOT_BEFORE, ATTEMPTS) \
+                     VALUES ($1, $2, $3, $4, 'NEW', $5, $6, $7, 0)",
+                ))
+                .bind(&request_id)
+                .bind(&r.mapref)
+                .bind(r.request_type.as_str())
+                .bind(&r.payload)
+                .bind(now.naive_utc())
+                .bind(&r.dedupe_key)
+                .bind(r.not_before.map(|t| t.naive_utc()))
+                .execute(&self.pool)
+                .await;
+                match inserted {
+                    Ok(_) => Ok(Enqueued::Inserted(request_id)),
+                    Err(sqlx::Error::Database(db))
+                        if db.is_unique_violation() && r.dedupe_key.is_some() =>
+                    {
+                        let existing: String = sqlx::query_scalar(self.sql(
+                            "SELECT REQUEST_ID FROM DMS_PRCREQ WHERE DEDUPE_KEY = $1",
+                        ))
+                        .bind(&r.dedupe_key)
+                        .fetch_one(&self.pool)
+                        .await
+                        .context(context)?;
+                        Ok(Enqueued::Duplicate(existing))
+                    }
+                    Err(err) => Err(err).context(context),
+                }
+            }
+
+            async fn get_request(&self, request_id: &str) -> Result<Option<Request>> {
+                let context = || format!("reading request {request_id}");
+                let row = sqlx::query(self.sql(&format!(
+                    "SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ WHERE REQUEST_ID = $1"
+                )))
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await
+                .context(context)?;
+                row.as_ref().map(decode_request).transpose().context(context)
+            }
+
+            async fn list_requests(
+                &self,
+                status: Option<RequestStatus>,
+                limit: u32,
+            ) -> Result<Vec<Request>> {
+                // Older tools' spellings of a status are listed with it.
+                let statuses: [&str; 2] = match status {
+                    None => ["%", "%"],
+                    Some(RequestStatus::New) => ["NEW", "QUEUED"],
+                    Some(RequestStatus::Processing) => ["PROCESSING", "CLAIMED"],
+                    Some(other) => [other.as_str(), other.as_str()],
+                };
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ \
+                     WHERE (STATUS LIKE $1 OR STATUS LIKE $2) \
+                     ORDER BY REQUESTED_AT DESC, REQUEST_ID DESC LIMIT $3"
+                )))
+                .bind(statuses[0])
+                .bind(statuses[1])
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing requests".to_string())?;
+                decode_all(rows, decode_request).context(|| "reading requests".to_string())
+            }
+
+            async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>> {
+                if claim.limit == 0 {
+                    return Ok(Vec::new());
+                }
+                self.claim_impl(claim).await.context(|| {
+                    format!("claiming {:?} requests for node {}", claim.class, claim.node)
+                })
+            }
+
+            async fn complete_request(
+                &self,
+                request_id: &str,
+                status: RequestStatus,
+                result_payload: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                if !matches!(status, RequestStatus::Done | RequestStatus::Failed) {
+                    return Err(StoreError::Invalid(format!(
+                        "request {request_id} cannot be completed as {status}"
+                    )));
+                }
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCREQ SET STATUS = $1, RESULT_PAYLOAD = $2, COMPLETED_AT = $3, \
+                     LEASE_UNTIL = NULL WHERE REQUEST_ID = $4 AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                ))
+                .bind(status.as_str())
+                .bind(result_payload)
+                .bind(now.naive_utc())
+                .bind(request_id)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("completing request {request_id}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn cancel_request(
+                &self,
+                request_id: &str,
+                result_payload: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCREQ SET STATUS = 'CANCELLED', RESULT_PAYLOAD = $1, COMPLETED_AT = $2 \
+                     WHERE REQUEST_ID = $3 AND STATUS IN ('NEW', 'QUEUED')",
+                ))
+                .bind(result_payload)
+                .bind(now.naive_utc())
+                .bind(request_id)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("cancelling request {request_id}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn queue_depth(&self) -> Result<QueueDepth> {
+                let rows = sqlx::query(self.sql(
+                    "SELECT STATUS, CAST(COUNT(*) AS BIGINT) FROM DMS_PRCREQ GROUP BY STATUS ORDER BY STATUS",
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "counting requests".to_string())?;
+                let mut requests = Vec::new();
+                for row in rows {
+                    let status: Option<String> = row.try_get(0).context(|| "counting requests".into())?;
+                    let count: i64 = row.try_get(1).context(|| "counting requests".into())?;
+                    requests.push((status.unwrap_or_default(), count));
+                }
+                Ok(QueueDepth { requests })
+            }
+
+            async fn open_run(&self, run: &NewRun) -> Result<i64> {
+                let context = || format!("opening a run of job '{}'", run.mapref);
+                let sql = self.insert_sql(
+                    "DMS_PRCLOG",
+                    "PRCID",
+                    "DMS_PRCLOGSEQ",
+                    &[
+                        "JOBID", "JOBFLWID", "STRTDT", "STATUS", "PRCLOG", "MAPREF", "SESSIONID",
+                        "PARAM1", "PARAM2", "PARAM3", "PARAM4", "PARAM5", "PARAM6", "PARAM7",
+                        "PARAM8", "PARAM9", "PARAM10", "RECCRDT", "RECUPDT", "REQUEST_ID", "NODE",
+                    ],
+                );
+                let started = run.started_at.naive_utc();
+                let mut query = sqlx::query(sql)
+                    .bind(run.jobid)
+                    .bind(run.jobflwid)
+                    .bind(started)
+                    .bind(RunStatus::InProgress.as_str())
+                    .bind(&run.prclog)
+                    .bind(&run.mapref)
+                    .bind(&run.sessionid);
+                for param in &run.params {
+                    query = query.bind(param);
+                }
+                let query = query
+                    .bind(started)
+                    .bind(started)
+                    .bind(&run.request_id)
+                    .bind(&run.node);
+                let mut conn = self.pool.acquire().await.context(context)?;
+                Self::insert_returning_id(&mut conn, query).await.context(context)
+            }
+
+            async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCLOG SET RECUPDT = $1 WHERE PRCID = $2 AND STATUS = 'IP'",
+                ))
+                .bind(now.naive_utc())
+                .bind(prcid)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("heartbeat of run {prcid}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn close_run(
+                &self,
+                prcid: i64,
+                status: RunStatus,
+                msg: Option<&str>,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                if status == RunStatus::InProgress {
+                    return Err(StoreError::Invalid(format!(
+                        "run {prcid} cannot be closed as IP"
+                    )));
+                }
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
+                     WHERE PRCID = $5 AND STATUS = 'IP'",
+                ))
+                .bind(status.as_str())
+                .bind(msg)
+                .bind(now.naive_utc())
+                .bind(now.naive_utc())
+                .bind(prcid)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("closing run {prcid} as {status}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn get_run(&self, prcid: i64) -> Result<Option<Run>> {
+                let context = || format!("reading run {prcid}");
+                let row = sqlx::query(self.sql(&format!(
+                    "SELECT {RUN_COLUMNS} FROM DMS_PRCLOG WHERE PRCID = $1"
+                )))
+                .bind(prcid)
+                .fetch_optional(&self.pool)
+                .await
+                .context(context)?;
+                row.as_ref().map(decode_run).transpose().context(context)
+            }
+
+            async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {RUN_COLUMNS} FROM DMS_PRCLOG \
+                     WHERE ($1 IS NULL OR MAPREF = $2) AND ($3 IS NULL OR STATUS = $4) \
+                     ORDER BY PRCID DESC LIMIT $5"
+                )))
+                .bind(&filter.mapref)
+                .bind(&filter.mapref)
+                .bind(filter.status.map(RunStatus::as_str))
+                .bind(filter.status.map(RunStatus::as_str))
+                .bind(i64::from(filter.limit.max(1)))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing runs".to_string())?;
+                decode_all(rows, decode_run).context(|| "reading runs".to_string())
+            }
+
+            async fn write_job_log(&self, e: &JobLogEntry) -> Result<i64> {
+                let context = || format!("writing the job log of job '{}'", e.mapref);
+                let sql = self.insert_sql(
+                    "DMS_JOBLOG",
+                    "JOBLOGID",
+                    "DMS_JOBLOGSEQ",
+                    &[
+                        "PRCDT", "MAPREF", "JOBID", "SRCROWS", "TRGROWS", "ERRROWS", "PRCID",
+                        "SESSIONID", "RECCRDT",
+                    ],
+                );
+                let query = sqlx::query(sql)
+                    .bind(e.prcdt.naive_utc())
+                    .bind(&e.mapref)
+                    .bind(e.jobid)
+                    .bind(e.srcrows)
+                    .bind(e.trgrows)
+                    .bind(e.errrows)
+                    .bind(e.prcid)
+                    .bind(&e.sessionid)
+                    .bind(Utc::now().naive_utc());
+                let mut conn = self.pool.acquire().await.context(context)?;
+                Self::insert_returning_id(&mut conn, query).await.context(context)
+            }
+
+            async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>> {
+                let context = || format!("reading the job log of run {prcid}");
+                let row = sqlx::query(self.sql(
+                    "SELECT PRCDT, MAPREF, CAST(JOBID AS BIGINT), CAST(SRCROWS AS BIGINT), \
+                     CAST(TRGROWS AS BIGINT), CAST(ERRROWS AS BIGINT), CAST(PRCID AS BIGINT), SESSIONID \
+                     FROM DMS_JOBLOG WHERE PRCID = $1 ORDER BY JOBLOGID DESC",
+                ))
+                .bind(prcid)
+                .fetch_optional(&self.pool)
+                .await
+                .context(context)?;
+                let Some(row) = row else { return Ok(None) };
+                (|| -> std::result::Result<_, sqlx::Error> {
+                    Ok(Some(JobLogEntry {
+                        prcdt: utc(row.try_get(0)?).unwrap_or_default(),
+                        mapref: row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                        jobid: row.try_get(2)?,
+                        srcrows: row.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
+                        trgrows: row.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
+                        errrows: row.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
+                        prcid: row.try_get(6)?,
+                        sessionid: row.try_get(7)?,
+                    }))
+                })()
+                .context(context)
+            }
+
+            async fn write_job_error(&self, e: &JobErrorEntry) -> Result<i64> {
+                let context = || format!("writing a {} error of job '{}'", e.errtyp.as_str(), e.mapref);
+                let sql = self.insert_sql(
+                    "DMS_JOBERR",
+                    "ERRID",
+                    "DMS_JOBERRSEQ",
+                    &[
+                        "JOBLOGID", "PRCDT", "ERRTYP", "DBERRMSG", "ERRMSG", "KEYVALUE", "JOBID",
+                        "SESSIONID", "PRCID", "MAPREF",
+                    ],
+                );
+                let query = sqlx::query(sql)
+                    .bind(e.joblogid)
+                    .bind(e.prcdt.naive_utc())
+                    .bind(ErrorType::as_str(e.errtyp))
+                    .bind(&e.dberrmsg)
+                    .bind(&e.errmsg)
+                    .bind(&e.keyvalue)
+                    .bind(e.jobid)
+                    .bind(&e.sessionid)
+                    .bind(e.prcid)
+                    .bind(&e.mapref);
+                let mut conn = self.pool.acquire().await.context(context)?;
+                Self::insert_returning_id(&mut conn, query).await.context(context)
+            }
+
+            async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>> {
+                let context = || format!("reading the errors of run {prcid}");
+                let rows = sqlx::query(self.sql(
+                    "SELECT CAST(ERRID AS BIGINT), CAST(JOBLOGID AS BIGINT), ERRTYP, DBERRMSG, ERRMSG, \
+                     KEYVALUE, CAST(PRCID AS BIGINT), MAPREF FROM DMS_JOBERR WHERE PRCID = $1 ORDER BY ERRID",
+                ))
+                .bind(prcid)
+                .fetch_all(&self.pool)
+                .await
+                .context(context)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(JobError {
+                            errid: row.try_get(0)?,
+                            joblogid: row.try_get(1)?,
+                            errtyp: row.try_get(2)?,
+                            dberrmsg: row.try_get(3)?,
+                            errmsg: row.try_get(4)?,
+                            keyvalue: row.try_get(5)?,
+                            prcid: row.try_get(6)?,
+                            mapref: row.try_get(7)?,
+                        })
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .context(context)
+            }
+
+            async fn put_connection(&self, c: &Connection) -> Result<i64> {
+                let context = || format!("registering connection '{}'", c.connm);
+                let mut tx = self.pool.begin().await.context(context)?;
+                let existing: Option<i64> = sqlx::query_scalar(self.sql(
+                    "SELECT CAST(CONID AS BIGINT) FROM DMS_DBCONDTLS WHERE CONNM = $1",
+                ))
+                .bind(&c.connm)
+                .fetch_optional(&mut *tx)
+                .await
+                .context(context)?;
+                let conid = match existing {
+                    Some(conid) => {
+                        sqlx::query(self.sql(
+                            "UPDATE DMS_DBCONDTLS SET DBTYP = $1, DBHOST = $2, DBPORT = $3, DBSRVNM = $4, \
+                             USRNM = $5, PASSWD = $6, CONSTR = $7, SCHNM = $8, CURFLG = $9 WHERE CONID = $10",
+                        ))
+                        .bind(&c.dbtyp)
+                        .bind(&c.dbhost)
+                        .bind(c.dbport)
+                        .bind(&c.dbsrvnm)
+                        .bind(&c.usrnm)
+                        .bind(&c.passwd)
+                        .bind(&c.constr)
+                        .bind(&c.schnm)
+                        .bind(flag(c.current))
+                        .bind(conid)
+                        .execute(&mut *tx)
+                        .await
+                        .context(context)?;
+                        conid
+                    }
+                    None => {
+                        let sql = self.insert_sql(
+                            "DMS_DBCONDTLS",
+                            "CONID",
+                            "DMS_DBCONDTLSSEQ",
+                            &[
+                                "CONNM", "DBTYP", "DBHOST", "DBPORT", "DBSRVNM", "USRNM", "PASSWD",
+                                "CONSTR", "SCHNM", "CURFLG",
+                            ],
+                        );
+                        let query = sqlx::query(sql)
+                            .bind(&c.connm)
+                            .bind(&c.dbtyp)
+                            .bind(&c.dbhost)
+                            .bind(c.dbport)
+                            .bind(&c.dbsrvnm)
+                            .bind(&c.usrnm)
+                            .bind(&c.passwd)
+                            .bind(&c.constr)
+                            .bind(&c.schnm)
+                            .bind(flag(c.current));
+                        Self::insert_returning_id(&mut tx, query).await.context(context)?
+                    }
+                };
+                tx.commit().await.context(context)?;
+                Ok(conid)
+            }
+
+            async fn list_connections(&self) -> Result<Vec<Connection>> {
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS ORDER BY CONNM"
+                )))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing connections".to_string())?;
+                decode_all(rows, decode_connection).context(|| "reading connections".to_string())
+            }
+
+            async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
+                let context = || format!("reading connection '{name}'");
+                let row = sqlx::query(self.sql(&format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS WHERE CONNM = $1 \
+                     AND COALESCE(CURFLG, 'Y') = 'Y'"
+                )))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .context(context)?;
+                row.as_ref().map(decode_connection).transpose().context(context)
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+    };
+}
+
+pub(crate) use store_impl;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_rewrite() {
+        assert_eq!(
+            rewrite(Dialect::MySql, "SELECT CAST(A AS BIGINT) FROM T WHERE X = $1 AND Y = $2"),
+            "SELECT CAST(A AS SIGNED) FROM T WHERE X = ? AND Y = ?"
+        );
+        assert_eq!(rewrite(Dialect::Postgres, "X = $1"), "X = $1");
+        let where_clause = claimable_where(dwsched_model::RequestClass::Runs);
+        assert_eq!(rewrite(Dialect::MySql, &where_clause).matches('?').count(), 2);
+    }
+
+    #[test]
+    fn inserts_per_dialect() {
+        assert_eq!(
+            insert_sql(Dialect::Postgres, "DMS_JOB", "JOBID", "DMS_JOBSEQ", &["MAPREF", "CURFLG"]),
+            "INSERT INTO DMS_JOB (JOBID, MAPREF, CURFLG) VALUES (nextval('dms_jobseq'), $1, $2) \
+             RETURNING CAST(JOBID AS BIGINT)"
+        );
+        assert_eq!(
+            insert_sql(Dialect::Sqlite, "DMS_JOB", "JOBID", "DMS_JOBSEQ", &["MAPREF"]),
+            "INSERT INTO DMS_JOB (MAPREF) VALUES ($1) RETURNING JOBID"
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! The metadata store: the DMS_ tables behind one trait, with an implementation for
+//! SQLite (the embedded default), PostgreSQL and MySQL/MariaDB.
+//!
+//! Each backend has its own SQL where the dialects differ (ids, claims, catalogue
+//! look-ups) and shares the rest; one conformance suite (`tests/store.rs`) runs against
+//! all three.
+//!
+//! *Architecture Invariant:* all SQL of dwsched lives in this crate. The store knows the
+//! tables, not the scheduling rules: it writes the `NXT_RUN_DT` it is given and never
+//! computes one.
+
+mod common;
+mod mysql;
+mod postgres;
+pub mod schema;
+mod sqlite;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dwsched_model::{
+    Claim, Connection, Enqueued, Job, JobError, JobErrorEntry, JobFlow, JobLogEntry, NewRequest,
+    NewRun, NewSchedule, Request, RequestStatus, Run, RunFilter, RunStatus, ScheduleRow,
+};
+use thiserror::Error;
+
+pub use schema::Dialect;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A store error. Its text never contains a password.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to the {backend} database at {url}: {cause}")]
+    Connect {
+        backend: &'static str,
+        /// The URL with its password masked.
+        url: String,
+        cause: String,
+    },
+    #[error("database URL is not valid: {0}")]
+    BadUrl(String),
+    /// The database answered with an error.
+    #[error("{context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "the {schema} schema is not initialised (schema version {found:?}, this build needs {needed}); run `dwsched init`"
+    )]
+    NotInitialised {
+        schema: String,
+        found: Option<i64>,
+        needed: i64,
+    },
+    #[error(
+        "the database holds schema version {found}, newer than this build of dwsched knows ({known}); upgrade dwsched"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// Whether the error is a lost or refused connection, after which a retry may work.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::Database { source, .. } => matches!(
+                source,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Adds what was being done to a database error.
+pub(crate) trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| StoreError::Database {
+            context: what(),
+            source,
+        })
+    }
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self> {
+        let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            "mysql" | "mariadb" => Ok(Self::MySql),
+            _ => Err(StoreError::BadUrl(format!(
+                "'{}' has an unknown scheme '{scheme}'; use sqlite://, postgres:// or mysql://",
+                redact_url(url)
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+            Self::MySql => "MySQL",
+        }
+    }
+
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Self::Sqlite => Dialect::Sqlite,
+            Self::Postgres => Dialect::Postgres,
+            Self::MySql => Dialect::MySql,
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Masks the password of a URL, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // An unparsable URL may still hold a password between ':' and '@'.
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                let userinfo = &url[start + 3..at];
+                match userinfo.find(':') {
+                    Some(colon) => format!(
+                        "{}{}:***{}",
+                        &url[..start + 3],
+                        &userinfo[..colon],
+                        &url[at..]
+                    ),
+                    None => url.to_string(),
+                }
+            }
+            _ => url.to_string(),
+        },
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: String,
+    /// The schema (PostgreSQL) or database (MySQL) holding the DMS_ tables. `None` is
+    /// the backend's default: `public`, or the URL's database. SQLite has one schema.
+    pub schema: Option<String>,
+    /// Create the schema (and, for SQLite, the file) when it is missing. Only
+    /// `dwsched init` and the service's first start ask for this.
+    pub create: bool,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            create: false,
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn schema(mut self, schema: Option<String>) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    fn validated_schema(&self) -> Result<Option<&str>> {
+        match self.schema.as_deref() {
+            Some(name) if !dwsched_model::is_valid_identifier(name) => {
+                Err(StoreError::Invalid(format!(
+                    "schema name '{name}' is not a plain identifier ([A-Za-z_][A-Za-z0-9_$]{{0,62}})"
+                )))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn connect_error(&self, backend: Backend, cause: impl fmt::Display) -> StoreError {
+        StoreError::Connect {
+            backend: backend.name(),
+            url: redact_url(&self.url),
+            cause: cause.to_string(),
+        }
+    }
+}
+
+/// Opens the store a URL names.
+pub async fn open(options: &StoreOptions) -> Result<Box<dyn Store>> {
+    Ok(match Backend::from_url(&options.url)? {
+        Backend::Sqlite => Box::new(sqlite::SqliteStore::open(options).await?),
+        Backend::Postgres => Box::new(postgres::PgStore::open(options).await?),
+        Backend::MySql => Box::new(mysql::MySqlStore::open(options).await?),
+    })
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub from_version: Option<i64>,
+    pub to_version: i64,
+    pub tables_created: Vec<String>,
+    pub columns_added: Vec<String>,
+    pub indexes_created: Vec<String>,
+}
+
+impl MigrationReport {
+    pub fn changed_anything(&self) -> bool {
+        self.from_version != Some(self.to_version)
+            || !self.tables_created.is_empty()
+            || !self.columns_added.is_empty()
+            || !self.indexes_created.is_empty()
+    }
+}
+
+/// Counts of requests by status and runs by status, for status pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub requests: Vec<(String, i64)>,
+}
+
+/// The metadata store. Every method is one short transaction or statement; a method
+/// that changes a row only when it is in an expected state (`complete_request`,
+/// `close_run`) says with its `bool` whether it did.
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Creates or upgrades the tables (idempotent).
+    async fn migrate(&self) -> Result<MigrationReport>;
+    /// The recorded schema version, `None` before the first `migrate`.
+    async fn schema_version(&self) -> Result<Option<i64>>;
+    /// Fails unless `migrate` has brought the schema to this build's version.
+    async fn check_schema(&self) -> Result<()>;
+
+    // Jobs and flows.
+    /// Registers a new current flow version for `mapref`, creating the job when it is
+    /// new and retiring (`CURFLG='N'`) the flow it replaces.
+    async fn put_job_flow(&self, mapref: &str, dwlogic: &str, now: DateTime<Utc>)
+    -> Result<JobFlow>;
+    async fn list_jobs(&self) -> Result<Vec<Job>>;
+    async fn get_job(&self, mapref: &str) -> Result<Option<Job>>;
+    async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>>;
+    /// Retires a job, its current flow and its current schedules.
+    async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool>;
+
+    // Schedules.
+    async fn insert_schedule(&self, schedule: &NewSchedule, now: DateTime<Utc>) -> Result<i64>;
+    /// Current schedule versions (`CURFLG='Y'`); with `only_scheduled`, only the rows the
+    /// service fires (SPEC §3).
+    async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>>;
+    async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>>;
+    async fn set_schedule_enabled(
+        &self,
+        jobschid: i64,
+        enabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn retire_schedule(&self, jobschid: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Records the next fire and the reason a row cannot be scheduled (or clears it).
+    async fn set_schedule_state(
+        &self,
+        jobschid: i64,
+        next_fire: Option<DateTime<Utc>>,
+        scherr: Option<&str>,
+    ) -> Result<bool>;
+
+    // The request queue.
+    /// Adds a request with a new UUID, or returns the request that already holds its
+    /// dedupe key.
+    async fn enqueue(&self, request: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued>;
+    async fn get_request(&self, request_id: &str) -> Result<Option<Request>>;
+    async fn list_requests(
+        &self,
+        status: Option<RequestStatus>,
+        limit: u32,
+    ) -> Result<Vec<Request>>;
+    /// Atomically claims up to `claim.limit` claimable requests of `claim.class`,
+    /// oldest first, setting them `PROCESSING` under `claim.node`'s lease.
+    async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>>;
+    /// Ends a `PROCESSING` request `DONE` or `FAILED`.
+    async fn complete_request(
+        &self,
+        request_id: &str,
+        status: RequestStatus,
+        result_payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Cancels a `NEW` request.
+    async fn cancel_request(
+        &self,
+        request_id: &str,
+        result_payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn queue_depth(&self) -> Result<QueueDepth>;
+
+    // Runs and their logs.
+    /// Opens a run `IP` and returns its `PRCID`.
+    async fn open_run(&self, run: &NewRun) -> Result<i64>;
+    /// Bumps `RECUPDT` of a run still `IP`.
+    async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Closes a run still `IP` with a final status and message.
+    async fn close_run(
+        &self,
+        prcid: i64,
+        status: RunStatus,
+        msg: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn get_run(&self, prcid: i64) -> Result<Option<Run>>;
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
+    async fn write_job_log(&self, entry: &JobLogEntry) -> Result<i64>;
+    async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>>;
+    async fn write_job_error(&self, entry: &JobErrorEntry) -> Result<i64>;
+    async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>>;
+
+    // Connections of flow steps.
+    /// Registers a connection by name, or replaces the one of that name.
+    async fn put_connection(&self, connection: &Connection) -> Result<i64>;
+    async fn list_connections(&self) -> Result<Vec<Connection>>;
+    async fn get_connection(&self, name: &str) -> Result<Option<Connection>>;
+
+    async fn close(&self);
+}
+
+impl FromStr for Backend {
+    type Err = StoreError;
+    fn from_str(url: &str) -> Result<Self> {
+        Self::from_url(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://etl:s3cret@db:5432/dw"),
+            "postgres://etl:***@db:5432/dw"
+        );
+        assert_eq!(redact_url("sqlite://dwsched.db"), "sqlite://dwsched.db");
+        assert_eq!(
+            redact_url("mysql://root@localhost/test"),
+            "mysql://root@localhost/test"
+        );
+        assert!(!redact_url("postgres://u:p w@h:bad-port/db").contains("p w"));
+    }
+
+    #[test]
+    fn backends_from_urls() {
+        assert_eq!(Backend::from_url("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(Backend::from_url("mariadb://h/db").unwrap(), Backend::MySql);
+        let err = Backend::from_url("oracle://u:pw@h/x").unwrap_err().to_string();
+        assert!(err.contains("unknown scheme 'oracle'"), "{err}");
+        assert!(!err.contains("pw@"), "{err}");
+    }
+}

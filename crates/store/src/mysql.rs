@@ -1,0 +1,170 @@
+//! The MySQL / MariaDB store. The configured schema is a database; ids come from
+//! `AUTO_INCREMENT`; a claim selects its candidates `FOR UPDATE SKIP LOCKED` and updates
+//! them in the same transaction, as MariaDB has no `UPDATE … RETURNING`.
+
+use std::str::FromStr;
+
+use sqlx::Connection as _;
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+
+use crate::common::{claimable_where, sort_oldest_first, store_impl};
+use crate::schema::Table;
+use crate::{StoreOptions, redact_url};
+
+pub struct MySqlStore {
+    pool: MySqlPool,
+    schema: String,
+}
+
+impl MySqlStore {
+    pub async fn open(options: &StoreOptions) -> crate::Result<Self> {
+        let connect = MySqlConnectOptions::from_str(&options.url).map_err(|err| {
+            crate::StoreError::BadUrl(format!("'{}': {err}", redact_url(&options.url)))
+        })?;
+        let connect_error = |err: sqlx::Error| options.connect_error(crate::Backend::MySql, err);
+        let schema = match options.validated_schema()? {
+            Some(schema) => schema.to_string(),
+            None => connect.get_database().map(str::to_string).ok_or_else(|| {
+                crate::StoreError::BadUrl(format!(
+                    "'{}' names no database; add one to the URL or set SCHEMA",
+                    redact_url(&options.url)
+                ))
+            })?,
+        };
+        if options.create {
+            let mut bootstrap = MySqlConnection::connect_with(&connect)
+                .await
+                .map_err(connect_error)?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE IF NOT EXISTS {schema}"
+            )))
+            .execute(&mut bootstrap)
+            .await
+            .map_err(|source| crate::StoreError::Database {
+                context: format!("creating database {schema}"),
+                source,
+            })?;
+            let _ = bootstrap.close().await;
+        }
+        let pool = MySqlPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.connect_timeout)
+            // Service times are UTC; keep the session from converting them.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql("SET time_zone = '+00:00'")
+                        .execute(conn)
+                        .await
+                        .map(drop)
+                })
+            })
+            .connect_with(connect.database(&schema))
+            .await
+            .map_err(connect_error)?;
+        Ok(Self { pool, schema })
+    }
+
+    fn schema_name(&self) -> String {
+        self.schema.clone()
+    }
+
+    async fn lock_for_migration(conn: &mut MySqlConnection, schema: &str) -> sqlx::Result<()> {
+        sqlx::query("SELECT GET_LOCK(?, 300)")
+            .bind(format!("dwsched migrate {schema}"))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    async fn unlock_after_migration(conn: &mut MySqlConnection, schema: &str) -> sqlx::Result<()> {
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(format!("dwsched migrate {schema}"))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    async fn prepare_table(_: &mut MySqlConnection, _: &Table) -> sqlx::Result<()> {
+        Ok(())
+    }
+
+    /// The upper-case names of a table's columns, `None` when it does not exist.
+    async fn table_columns(
+        conn: &mut MySqlConnection,
+        table: &str,
+    ) -> sqlx::Result<Option<Vec<String>>> {
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(UPPER(COLUMN_NAME) AS CHAR) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+        )
+        .bind(table)
+        .fetch_all(conn)
+        .await?;
+        Ok((!columns.is_empty()).then_some(columns))
+    }
+
+    async fn index_exists(conn: &mut MySqlConnection, index: &str) -> sqlx::Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() AND UPPER(INDEX_NAME) = UPPER(?) LIMIT 1",
+        )
+        .bind(index)
+        .fetch_optional(conn)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn insert_returning_id(
+        conn: &mut MySqlConnection,
+        query: sqlx::query::Query<'_, MySql, sqlx::mysql::MySqlArguments>,
+    ) -> sqlx::Result<i64> {
+        let done = query.execute(conn).await?;
+        i64::try_from(done.last_insert_id())
+            .map_err(|_| sqlx::Error::Protocol("an insert id does not fit in BIGINT".into()))
+    }
+
+    async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
+        let now = claim.now.naive_utc();
+        let mut tx = self.pool.begin().await?;
+        let picked: Vec<String> = sqlx::query_scalar(self.sql(&format!(
+            "SELECT r.REQUEST_ID FROM DMS_PRCREQ r WHERE {} \
+             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $3 FOR UPDATE SKIP LOCKED",
+            claimable_where(claim.class)
+        )))
+        .bind(now)
+        .bind(now)
+        .bind(i64::from(claim.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if picked.is_empty() {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; picked.len()].join(", ");
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = ?, CLAIMED_BY = ?, \
+             LEASE_UNTIL = ?, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 WHERE REQUEST_ID IN ({placeholders})"
+        )))
+        .bind(now)
+        .bind(&claim.node)
+        .bind(claim.lease_until.naive_utc());
+        let mut select = sqlx::query(sqlx::AssertSqlSafe(
+            crate::common::rewrite(
+                crate::Dialect::MySql,
+                &format!("SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ"),
+            ) + &format!(" WHERE REQUEST_ID IN ({placeholders})"),
+        ));
+        for id in &picked {
+            update = update.bind(id);
+            select = select.bind(id);
+        }
+        update.execute(&mut *tx).await?;
+        let rows = select.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let mut claimed = decode_all(rows, decode_request)?;
+        sort_oldest_first(&mut claimed);
+        Ok(claimed)
+    }
+}
+
+store_impl!(MySqlStore, MySql, Backend::MySql);

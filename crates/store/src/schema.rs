@@ -1,0 +1,534 @@
+//! The tables of SPEC §3, described once and rendered for each dialect.
+//!
+//! Migrations are versioned, and each version is a list of steps that look before they
+//! act: a missing table is created whole, a table that exists (say, one the original
+//! tool created) only gets the columns it lacks, and indexes and sequences are created
+//! when absent. So `dwsched init` is idempotent and upgrades an original install
+//! without touching its rows or columns.
+
+/// The dialects the store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+/// Column types, named by what they hold rather than by any one dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// The table's numeric key, from a sequence (PostgreSQL), `AUTO_INCREMENT` (MySQL)
+    /// or the row id (SQLite).
+    Id { sequence: &'static str },
+    BigInt,
+    Int,
+    Varchar(u32),
+    /// Long text: flows, messages, payloads.
+    Text,
+    /// A UTC time, or a wall-clock time for schedule bounds.
+    Timestamp,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: ColumnType,
+    /// A SQL literal default, the same in every dialect.
+    pub default: Option<&'static str>,
+    pub not_null: bool,
+}
+
+const fn col(name: &'static str, kind: ColumnType) -> Column {
+    Column {
+        name,
+        kind,
+        default: None,
+        not_null: false,
+    }
+}
+
+const fn col_default(name: &'static str, kind: ColumnType, default: &'static str) -> Column {
+    Column {
+        name,
+        kind,
+        default: Some(default),
+        not_null: false,
+    }
+}
+
+const fn col_required(name: &'static str, kind: ColumnType) -> Column {
+    Column {
+        name,
+        kind,
+        default: None,
+        not_null: true,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    /// The primary key column, when it is not an `Id` column.
+    pub text_key: Option<&'static str>,
+    pub columns: &'static [Column],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Index {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub unique: bool,
+}
+
+use ColumnType::*;
+
+const NAME: ColumnType = Varchar(100);
+const FLAG: ColumnType = Varchar(1);
+
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "DMS_JOB",
+        text_key: None,
+        columns: &[
+            col("JOBID", Id { sequence: "DMS_JOBSEQ" }),
+            col_required("MAPREF", NAME),
+            col("TRGCONID", BigInt),
+            col("TRGSCHM", NAME),
+            col("TRGTBNM", NAME),
+            col("TRGTBTYP", Varchar(30)),
+            col_default("STFLG", FLAG, "'A'"),
+            col_default("CURFLG", FLAG, "'Y'"),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_JOBFLW",
+        text_key: None,
+        columns: &[
+            col("JOBFLWID", Id { sequence: "DMS_JOBFLWSEQ" }),
+            col("JOBID", BigInt),
+            col_required("MAPREF", NAME),
+            col("TRGSCHM", NAME),
+            col("TRGTBTYP", Varchar(30)),
+            col("TRGTBNM", NAME),
+            col("DWLOGIC", Text),
+            col_default("STFLG", FLAG, "'A'"),
+            col_default("CURFLG", FLAG, "'Y'"),
+            col("RECRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_JOBSCH",
+        text_key: None,
+        columns: &[
+            col("JOBSCHID", Id { sequence: "DMS_JOBSCHSEQ" }),
+            col("JOBFLWID", BigInt),
+            col_required("MAPREF", NAME),
+            col("FRQCD", Varchar(10)),
+            col("FRQDD", Varchar(10)),
+            col("FRQHH", Int),
+            col("FRQMI", Int),
+            col("STRTDT", Timestamp),
+            col("ENDDT", Timestamp),
+            col_default("STFLG", FLAG, "'A'"),
+            col_default("SCHFLG", FLAG, "'N'"),
+            col_default("CURFLG", FLAG, "'Y'"),
+            col("DPND_JOBSCHID", BigInt),
+            col("LST_RUN_DT", Timestamp),
+            col("NXT_RUN_DT", Timestamp),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            // Extensions of dwsched (SPEC §3).
+            col("TIMEZONE", Varchar(64)),
+            col("CRONEXPR", Varchar(200)),
+            col("MISFIRE", Varchar(10)),
+            col("MAXFAIL", Int),
+            col_default("FAILCNT", Int, "0"),
+            col("SCHERR", Text),
+        ],
+    },
+    Table {
+        name: "DMS_PRCREQ",
+        text_key: Some("REQUEST_ID"),
+        columns: &[
+            col_required("REQUEST_ID", Varchar(64)),
+            col_required("MAPREF", NAME),
+            col_required("REQUEST_TYPE", Varchar(30)),
+            col("PAYLOAD", Text),
+            col_default("STATUS", Varchar(20), "'NEW'"),
+            col("REQUESTED_AT", Timestamp),
+            col("CLAIMED_AT", Timestamp),
+            col("CLAIMED_BY", Varchar(64)),
+            col("COMPLETED_AT", Timestamp),
+            col("RESULT_PAYLOAD", Text),
+            // Extensions of dwsched (SPEC §3).
+            col("DEDUPE_KEY", Varchar(200)),
+            col("NOT_BEFORE", Timestamp),
+            col_default("ATTEMPTS", Int, "0"),
+            col("LEASE_UNTIL", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_PRCLOG",
+        text_key: None,
+        columns: &[
+            col("PRCID", Id { sequence: "DMS_PRCLOGSEQ" }),
+            col("JOBID", BigInt),
+            col("JOBFLWID", BigInt),
+            col("STRTDT", Timestamp),
+            col("ENDDT", Timestamp),
+            col("STATUS", Varchar(2)),
+            col("MSG", Text),
+            col("PRCLOG", Text),
+            col("MAPREF", NAME),
+            col("SESSIONID", Varchar(64)),
+            col("PARAM1", Varchar(250)),
+            col("PARAM2", Varchar(250)),
+            col("PARAM3", Varchar(250)),
+            col("PARAM4", Varchar(250)),
+            col("PARAM5", Varchar(250)),
+            col("PARAM6", Varchar(250)),
+            col("PARAM7", Varchar(250)),
+            col("PARAM8", Varchar(250)),
+            col("PARAM9", Varchar(250)),
+            col("PARAM10", Varchar(250)),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            // Extensions of dwsched (SPEC §3).
+            col("REQUEST_ID", Varchar(64)),
+            col("NODE", NAME),
+        ],
+    },
+    Table {
+        name: "DMS_JOBLOG",
+        text_key: None,
+        columns: &[
+            col("JOBLOGID", Id { sequence: "DMS_JOBLOGSEQ" }),
+            col("PRCDT", Timestamp),
+            col("MAPREF", NAME),
+            col("JOBID", BigInt),
+            col("SRCROWS", BigInt),
+            col("TRGROWS", BigInt),
+            col("ERRROWS", BigInt),
+            col("PRCID", BigInt),
+            col("SESSIONID", Varchar(64)),
+            col("RECCRDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_JOBERR",
+        text_key: None,
+        columns: &[
+            col("ERRID", Id { sequence: "DMS_JOBERRSEQ" }),
+            col("JOBLOGID", BigInt),
+            col("PRCDT", Timestamp),
+            col("ERRTYP", Varchar(10)),
+            col("DBERRMSG", Text),
+            col("ERRMSG", Text),
+            col("KEYVALUE", Text),
+            col("JOBID", BigInt),
+            col("SESSIONID", Varchar(64)),
+            col("PRCID", BigInt),
+            col("MAPREF", NAME),
+        ],
+    },
+    Table {
+        name: "DMS_DBCONDTLS",
+        text_key: None,
+        columns: &[
+            col("CONID", Id { sequence: "DMS_DBCONDTLSSEQ" }),
+            col_required("CONNM", NAME),
+            col("DBTYP", Varchar(30)),
+            col("DBHOST", Varchar(255)),
+            col("DBPORT", Int),
+            col("DBSRVNM", NAME),
+            col("USRNM", NAME),
+            col("PASSWD", Varchar(500)),
+            col("CONSTR", Text),
+            col("SCHNM", NAME),
+            col_default("CURFLG", FLAG, "'Y'"),
+        ],
+    },
+    Table {
+        name: "DMS_SCHNODE",
+        text_key: Some("NODE_ID"),
+        columns: &[
+            col_required("NODE_ID", NAME),
+            col("HOST", Varchar(255)),
+            col("PID", BigInt),
+            col("VERSION", Varchar(30)),
+            col("STARTED_AT", Timestamp),
+            col("HEARTBEAT_AT", Timestamp),
+            col("ROLE", Varchar(30)),
+        ],
+    },
+];
+
+pub const INDEXES: &[Index] = &[
+    Index {
+        name: "DMS_PRCREQ_STATUS_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["STATUS", "REQUESTED_AT"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_PRCREQ_MAPREF_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["MAPREF"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_PRCREQ_DEDUPE_UK",
+        table: "DMS_PRCREQ",
+        columns: &["DEDUPE_KEY"],
+        unique: true,
+    },
+    Index {
+        name: "DMS_PRCLOG_MAPREF_IDX",
+        table: "DMS_PRCLOG",
+        columns: &["MAPREF", "STATUS"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_PRCLOG_STATUS_IDX",
+        table: "DMS_PRCLOG",
+        columns: &["STATUS"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBLOG_PRCID_IDX",
+        table: "DMS_JOBLOG",
+        columns: &["PRCID"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBERR_PRCID_IDX",
+        table: "DMS_JOBERR",
+        columns: &["PRCID"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBSCH_MAPREF_IDX",
+        table: "DMS_JOBSCH",
+        columns: &["MAPREF", "CURFLG"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBFLW_MAPREF_IDX",
+        table: "DMS_JOBFLW",
+        columns: &["MAPREF", "CURFLG"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOB_MAPREF_IDX",
+        table: "DMS_JOB",
+        columns: &["MAPREF", "CURFLG"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_DBCONDTLS_CONNM_UK",
+        table: "DMS_DBCONDTLS",
+        columns: &["CONNM"],
+        unique: true,
+    },
+];
+
+/// The table that records which migrations a database has.
+pub const MIGRATIONS_TABLE: Table = Table {
+    name: "DWSCHED_MIGRATIONS",
+    text_key: None,
+    columns: &[
+        col_required("VERSION", BigInt),
+        col("DESCRIPTION", Varchar(200)),
+        col("APPLIED_AT", Timestamp),
+    ],
+};
+
+/// One step of a migration.
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    /// Create the table, or add the columns it lacks.
+    EnsureTable(&'static Table),
+    EnsureIndex(&'static Index),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub description: &'static str,
+}
+
+/// Every migration, oldest first. The store applies those above the recorded version.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "DMS_ tables of SPEC §3 with dwsched's extension columns",
+}];
+
+/// The steps of one migration.
+pub fn steps(version: i64) -> Vec<Step> {
+    match version {
+        1 => TABLES
+            .iter()
+            .map(Step::EnsureTable)
+            .chain(INDEXES.iter().map(Step::EnsureIndex))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+impl Column {
+    /// The column's SQL type and constraints for `dialect`, as used in `CREATE TABLE`
+    /// and in `ALTER TABLE … ADD`.
+    pub fn definition(&self, dialect: Dialect) -> String {
+        let ty = match (self.kind, dialect) {
+            (Id { .. }, Dialect::Sqlite) => "INTEGER PRIMARY KEY".to_string(),
+            (Id { sequence }, Dialect::Postgres) => format!(
+                "BIGINT PRIMARY KEY DEFAULT nextval('{}')",
+                sequence.to_ascii_lowercase()
+            ),
+            (Id { .. }, Dialect::MySql) => "BIGINT AUTO_INCREMENT PRIMARY KEY".to_string(),
+            (BigInt, Dialect::Sqlite) | (Int, Dialect::Sqlite) => "INTEGER".to_string(),
+            (BigInt, _) => "BIGINT".to_string(),
+            (Int, _) => "INTEGER".to_string(),
+            (Varchar(_), Dialect::Sqlite) | (Text, Dialect::Sqlite) => "TEXT".to_string(),
+            (Varchar(n), _) => format!("VARCHAR({n})"),
+            (Text, Dialect::Postgres) => "TEXT".to_string(),
+            (Text, Dialect::MySql) => "LONGTEXT".to_string(),
+            (Timestamp, Dialect::Sqlite) => "TEXT".to_string(),
+            (Timestamp, Dialect::Postgres) => "TIMESTAMP".to_string(),
+            (Timestamp, Dialect::MySql) => "DATETIME(6)".to_string(),
+        };
+        let mut out = format!("{} {ty}", self.name);
+        if self.not_null {
+            out.push_str(" NOT NULL");
+        }
+        if let Some(default) = self.default {
+            out.push_str(" DEFAULT ");
+            out.push_str(default);
+        }
+        out
+    }
+}
+
+impl Table {
+    pub fn create_sql(&self, dialect: Dialect) -> String {
+        let mut parts: Vec<String> = self.columns.iter().map(|c| c.definition(dialect)).collect();
+        if let Some(key) = self.text_key {
+            parts.push(format!("PRIMARY KEY ({key})"));
+        }
+        if !self.columns.iter().any(|c| matches!(c.kind, Id { .. })) && self.text_key.is_none() {
+            parts.push(format!("PRIMARY KEY ({})", self.columns[0].name));
+        }
+        format!("CREATE TABLE {} (\n  {}\n)", self.name, parts.join(",\n  "))
+    }
+
+    pub fn sequences(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.columns.iter().filter_map(|c| match c.kind {
+            Id { sequence } => Some(sequence),
+            _ => None,
+        })
+    }
+}
+
+impl Index {
+    pub fn create_sql(&self, dialect: Dialect) -> String {
+        let unique = if self.unique { "UNIQUE " } else { "" };
+        let if_not_exists = match dialect {
+            // MySQL 8 has no IF NOT EXISTS here; the store checks the catalogue first.
+            Dialect::MySql => "",
+            _ => "IF NOT EXISTS ",
+        };
+        format!(
+            "CREATE {unique}INDEX {if_not_exists}{} ON {} ({})",
+            self.name,
+            self.table,
+            self.columns.join(", ")
+        )
+    }
+}
+
+/// Columns added to an existing table are always nullable or defaulted, so rows written
+/// by the original tool stay valid; a key column can't be added afterwards.
+pub fn added_column_sql(table: &Table, column: &Column, dialect: Dialect) -> String {
+    let mut definition = column.definition(dialect);
+    if column.not_null && column.default.is_none() {
+        definition = definition.replace(" NOT NULL", "");
+    }
+    format!("ALTER TABLE {} ADD {definition}", table.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spec_table_is_described_with_unique_columns() {
+        let names: Vec<_> = TABLES.iter().map(|t| t.name).collect();
+        for spec_table in [
+            "DMS_JOBSCH",
+            "DMS_PRCREQ",
+            "DMS_PRCLOG",
+            "DMS_JOBLOG",
+            "DMS_JOBERR",
+            "DMS_JOB",
+            "DMS_JOBFLW",
+            "DMS_DBCONDTLS",
+            "DMS_SCHNODE",
+        ] {
+            assert!(names.contains(&spec_table), "{spec_table}");
+        }
+        for table in TABLES {
+            let mut columns: Vec<_> = table.columns.iter().map(|c| c.name).collect();
+            columns.sort();
+            columns.dedup();
+            assert_eq!(columns.len(), table.columns.len(), "{}", table.name);
+        }
+        for index in INDEXES {
+            let table = TABLES.iter().find(|t| t.name == index.table).unwrap();
+            for column in index.columns {
+                assert!(table.columns.iter().any(|c| c.name == *column));
+            }
+        }
+    }
+
+    #[test]
+    fn rendering_per_dialect() {
+        let prcreq = TABLES.iter().find(|t| t.name == "DMS_PRCREQ").unwrap();
+        let pg = prcreq.create_sql(Dialect::Postgres);
+        assert!(pg.contains("REQUEST_ID VARCHAR(64) NOT NULL"));
+        assert!(pg.contains("PRIMARY KEY (REQUEST_ID)"));
+        let jobsch = TABLES.iter().find(|t| t.name == "DMS_JOBSCH").unwrap();
+        assert!(
+            jobsch
+                .create_sql(Dialect::Postgres)
+                .contains("JOBSCHID BIGINT PRIMARY KEY DEFAULT nextval('dms_jobschseq')")
+        );
+        assert!(
+            jobsch
+                .create_sql(Dialect::MySql)
+                .contains("JOBSCHID BIGINT AUTO_INCREMENT PRIMARY KEY")
+        );
+        assert!(
+            jobsch
+                .create_sql(Dialect::Sqlite)
+                .contains("JOBSCHID INTEGER PRIMARY KEY")
+        );
+        assert_eq!(
+            INDEXES[2].create_sql(Dialect::Sqlite),
+            "CREATE UNIQUE INDEX IF NOT EXISTS DMS_PRCREQ_DEDUPE_UK ON DMS_PRCREQ (DEDUPE_KEY)"
+        );
+        let mapref = &prcreq.columns[1];
+        assert_eq!(
+            added_column_sql(prcreq, mapref, Dialect::Postgres),
+            "ALTER TABLE DMS_PRCREQ ADD MAPREF VARCHAR(100)"
+        );
+    }
+}
