@@ -103,9 +103,7 @@ impl RunParams {
     fn read_params(&mut self, map: &Map<String, Value>) -> Result<(), PayloadError> {
         for (i, slot) in self.params.iter_mut().enumerate() {
             let key = format!("param{}", i + 1);
-            let value = map
-                .get(&key)
-                .or_else(|| map.get(&key.to_ascii_uppercase()));
+            let value = map.get(&key).or_else(|| map.get(&key.to_ascii_uppercase()));
             match value {
                 None | Some(Value::Null) => {}
                 Some(Value::String(s)) => *slot = Some(s.clone()),
@@ -350,8 +348,10 @@ mod tests {
 
     #[test]
     fn nested_params_are_accepted_and_top_level_wins() {
-        let p = RunPayload::parse(Some(r#"{"params":{"param1":"in","param2":"two"},"param1":"top"}"#))
-            .unwrap();
+        let p = RunPayload::parse(Some(
+            r#"{"params":{"param1":"in","param2":"two"},"param1":"top"}"#,
+        ))
+        .unwrap();
         assert_eq!(p.params.params[0].as_deref(), Some("top"));
         assert_eq!(p.params.params[1].as_deref(), Some("two"));
     }
@@ -400,14 +400,19 @@ mod tests {
             HistoryPayload::parse(Some(r#"{"start_date":"2026-01-01"}"#)).unwrap_err(),
             PayloadError::Missing("end_date")
         );
-        let err = HistoryPayload::parse(Some(r#"{"start_date":"2026-01-02","end_date":"2026-01-01"}"#))
-            .unwrap_err();
+        let err = HistoryPayload::parse(Some(
+            r#"{"start_date":"2026-01-02","end_date":"2026-01-01"}"#,
+        ))
+        .unwrap_err();
         assert!(err.to_string().contains("before start_date 2026-01-02"));
     }
 
     #[test]
     fn business_dates_accept_timestamps_with_a_date_part() {
-        assert_eq!(parse_business_date("2026-01-05").unwrap(), date("2026-01-05"));
+        assert_eq!(
+            parse_business_date("2026-01-05").unwrap(),
+            date("2026-01-05")
+        );
         assert_eq!(
             parse_business_date("2026-01-05T00:00:00").unwrap(),
             date("2026-01-05")

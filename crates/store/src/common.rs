@@ -36,7 +36,7 @@ pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOS
      CAST(DBPORT AS BIGINT), DBSRVNM, USRNM, PASSWD, CONSTR, SCHNM, CURFLG";
 
 /// The condition that makes a `NEW` request claimable as a run (`r` is the candidate,
-/// `$2` is now): it is the oldest claimable run request of its mapref, no run request of
+/// `$1` is now): it is the oldest claimable run request of its mapref, no run request of
 /// that mapref is being processed, and no run of it is in progress. This is what keeps
 /// two runs of one mapref apart, on one node or many.
 pub const RUN_CLAIMABLE: &str = "r.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
@@ -45,15 +45,14 @@ pub const RUN_CLAIMABLE: &str = "r.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
      AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP') \
      AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
          AND o.STATUS IN ('NEW', 'QUEUED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
-         AND (o.NOT_BEFORE IS NULL OR o.NOT_BEFORE <= $2) \
+         AND (o.NOT_BEFORE IS NULL OR o.NOT_BEFORE <= $1) \
          AND (o.REQUESTED_AT < r.REQUESTED_AT \
               OR (o.REQUESTED_AT = r.REQUESTED_AT AND o.REQUEST_ID < r.REQUEST_ID)))";
 
 /// The condition for control requests: every type that does not start runs.
 pub const CONTROL_CLAIMABLE: &str = "r.REQUEST_TYPE NOT IN ('IMMEDIATE', 'HISTORY')";
 
-/// The `WHERE` clause of a claim's candidate scan; `$1` and `$2` are both now (each
-/// placeholder is used once, so the same text serves MySQL's `?`).
+/// The `WHERE` clause of a claim's candidate scan; `$1` is now.
 pub fn claimable_where(class: dwsched_model::RequestClass) -> String {
     let class_condition = match class {
         dwsched_model::RequestClass::Runs => RUN_CLAIMABLE,
@@ -65,15 +64,15 @@ pub fn claimable_where(class: dwsched_model::RequestClass) -> String {
     )
 }
 
-/// A claim as one `UPDATE … RETURNING` (PostgreSQL, SQLite): `$1`, `$2` and `$4` are now,
-/// `$3` the limit, `$5` the node and `$6` the lease. `lock` locks the candidates
+/// A claim as one `UPDATE … RETURNING` (PostgreSQL, SQLite): `$1` is now, `$2` the
+/// limit, `$3` the node and `$4` the lease. `lock` locks the candidates
 /// (`FOR UPDATE … SKIP LOCKED` where the backend has it).
 pub fn claim_update_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
     format!(
-        "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = $4, CLAIMED_BY = $5, \
-         LEASE_UNTIL = $6, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 \
+        "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = $1, CLAIMED_BY = $3, \
+         LEASE_UNTIL = $4, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 \
          WHERE REQUEST_ID IN (SELECT r.REQUEST_ID FROM DMS_PRCREQ r WHERE {} \
-             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $3 {lock}) \
+             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}) \
          RETURNING {REQUEST_COLUMNS}",
         claimable_where(class)
     )
@@ -103,37 +102,48 @@ pub fn insert_sql(
              RETURNING CAST({id_column} AS BIGINT)",
             sequence.to_ascii_lowercase()
         ),
-        Dialect::Sqlite => format!(
-            "INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {id_column}"
-        ),
+        Dialect::Sqlite => {
+            format!("INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {id_column}")
+        }
         Dialect::MySql => format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})"),
     }
 }
 
-/// Rewrites shared statement text for `dialect`: MySQL takes `?` for `$n` (each `$n` is
-/// used once, in order, in every shared statement) and `SIGNED` for `BIGINT` in casts.
+/// Rewrites shared statement text for `dialect`: MySQL takes `?` for `$n` and `SIGNED`
+/// for `BIGINT` in casts. Shared statements use each `$n` once, in order, so their binds
+/// line up with the `?`s; a statement that repeats one goes through `to_positional`.
 pub fn rewrite(dialect: Dialect, text: &str) -> String {
     if dialect != Dialect::MySql {
         return text.to_string();
     }
+    let (sql, order) = to_positional(text);
+    debug_assert!(
+        order.iter().copied().eq(1..=order.len()),
+        "placeholders out of order in: {text}"
+    );
+    sql
+}
+
+/// MySQL text for a statement written with `$n`, and the parameter number each `?`
+/// stands for, in order.
+pub fn to_positional(text: &str) -> (String, Vec<usize>) {
     let mut out = String::with_capacity(text.len());
+    let mut order = Vec::new();
     let mut chars = text.chars().peekable();
-    let mut expected = 1;
     while let Some(c) = chars.next() {
         if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
             let mut number = 0;
             while let Some(digit) = chars.peek().and_then(|d| d.to_digit(10)) {
-                number = number * 10 + digit;
+                number = number * 10 + digit as usize;
                 chars.next();
             }
-            debug_assert_eq!(number, expected, "placeholders out of order in: {text}");
-            expected += 1;
+            order.push(number);
             out.push('?');
         } else {
             out.push(c);
         }
     }
-    out.replace(" AS BIGINT)", " AS SIGNED)")
+    (out.replace(" AS BIGINT)", " AS SIGNED)"), order)
 }
 
 pub fn flag(value: bool) -> &'static str {
@@ -1135,23 +1145,38 @@ mod tests {
     #[test]
     fn mysql_rewrite() {
         assert_eq!(
-            rewrite(Dialect::MySql, "SELECT CAST(A AS BIGINT) FROM T WHERE X = $1 AND Y = $2"),
+            rewrite(
+                Dialect::MySql,
+                "SELECT CAST(A AS BIGINT) FROM T WHERE X = $1 AND Y = $2"
+            ),
             "SELECT CAST(A AS SIGNED) FROM T WHERE X = ? AND Y = ?"
         );
         assert_eq!(rewrite(Dialect::Postgres, "X = $1"), "X = $1");
         let where_clause = claimable_where(dwsched_model::RequestClass::Runs);
-        assert_eq!(rewrite(Dialect::MySql, &where_clause).matches('?').count(), 2);
+        assert_eq!(to_positional(&where_clause).1, [1, 1]);
     }
 
     #[test]
     fn inserts_per_dialect() {
         assert_eq!(
-            insert_sql(Dialect::Postgres, "DMS_JOB", "JOBID", "DMS_JOBSEQ", &["MAPREF", "CURFLG"]),
+            insert_sql(
+                Dialect::Postgres,
+                "DMS_JOB",
+                "JOBID",
+                "DMS_JOBSEQ",
+                &["MAPREF", "CURFLG"]
+            ),
             "INSERT INTO DMS_JOB (JOBID, MAPREF, CURFLG) VALUES (nextval('dms_jobseq'), $1, $2) \
              RETURNING CAST(JOBID AS BIGINT)"
         );
         assert_eq!(
-            insert_sql(Dialect::Sqlite, "DMS_JOB", "JOBID", "DMS_JOBSEQ", &["MAPREF"]),
+            insert_sql(
+                Dialect::Sqlite,
+                "DMS_JOB",
+                "JOBID",
+                "DMS_JOBSEQ",
+                &["MAPREF"]
+            ),
             "INSERT INTO DMS_JOB (MAPREF) VALUES ($1) RETURNING JOBID"
         );
     }

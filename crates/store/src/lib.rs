@@ -276,8 +276,12 @@ pub trait Store: Send + Sync {
     // Jobs and flows.
     /// Registers a new current flow version for `mapref`, creating the job when it is
     /// new and retiring (`CURFLG='N'`) the flow it replaces.
-    async fn put_job_flow(&self, mapref: &str, dwlogic: &str, now: DateTime<Utc>)
-    -> Result<JobFlow>;
+    async fn put_job_flow(
+        &self,
+        mapref: &str,
+        dwlogic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<JobFlow>;
     async fn list_jobs(&self) -> Result<Vec<Job>>;
     async fn get_job(&self, mapref: &str) -> Result<Option<Job>>;
     async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>>;
@@ -391,13 +395,18 @@ mod tests {
 
     #[test]
     fn backends_from_urls() {
-        assert_eq!(Backend::from_url("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").unwrap(),
+            Backend::Sqlite
+        );
         assert_eq!(
             Backend::from_url("postgresql://h/db").unwrap(),
             Backend::Postgres
         );
         assert_eq!(Backend::from_url("mariadb://h/db").unwrap(), Backend::MySql);
-        let err = Backend::from_url("oracle://u:pw@h/x").unwrap_err().to_string();
+        let err = Backend::from_url("oracle://u:pw@h/x")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown scheme 'oracle'"), "{err}");
         assert!(!err.contains("pw@"), "{err}");
     }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use sqlx::Connection as _;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 
-use crate::common::{claimable_where, sort_oldest_first, store_impl};
+use crate::common::{claimable_where, sort_oldest_first, store_impl, to_positional};
 use crate::schema::Table;
 use crate::{StoreOptions, redact_url};
 
@@ -126,16 +126,20 @@ impl MySqlStore {
     async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let now = claim.now.naive_utc();
         let mut tx = self.pool.begin().await?;
-        let picked: Vec<String> = sqlx::query_scalar(self.sql(&format!(
+        // `$1` (now) appears more than once; bind it for each `?` it became.
+        let (sql, order) = to_positional(&format!(
             "SELECT r.REQUEST_ID FROM DMS_PRCREQ r WHERE {} \
-             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $3 FOR UPDATE SKIP LOCKED",
+             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 FOR UPDATE SKIP LOCKED",
             claimable_where(claim.class)
-        )))
-        .bind(now)
-        .bind(now)
-        .bind(i64::from(claim.limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        ));
+        let mut select_candidates = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for parameter in order {
+            select_candidates = match parameter {
+                1 => select_candidates.bind(now),
+                _ => select_candidates.bind(i64::from(claim.limit)),
+            };
+        }
+        let picked: Vec<String> = select_candidates.fetch_all(&mut *tx).await?;
         if picked.is_empty() {
             tx.rollback().await?;
             return Ok(Vec::new());

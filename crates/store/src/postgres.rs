@@ -72,11 +72,10 @@ impl PgStore {
     async fn prepare_table(conn: &mut PgConnection, table: &Table) -> sqlx::Result<()> {
         for sequence in table.sequences() {
             let sequence = sequence.to_ascii_lowercase();
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT CAST(to_regclass($1) AS TEXT)")
-                    .bind(&sequence)
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let exists: Option<String> = sqlx::query_scalar("SELECT CAST(to_regclass($1) AS TEXT)")
+                .bind(&sequence)
+                .fetch_one(&mut *conn)
+                .await?;
             if exists.is_some() {
                 continue;
             }
@@ -136,9 +135,7 @@ impl PgStore {
         let now = claim.now.naive_utc();
         let rows = sqlx::query(self.sql(&sql))
             .bind(now)
-            .bind(now)
             .bind(i64::from(claim.limit))
-            .bind(now)
             .bind(&claim.node)
             .bind(claim.lease_until.naive_utc())
             .fetch_all(&self.pool)

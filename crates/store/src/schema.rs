@@ -19,7 +19,9 @@ pub enum Dialect {
 pub enum ColumnType {
     /// The table's numeric key, from a sequence (PostgreSQL), `AUTO_INCREMENT` (MySQL)
     /// or the row id (SQLite).
-    Id { sequence: &'static str },
+    Id {
+        sequence: &'static str,
+    },
     BigInt,
     Int,
     Varchar(u32),
@@ -91,7 +93,12 @@ pub const TABLES: &[Table] = &[
         name: "DMS_JOB",
         text_key: None,
         columns: &[
-            col("JOBID", Id { sequence: "DMS_JOBSEQ" }),
+            col(
+                "JOBID",
+                Id {
+                    sequence: "DMS_JOBSEQ",
+                },
+            ),
             col_required("MAPREF", NAME),
             col("TRGCONID", BigInt),
             col("TRGSCHM", NAME),
@@ -107,7 +114,12 @@ pub const TABLES: &[Table] = &[
         name: "DMS_JOBFLW",
         text_key: None,
         columns: &[
-            col("JOBFLWID", Id { sequence: "DMS_JOBFLWSEQ" }),
+            col(
+                "JOBFLWID",
+                Id {
+                    sequence: "DMS_JOBFLWSEQ",
+                },
+            ),
             col("JOBID", BigInt),
             col_required("MAPREF", NAME),
             col("TRGSCHM", NAME),
@@ -124,7 +136,12 @@ pub const TABLES: &[Table] = &[
         name: "DMS_JOBSCH",
         text_key: None,
         columns: &[
-            col("JOBSCHID", Id { sequence: "DMS_JOBSCHSEQ" }),
+            col(
+                "JOBSCHID",
+                Id {
+                    sequence: "DMS_JOBSCHSEQ",
+                },
+            ),
             col("JOBFLWID", BigInt),
             col_required("MAPREF", NAME),
             col("FRQCD", Varchar(10)),
@@ -175,7 +192,12 @@ pub const TABLES: &[Table] = &[
         name: "DMS_PRCLOG",
         text_key: None,
         columns: &[
-            col("PRCID", Id { sequence: "DMS_PRCLOGSEQ" }),
+            col(
+                "PRCID",
+                Id {
+                    sequence: "DMS_PRCLOGSEQ",
+                },
+            ),
             col("JOBID", BigInt),
             col("JOBFLWID", BigInt),
             col("STRTDT", Timestamp),
@@ -206,7 +228,12 @@ pub const TABLES: &[Table] = &[
         name: "DMS_JOBLOG",
         text_key: None,
         columns: &[
-            col("JOBLOGID", Id { sequence: "DMS_JOBLOGSEQ" }),
+            col(
+                "JOBLOGID",
+                Id {
+                    sequence: "DMS_JOBLOGSEQ",
+                },
+            ),
             col("PRCDT", Timestamp),
             col("MAPREF", NAME),
             col("JOBID", BigInt),
@@ -222,7 +249,12 @@ pub const TABLES: &[Table] = &[
         name: "DMS_JOBERR",
         text_key: None,
         columns: &[
-            col("ERRID", Id { sequence: "DMS_JOBERRSEQ" }),
+            col(
+                "ERRID",
+                Id {
+                    sequence: "DMS_JOBERRSEQ",
+                },
+            ),
             col("JOBLOGID", BigInt),
             col("PRCDT", Timestamp),
             col("ERRTYP", Varchar(10)),
@@ -239,7 +271,12 @@ pub const TABLES: &[Table] = &[
         name: "DMS_DBCONDTLS",
         text_key: None,
         columns: &[
-            col("CONID", Id { sequence: "DMS_DBCONDTLSSEQ" }),
+            col(
+                "CONID",
+                Id {
+                    sequence: "DMS_DBCONDTLSSEQ",
+                },
+            ),
             col_required("CONNM", NAME),
             col("DBTYP", Varchar(30)),
             col("DBHOST", Varchar(255)),

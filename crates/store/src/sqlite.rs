@@ -74,10 +74,11 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         table: &str,
     ) -> sqlx::Result<Option<Vec<String>>> {
-        let columns: Vec<String> = sqlx::query_scalar("SELECT upper(name) FROM pragma_table_info($1)")
-            .bind(table)
-            .fetch_all(conn)
-            .await?;
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT upper(name) FROM pragma_table_info($1)")
+                .bind(table)
+                .fetch_all(conn)
+                .await?;
         Ok((!columns.is_empty()).then_some(columns))
     }
 
@@ -104,9 +105,7 @@ impl SqliteStore {
         let now = claim.now.naive_utc();
         let rows = sqlx::query(self.sql(&sql))
             .bind(now)
-            .bind(now)
             .bind(i64::from(claim.limit))
-            .bind(now)
             .bind(&claim.node)
             .bind(claim.lease_until.naive_utc())
             .fetch_all(&self.pool)

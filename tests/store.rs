@@ -1,0 +1,717 @@
+//! The store conformance suite: every case runs against SQLite, PostgreSQL and MySQL.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use dwsched_model::{
+    Claim, Connection, Enqueued, ErrorType, JobErrorEntry, JobLogEntry, NewRequest, NewRun,
+    NewSchedule, RequestClass, RequestStatus, RequestType, RunFilter, RunStatus,
+};
+use dwsched_store::Store;
+
+use crate::util::TestDb;
+
+crate::per_backend!(
+    migrate_is_idempotent,
+    flows_are_versioned_by_curflg,
+    schedules_round_trip_and_are_versioned,
+    enqueue_gives_uuids_and_honours_dedupe_keys,
+    claims_keep_one_run_per_mapref,
+    claims_honour_limit_order_and_not_before,
+    run_in_progress_blocks_claims_of_its_mapref,
+    control_requests_are_claimed_while_the_mapref_runs,
+    requests_complete_and_cancel_only_from_the_right_state,
+    concurrent_claims_take_each_request_once,
+    runs_open_heartbeat_and_close,
+    job_log_and_errors_are_written,
+    connections_are_registered_by_name,
+);
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+fn run_request(mapref: &str) -> NewRequest {
+    NewRequest::new(mapref, RequestType::Immediate, "{}".into())
+}
+
+fn claim(node: &str, class: RequestClass, limit: u32, now: DateTime<Utc>) -> Claim {
+    Claim {
+        node: node.into(),
+        class,
+        limit,
+        now,
+        lease_until: now + Duration::seconds(30),
+    }
+}
+
+async fn enqueue_at(store: &dyn Store, request: NewRequest, seconds: i64) -> String {
+    store
+        .enqueue(&request, at(seconds))
+        .await
+        .unwrap()
+        .request_id()
+        .to_string()
+}
+
+fn ids(requests: &[dwsched_model::Request]) -> Vec<String> {
+    requests.iter().map(|r| r.request_id.clone()).collect()
+}
+
+async fn migrate_is_idempotent(db: TestDb) {
+    let store = db.open_unmigrated().await;
+    assert_eq!(store.schema_version().await.unwrap(), None);
+    assert!(store.check_schema().await.is_err());
+
+    let first = store.migrate().await.unwrap();
+    assert_eq!(first.from_version, None);
+    assert_eq!(first.to_version, 1);
+    for table in [
+        "DMS_JOBSCH",
+        "DMS_PRCREQ",
+        "DMS_PRCLOG",
+        "DMS_JOBLOG",
+        "DMS_JOBERR",
+        "DMS_JOB",
+        "DMS_JOBFLW",
+        "DMS_DBCONDTLS",
+        "DMS_SCHNODE",
+    ] {
+        assert!(first.tables_created.iter().any(|t| t == table), "{table}");
+    }
+    assert!(
+        first
+            .indexes_created
+            .iter()
+            .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
+    );
+    assert_eq!(store.schema_version().await.unwrap(), Some(1));
+    store.check_schema().await.unwrap();
+
+    let second = store.migrate().await.unwrap();
+    assert!(!second.changed_anything(), "{second:?}");
+    assert_eq!(second.from_version, Some(1));
+}
+
+async fn flows_are_versioned_by_curflg(db: TestDb) {
+    let store = db.open().await;
+    let v1 = store
+        .put_job_flow("SALES", r#"{"steps":[]}"#, at(0))
+        .await
+        .unwrap();
+    let v2 = store
+        .put_job_flow("SALES", r#"{"description":"v2","steps":[]}"#, at(10))
+        .await
+        .unwrap();
+    assert_ne!(v1.jobflwid, v2.jobflwid);
+    assert_eq!(v1.jobid, v2.jobid, "one job, two flow versions");
+
+    let current = store.current_flow("SALES").await.unwrap().unwrap();
+    assert_eq!(current.jobflwid, v2.jobflwid);
+    assert!(current.current);
+    assert_eq!(
+        current.dwlogic.as_deref(),
+        Some(r#"{"description":"v2","steps":[]}"#)
+    );
+
+    store
+        .put_job_flow("STOCK", r#"{"steps":[]}"#, at(20))
+        .await
+        .unwrap();
+    let jobs = store.list_jobs().await.unwrap();
+    let names: Vec<_> = jobs.iter().map(|j| j.mapref.as_str()).collect();
+    assert_eq!(names, ["SALES", "STOCK"]);
+    assert_eq!(jobs[0].current_flow_id, Some(v2.jobflwid));
+    assert!(store.get_job("SALES").await.unwrap().is_some());
+    assert!(store.get_job("NOPE").await.unwrap().is_none());
+
+    assert!(store.retire_job("SALES", at(30)).await.unwrap());
+    assert!(!store.retire_job("SALES", at(31)).await.unwrap());
+    assert!(store.current_flow("SALES").await.unwrap().is_none());
+    assert_eq!(store.list_jobs().await.unwrap().len(), 1);
+}
+
+async fn schedules_round_trip_and_are_versioned(db: TestDb) {
+    let store = db.open().await;
+    let start = NaiveDate::from_ymd_opt(2026, 1, 1)
+        .unwrap()
+        .and_hms_opt(2, 30, 0)
+        .unwrap();
+    let schedule = NewSchedule {
+        mapref: "SALES".into(),
+        frqcd: "WK".into(),
+        frqdd: Some("MON".into()),
+        frqhh: Some(6),
+        frqmi: Some(15),
+        strtdt: Some(start),
+        enddt: Some(start + Duration::days(365)),
+        timezone: Some("Europe/London".into()),
+        misfire: Some("SKIP".into()),
+        maxfail: Some(3),
+        enabled: true,
+        ..NewSchedule::default()
+    };
+    let id = store.insert_schedule(&schedule, at(0)).await.unwrap();
+    let disabled = store
+        .insert_schedule(
+            &NewSchedule {
+                mapref: "STOCK".into(),
+                frqcd: "CR".into(),
+                cronexpr: Some("*/5 * * * * *".into()),
+                dpnd_jobschid: Some(id),
+                enabled: false,
+                ..NewSchedule::default()
+            },
+            at(1),
+        )
+        .await
+        .unwrap();
+
+    let row = store.get_schedule(id).await.unwrap().unwrap();
+    assert_eq!(row.mapref, "SALES");
+    assert_eq!(row.frqcd.as_deref(), Some("WK"));
+    assert_eq!(row.frqdd.as_deref(), Some("MON"));
+    assert_eq!((row.frqhh, row.frqmi), (Some(6), Some(15)));
+    assert_eq!(row.strtdt, Some(start));
+    assert_eq!(row.enddt, Some(start + Duration::days(365)));
+    assert_eq!(row.timezone.as_deref(), Some("Europe/London"));
+    assert_eq!(row.misfire.as_deref(), Some("SKIP"));
+    assert_eq!((row.maxfail, row.failcnt), (Some(3), Some(0)));
+    assert!(row.is_scheduled());
+    let child = store.get_schedule(disabled).await.unwrap().unwrap();
+    assert_eq!(child.dpnd_jobschid, Some(id));
+    assert_eq!(child.cronexpr.as_deref(), Some("*/5 * * * * *"));
+    assert!(!child.is_scheduled());
+
+    assert_eq!(store.list_schedules(false).await.unwrap().len(), 2);
+    let scheduled: Vec<_> = store.list_schedules(true).await.unwrap();
+    assert_eq!(
+        scheduled.iter().map(|s| s.jobschid).collect::<Vec<_>>(),
+        [id]
+    );
+
+    assert!(
+        store
+            .set_schedule_enabled(disabled, true, at(2))
+            .await
+            .unwrap()
+    );
+    assert!(store.set_schedule_enabled(id, false, at(2)).await.unwrap());
+    let scheduled: Vec<_> = store.list_schedules(true).await.unwrap();
+    assert_eq!(
+        scheduled.iter().map(|s| s.jobschid).collect::<Vec<_>>(),
+        [disabled]
+    );
+
+    let next = at(3600);
+    assert!(
+        store
+            .set_schedule_state(id, Some(next), Some("bad zone"))
+            .await
+            .unwrap()
+    );
+    let row = store.get_schedule(id).await.unwrap().unwrap();
+    assert_eq!(row.nxt_run_dt, Some(next));
+    assert_eq!(row.scherr.as_deref(), Some("bad zone"));
+    store.set_schedule_state(id, None, None).await.unwrap();
+    let row = store.get_schedule(id).await.unwrap().unwrap();
+    assert_eq!((row.nxt_run_dt, row.scherr), (None, None));
+
+    assert!(store.retire_schedule(id, at(4)).await.unwrap());
+    assert!(!store.retire_schedule(id, at(5)).await.unwrap());
+    assert!(!store.set_schedule_enabled(id, true, at(5)).await.unwrap());
+    assert_eq!(store.list_schedules(false).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .get_schedule(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .curflg
+            .as_deref(),
+        Some("N"),
+        "a retired version is kept"
+    );
+}
+
+async fn enqueue_gives_uuids_and_honours_dedupe_keys(db: TestDb) {
+    let store = db.open().await;
+    let a = store.enqueue(&run_request("SALES"), at(0)).await.unwrap();
+    let b = store.enqueue(&run_request("SALES"), at(0)).await.unwrap();
+    assert!(matches!(a, Enqueued::Inserted(_)));
+    assert_ne!(a.request_id(), b.request_id());
+    uuid::Uuid::parse_str(a.request_id()).expect("request ids are UUIDs");
+
+    let mut fire = run_request("SALES");
+    fire.payload = r#"{"source":"schedule","jobschid":1,"slot":"2026-03-01T08:00:00Z"}"#.into();
+    fire.dedupe_key = Some("sch:1:2026-03-01T08:00:00Z".into());
+    let first = store.enqueue(&fire, at(1)).await.unwrap();
+    let again = store.enqueue(&fire, at(2)).await.unwrap();
+    assert!(matches!(first, Enqueued::Inserted(_)));
+    assert_eq!(again, Enqueued::Duplicate(first.request_id().to_string()));
+
+    let stored = store
+        .get_request(first.request_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.mapref, "SALES");
+    assert_eq!(stored.request_type, RequestType::Immediate);
+    assert_eq!(stored.status, Some(RequestStatus::New));
+    assert_eq!(stored.payload.as_deref(), Some(fire.payload.as_str()));
+    assert_eq!(stored.requested_at, Some(at(1)));
+    assert_eq!(stored.dedupe_key, fire.dedupe_key);
+    assert_eq!(stored.attempts, 0);
+    assert!(store.get_request("no-such-id").await.unwrap().is_none());
+
+    let listed = store
+        .list_requests(Some(RequestStatus::New), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].request_id, first.request_id(), "newest first");
+    let depth = store.queue_depth().await.unwrap();
+    assert_eq!(depth.requests, [("NEW".to_string(), 3)]);
+}
+
+async fn claims_keep_one_run_per_mapref(db: TestDb) {
+    let store = db.open().await;
+    let a1 = enqueue_at(&*store, run_request("A"), 0).await;
+    let a2 = enqueue_at(&*store, run_request("A"), 1).await;
+    let b1 = enqueue_at(&*store, run_request("B"), 2).await;
+    let history = NewRequest::new(
+        "A",
+        RequestType::History,
+        r#"{"start_date":"2026-01-01","end_date":"2026-01-02"}"#.into(),
+    );
+    let a3 = enqueue_at(&*store, history, 3).await;
+
+    let claimed = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 10, at(10)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [a1.clone(), b1.clone()]);
+    for request in &claimed {
+        assert_eq!(request.status, Some(RequestStatus::Processing));
+        assert_eq!(request.claimed_by.as_deref(), Some("n1"));
+        assert_eq!(request.claimed_at, Some(at(10)));
+        assert_eq!(request.lease_until, Some(at(40)));
+        assert_eq!(request.attempts, 1);
+    }
+    let none = store
+        .claim_requests(&claim("n2", RequestClass::Runs, 10, at(11)))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "A is being processed: {none:?}");
+
+    assert!(
+        store
+            .complete_request(&a1, RequestStatus::Done, "{}", at(12))
+            .await
+            .unwrap()
+    );
+    let next = store
+        .claim_requests(&claim("n2", RequestClass::Runs, 10, at(13)))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&next),
+        [a2.clone()],
+        "the waiting request runs afterwards, in order"
+    );
+    store
+        .complete_request(&a2, RequestStatus::Failed, "{}", at(14))
+        .await
+        .unwrap();
+    let last = store
+        .claim_requests(&claim("n2", RequestClass::Runs, 10, at(15)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&last), [a3]);
+}
+
+async fn claims_honour_limit_order_and_not_before(db: TestDb) {
+    let store = db.open().await;
+    let mut expected = Vec::new();
+    for i in 0..5 {
+        expected.push(enqueue_at(&*store, run_request(&format!("M{i}")), i).await);
+    }
+    let mut later = run_request("LATER");
+    later.not_before = Some(at(100));
+    let later_id = enqueue_at(&*store, later, 0).await;
+
+    let first = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 2, at(10)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&first), expected[..2]);
+    let rest = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 10, at(10)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), expected[2..], "NOT_BEFORE holds a request back");
+    let zero = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 0, at(200)))
+        .await
+        .unwrap();
+    assert!(zero.is_empty());
+    let due = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 10, at(100)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&due), [later_id]);
+}
+
+async fn run_in_progress_blocks_claims_of_its_mapref(db: TestDb) {
+    let store = db.open().await;
+    let prcid = store
+        .open_run(&NewRun {
+            mapref: "SALES".into(),
+            started_at: at(0),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+    let waiting = enqueue_at(&*store, run_request("SALES"), 1).await;
+    let claimed = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 10, at(2)))
+        .await
+        .unwrap();
+    assert!(claimed.is_empty(), "SALES has a run in progress");
+    store
+        .close_run(prcid, RunStatus::Completed, None, at(3))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 10, at(4)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [waiting]);
+}
+
+async fn control_requests_are_claimed_while_the_mapref_runs(db: TestDb) {
+    let store = db.open().await;
+    let run = enqueue_at(&*store, run_request("SALES"), 0).await;
+    let stop = enqueue_at(
+        &*store,
+        NewRequest::new("SALES", RequestType::Stop, r#"{"force":"N"}"#.into()),
+        1,
+    )
+    .await;
+    let odd = enqueue_at(
+        &*store,
+        NewRequest::new("SALES", RequestType::parse("REPORT"), "{}".into()),
+        2,
+    )
+    .await;
+    let runs = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 10, at(3)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&runs), [run]);
+    let control = store
+        .claim_requests(&claim("n1", RequestClass::Control, 10, at(4)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&control), [stop, odd]);
+    assert_eq!(
+        control[1].request_type,
+        RequestType::Unknown("REPORT".into())
+    );
+}
+
+async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {
+    let store = db.open().await;
+    let new = enqueue_at(&*store, run_request("A"), 0).await;
+    assert!(
+        !store
+            .complete_request(&new, RequestStatus::Done, "{}", at(1))
+            .await
+            .unwrap(),
+        "a NEW request is not completed"
+    );
+    assert!(
+        store
+            .complete_request(&new, RequestStatus::New, "{}", at(1))
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .cancel_request(&new, r#"{"cancelled_by":"test"}"#, at(2))
+            .await
+            .unwrap()
+    );
+    assert!(!store.cancel_request(&new, "{}", at(3)).await.unwrap());
+    let cancelled = store.get_request(&new).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, Some(RequestStatus::Cancelled));
+    assert_eq!(cancelled.completed_at, Some(at(2)));
+    assert_eq!(
+        cancelled.result_payload.as_deref(),
+        Some(r#"{"cancelled_by":"test"}"#)
+    );
+
+    let other = enqueue_at(&*store, run_request("B"), 4).await;
+    store
+        .claim_requests(&claim("n1", RequestClass::Runs, 1, at(5)))
+        .await
+        .unwrap();
+    assert!(
+        !store.cancel_request(&other, "{}", at(6)).await.unwrap(),
+        "already claimed"
+    );
+    assert!(
+        store
+            .complete_request(&other, RequestStatus::Done, r#"{"status":"DONE"}"#, at(7))
+            .await
+            .unwrap()
+    );
+    let done = store.get_request(&other).await.unwrap().unwrap();
+    assert_eq!(done.status, Some(RequestStatus::Done));
+    assert_eq!(done.result_payload.as_deref(), Some(r#"{"status":"DONE"}"#));
+    assert_eq!(done.lease_until, None);
+    assert!(
+        !store
+            .complete_request(&other, RequestStatus::Failed, "{}", at(8))
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_claims_take_each_request_once(db: TestDb) {
+    let store: Arc<dyn Store> = Arc::from(db.open().await);
+    let mut all = HashSet::new();
+    for i in 0..60 {
+        all.insert(enqueue_at(&*store, run_request(&format!("J{i}")), i % 7).await);
+    }
+    let mut workers = Vec::new();
+    for node in 0..4 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .claim_requests(&claim(&format!("n{node}"), RequestClass::Runs, 5, at(100)))
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|r| r.request_id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for worker in workers {
+        for id in worker.await.unwrap() {
+            assert!(seen.insert(id.clone()), "{id} was claimed twice");
+        }
+    }
+    assert_eq!(seen, all);
+}
+
+async fn runs_open_heartbeat_and_close(db: TestDb) {
+    let store = db.open().await;
+    let mut params: [Option<String>; 10] = Default::default();
+    params[0] = Some("EU".into());
+    params[9] = Some("x".into());
+    let run = NewRun {
+        mapref: "SALES".into(),
+        jobid: Some(7),
+        jobflwid: Some(9),
+        params,
+        prclog: "param1=EU | param10=x".into(),
+        sessionid: Some("s-1".into()),
+        request_id: Some("r-1".into()),
+        node: Some("node-a".into()),
+        started_at: at(0),
+    };
+    let prcid = store.open_run(&run).await.unwrap();
+    let second = store
+        .open_run(&NewRun {
+            mapref: "OTHER".into(),
+            ..run.clone()
+        })
+        .await
+        .unwrap();
+    assert!(second > prcid);
+
+    let stored = store.get_run(prcid).await.unwrap().unwrap();
+    assert_eq!(stored.status, Some(RunStatus::InProgress));
+    assert_eq!(stored.mapref.as_deref(), Some("SALES"));
+    assert_eq!((stored.jobid, stored.jobflwid), (Some(7), Some(9)));
+    assert_eq!(stored.params[0].as_deref(), Some("EU"));
+    assert_eq!(stored.params[9].as_deref(), Some("x"));
+    assert_eq!(stored.prclog.as_deref(), Some("param1=EU | param10=x"));
+    assert_eq!(stored.request_id.as_deref(), Some("r-1"));
+    assert_eq!(stored.node.as_deref(), Some("node-a"));
+    assert_eq!(stored.started_at, Some(at(0)));
+    assert_eq!(stored.ended_at, None);
+
+    assert!(store.heartbeat_run(prcid, at(5)).await.unwrap());
+    assert_eq!(
+        store.get_run(prcid).await.unwrap().unwrap().updated_at,
+        Some(at(5))
+    );
+    assert!(
+        store
+            .close_run(prcid, RunStatus::InProgress, None, at(6))
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .close_run(
+                prcid,
+                RunStatus::Stopped,
+                Some("stopped by STOP request"),
+                at(9)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .close_run(prcid, RunStatus::Completed, None, at(10))
+            .await
+            .unwrap()
+    );
+    assert!(!store.heartbeat_run(prcid, at(11)).await.unwrap());
+    let closed = store.get_run(prcid).await.unwrap().unwrap();
+    assert_eq!(closed.status, Some(RunStatus::Stopped));
+    assert_eq!(closed.msg.as_deref(), Some("stopped by STOP request"));
+    assert_eq!(closed.ended_at, Some(at(9)));
+
+    let sales = store
+        .list_runs(&RunFilter {
+            mapref: Some("SALES".into()),
+            limit: 10,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(sales.iter().map(|r| r.prcid).collect::<Vec<_>>(), [prcid]);
+    let running = store
+        .list_runs(&RunFilter {
+            status: Some(RunStatus::InProgress),
+            limit: 10,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        running.iter().map(|r| r.prcid).collect::<Vec<_>>(),
+        [second]
+    );
+    let all = store
+        .list_runs(&RunFilter {
+            limit: 10,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.prcid).collect::<Vec<_>>(),
+        [second, prcid],
+        "newest first"
+    );
+}
+
+async fn job_log_and_errors_are_written(db: TestDb) {
+    let store = db.open().await;
+    let prcid = store
+        .open_run(&NewRun {
+            mapref: "SALES".into(),
+            started_at: at(0),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+    let entry = JobLogEntry {
+        prcdt: at(1),
+        mapref: "SALES".into(),
+        jobid: Some(3),
+        srcrows: 1_000_000,
+        trgrows: 999_998,
+        errrows: 2,
+        prcid: Some(prcid),
+        sessionid: Some("s-1".into()),
+    };
+    let joblogid = store.write_job_log(&entry).await.unwrap();
+    assert_eq!(store.job_log_for_run(prcid).await.unwrap(), Some(entry));
+    assert_eq!(store.job_log_for_run(prcid + 1000).await.unwrap(), None);
+
+    for (errtyp, key) in [(ErrorType::Row, Some("id=42")), (ErrorType::Job, None)] {
+        store
+            .write_job_error(&JobErrorEntry {
+                joblogid: Some(joblogid),
+                prcdt: at(2),
+                errtyp,
+                dberrmsg: key.map(|_| "duplicate key value violates unique constraint".into()),
+                errmsg: format!("{} error", errtyp.as_str()),
+                keyvalue: key.map(str::to_string),
+                jobid: Some(3),
+                sessionid: None,
+                prcid: Some(prcid),
+                mapref: "SALES".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let errors = store.job_errors_for_run(prcid).await.unwrap();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0].errtyp.as_deref(), Some("ROW"));
+    assert_eq!(errors[0].keyvalue.as_deref(), Some("id=42"));
+    assert_eq!(errors[0].joblogid, Some(joblogid));
+    assert_eq!(errors[1].errtyp.as_deref(), Some("JOB"));
+    assert_eq!(errors[1].errmsg.as_deref(), Some("JOB error"));
+}
+
+async fn connections_are_registered_by_name(db: TestDb) {
+    let store = db.open().await;
+    let warehouse = Connection {
+        connm: "warehouse".into(),
+        dbtyp: Some("POSTGRESQL".into()),
+        dbhost: Some("db.internal".into()),
+        dbport: Some(5432),
+        dbsrvnm: Some("dw".into()),
+        usrnm: Some("etl".into()),
+        passwd: Some("env:DW_PASSWORD".into()),
+        current: true,
+        ..Connection::default()
+    };
+    let id = store.put_connection(&warehouse).await.unwrap();
+    let shop = Connection {
+        connm: "shop".into(),
+        dbtyp: Some("SQLITE".into()),
+        constr: Some("sqlite:///srv/shop.db".into()),
+        current: true,
+        ..Connection::default()
+    };
+    store.put_connection(&shop).await.unwrap();
+    let replaced = Connection {
+        dbport: Some(6432),
+        ..warehouse.clone()
+    };
+    assert_eq!(
+        store.put_connection(&replaced).await.unwrap(),
+        id,
+        "replaced in place"
+    );
+
+    let listed = store.list_connections().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.connm.as_str()).collect::<Vec<_>>(),
+        ["shop", "warehouse"]
+    );
+    let got = store.get_connection("warehouse").await.unwrap().unwrap();
+    assert_eq!(
+        got,
+        Connection {
+            conid: id,
+            ..replaced
+        }
+    );
+    assert!(store.get_connection("nope").await.unwrap().is_none());
+}

@@ -1,0 +1,233 @@
+//! Test databases: a fresh SQLite file, PostgreSQL schema or MySQL database per test, so
+//! tests run in parallel. PostgreSQL and MySQL are found through
+//! `DWSCHED_TEST_POSTGRES_URL` and `DWSCHED_TEST_MYSQL_URL`; without them their tests
+//! are skipped (one line on stderr says so), except under `CI=true`, where a missing
+//! backend fails the run.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Once;
+
+use dwsched_store::{Backend, Store, StoreOptions};
+use sqlx::Connection as _;
+
+pub const POSTGRES_ENV: &str = "DWSCHED_TEST_POSTGRES_URL";
+pub const MYSQL_ENV: &str = "DWSCHED_TEST_MYSQL_URL";
+
+static SKIP_NOTICE: Once = Once::new();
+
+fn server_url(backend: Backend) -> Option<String> {
+    let var = match backend {
+        Backend::Sqlite => return Some(String::new()),
+        Backend::Postgres => POSTGRES_ENV,
+        Backend::MySql => MYSQL_ENV,
+    };
+    let url = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    if url.is_none() {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !in_ci,
+            "{var} is not set: under CI every backend must be tested"
+        );
+        SKIP_NOTICE.call_once(|| {
+            let skipped: Vec<&str> = [(POSTGRES_ENV, "PostgreSQL"), (MYSQL_ENV, "MySQL")]
+                .iter()
+                .filter(|(var, _)| std::env::var(var).map_or(true, |v| v.trim().is_empty()))
+                .map(|(_, name)| *name)
+                .collect();
+            // Written past the test harness's capture, so that it is seen once.
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: skipped the {} tests (set {POSTGRES_ENV} / {MYSQL_ENV} to run them)",
+                skipped.join(" and ")
+            );
+        });
+    }
+    url
+}
+
+/// One test's own database.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    pub schema: Option<String>,
+    sqlite_dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    /// A new empty database, or `None` when the backend is not configured.
+    pub fn new(backend: Backend) -> Option<Self> {
+        let server = server_url(backend)?;
+        let name = format!("dwt_{}", uuid::Uuid::new_v4().simple());
+        Some(match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).expect("temporary directory");
+                TestDb {
+                    backend,
+                    url: format!("sqlite://{}", dir.join("dwsched.db").display()),
+                    schema: None,
+                    sqlite_dir: Some(dir),
+                }
+            }
+            Backend::Postgres | Backend::MySql => TestDb {
+                backend,
+                url: server,
+                schema: Some(name),
+                sqlite_dir: None,
+            },
+        })
+    }
+
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions::new(self.url.clone()).schema(self.schema.clone())
+    }
+
+    /// Opens the store, creating the schema, without migrating.
+    pub async fn open_unmigrated(&self) -> Box<dyn Store> {
+        dwsched_store::open(&self.options().create(true))
+            .await
+            .expect("open the test store")
+    }
+
+    /// Opens the store and applies the migrations.
+    pub async fn open(&self) -> Box<dyn Store> {
+        let store = self.open_unmigrated().await;
+        store.migrate().await.expect("migrate the test store");
+        store
+    }
+
+    /// Runs statements outside the store, as another tool would.
+    pub async fn exec_raw(&self, statements: &[&str]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let url = format!("{}?mode=rwc", self.url);
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                for sql in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let schema = self.schema.as_deref().unwrap();
+                let setup =
+                    format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                for sql in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+            }
+            Backend::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                let schema = self.schema.as_deref().unwrap();
+                let setup = format!("CREATE DATABASE IF NOT EXISTS {schema}");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("USE {schema}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                for sql in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Drops what the test made.
+    pub async fn cleanup(&self) {
+        match (self.backend, &self.schema) {
+            (Backend::Sqlite, _) => {
+                if let Some(dir) = &self.sqlite_dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            (Backend::Postgres, Some(schema)) => {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&self.url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+            (Backend::MySql, Some(schema)) => {
+                if let Ok(mut conn) = sqlx::MySqlConnection::connect(&self.url).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {schema}");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs `case` against a fresh database of `backend`, then drops the database, also
+/// when the case panics.
+pub async fn with_db<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(TestDb) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(db) = TestDb::new(backend) else {
+        return;
+    };
+    let cleanup = TestDb {
+        backend: db.backend,
+        url: db.url.clone(),
+        schema: db.schema.clone(),
+        sqlite_dir: db.sqlite_dir.clone(),
+    };
+    let outcome = tokio::spawn(case(db)).await;
+    cleanup.cleanup().await;
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// Generates one `#[tokio::test]` per backend for each named case, a function
+/// `async fn case(db: TestDb)`.
+#[macro_export]
+macro_rules! per_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    $crate::util::with_db(dwsched_store::Backend::Sqlite, super::$case).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    $crate::util::with_db(dwsched_store::Backend::Postgres, super::$case).await;
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    $crate::util::with_db(dwsched_store::Backend::MySql, super::$case).await;
+                }
+            )*
+        }
+    };
+}
