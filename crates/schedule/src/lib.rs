@@ -1,1 +1,77 @@
+//! The rules of SPEC §6: a `DMS_JOBSCH` row parsed into a validated [`Schedule`], the
+//! next fire after an instant, and the misfire plan after downtime.
+//!
+//! *Architecture Invariant:* this crate is pure. It reads no clock, no database and no
+//! environment: "now" and the default zone are arguments. That is what lets its tests
+//! pin every DST change of every zone they care about.
 
+mod misfire;
+mod parse;
+mod rule;
+mod zone;
+
+#[cfg(test)]
+mod tests;
+
+pub use misfire::{CATCHUP_LIMIT, MisfirePlan, MisfirePolicy, plan_misfires};
+pub use parse::{ScheduleError, parse_frequency_code, parse_schedule, parse_timezone};
+pub use rule::{Frequency, MonthDay, Rule};
+pub use zone::{resolve_local, to_local};
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+
+/// A validated schedule: one `DMS_JOBSCH` row that the service can fire.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub jobschid: i64,
+    pub mapref: String,
+    /// `None` for a dependent schedule, which fires after its parent's run succeeds and
+    /// never by time.
+    pub rule: Option<Rule>,
+    pub zone: Tz,
+    /// The first instant a fire may have (`STRTDT` read in `zone`).
+    pub start: Option<DateTime<Utc>>,
+    /// The last instant a fire may have (`ENDDT` read in `zone`).
+    pub end: Option<DateTime<Utc>>,
+    pub misfire: MisfirePolicy,
+    /// `DPND_JOBSCHID`: the schedule whose successful run triggers this one.
+    pub parent: Option<i64>,
+    /// `MAXFAIL`: consecutive failed runs after which the schedule is disabled.
+    pub max_failures: Option<u32>,
+}
+
+impl Schedule {
+    /// The first fire strictly after `after`, never before `start` nor after `end`.
+    /// `None` when the schedule fires no more (or only after its parent).
+    pub fn next_fire(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let rule = self.rule.as_ref()?;
+        // "Strictly after" a moment just before the start lets the start itself fire.
+        let floor = match self.start {
+            Some(start) if start > after => start - Duration::nanoseconds(1),
+            _ => after,
+        };
+        let fire = rule.first_after(self.zone, self.start, floor)?;
+        match self.end {
+            Some(end) if fire > end => None,
+            _ => Some(fire),
+        }
+    }
+
+    /// Up to `count` fires after `after`, in order.
+    pub fn fires_after(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+        std::iter::successors(self.next_fire(after), |t| self.next_fire(*t))
+            .take(count)
+            .collect()
+    }
+
+    /// The dedupe key of a fire (SPEC §3): `sch:<JOBSCHID>:<slot UTC>`.
+    pub fn dedupe_key(&self, slot: DateTime<Utc>) -> String {
+        format!("sch:{}:{}", self.jobschid, format_slot(slot))
+    }
+}
+
+/// A slot as RFC 3339 UTC, to the second (to the nanosecond when it has a fraction).
+pub fn format_slot(slot: DateTime<Utc>) -> String {
+    slot.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}

@@ -1,0 +1,152 @@
+//! What to fire after the service was down or busy past some slots (SPEC §6).
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::Schedule;
+
+/// `MISFIRE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MisfirePolicy {
+    /// Run once for all the missed slots.
+    #[default]
+    Coalesce,
+    /// Drop the missed slots and wait for the next.
+    Skip,
+    /// Run every missed slot, up to [`CATCHUP_LIMIT`].
+    Catchup,
+}
+
+impl MisfirePolicy {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_uppercase().as_str() {
+            "COALESCE" => Some(Self::Coalesce),
+            "SKIP" => Some(Self::Skip),
+            "CATCHUP" => Some(Self::Catchup),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Coalesce => "COALESCE",
+            Self::Skip => "SKIP",
+            Self::Catchup => "CATCHUP",
+        }
+    }
+}
+
+/// The most slots `CATCHUP` runs after one outage; older ones are dropped.
+pub const CATCHUP_LIMIT: usize = 1000;
+
+/// How many due slots are counted one by one. Past this (an every-second cron after a
+/// long outage), the plan looks only at the latest slots and says the count is a floor.
+const COUNT_LIMIT: u64 = 100_000;
+
+/// The slots to fire now, and what happened to the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MisfirePlan {
+    /// Slots to fire, oldest first.
+    pub run: Vec<DateTime<Utc>>,
+    /// Missed slots folded into a fire (`COALESCE`).
+    pub merged: u64,
+    /// Missed slots not fired (`SKIP`, or `CATCHUP` past its limit).
+    pub dropped: u64,
+    /// Due slots in all, on time or missed.
+    pub due: u64,
+    /// More slots were due than were counted: `due`, `merged` and `dropped` are floors.
+    pub count_is_floor: bool,
+    /// The latest due slot; the next plan starts after it.
+    pub handled_through: Option<DateTime<Utc>>,
+}
+
+/// Plans the fires of `schedule` for the slots after `last_handled` up to `now`. A slot
+/// later than `now - grace` is on time; older ones are missed and the policy decides.
+/// Without a `last_handled` (a schedule seen for the first time), only on-time slots
+/// are due: a schedule does not owe runs from before it was loaded.
+pub fn plan_misfires(
+    schedule: &Schedule,
+    last_handled: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> MisfirePlan {
+    let on_time_from = now - grace;
+    let from = last_handled.unwrap_or(on_time_from);
+    let (slots, due, count_is_floor) = due_slots(schedule, from, now, grace);
+    let Some(&latest) = slots.last() else {
+        return MisfirePlan::default();
+    };
+    let missed = due - slots.iter().filter(|s| **s > on_time_from).count() as u64;
+    let mut plan = MisfirePlan {
+        due,
+        count_is_floor,
+        handled_through: Some(latest),
+        ..MisfirePlan::default()
+    };
+    match schedule.misfire {
+        MisfirePolicy::Coalesce => {
+            plan.run = vec![latest];
+            plan.merged = due - 1;
+        }
+        MisfirePolicy::Skip => {
+            plan.run = slots.into_iter().filter(|s| *s > on_time_from).collect();
+            plan.dropped = missed;
+        }
+        MisfirePolicy::Catchup => {
+            let keep = slots.len().min(CATCHUP_LIMIT);
+            plan.run = slots[slots.len() - keep..].to_vec();
+            plan.dropped = due - keep as u64;
+        }
+    }
+    plan
+}
+
+/// The slots in `(from, now]` (the latest ones when there are too many to count), how
+/// many there are, and whether that count is a floor.
+fn due_slots(
+    schedule: &Schedule,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> (Vec<DateTime<Utc>>, u64, bool) {
+    let mut cursor = from;
+    let mut counted = 0_u64;
+    let mut tail = std::collections::VecDeque::new();
+    while let Some(slot) = schedule.next_fire(cursor).filter(|s| *s <= now) {
+        counted += 1;
+        tail.push_back(slot);
+        if tail.len() > CATCHUP_LIMIT {
+            tail.pop_front();
+        }
+        cursor = slot;
+        if counted == COUNT_LIMIT {
+            // Too many to count: find a short window before `now` that still holds a
+            // slot, and keep only the slots in it.
+            let mut span = grace.max(Duration::seconds(1));
+            let window_start = loop {
+                let probe = now - span;
+                if probe <= cursor {
+                    break cursor;
+                }
+                if schedule.next_fire(probe).is_some_and(|s| s <= now) {
+                    break probe;
+                }
+                span = span * 2;
+            };
+            if window_start > cursor {
+                let latest: Vec<_> = std::iter::successors(schedule.next_fire(window_start), |t| {
+                    schedule.next_fire(*t)
+                })
+                .take_while(|s| *s <= now)
+                .collect();
+                let skipped = latest.len() as u64;
+                let keep = latest.len().min(CATCHUP_LIMIT);
+                return (
+                    latest[latest.len() - keep..].to_vec(),
+                    counted + skipped,
+                    true,
+                );
+            }
+        }
+    }
+    (tail.into(), counted, false)
+}
