@@ -317,7 +317,7 @@ async fn claims_keep_one_run_per_mapref(db: TestDb) {
         .unwrap();
     assert_eq!(
         ids(&next),
-        [a2.clone()],
+        std::slice::from_ref(&a2),
         "the waiting request runs afterwards, in order"
     );
     store
