@@ -1,1 +1,71 @@
+//! Job flows (SPEC §7): the flow model, read from TOML or JSON and validated before it is
+//! stored or run.
+//!
+//! A flow is a list of named steps of three kinds (`sql`, `load`, `command`) whose
+//! `depends_on` lists form a DAG. Validation catches what would otherwise fail in the
+//! middle of a night's run: duplicate or unknown step names, cycles, fields that do not
+//! belong to a step's kind, and binds that no run provides. Errors name the step and
+//! the field.
+//!
+//! *Architecture Invariant:* the flow model knows nothing of the queue or the tables.
+//! Whether a named connection exists is the caller's question ([`Flow::connections`]).
 
+mod model;
+mod parse;
+
+pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
+pub use parse::{FlowError, FlowFormat, parse_flow};
+
+/// The named binds a statement may use (SPEC §7).
+pub const BINDS: [&str; 13] = [
+    "run_date", "param1", "param2", "param3", "param4", "param5", "param6", "param7", "param8",
+    "param9", "param10", "prcid", "mapref",
+];
+
+/// The named binds (`:name`) of a SQL text, in order of appearance, with repeats. Text
+/// in quotes or comments and PostgreSQL casts (`::type`) are not binds.
+pub fn binds_in(sql: &str) -> Vec<String> {
+    let bytes = sql.as_bytes();
+    let mut binds = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b':' if bytes.get(i + 1) == Some(&b':') => i += 2,
+            b':' if bytes
+                .get(i + 1)
+                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') =>
+            {
+                let start = i + 1;
+                i = start;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                binds.push(sql[start..i].to_string());
+            }
+            _ => i += 1,
+        }
+    }
+    binds
+}
+
+#[cfg(test)]
+mod tests;
