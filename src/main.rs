@@ -1,1 +1,83 @@
-fn main() {}
+//! `dwsched`: the command line. It parses arguments, resolves the configuration,
+//! formats output and maps errors to exit codes (0 success, 2 usage or configuration,
+//! 1 anything else); the work itself is done by the service, flow, schedule and store
+//! crates.
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+/// An error the user can fix by changing the command or the configuration (exit 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            let code = exit_code(&err);
+            // One line: causes joined, newlines flattened.
+            let message = format!("{err:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Usage and configuration errors (bad flags or variables, bad input, an unreachable or
+/// uninitialised database) exit 2; failures while doing the work exit 1.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    use dwsched_service::ops::OpError;
+    use dwsched_store::StoreError;
+    for cause in err.chain() {
+        if cause.is::<UsageError>() || cause.is::<config::ConfigError>() {
+            return 2;
+        }
+        if let Some(op) = cause.downcast_ref::<OpError>() {
+            return match op {
+                OpError::Invalid(_) | OpError::NotFound(_) => 2,
+                OpError::Conflict(_) => 1,
+                OpError::Store(store) => store_exit_code(store),
+            };
+        }
+        if let Some(store) = cause.downcast_ref::<StoreError>() {
+            return store_exit_code(store);
+        }
+    }
+    1
+}
+
+fn store_exit_code(err: &dwsched_store::StoreError) -> u8 {
+    use dwsched_store::StoreError;
+    match err {
+        StoreError::Connect { .. }
+        | StoreError::BadUrl(_)
+        | StoreError::NotInitialised { .. }
+        | StoreError::TooNew { .. }
+        | StoreError::Invalid(_) => 2,
+        StoreError::Database { .. } => 1,
+    }
+}

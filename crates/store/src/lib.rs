@@ -52,7 +52,8 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     #[error(
-        "the {schema} schema is not initialised (schema version {found:?}, this build needs {needed}); run `dwsched init`"
+        "the {schema} schema is not initialised for this build of dwsched ({}, this build needs {needed}); run `dwsched init`",
+        found.map_or("no dwsched tables".to_string(), |v| format!("schema version {v}"))
     )]
     NotInitialised {
         schema: String,

@@ -31,10 +31,29 @@ impl MySqlStore {
                 ))
             })?,
         };
+        // A direct first connection reports the real cause (refused, bad password) where
+        // a pool would only report its own timeout; `init` also creates the database.
+        let mut bootstrap = tokio::time::timeout(options.connect_timeout, MySqlConnection::connect_with(&connect))
+            .await
+            .map_err(|_| options.connect_error(crate::Backend::MySql, "timed out"))?
+            .map_err(connect_error)?;
+        if !options.create {
+            let exists: Option<String> = sqlx::query_scalar(
+                "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            )
+            .bind(&schema)
+            .fetch_optional(&mut bootstrap)
+            .await
+            .map_err(connect_error)?;
+            if exists.is_none() {
+                return Err(crate::StoreError::NotInitialised {
+                    schema,
+                    found: None,
+                    needed: crate::schema::latest_version(),
+                });
+            }
+        }
         if options.create {
-            let mut bootstrap = MySqlConnection::connect_with(&connect)
-                .await
-                .map_err(connect_error)?;
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "CREATE DATABASE IF NOT EXISTS {schema}"
             )))
@@ -44,8 +63,8 @@ impl MySqlStore {
                 context: format!("creating database {schema}"),
                 source,
             })?;
-            let _ = bootstrap.close().await;
         }
+        let _ = bootstrap.close().await;
         let pool = MySqlPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.connect_timeout)

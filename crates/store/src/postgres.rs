@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 
 use crate::common::{claim_update_sql, sort_oldest_first, store_impl};
@@ -27,6 +28,13 @@ impl PgStore {
         let connect = connect
             .options([("search_path", schema.as_str())])
             .application_name("dwsched");
+        // A direct first connection reports the real cause (refused, bad password, no
+        // such database) where a pool would only report its own timeout.
+        let probe = tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(&connect))
+            .await
+            .map_err(|_| options.connect_error(crate::Backend::Postgres, "timed out"))?
+            .map_err(|err| options.connect_error(crate::Backend::Postgres, err))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.connect_timeout)

@@ -1,0 +1,325 @@
+//! The operations users ask for — register a flow or a connection, add or switch a
+//! schedule, queue a run, a history, a stop, cancel a request — validated once here for
+//! every surface that offers them (the CLI, and the HTTP API).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use dwsched_flow::{Flow, FlowFormat, parse_flow};
+use dwsched_model::{
+    Connection, HistoryPayload, JobFlow, NewRequest, NewSchedule, RequestType, RunParams,
+    RunPayload, ScheduleRow, StopPayload, validate_mapref,
+};
+use dwsched_schedule::{Schedule, parse_schedule};
+use dwsched_store::{Store, StoreError};
+use thiserror::Error;
+
+/// Why an operation was refused or failed.
+#[derive(Debug, Error)]
+pub enum OpError {
+    /// The input is wrong (a usage error: exit 2, HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The input names something that does not exist (exit 2, HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The object is not in a state that allows this (exit 1, HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type OpResult<T> = Result<T, OpError>;
+
+/// Parses, validates and registers a flow as the job's new current version. Every
+/// connection the flow names must be registered.
+pub async fn register_flow(
+    store: &dyn Store,
+    mapref: &str,
+    text: &str,
+    format: FlowFormat,
+    now: DateTime<Utc>,
+) -> OpResult<(JobFlow, Flow)> {
+    validate_mapref(mapref).map_err(OpError::Invalid)?;
+    let flow = parse_flow(text, format)
+        .map_err(|e| OpError::Invalid(format!("flow of job '{mapref}': {e}")))?;
+    for name in flow.connections() {
+        if store.get_connection(name).await?.is_none() {
+            return Err(OpError::Invalid(format!(
+                "flow of job '{mapref}' uses connection '{name}', which is not registered; add it with `dwsched conn put {name} --url URL`"
+            )));
+        }
+    }
+    let stored = store.put_job_flow(mapref, &flow.to_json(), now).await?;
+    Ok((stored, flow))
+}
+
+/// The `DBTYP` of a connection URL.
+fn database_type(url: &url::Url) -> OpResult<&'static str> {
+    match url.scheme() {
+        "postgres" | "postgresql" => Ok("POSTGRESQL"),
+        "mysql" | "mariadb" => Ok("MYSQL"),
+        "sqlite" => Ok("SQLITE"),
+        "oracle" => Ok("ORACLE"),
+        other => Err(OpError::Invalid(format!(
+            "connection URL scheme '{other}' is not postgres, mysql, sqlite or oracle"
+        ))),
+    }
+}
+
+/// Registers (or replaces) a named connection from a URL. A password in the URL moves
+/// to `PASSWD`, so `CONSTR` never holds one; `password` (plain, or `env:NAME`) wins
+/// over it. Returns the connection as stored.
+pub async fn register_connection(
+    store: &dyn Store,
+    name: &str,
+    url_text: &str,
+    password: Option<&str>,
+) -> OpResult<Connection> {
+    if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_whitespace) {
+        return Err(OpError::Invalid(format!(
+            "connection name '{name}' must be 1 to 100 characters without spaces"
+        )));
+    }
+    let mut url = url::Url::parse(url_text).map_err(|e| {
+        OpError::Invalid(format!(
+            "connection '{name}': URL '{}' is not valid: {e}",
+            dwsched_store::redact_url(url_text)
+        ))
+    })?;
+    let dbtyp = database_type(&url)?;
+    let url_password = url.password().map(|p| {
+        url::form_urlencoded::parse(format!("p={p}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    });
+    let _ = url.set_password(None);
+    let passwd = password.map(str::to_string).or(url_password);
+    if let Some(env_name) = passwd.as_deref().and_then(|p| p.strip_prefix("env:"))
+        && !dwsched_model::is_valid_identifier(env_name)
+    {
+        return Err(OpError::Invalid(format!(
+            "connection '{name}': password 'env:{env_name}' does not name an environment variable"
+        )));
+    }
+    let database = url.path().trim_start_matches('/');
+    let connection = Connection {
+        conid: 0,
+        connm: name.to_string(),
+        dbtyp: Some(dbtyp.to_string()),
+        dbhost: url.host_str().map(str::to_string).filter(|h| !h.is_empty()),
+        dbport: url.port().map(i64::from),
+        dbsrvnm: (!database.is_empty() && dbtyp != "SQLITE").then(|| database.to_string()),
+        usrnm: (!url.username().is_empty()).then(|| url.username().to_string()),
+        passwd,
+        constr: Some(url.to_string()),
+        schnm: None,
+        current: true,
+    };
+    let conid = store.put_connection(&connection).await?;
+    Ok(Connection { conid, ..connection })
+}
+
+/// What a user gives to add a schedule; the CLI flags and the API body map onto it.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleInput {
+    pub mapref: String,
+    pub frqcd: String,
+    pub frqdd: Option<String>,
+    pub frqhh: Option<i64>,
+    pub frqmi: Option<i64>,
+    pub cron: Option<String>,
+    /// Wall-clock times in the schedule's zone.
+    pub start: Option<NaiveDateTime>,
+    pub end: Option<NaiveDateTime>,
+    pub timezone: Option<String>,
+    pub misfire: Option<String>,
+    pub after: Option<i64>,
+    pub maxfail: Option<i64>,
+    pub enable: bool,
+}
+
+impl ScheduleInput {
+    fn to_row(&self) -> ScheduleRow {
+        ScheduleRow {
+            jobschid: 0,
+            mapref: self.mapref.clone(),
+            frqcd: Some(self.frqcd.trim().to_ascii_uppercase()),
+            frqdd: self.frqdd.as_ref().map(|d| d.trim().to_ascii_uppercase()),
+            frqhh: self.frqhh,
+            frqmi: self.frqmi,
+            strtdt: self.start,
+            enddt: self.end,
+            timezone: self.timezone.clone(),
+            cronexpr: self.cron.clone(),
+            misfire: self.misfire.as_ref().map(|m| m.trim().to_ascii_uppercase()),
+            maxfail: self.maxfail,
+            dpnd_jobschid: self.after,
+            ..ScheduleRow::default()
+        }
+    }
+}
+
+/// Validates a schedule without storing it.
+pub fn validate_schedule(input: &ScheduleInput, default_zone: Tz) -> OpResult<Schedule> {
+    parse_schedule(&input.to_row(), default_zone)
+        .map_err(|e| OpError::Invalid(format!("schedule of job '{}': {e}", input.mapref)))
+}
+
+/// Adds a schedule for an existing job and records its next fire. Returns its JOBSCHID.
+pub async fn add_schedule(
+    store: &dyn Store,
+    input: &ScheduleInput,
+    default_zone: Tz,
+    now: DateTime<Utc>,
+) -> OpResult<i64> {
+    validate_mapref(&input.mapref).map_err(OpError::Invalid)?;
+    let schedule = validate_schedule(input, default_zone)?;
+    let flow = store.current_flow(&input.mapref).await?.ok_or_else(|| {
+        OpError::NotFound(format!(
+            "job '{}' has no flow; register one with `dwsched job put {} --flow FILE`",
+            input.mapref, input.mapref
+        ))
+    })?;
+    if let Some(parent) = input.after {
+        match store.get_schedule(parent).await? {
+            Some(row) if row.curflg.as_deref() == Some("Y") => {}
+            _ => {
+                return Err(OpError::NotFound(format!(
+                    "schedule {parent} (named by --after) does not exist or is retired"
+                )));
+            }
+        }
+    }
+    let row = input.to_row();
+    let new = NewSchedule {
+        mapref: row.mapref,
+        jobflwid: Some(flow.jobflwid),
+        frqcd: row.frqcd.unwrap_or_default(),
+        frqdd: row.frqdd,
+        frqhh: row.frqhh,
+        frqmi: row.frqmi,
+        cronexpr: row.cronexpr,
+        strtdt: row.strtdt,
+        enddt: row.enddt,
+        timezone: row.timezone,
+        misfire: row.misfire,
+        dpnd_jobschid: row.dpnd_jobschid,
+        maxfail: row.maxfail,
+        enabled: input.enable,
+    };
+    let jobschid = store.insert_schedule(&new, now).await?;
+    let next = input.enable.then(|| schedule.next_fire(now)).flatten();
+    store.set_schedule_state(jobschid, next, None).await?;
+    Ok(jobschid)
+}
+
+/// Enables or disables a current schedule and keeps its `NXT_RUN_DT` true. Returns the
+/// next fire (none when disabled). A row that cannot be scheduled is refused
+/// enabling, with the reason.
+pub async fn set_schedule_enabled(
+    store: &dyn Store,
+    jobschid: i64,
+    enabled: bool,
+    default_zone: Tz,
+    now: DateTime<Utc>,
+) -> OpResult<Option<DateTime<Utc>>> {
+    let row = match store.get_schedule(jobschid).await? {
+        Some(row) if row.curflg.as_deref() == Some("Y") => row,
+        _ => {
+            return Err(OpError::NotFound(format!(
+                "schedule {jobschid} does not exist or is retired"
+            )));
+        }
+    };
+    let next = if enabled {
+        let schedule = parse_schedule(&row, default_zone).map_err(|e| {
+            OpError::Invalid(format!("schedule {jobschid} cannot be enabled: {e}"))
+        })?;
+        schedule.next_fire(now)
+    } else {
+        None
+    };
+    store.set_schedule_enabled(jobschid, enabled, now).await?;
+    store.set_schedule_state(jobschid, next, None).await?;
+    Ok(next)
+}
+
+async fn require_job(store: &dyn Store, mapref: &str) -> OpResult<()> {
+    validate_mapref(mapref).map_err(OpError::Invalid)?;
+    match store.current_flow(mapref).await? {
+        Some(_) => Ok(()),
+        None => Err(OpError::NotFound(format!(
+            "job '{mapref}' does not exist (no current flow); see `dwsched job list`"
+        ))),
+    }
+}
+
+/// Queues one run of a job. Returns the request id.
+pub async fn enqueue_run(
+    store: &dyn Store,
+    mapref: &str,
+    params: RunParams,
+    now: DateTime<Utc>,
+) -> OpResult<String> {
+    require_job(store, mapref).await?;
+    let payload = RunPayload {
+        params,
+        schedule_fire: None,
+    };
+    let request = NewRequest::new(mapref, RequestType::Immediate, payload.to_json());
+    Ok(store.enqueue(&request, now).await?.request_id().to_string())
+}
+
+/// Queues a run per business date from `from` to `to`. Returns the request id.
+pub async fn enqueue_history(
+    store: &dyn Store,
+    mapref: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    params: RunParams,
+    now: DateTime<Utc>,
+) -> OpResult<String> {
+    if to < from {
+        return Err(OpError::Invalid(format!(
+            "history of job '{mapref}': the end date {to} is before the start date {from}"
+        )));
+    }
+    require_job(store, mapref).await?;
+    let payload = HistoryPayload::new(from, to, params)
+        .map_err(|e| OpError::Invalid(format!("history of job '{mapref}': {e}")))?;
+    let request = NewRequest::new(mapref, RequestType::History, payload.to_json());
+    Ok(store.enqueue(&request, now).await?.request_id().to_string())
+}
+
+/// Queues a STOP of a job's running run. Returns the request id.
+pub async fn enqueue_stop(
+    store: &dyn Store,
+    mapref: &str,
+    force: bool,
+    now: DateTime<Utc>,
+) -> OpResult<String> {
+    require_job(store, mapref).await?;
+    let request = NewRequest::new(mapref, RequestType::Stop, StopPayload { force }.to_json());
+    Ok(store.enqueue(&request, now).await?.request_id().to_string())
+}
+
+/// Cancels a request still waiting in the queue.
+pub async fn cancel_request(store: &dyn Store, request_id: &str, now: DateTime<Utc>) -> OpResult<()> {
+    let result = serde_json::json!({
+        "status": "CANCELLED",
+        "message": "cancelled before it started",
+    })
+    .to_string();
+    if store.cancel_request(request_id, &result, now).await? {
+        return Ok(());
+    }
+    match store.get_request(request_id).await? {
+        None => Err(OpError::NotFound(format!("request {request_id} does not exist"))),
+        Some(request) => Err(OpError::Conflict(format!(
+            "request {request_id} is {} and can no longer be cancelled; only NEW requests can",
+            request.status.map_or("in an unknown status", |s| s.as_str())
+        ))),
+    }
+}

@@ -1,0 +1,341 @@
+//! One function per command: read the arguments, call the layer that does the work,
+//! print the result.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use dwsched_flow::FlowFormat;
+use dwsched_model::{RunFilter, RunParams, payload::parse_business_date};
+use dwsched_service::ops::{self, ScheduleInput};
+use dwsched_store::{Store, StoreOptions};
+
+use crate::UsageError;
+use crate::cli::{Cli, Command, ConnCommand, JobCommand, ParamArgs, RuleArgs, ScheduleCommand};
+use crate::config::{self, Flags, Resolver, Settings};
+use crate::output;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    config::load_env_file(cli.env_file.as_deref())?;
+    let flags = Flags {
+        database_url: cli.database_url.clone(),
+        schema: cli.schema.clone(),
+        ..Flags::default()
+    };
+    let env = config::process_env;
+    let settings = Resolver::new(&flags, &env).resolve()?;
+    init_logging(&settings, "warn");
+    let now = Utc::now();
+    match cli.command {
+        Command::Init => init(&settings).await,
+        Command::Job(command) => job(&settings, command, now).await,
+        Command::Conn(command) => conn(&settings, command).await,
+        Command::Schedule(command) => schedule(&settings, command, now).await,
+        Command::Enqueue {
+            mapref,
+            params,
+            truncate,
+            run_date,
+        } => {
+            let run_date = run_date
+                .map(|d| parse_date("--run-date", &d))
+                .transpose()?;
+            let params = run_params(params, truncate, run_date);
+            let store = open(&settings).await?;
+            let id = ops::enqueue_run(&*store, &mapref, params, now).await?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History {
+            mapref,
+            from,
+            to,
+            truncate,
+            params,
+        } => {
+            let from = parse_date("--from", &from)?;
+            let to = parse_date("--to", &to)?;
+            let store = open(&settings).await?;
+            let params = run_params(params, truncate, None);
+            let id = ops::enqueue_history(&*store, &mapref, from, to, params, now).await?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stop { mapref, force } => {
+            let store = open(&settings).await?;
+            let id = ops::enqueue_stop(&*store, &mapref, force, now).await?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { request_id } => {
+            let store = open(&settings).await?;
+            ops::cancel_request(&*store, &request_id, now).await?;
+            eprintln!("request {request_id} cancelled");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs {
+            mapref,
+            limit,
+            json,
+        } => {
+            let store = open(&settings).await?;
+            let filter = RunFilter {
+                mapref,
+                status: None,
+                limit: limit.clamp(1, 10_000),
+            };
+            let runs = store.list_runs(&filter).await?;
+            if json {
+                println!("{}", output::runs_json(&runs));
+            } else {
+                println!("{}", output::runs_table(&runs, Utc::now()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(settings: &Settings, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn store_options(settings: &Settings) -> StoreOptions {
+    StoreOptions::new(settings.database_url.clone()).schema(settings.schema.clone())
+}
+
+/// Opens the configured store and checks that `dwsched init` has prepared it.
+async fn open(settings: &Settings) -> Result<Box<dyn Store>> {
+    let store = dwsched_store::open(&store_options(settings))
+        .await
+        .with_context(|| settings.database_url_origin.to_string())?;
+    store.check_schema().await?;
+    Ok(store)
+}
+
+async fn init(settings: &Settings) -> Result<ExitCode> {
+    let store = dwsched_store::open(&store_options(settings).create(true))
+        .await
+        .with_context(|| settings.database_url_origin.to_string())?;
+    let report = store.migrate().await?;
+    println!("{}", output::migration_summary(&report, settings));
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn job(settings: &Settings, command: JobCommand, now: DateTime<Utc>) -> Result<ExitCode> {
+    let store = open(settings).await?;
+    match command {
+        JobCommand::Put { mapref, flow } => {
+            let text = std::fs::read_to_string(&flow).map_err(|e| {
+                UsageError(format!("--flow '{}': cannot be read: {e}", flow.display()))
+            })?;
+            let format = FlowFormat::from_path(&flow.to_string_lossy());
+            let (stored, parsed) = ops::register_flow(&*store, &mapref, &text, format, now).await?;
+            println!(
+                "job {mapref}: flow version {} registered ({} steps)",
+                stored.jobflwid,
+                parsed.steps.len()
+            );
+        }
+        JobCommand::List => {
+            let jobs = store.list_jobs().await?;
+            let schedules = store.list_schedules(false).await?;
+            println!("{}", output::jobs_table(&jobs, &schedules));
+        }
+        JobCommand::Show { mapref } => {
+            let flow = store.current_flow(&mapref).await?.ok_or_else(|| {
+                UsageError(format!("job '{mapref}' does not exist (no current flow)"))
+            })?;
+            let schedules: Vec<_> = store
+                .list_schedules(false)
+                .await?
+                .into_iter()
+                .filter(|s| s.mapref == mapref)
+                .collect();
+            println!("{}", output::job_details(&flow, &schedules));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
+    let store = open(settings).await?;
+    match command {
+        ConnCommand::Put {
+            name,
+            url,
+            password,
+        } => {
+            let stored = ops::register_connection(&*store, &name, &url, password.as_deref()).await?;
+            if stored.passwd.as_deref().is_some_and(|p| !p.starts_with("env:")) {
+                eprintln!(
+                    "warning: connection '{name}' keeps a plain-text password; prefer --password env:VARIABLE"
+                );
+            }
+            println!("connection {name} registered (CONID {})", stored.conid);
+        }
+        ConnCommand::List => {
+            let connections = store.list_connections().await?;
+            println!("{}", output::connections_table(&connections));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<ScheduleInput> {
+    let zone = match rule.timezone.as_deref() {
+        Some(name) => name
+            .trim()
+            .parse::<Tz>()
+            .map_err(|_| UsageError(format!("--timezone='{name}': not an IANA time zone name (such as Europe/London)")))?,
+        None => default_zone,
+    };
+    let frqcd = rule
+        .frqcd
+        .ok_or_else(|| UsageError("--frqcd is required (ID, DL, WK, FN, MN, QT, HY, YR or CR)".into()))?;
+    Ok(ScheduleInput {
+        mapref,
+        frqcd,
+        frqdd: rule.frqdd,
+        frqhh: rule.frqhh,
+        frqmi: rule.frqmi,
+        cron: rule.cron,
+        start: rule.start.map(|t| parse_wall_clock("--start", &t, zone)).transpose()?,
+        end: rule.end.map(|t| parse_wall_clock("--end", &t, zone)).transpose()?,
+        timezone: rule.timezone,
+        ..ScheduleInput::default()
+    })
+}
+
+async fn schedule(settings: &Settings, command: ScheduleCommand, now: DateTime<Utc>) -> Result<ExitCode> {
+    let zone = settings.timezone;
+    match command {
+        ScheduleCommand::Add {
+            mapref,
+            rule,
+            misfire,
+            after,
+            maxfail,
+            enable,
+        } => {
+            let input = ScheduleInput {
+                misfire,
+                after,
+                maxfail,
+                enable,
+                ..rule_input(mapref, rule, zone)?
+            };
+            // Validate before touching the database, so a typo never needs one.
+            ops::validate_schedule(&input, zone)?;
+            let store = open(settings).await?;
+            let id = ops::add_schedule(&*store, &input, zone, now).await?;
+            println!("{id}");
+        }
+        ScheduleCommand::List { json } => {
+            let store = open(settings).await?;
+            let schedules = store.list_schedules(false).await?;
+            if json {
+                println!("{}", output::schedules_json(&schedules));
+            } else {
+                println!("{}", output::schedules_table(&schedules));
+            }
+        }
+        ScheduleCommand::Enable { jobschid } | ScheduleCommand::Disable { jobschid } => {
+            let enabled = matches!(command, ScheduleCommand::Enable { .. });
+            let store = open(settings).await?;
+            let next = ops::set_schedule_enabled(&*store, jobschid, enabled, zone, now).await?;
+            match (enabled, next) {
+                (false, _) => eprintln!("schedule {jobschid} disabled"),
+                (true, Some(next)) => eprintln!(
+                    "schedule {jobschid} enabled; next fire {}",
+                    dwsched_schedule::format_slot(next)
+                ),
+                (true, None) => eprintln!("schedule {jobschid} enabled; it has no fire by time"),
+            }
+        }
+        ScheduleCommand::Preview {
+            jobschid,
+            rule,
+            after,
+            count,
+        } => {
+            let after = match after {
+                Some(text) => DateTime::parse_from_rfc3339(text.trim())
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        UsageError(format!(
+                            "--after='{text}': expected an RFC 3339 time such as 2026-03-01T06:00:00Z"
+                        ))
+                    })?,
+                None => now,
+            };
+            let schedule = match jobschid {
+                Some(id) => {
+                    let default_zone = match rule.timezone.as_deref() {
+                        Some(name) => name.trim().parse::<Tz>().map_err(|_| {
+                            UsageError(format!("--timezone='{name}': not an IANA time zone name"))
+                        })?,
+                        None => zone,
+                    };
+                    let store = open(settings).await?;
+                    let row = store
+                        .get_schedule(id)
+                        .await?
+                        .ok_or_else(|| UsageError(format!("schedule {id} does not exist")))?;
+                    dwsched_schedule::parse_schedule(&row, default_zone)
+                        .map_err(|e| UsageError(format!("schedule {id}: {e}")))?
+                }
+                None => ops::validate_schedule(&rule_input("preview".into(), rule, zone)?, zone)?,
+            };
+            if let Some(parent) = schedule.parent {
+                eprintln!("schedule {} runs after schedule {parent} succeeds; it has no fires by time", schedule.jobschid);
+            }
+            for fire in schedule.fires_after(after, count) {
+                println!("{}", dwsched_schedule::format_slot(fire));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_params(params: ParamArgs, truncate: bool, run_date: Option<NaiveDate>) -> RunParams {
+    RunParams {
+        params: params.into_array(),
+        truncate,
+        run_date,
+    }
+}
+
+fn parse_date(flag: &str, text: &str) -> Result<NaiveDate> {
+    parse_business_date(text).map_err(|reason| UsageError(format!("{flag}='{text}': {reason}")).into())
+}
+
+/// A schedule bound: a date (midnight), a wall-clock time in `zone`, or an RFC 3339
+/// instant (converted to `zone`'s wall clock, as bounds are stored).
+fn parse_wall_clock(flag: &str, text: &str, zone: Tz) -> Result<NaiveDateTime> {
+    let text = text.trim();
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&zone).naive_local());
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(local);
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    }
+    Err(UsageError(format!(
+        "{flag}='{text}': expected a date (2026-03-01), a wall-clock time (2026-03-01 06:00) or RFC 3339"
+    ))
+    .into())
+}

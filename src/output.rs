@@ -1,0 +1,226 @@
+//! Tables for people and JSON for scripts.
+
+use chrono::{DateTime, Utc};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use dwsched_model::{Connection, Job, JobFlow, Run, ScheduleRow};
+use dwsched_store::MigrationReport;
+use serde_json::{Value, json};
+
+use crate::config::Settings;
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    table
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+}
+
+fn rfc3339(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| json!(dwsched_schedule::format_slot(t)))
+}
+
+fn or_dash(value: Option<&str>) -> String {
+    value.filter(|v| !v.is_empty()).unwrap_or("-").to_string()
+}
+
+fn human_duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub fn migration_summary(report: &MigrationReport, settings: &Settings) -> String {
+    let target = format!(
+        "{} database {}{}",
+        settings.backend,
+        dwsched_store::redact_url(&settings.database_url),
+        settings.schema.as_deref().map(|s| format!(", schema {s}")).unwrap_or_default()
+    );
+    if !report.changed_anything() {
+        return format!("{target}: up to date (schema version {})", report.to_version);
+    }
+    let mut lines = vec![format!(
+        "{target}: schema version {} -> {}",
+        report.from_version.map_or("none".to_string(), |v| v.to_string()),
+        report.to_version
+    )];
+    if !report.tables_created.is_empty() {
+        lines.push(format!("  created tables: {}", report.tables_created.join(", ")));
+    }
+    if !report.columns_added.is_empty() {
+        lines.push(format!("  added columns: {}", report.columns_added.join(", ")));
+    }
+    if !report.indexes_created.is_empty() {
+        lines.push(format!("  created indexes: {}", report.indexes_created.join(", ")));
+    }
+    lines.join("\n")
+}
+
+/// A schedule's rule in one short phrase: `WK MON 06:00`, `CR */5 * * * *`, `after 12`.
+pub fn describe_rule(row: &ScheduleRow) -> String {
+    if let Some(parent) = row.dpnd_jobschid {
+        return format!("after {parent}");
+    }
+    let code = row.frqcd.as_deref().unwrap_or("?");
+    let at = format!("{:02}:{:02}", row.frqhh.unwrap_or(0), row.frqmi.unwrap_or(0));
+    match code.to_ascii_uppercase().as_str() {
+        "CR" => format!("CR {}", row.cronexpr.as_deref().unwrap_or("?")),
+        "ID" => format!("ID every {}h{:02}m", row.frqhh.unwrap_or(0), row.frqmi.unwrap_or(0)),
+        "DL" => format!("DL {at}"),
+        other => format!("{other} {} {at}", row.frqdd.as_deref().unwrap_or("?")),
+    }
+}
+
+pub fn schedules_table(rows: &[ScheduleRow]) -> String {
+    let mut t = table(&["ID", "MAPREF", "RULE", "ZONE", "ENABLED", "NEXT FIRE", "LAST RUN", "PROBLEM"]);
+    for row in rows {
+        t.add_row(vec![
+            row.jobschid.to_string(),
+            row.mapref.clone(),
+            describe_rule(row),
+            or_dash(row.timezone.as_deref()),
+            if row.is_scheduled() { "yes" } else { "no" }.to_string(),
+            time(row.nxt_run_dt),
+            time(row.lst_run_dt),
+            or_dash(row.scherr.as_deref()),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn schedules_json(rows: &[ScheduleRow]) -> String {
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "jobschid": r.jobschid,
+                "mapref": r.mapref,
+                "frqcd": r.frqcd,
+                "frqdd": r.frqdd,
+                "frqhh": r.frqhh,
+                "frqmi": r.frqmi,
+                "cronexpr": r.cronexpr,
+                "timezone": r.timezone,
+                "misfire": r.misfire,
+                "depends_on": r.dpnd_jobschid,
+                "enabled": r.is_scheduled(),
+                "next_fire": rfc3339(r.nxt_run_dt),
+                "last_run": rfc3339(r.lst_run_dt),
+                "failures": r.failcnt,
+                "max_failures": r.maxfail,
+                "error": r.scherr,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&items).expect("JSON values serialise")
+}
+
+pub fn jobs_table(jobs: &[Job], schedules: &[ScheduleRow]) -> String {
+    let mut t = table(&["MAPREF", "JOBID", "FLOW VERSION", "SCHEDULES", "UPDATED"]);
+    for job in jobs {
+        let rules: Vec<String> = schedules
+            .iter()
+            .filter(|s| s.mapref == job.mapref)
+            .map(|s| format!("{} ({})", describe_rule(s), if s.is_scheduled() { "on" } else { "off" }))
+            .collect();
+        t.add_row(vec![
+            job.mapref.clone(),
+            job.jobid.to_string(),
+            job.current_flow_id.map_or("-".into(), |id| id.to_string()),
+            if rules.is_empty() { "-".into() } else { rules.join(", ") },
+            time(job.updated_at),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn job_details(flow: &JobFlow, schedules: &[ScheduleRow]) -> String {
+    let pretty = flow
+        .dwlogic
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .map(|v| serde_json::to_string_pretty(&v).expect("JSON values serialise"))
+        .unwrap_or_else(|| flow.dwlogic.clone().unwrap_or_default());
+    let mut out = format!(
+        "job {} (JOBID {}), flow version {} registered {}\n{pretty}\n",
+        flow.mapref,
+        flow.jobid.map_or("-".into(), |id| id.to_string()),
+        flow.jobflwid,
+        time(flow.created_at)
+    );
+    if schedules.is_empty() {
+        out.push_str("no schedules");
+    } else {
+        out.push_str(&schedules_table(schedules));
+    }
+    out
+}
+
+pub fn connections_table(connections: &[Connection]) -> String {
+    let mut t = table(&["NAME", "TYPE", "HOST", "PORT", "DATABASE", "USER", "PASSWORD"]);
+    for c in connections {
+        let password = match c.passwd.as_deref() {
+            None | Some("") => "-".to_string(),
+            Some(p) if p.starts_with("env:") => p.to_string(),
+            Some(_) => "(plain text)".to_string(),
+        };
+        t.add_row(vec![
+            c.connm.clone(),
+            or_dash(c.dbtyp.as_deref()),
+            or_dash(c.dbhost.as_deref()),
+            c.dbport.map_or("-".into(), |p| p.to_string()),
+            or_dash(c.dbsrvnm.as_deref()),
+            or_dash(c.usrnm.as_deref()),
+            password,
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn runs_table(runs: &[Run], now: DateTime<Utc>) -> String {
+    let mut t = table(&["PRCID", "MAPREF", "STATUS", "STARTED", "DURATION", "NODE", "MESSAGE"]);
+    for run in runs {
+        let duration = run
+            .started_at
+            .map(|start| (run.ended_at.unwrap_or(now) - start).num_seconds().max(0))
+            .map_or("-".into(), human_duration);
+        t.add_row(vec![
+            run.prcid.to_string(),
+            or_dash(run.mapref.as_deref()),
+            run.status.map_or("?".into(), |s| s.as_str().to_string()),
+            time(run.started_at),
+            duration,
+            or_dash(run.node.as_deref()),
+            or_dash(run.msg.as_deref()),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn runs_json(runs: &[Run]) -> String {
+    let items: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            json!({
+                "prcid": r.prcid,
+                "mapref": r.mapref,
+                "status": r.status.map(|s| s.as_str()),
+                "started_at": rfc3339(r.started_at),
+                "ended_at": rfc3339(r.ended_at),
+                "msg": r.msg,
+                "params": r.params,
+                "request_id": r.request_id,
+                "node": r.node,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&items).expect("JSON values serialise")
+}
