@@ -38,9 +38,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             truncate,
             run_date,
         } => {
-            let run_date = run_date
-                .map(|d| parse_date("--run-date", &d))
-                .transpose()?;
+            let run_date = run_date.map(|d| parse_date("--run-date", &d)).transpose()?;
             let params = run_params(params, truncate, run_date);
             let store = open(&settings).await?;
             let id = ops::enqueue_run(&*store, &mapref, params, now).await?;
@@ -98,7 +96,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 fn init_logging(settings: &Settings, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -175,8 +174,13 @@ async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
             url,
             password,
         } => {
-            let stored = ops::register_connection(&*store, &name, &url, password.as_deref()).await?;
-            if stored.passwd.as_deref().is_some_and(|p| !p.starts_with("env:")) {
+            let stored =
+                ops::register_connection(&*store, &name, &url, password.as_deref()).await?;
+            if stored
+                .passwd
+                .as_deref()
+                .is_some_and(|p| !p.starts_with("env:"))
+            {
                 eprintln!(
                     "warning: connection '{name}' keeps a plain-text password; prefer --password env:VARIABLE"
                 );
@@ -193,15 +197,16 @@ async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
 
 fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<ScheduleInput> {
     let zone = match rule.timezone.as_deref() {
-        Some(name) => name
-            .trim()
-            .parse::<Tz>()
-            .map_err(|_| UsageError(format!("--timezone='{name}': not an IANA time zone name (such as Europe/London)")))?,
+        Some(name) => name.trim().parse::<Tz>().map_err(|_| {
+            UsageError(format!(
+                "--timezone='{name}': not an IANA time zone name (such as Europe/London)"
+            ))
+        })?,
         None => default_zone,
     };
-    let frqcd = rule
-        .frqcd
-        .ok_or_else(|| UsageError("--frqcd is required (ID, DL, WK, FN, MN, QT, HY, YR or CR)".into()))?;
+    let frqcd = rule.frqcd.ok_or_else(|| {
+        UsageError("--frqcd is required (ID, DL, WK, FN, MN, QT, HY, YR or CR)".into())
+    })?;
     Ok(ScheduleInput {
         mapref,
         frqcd,
@@ -209,14 +214,24 @@ fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<Schedu
         frqhh: rule.frqhh,
         frqmi: rule.frqmi,
         cron: rule.cron,
-        start: rule.start.map(|t| parse_wall_clock("--start", &t, zone)).transpose()?,
-        end: rule.end.map(|t| parse_wall_clock("--end", &t, zone)).transpose()?,
+        start: rule
+            .start
+            .map(|t| parse_wall_clock("--start", &t, zone))
+            .transpose()?,
+        end: rule
+            .end
+            .map(|t| parse_wall_clock("--end", &t, zone))
+            .transpose()?,
         timezone: rule.timezone,
         ..ScheduleInput::default()
     })
 }
 
-async fn schedule(settings: &Settings, command: ScheduleCommand, now: DateTime<Utc>) -> Result<ExitCode> {
+async fn schedule(
+    settings: &Settings,
+    command: ScheduleCommand,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
     let zone = settings.timezone;
     match command {
         ScheduleCommand::Add {
@@ -297,7 +312,10 @@ async fn schedule(settings: &Settings, command: ScheduleCommand, now: DateTime<U
                 None => ops::validate_schedule(&rule_input("preview".into(), rule, zone)?, zone)?,
             };
             if let Some(parent) = schedule.parent {
-                eprintln!("schedule {} runs after schedule {parent} succeeds; it has no fires by time", schedule.jobschid);
+                eprintln!(
+                    "schedule {} runs after schedule {parent} succeeds; it has no fires by time",
+                    schedule.jobschid
+                );
             }
             for fire in schedule.fires_after(after, count) {
                 println!("{}", dwsched_schedule::format_slot(fire));
@@ -316,7 +334,8 @@ fn run_params(params: ParamArgs, truncate: bool, run_date: Option<NaiveDate>) ->
 }
 
 fn parse_date(flag: &str, text: &str) -> Result<NaiveDate> {
-    parse_business_date(text).map_err(|reason| UsageError(format!("{flag}='{text}': {reason}")).into())
+    parse_business_date(text)
+        .map_err(|reason| UsageError(format!("{flag}='{text}': {reason}")).into())
 }
 
 /// A schedule bound: a date (midnight), a wall-clock time in `zone`, or an RFC 3339
@@ -326,7 +345,12 @@ fn parse_wall_clock(flag: &str, text: &str, zone: Tz) -> Result<NaiveDateTime> {
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
         return Ok(instant.with_timezone(&zone).naive_local());
     }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
             return Ok(local);
         }

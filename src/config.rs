@@ -103,7 +103,11 @@ impl Settings {
             self.shutdown_timeout.as_secs(),
             self.lease.as_secs(),
             self.http_addr.map_or("off".to_string(), |a| a.to_string()),
-            if self.api_token.is_some() { "set" } else { "unset" },
+            if self.api_token.is_some() {
+                "set"
+            } else {
+                "unset"
+            },
         )
     }
 }
@@ -171,7 +175,11 @@ impl<'a> Resolver<'a> {
             None => Ok(Duration::from_secs(default)),
             Some((origin, text)) => match text.trim().parse::<u64>() {
                 Ok(n) if n >= 1 => Ok(Duration::from_secs(n)),
-                _ => Err(bad(&origin, &text, "expected a whole number of seconds, 1 or more")),
+                _ => Err(bad(
+                    &origin,
+                    &text,
+                    "expected a whole number of seconds, 1 or more",
+                )),
             },
         }
     }
@@ -193,14 +201,27 @@ impl<'a> Resolver<'a> {
                 Some(name.trim().to_string())
             }
             Some((origin, name)) => {
-                return Err(bad(&origin, &name, "not a plain identifier ([A-Za-z_][A-Za-z0-9_$]{0,62})"));
+                return Err(bad(
+                    &origin,
+                    &name,
+                    "not a plain identifier ([A-Za-z_][A-Za-z0-9_$]{0,62})",
+                ));
             }
         };
-        let max_workers = match self.lookup(Some(("--max-workers", &f.max_workers)), &["SCHEDULER_MAX_WORKERS"]) {
+        let max_workers = match self.lookup(
+            Some(("--max-workers", &f.max_workers)),
+            &["SCHEDULER_MAX_WORKERS"],
+        ) {
             None => 4,
             Some((origin, text)) => match text.trim().parse::<u32>() {
                 Ok(n @ 1..=1024) => n,
-                _ => return Err(bad(&origin, &text, "expected a whole number from 1 to 1024")),
+                _ => {
+                    return Err(bad(
+                        &origin,
+                        &text,
+                        "expected a whole number from 1 to 1024",
+                    ));
+                }
             },
         };
         let timezone = match self.lookup(
@@ -208,19 +229,21 @@ impl<'a> Resolver<'a> {
             &["SCHEDULER_TIMEZONE", "DMS_TIMEZONE"],
         ) {
             None => Tz::UTC,
-            Some((origin, name)) => name
-                .trim()
-                .parse::<Tz>()
-                .map_err(|_| bad(&origin, &name, "not an IANA time zone name (such as Europe/London)"))?,
+            Some((origin, name)) => name.trim().parse::<Tz>().map_err(|_| {
+                bad(
+                    &origin,
+                    &name,
+                    "not an IANA time zone name (such as Europe/London)",
+                )
+            })?,
         };
-        let http_addr = match self.lookup(Some(("--http", &f.http)), &["DWSCHED_HTTP_ADDR"]) {
-            None => None,
-            Some((origin, text)) => Some(
-                text.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|_| bad(&origin, &text, "expected an address such as 127.0.0.1:8080"))?,
-            ),
-        };
+        let http_addr =
+            match self.lookup(Some(("--http", &f.http)), &["DWSCHED_HTTP_ADDR"]) {
+                None => None,
+                Some((origin, text)) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                    bad(&origin, &text, "expected an address such as 127.0.0.1:8080")
+                })?),
+            };
         let log_format = match self.lookup(None, &["DWSCHED_LOG_FORMAT"]) {
             None => LogFormat::Text,
             Some((origin, text)) => match text.trim().to_ascii_lowercase().as_str() {
@@ -234,7 +257,11 @@ impl<'a> Resolver<'a> {
             Some((origin, id)) => {
                 let id = id.trim().to_string();
                 if id.len() > 100 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(bad(&origin, &id, "expected up to 100 characters without spaces"));
+                    return Err(bad(
+                        &origin,
+                        &id,
+                        "expected up to 100 characters without spaces",
+                    ));
                 }
                 Some(id)
             }
@@ -244,7 +271,11 @@ impl<'a> Resolver<'a> {
             database_url_origin,
             backend,
             schema,
-            poll_interval: self.seconds(Some(("--poll-interval", &f.poll_interval)), "SCHEDULER_POLL_INTERVAL", 15)?,
+            poll_interval: self.seconds(
+                Some(("--poll-interval", &f.poll_interval)),
+                "SCHEDULER_POLL_INTERVAL",
+                15,
+            )?,
             refresh_interval: self.seconds(
                 Some(("--refresh-interval", &f.refresh_interval)),
                 "SCHEDULER_REFRESH_INTERVAL",
@@ -265,9 +296,10 @@ impl<'a> Resolver<'a> {
     /// `DATABASE_URL`, else a URL built from the original tool's `DB_*` variables,
     /// else the embedded SQLite default.
     fn database_url(&self) -> Result<(String, Origin), ConfigError> {
-        if let Some((origin, url)) =
-            self.lookup(Some(("--database-url", &self.flags.database_url)), &["DATABASE_URL"])
-        {
+        if let Some((origin, url)) = self.lookup(
+            Some(("--database-url", &self.flags.database_url)),
+            &["DATABASE_URL"],
+        ) {
             return Ok((url.trim().to_string(), origin));
         }
         let Some((type_origin, db_type)) = self.lookup(None, &["DB_TYPE"]) else {
@@ -277,9 +309,9 @@ impl<'a> Resolver<'a> {
             "POSTGRESQL" | "POSTGRES" | "PG" => ("postgres", 5432),
             "MYSQL" | "MARIADB" => ("mysql", 3306),
             "SQLITE" => {
-                let (_, path) = self
-                    .lookup(None, &["DB_NAME", "DB_SID"])
-                    .ok_or_else(|| missing("DB_NAME", "DB_TYPE=SQLITE needs DB_NAME, the database file"))?;
+                let (_, path) = self.lookup(None, &["DB_NAME", "DB_SID"]).ok_or_else(|| {
+                    missing("DB_NAME", "DB_TYPE=SQLITE needs DB_NAME, the database file")
+                })?;
                 return Ok((format!("sqlite://{}", path.trim()), type_origin));
             }
             "ORACLE" => {
@@ -289,7 +321,13 @@ impl<'a> Resolver<'a> {
                     "Oracle is not supported by this build; use POSTGRESQL, MYSQL or SQLITE",
                 ));
             }
-            _ => return Err(bad(&type_origin, &db_type, "expected POSTGRESQL, MYSQL or SQLITE")),
+            _ => {
+                return Err(bad(
+                    &type_origin,
+                    &db_type,
+                    "expected POSTGRESQL, MYSQL or SQLITE",
+                ));
+            }
         };
         let (_, host) = self
             .lookup(None, &["DB_HOST"])
@@ -303,13 +341,21 @@ impl<'a> Resolver<'a> {
                 .filter(|p| *p > 0)
                 .ok_or_else(|| bad(&origin, &text, "expected a port number 1..65535"))?,
         };
-        let (_, database) = self
-            .lookup(None, &["DB_NAME", "DB_SID"])
-            .ok_or_else(|| missing("DB_NAME", "DB_TYPE is set, so DB_NAME (or DB_SID) is needed"))?;
+        let (_, database) = self.lookup(None, &["DB_NAME", "DB_SID"]).ok_or_else(|| {
+            missing(
+                "DB_NAME",
+                "DB_TYPE is set, so DB_NAME (or DB_SID) is needed",
+            )
+        })?;
         let mut url = url::Url::parse(&format!("{scheme}://placeholder:{port}/"))
             .map_err(|e| bad(&Origin::Env("DB_HOST"), &host, &e.to_string()))?;
-        url.set_host(Some(host.trim()))
-            .map_err(|e| bad(&Origin::Env("DB_HOST"), &host, &format!("not a host name: {e}")))?;
+        url.set_host(Some(host.trim())).map_err(|e| {
+            bad(
+                &Origin::Env("DB_HOST"),
+                &host,
+                &format!("not a host name: {e}"),
+            )
+        })?;
         url.set_path(database.trim());
         if let Some((_, user)) = self.lookup(None, &["DB_USER"]) {
             let _ = url.set_username(user.trim());
@@ -344,7 +390,9 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// A lookup over a fixed map, for tests.
 #[cfg(test)]
-pub fn map_env(vars: std::collections::HashMap<&'static str, &'static str>) -> impl Fn(&str) -> Option<String> {
+pub fn map_env(
+    vars: std::collections::HashMap<&'static str, &'static str>,
+) -> impl Fn(&str) -> Option<String> {
     move |name| vars.get(name).map(|v| v.to_string())
 }
 
@@ -354,7 +402,9 @@ mod tests {
 
     fn resolve(flags: Flags, vars: &[(&'static str, &'static str)]) -> Result<Settings, String> {
         let env = map_env(vars.iter().copied().collect());
-        Resolver::new(&flags, &env).resolve().map_err(|e| e.to_string())
+        Resolver::new(&flags, &env)
+            .resolve()
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -369,7 +419,10 @@ mod tests {
         assert_eq!(s.timezone, Tz::UTC);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(300));
         assert_eq!(s.lease, Duration::from_secs(30));
-        assert_eq!((s.http_addr, s.api_token.as_deref(), s.schema.as_deref()), (None, None, None));
+        assert_eq!(
+            (s.http_addr, s.api_token.as_deref(), s.schema.as_deref()),
+            (None, None, None)
+        );
         assert_eq!(s.log_format, LogFormat::Text);
     }
 
@@ -382,7 +435,11 @@ mod tests {
         };
         let s = resolve(
             flags,
-            &[("SCHEDULER_MAX_WORKERS", "2"), ("SCHEDULER_TIMEZONE", "Asia/Kolkata"), ("SCHEDULER_POLL_INTERVAL", "5")],
+            &[
+                ("SCHEDULER_MAX_WORKERS", "2"),
+                ("SCHEDULER_TIMEZONE", "Asia/Kolkata"),
+                ("SCHEDULER_POLL_INTERVAL", "5"),
+            ],
         )
         .unwrap();
         assert_eq!(s.max_workers, 8);
@@ -392,10 +449,18 @@ mod tests {
 
     #[test]
     fn aliases_are_read() {
-        let s = resolve(Flags::default(), &[("DMS_SCHEMA", "dwt"), ("DMS_TIMEZONE", "Asia/Kolkata")]).unwrap();
+        let s = resolve(
+            Flags::default(),
+            &[("DMS_SCHEMA", "dwt"), ("DMS_TIMEZONE", "Asia/Kolkata")],
+        )
+        .unwrap();
         assert_eq!(s.schema.as_deref(), Some("dwt"));
         assert_eq!(s.timezone.name(), "Asia/Kolkata");
-        let s = resolve(Flags::default(), &[("SCHEMA", "main_one"), ("DMS_SCHEMA", "other")]).unwrap();
+        let s = resolve(
+            Flags::default(),
+            &[("SCHEMA", "main_one"), ("DMS_SCHEMA", "other")],
+        )
+        .unwrap();
         assert_eq!(s.schema.as_deref(), Some("main_one"));
     }
 
@@ -410,7 +475,14 @@ mod tests {
             "SCHEDULER_TIMEZONE='Mars/Olympus': not an IANA time zone name (such as Europe/London)"
         );
         assert_eq!(
-            resolve(Flags { poll_interval: Some("0".into()), ..Flags::default() }, &[]).unwrap_err(),
+            resolve(
+                Flags {
+                    poll_interval: Some("0".into()),
+                    ..Flags::default()
+                },
+                &[]
+            )
+            .unwrap_err(),
             "--poll-interval='0': expected a whole number of seconds, 1 or more"
         );
         assert_eq!(
@@ -429,8 +501,15 @@ mod tests {
 
     #[test]
     fn database_urls_are_checked_and_never_show_a_password() {
-        let err = resolve(Flags::default(), &[("DATABASE_URL", "oracle://scott:tiger@db/orcl")]).unwrap_err();
-        assert_eq!(err, "DATABASE_URL='oracle://scott:***@db/orcl': unknown database; use sqlite://, postgres:// or mysql://");
+        let err = resolve(
+            Flags::default(),
+            &[("DATABASE_URL", "oracle://scott:tiger@db/orcl")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "DATABASE_URL='oracle://scott:***@db/orcl': unknown database; use sqlite://, postgres:// or mysql://"
+        );
     }
 
     #[test]
@@ -446,18 +525,30 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(s.database_url, "postgres://etl:p%40ss%3Aword@db.internal:5432/dw");
+        assert_eq!(
+            s.database_url,
+            "postgres://etl:p%40ss%3Aword@db.internal:5432/dw"
+        );
         assert_eq!(s.database_url_origin, Origin::Env("DB_TYPE"));
         assert!(!s.describe().contains("p%40ss"), "{}", s.describe());
 
         let s = resolve(
             Flags::default(),
-            &[("DB_TYPE", "mysql"), ("DB_HOST", "h"), ("DB_PORT", "3307"), ("DB_SID", "legacy")],
+            &[
+                ("DB_TYPE", "mysql"),
+                ("DB_HOST", "h"),
+                ("DB_PORT", "3307"),
+                ("DB_SID", "legacy"),
+            ],
         )
         .unwrap();
         assert_eq!(s.database_url, "mysql://h:3307/legacy");
         // DATABASE_URL wins over the DB_ variables.
-        let s = resolve(Flags::default(), &[("DATABASE_URL", "sqlite://x.db"), ("DB_TYPE", "POSTGRESQL")]).unwrap();
+        let s = resolve(
+            Flags::default(),
+            &[("DATABASE_URL", "sqlite://x.db"), ("DB_TYPE", "POSTGRESQL")],
+        )
+        .unwrap();
         assert_eq!(s.database_url, "sqlite://x.db");
 
         assert_eq!(
@@ -465,12 +556,24 @@ mod tests {
             "DB_TYPE='ORACLE': Oracle is not supported by this build; use POSTGRESQL, MYSQL or SQLITE"
         );
         assert_eq!(
-            resolve(Flags::default(), &[("DB_TYPE", "POSTGRESQL"), ("DB_NAME", "dw")]).unwrap_err(),
+            resolve(
+                Flags::default(),
+                &[("DB_TYPE", "POSTGRESQL"), ("DB_NAME", "dw")]
+            )
+            .unwrap_err(),
             "DB_HOST='': DB_TYPE is set, so DB_HOST is needed"
         );
         assert_eq!(
-            resolve(Flags::default(), &[("DB_TYPE", "POSTGRESQL"), ("DB_HOST", "h"), ("DB_PORT", "99999"), ("DB_NAME", "d")])
-                .unwrap_err(),
+            resolve(
+                Flags::default(),
+                &[
+                    ("DB_TYPE", "POSTGRESQL"),
+                    ("DB_HOST", "h"),
+                    ("DB_PORT", "99999"),
+                    ("DB_NAME", "d")
+                ]
+            )
+            .unwrap_err(),
             "DB_PORT='99999': expected a port number 1..65535"
         );
     }

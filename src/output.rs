@@ -18,7 +18,10 @@ fn table(header: &[&str]) -> Table {
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
 }
 
 fn rfc3339(t: Option<DateTime<Utc>>) -> Value {
@@ -42,24 +45,42 @@ pub fn migration_summary(report: &MigrationReport, settings: &Settings) -> Strin
         "{} database {}{}",
         settings.backend,
         dwsched_store::redact_url(&settings.database_url),
-        settings.schema.as_deref().map(|s| format!(", schema {s}")).unwrap_or_default()
+        settings
+            .schema
+            .as_deref()
+            .map(|s| format!(", schema {s}"))
+            .unwrap_or_default()
     );
     if !report.changed_anything() {
-        return format!("{target}: up to date (schema version {})", report.to_version);
+        return format!(
+            "{target}: up to date (schema version {})",
+            report.to_version
+        );
     }
     let mut lines = vec![format!(
         "{target}: schema version {} -> {}",
-        report.from_version.map_or("none".to_string(), |v| v.to_string()),
+        report
+            .from_version
+            .map_or("none".to_string(), |v| v.to_string()),
         report.to_version
     )];
     if !report.tables_created.is_empty() {
-        lines.push(format!("  created tables: {}", report.tables_created.join(", ")));
+        lines.push(format!(
+            "  created tables: {}",
+            report.tables_created.join(", ")
+        ));
     }
     if !report.columns_added.is_empty() {
-        lines.push(format!("  added columns: {}", report.columns_added.join(", ")));
+        lines.push(format!(
+            "  added columns: {}",
+            report.columns_added.join(", ")
+        ));
     }
     if !report.indexes_created.is_empty() {
-        lines.push(format!("  created indexes: {}", report.indexes_created.join(", ")));
+        lines.push(format!(
+            "  created indexes: {}",
+            report.indexes_created.join(", ")
+        ));
     }
     lines.join("\n")
 }
@@ -70,17 +91,34 @@ pub fn describe_rule(row: &ScheduleRow) -> String {
         return format!("after {parent}");
     }
     let code = row.frqcd.as_deref().unwrap_or("?");
-    let at = format!("{:02}:{:02}", row.frqhh.unwrap_or(0), row.frqmi.unwrap_or(0));
+    let at = format!(
+        "{:02}:{:02}",
+        row.frqhh.unwrap_or(0),
+        row.frqmi.unwrap_or(0)
+    );
     match code.to_ascii_uppercase().as_str() {
         "CR" => format!("CR {}", row.cronexpr.as_deref().unwrap_or("?")),
-        "ID" => format!("ID every {}h{:02}m", row.frqhh.unwrap_or(0), row.frqmi.unwrap_or(0)),
+        "ID" => format!(
+            "ID every {}h{:02}m",
+            row.frqhh.unwrap_or(0),
+            row.frqmi.unwrap_or(0)
+        ),
         "DL" => format!("DL {at}"),
         other => format!("{other} {} {at}", row.frqdd.as_deref().unwrap_or("?")),
     }
 }
 
 pub fn schedules_table(rows: &[ScheduleRow]) -> String {
-    let mut t = table(&["ID", "MAPREF", "RULE", "ZONE", "ENABLED", "NEXT FIRE", "LAST RUN", "PROBLEM"]);
+    let mut t = table(&[
+        "ID",
+        "MAPREF",
+        "RULE",
+        "ZONE",
+        "ENABLED",
+        "NEXT FIRE",
+        "LAST RUN",
+        "PROBLEM",
+    ]);
     for row in rows {
         t.add_row(vec![
             row.jobschid.to_string(),
@@ -129,13 +167,23 @@ pub fn jobs_table(jobs: &[Job], schedules: &[ScheduleRow]) -> String {
         let rules: Vec<String> = schedules
             .iter()
             .filter(|s| s.mapref == job.mapref)
-            .map(|s| format!("{} ({})", describe_rule(s), if s.is_scheduled() { "on" } else { "off" }))
+            .map(|s| {
+                format!(
+                    "{} ({})",
+                    describe_rule(s),
+                    if s.is_scheduled() { "on" } else { "off" }
+                )
+            })
             .collect();
         t.add_row(vec![
             job.mapref.clone(),
             job.jobid.to_string(),
             job.current_flow_id.map_or("-".into(), |id| id.to_string()),
-            if rules.is_empty() { "-".into() } else { rules.join(", ") },
+            if rules.is_empty() {
+                "-".into()
+            } else {
+                rules.join(", ")
+            },
             time(job.updated_at),
         ]);
     }
@@ -165,7 +213,9 @@ pub fn job_details(flow: &JobFlow, schedules: &[ScheduleRow]) -> String {
 }
 
 pub fn connections_table(connections: &[Connection]) -> String {
-    let mut t = table(&["NAME", "TYPE", "HOST", "PORT", "DATABASE", "USER", "PASSWORD"]);
+    let mut t = table(&[
+        "NAME", "TYPE", "HOST", "PORT", "DATABASE", "USER", "PASSWORD",
+    ]);
     for c in connections {
         let password = match c.passwd.as_deref() {
             None | Some("") => "-".to_string(),
@@ -186,7 +236,9 @@ pub fn connections_table(connections: &[Connection]) -> String {
 }
 
 pub fn runs_table(runs: &[Run], now: DateTime<Utc>) -> String {
-    let mut t = table(&["PRCID", "MAPREF", "STATUS", "STARTED", "DURATION", "NODE", "MESSAGE"]);
+    let mut t = table(&[
+        "PRCID", "MAPREF", "STATUS", "STARTED", "DURATION", "NODE", "MESSAGE",
+    ]);
     for run in runs {
         let duration = run
             .started_at

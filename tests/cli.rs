@@ -23,7 +23,8 @@ struct Cli<'a> {
 
 impl<'a> Cli<'a> {
     fn new(db: &'a TestDb) -> Self {
-        let dir = std::env::temp_dir().join(format!("dwsched-cli-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("dwsched-cli-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         Self { db, dir }
     }
@@ -60,12 +61,21 @@ impl<'a> Cli<'a> {
     /// Runs a command that must fail with `code`, returning its one stderr line.
     fn fails(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stderr = String::from_utf8(out.stderr).unwrap();
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one line expected: {stderr}");
         assert!(lines[0].starts_with("error: "), "{stderr}");
-        assert!(out.stdout.is_empty(), "nothing on stdout: {:?}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "nothing on stdout: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         lines[0].to_string()
     }
 }
@@ -96,19 +106,68 @@ async fn jobs_connections_and_schedules(db: TestDb) {
     cli.ok(&["init"]);
     let put = cli.ok(&["job", "put", "DEMO", "--flow", &flow_path("demo.toml")]);
     assert!(put.contains("job DEMO: flow version"), "{put}");
-    cli.ok(&["conn", "put", "shop", "--url", "postgres://etl@shop-db:5432/shop", "--password", "env:SHOP_PW"]);
-    cli.ok(&["conn", "put", "warehouse", "--url", "postgres://etl:hunter2@dw-db/dw"]);
+    cli.ok(&[
+        "conn",
+        "put",
+        "shop",
+        "--url",
+        "postgres://etl@shop-db:5432/shop",
+        "--password",
+        "env:SHOP_PW",
+    ]);
+    cli.ok(&[
+        "conn",
+        "put",
+        "warehouse",
+        "--url",
+        "postgres://etl:hunter2@dw-db/dw",
+    ]);
     let listed = cli.ok(&["conn", "list"]);
-    assert!(listed.contains("env:SHOP_PW") && listed.contains("(plain text)"), "{listed}");
-    assert!(!listed.contains("hunter2"), "passwords are never shown: {listed}");
-    cli.ok(&["job", "put", "SALES", "--flow", &flow_path("daily_sales.toml")]);
+    assert!(
+        listed.contains("env:SHOP_PW") && listed.contains("(plain text)"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("hunter2"),
+        "passwords are never shown: {listed}"
+    );
+    cli.ok(&[
+        "job",
+        "put",
+        "SALES",
+        "--flow",
+        &flow_path("daily_sales.toml"),
+    ]);
 
     let id = cli.ok(&[
-        "schedule", "add", "SALES", "--frqcd", "WK", "--frqdd", "mon", "--frqhh", "6",
-        "--timezone", "Europe/London", "--misfire", "skip", "--enable",
+        "schedule",
+        "add",
+        "SALES",
+        "--frqcd",
+        "WK",
+        "--frqdd",
+        "mon",
+        "--frqhh",
+        "6",
+        "--timezone",
+        "Europe/London",
+        "--misfire",
+        "skip",
+        "--enable",
     ]);
-    let id: i64 = id.trim().parse().expect("schedule add prints the JOBSCHID alone");
-    let child = cli.ok(&["schedule", "add", "DEMO", "--frqcd", "DL", "--after", &id.to_string()]);
+    let id: i64 = id
+        .trim()
+        .parse()
+        .expect("schedule add prints the JOBSCHID alone");
+    let child = cli.ok(&[
+        "schedule",
+        "add",
+        "DEMO",
+        "--frqcd",
+        "DL",
+        "--after",
+        &id.to_string(),
+    ]);
     let child: i64 = child.trim().parse().unwrap();
 
     let store = db.open_unmigrated().await;
@@ -117,11 +176,29 @@ async fn jobs_connections_and_schedules(db: TestDb) {
     assert_eq!(row.misfire.as_deref(), Some("SKIP"));
     assert!(row.is_scheduled());
     assert!(row.nxt_run_dt.is_some(), "NXT_RUN_DT is kept true");
-    assert_eq!(row.jobflwid, store.current_flow("SALES").await.unwrap().map(|f| f.jobflwid));
-    assert_eq!(store.get_schedule(child).await.unwrap().unwrap().dpnd_jobschid, Some(id));
+    assert_eq!(
+        row.jobflwid,
+        store
+            .current_flow("SALES")
+            .await
+            .unwrap()
+            .map(|f| f.jobflwid)
+    );
+    assert_eq!(
+        store
+            .get_schedule(child)
+            .await
+            .unwrap()
+            .unwrap()
+            .dpnd_jobschid,
+        Some(id)
+    );
 
     let jobs = cli.ok(&["job", "list"]);
-    assert!(jobs.contains("SALES") && jobs.contains("WK MON 06:00 (on)"), "{jobs}");
+    assert!(
+        jobs.contains("SALES") && jobs.contains("WK MON 06:00 (on)"),
+        "{jobs}"
+    );
     let show = cli.ok(&["job", "show", "SALES"]);
     assert!(show.contains("\"load_facts\""), "{show}");
 
@@ -130,13 +207,33 @@ async fn jobs_connections_and_schedules(db: TestDb) {
     assert!(!row.is_scheduled());
     assert_eq!(row.nxt_run_dt, None, "a disabled schedule has no next fire");
     cli.ok(&["schedule", "enable", &id.to_string()]);
-    assert!(store.get_schedule(id).await.unwrap().unwrap().nxt_run_dt.is_some());
+    assert!(
+        store
+            .get_schedule(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .nxt_run_dt
+            .is_some()
+    );
     let listed = cli.ok(&["schedule", "list", "--json"]);
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
-    let preview = cli.ok(&["schedule", "preview", "--jobschid", &id.to_string(), "--after", "2026-03-25T00:00:00Z", "--count", "2"]);
-    assert_eq!(preview, "2026-03-30T05:00:00Z\n2026-04-06T05:00:00Z\n", "BST starts on 2026-03-29");
+    let preview = cli.ok(&[
+        "schedule",
+        "preview",
+        "--jobschid",
+        &id.to_string(),
+        "--after",
+        "2026-03-25T00:00:00Z",
+        "--count",
+        "2",
+    ]);
+    assert_eq!(
+        preview, "2026-03-30T05:00:00Z\n2026-04-06T05:00:00Z\n",
+        "BST starts on 2026-03-29"
+    );
 }
 
 async fn invalid_input_exits_2_with_one_error_line(db: TestDb) {
@@ -145,30 +242,77 @@ async fn invalid_input_exits_2_with_one_error_line(db: TestDb) {
     cli.ok(&["job", "put", "DEMO", "--flow", &flow_path("demo.toml")]);
     let bad_flow = cli.dir.join("bad.toml");
     std::fs::write(&bad_flow, "[[steps]]\nname = \"x\"\nkind = \"python\"\n").unwrap();
-    let err = cli.fails(2, &["job", "put", "DEMO", "--flow", bad_flow.to_str().unwrap()]);
-    assert_eq!(err, "error: flow of job 'DEMO': step 'x', field 'kind': 'python' is not sql, load or command");
+    let err = cli.fails(
+        2,
+        &["job", "put", "DEMO", "--flow", bad_flow.to_str().unwrap()],
+    );
+    assert_eq!(
+        err,
+        "error: flow of job 'DEMO': step 'x', field 'kind': 'python' is not sql, load or command"
+    );
     std::fs::write(&bad_flow, "steps = [").unwrap();
-    let err = cli.fails(2, &["job", "put", "DEMO", "--flow", bad_flow.to_str().unwrap()]);
-    assert!(err.starts_with("error: flow of job 'DEMO': not valid TOML"), "{err}");
+    let err = cli.fails(
+        2,
+        &["job", "put", "DEMO", "--flow", bad_flow.to_str().unwrap()],
+    );
+    assert!(
+        err.starts_with("error: flow of job 'DEMO': not valid TOML"),
+        "{err}"
+    );
     cli.fails(2, &["job", "put", "DEMO", "--flow", "/no/such/flow.toml"]);
 
     let err = cli.fails(2, &["schedule", "add", "DEMO", "--frqcd", "XX"]);
     assert!(err.contains("FRQCD 'XX': unknown code"), "{err}");
-    let err = cli.fails(2, &["schedule", "add", "DEMO", "--frqcd", "MN", "--frqdd", "32"]);
-    assert!(err.contains("FRQDD '32': expected a day 1..31 or L"), "{err}");
-    let err = cli.fails(2, &["schedule", "add", "DEMO", "--frqcd", "DL", "--start", "2026-02-01", "--end", "2026-01-01"]);
+    let err = cli.fails(
+        2,
+        &["schedule", "add", "DEMO", "--frqcd", "MN", "--frqdd", "32"],
+    );
+    assert!(
+        err.contains("FRQDD '32': expected a day 1..31 or L"),
+        "{err}"
+    );
+    let err = cli.fails(
+        2,
+        &[
+            "schedule",
+            "add",
+            "DEMO",
+            "--frqcd",
+            "DL",
+            "--start",
+            "2026-02-01",
+            "--end",
+            "2026-01-01",
+        ],
+    );
     assert!(err.contains("is before STRTDT"), "{err}");
     let err = cli.fails(2, &["schedule", "add", "NOPE", "--frqcd", "DL"]);
     assert!(err.contains("job 'NOPE' has no flow"), "{err}");
     let err = cli.fails(2, &["enqueue", "NOPE"]);
     assert!(err.contains("job 'NOPE' does not exist"), "{err}");
-    let err = cli.fails(2, &["history", "DEMO", "--from", "2026-01-02", "--to", "2026-01-01"]);
-    assert!(err.contains("the end date 2026-01-01 is before the start date 2026-01-02"), "{err}");
+    let err = cli.fails(
+        2,
+        &[
+            "history",
+            "DEMO",
+            "--from",
+            "2026-01-02",
+            "--to",
+            "2026-01-01",
+        ],
+    );
+    assert!(
+        err.contains("the end date 2026-01-01 is before the start date 2026-01-02"),
+        "{err}"
+    );
     let err = cli.fails(2, &["enqueue", "DEMO", "--run-date", "01/02/2026"]);
     assert!(err.contains("--run-date='01/02/2026'"), "{err}");
     let err = cli.fails(2, &["schedule", "enable", "999999"]);
     assert!(err.contains("schedule 999999 does not exist"), "{err}");
-    let err = cli.fails(2, &["schedule", "preview", "--frqcd", "CR", "--cron", "* * *"]);
+    let err = cli.fails(
+        2,
+        &["schedule", "preview", "--frqcd", "CR", "--cron", "* * *"],
+    );
     assert!(err.contains("has 3 fields"), "{err}");
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_dwsched"));
@@ -188,7 +332,17 @@ async fn requests_print_their_id_alone(db: TestDb) {
     let cli = Cli::new(&db);
     cli.ok(&["init"]);
     cli.ok(&["job", "put", "DEMO", "--flow", &flow_path("demo.toml")]);
-    let id = cli.ok(&["enqueue", "DEMO", "--param1", "EU", "--param10", "x", "--truncate", "--run-date", "2026-03-01"]);
+    let id = cli.ok(&[
+        "enqueue",
+        "DEMO",
+        "--param1",
+        "EU",
+        "--param10",
+        "x",
+        "--truncate",
+        "--run-date",
+        "2026-03-01",
+    ]);
     let id = id.strip_suffix('\n').expect("one line");
     uuid::Uuid::parse_str(id).expect("stdout holds the request id alone");
     let store = db.open_unmigrated().await;
@@ -199,7 +353,14 @@ async fn requests_print_their_id_alone(db: TestDb) {
     assert!(payload.params.truncate);
     assert_eq!(payload.params.run_date.unwrap().to_string(), "2026-03-01");
 
-    let history = cli.ok(&["history", "DEMO", "--from", "2026-01-01", "--to", "2026-01-03"]);
+    let history = cli.ok(&[
+        "history",
+        "DEMO",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-03",
+    ]);
     let request = store.get_request(history.trim()).await.unwrap().unwrap();
     assert_eq!(request.request_type, dwsched_model::RequestType::History);
     let payload = dwsched_model::HistoryPayload::parse(request.payload.as_deref()).unwrap();
@@ -218,7 +379,10 @@ async fn requests_print_their_id_alone(db: TestDb) {
         Some(dwsched_model::RequestStatus::Cancelled)
     );
     let err = cli.fails(1, &["cancel", id]);
-    assert!(err.contains("is CANCELLED and can no longer be cancelled"), "{err}");
+    assert!(
+        err.contains("is CANCELLED and can no longer be cancelled"),
+        "{err}"
+    );
     cli.fails(2, &["cancel", "no-such-request"]);
 
     let runs = cli.ok(&["runs", "--json"]);

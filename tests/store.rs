@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use dwsched_model::{
     Claim, Connection, Enqueued, ErrorType, JobErrorEntry, JobLogEntry, NewRequest, NewRun,
-    NewSchedule, RequestClass, RequestStatus, RequestType, RunFilter, RunStatus,
+    NewSchedule, Node, RequestClass, RequestStatus, RequestType, RunFilter, RunStatus,
+    ScheduleState,
 };
 use dwsched_store::Store;
 
@@ -26,6 +27,10 @@ crate::per_backend!(
     runs_open_heartbeat_and_close,
     job_log_and_errors_are_written,
     connections_are_registered_by_name,
+    nodes_heartbeat_and_dead_nodes_are_rescued,
+    schedule_results_count_failures_and_disable_at_maxfail,
+    dependents_states_and_released_requests,
+    watchers_wake_on_new_requests,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -714,4 +719,266 @@ async fn connections_are_registered_by_name(db: TestDb) {
         }
     );
     assert!(store.get_connection("nope").await.unwrap().is_none());
+}
+
+fn node(id: &str, heartbeat: DateTime<Utc>) -> Node {
+    Node {
+        node_id: id.into(),
+        host: Some("host-a".into()),
+        pid: Some(4242),
+        version: Some("0.1.0".into()),
+        started_at: Some(heartbeat),
+        heartbeat_at: Some(heartbeat),
+        role: Some("worker".into()),
+    }
+}
+
+async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
+    let store = db.open().await;
+    store.register_node(&node("n1", at(0))).await.unwrap();
+    store.register_node(&node("n2", at(0))).await.unwrap();
+    store.register_node(&node("n2", at(1))).await.unwrap();
+    let nodes = store.list_nodes().await.unwrap();
+    assert_eq!(nodes.len(), 2, "registering again replaces the row");
+    assert_eq!(
+        store.get_node("n2").await.unwrap().unwrap().heartbeat_at,
+        Some(at(1))
+    );
+    assert_eq!(
+        store.get_node("n1").await.unwrap().unwrap(),
+        node("n1", at(0))
+    );
+
+    let held = enqueue_at(&*store, run_request("SALES"), 2).await;
+    let other = enqueue_at(&*store, run_request("STOCK"), 3).await;
+    store
+        .claim_requests(&claim("n1", RequestClass::Runs, 1, at(4)))
+        .await
+        .unwrap();
+    store
+        .claim_requests(&claim("n2", RequestClass::Runs, 1, at(4)))
+        .await
+        .unwrap();
+    let prcid = store
+        .open_run(&NewRun {
+            mapref: "SALES".into(),
+            node: Some("n1".into()),
+            request_id: Some(held.clone()),
+            started_at: at(5),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+
+    assert!(store.heartbeat_node("n1", at(10), at(40)).await.unwrap());
+    assert_eq!(
+        store.get_request(&held).await.unwrap().unwrap().lease_until,
+        Some(at(40))
+    );
+    assert_eq!(
+        store
+            .get_request(&other)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_until,
+        Some(at(34)),
+        "n2's lease is its own"
+    );
+
+    let report = store
+        .rescue_node("n1", "node n1 stopped heartbeating", at(100), 3)
+        .await
+        .unwrap();
+    assert_eq!(report.runs_closed, [prcid]);
+    assert_eq!(report.requests_requeued, [held.clone()]);
+    assert!(report.requests_failed.is_empty());
+    let run = store.get_run(prcid).await.unwrap().unwrap();
+    assert_eq!(run.status, Some(RunStatus::Failed));
+    assert_eq!(run.msg.as_deref(), Some("node n1 stopped heartbeating"));
+    let request = store.get_request(&held).await.unwrap().unwrap();
+    assert_eq!(
+        (request.status, request.claimed_by, request.attempts),
+        (Some(RequestStatus::New), None, 1)
+    );
+    assert!(store.get_node("n1").await.unwrap().is_none());
+    assert!(
+        !store.heartbeat_node("n1", at(101), at(130)).await.unwrap(),
+        "a rescued node learns it lost its lease"
+    );
+
+    // Out of attempts: the request fails instead of going round again.
+    store.register_node(&node("n3", at(102))).await.unwrap();
+    store
+        .claim_requests(&claim("n3", RequestClass::Runs, 1, at(103)))
+        .await
+        .unwrap();
+    let report = store
+        .rescue_node("n3", "node n3 is gone", at(104), 2)
+        .await
+        .unwrap();
+    assert_eq!(report.requests_failed, [held.clone()]);
+    let failed = store.get_request(&held).await.unwrap().unwrap();
+    assert_eq!(failed.status, Some(RequestStatus::Failed));
+    assert!(failed.result_payload.unwrap().contains("node n3 is gone"));
+
+    store.deregister_node("n2").await.unwrap();
+    assert!(store.list_nodes().await.unwrap().is_empty());
+}
+
+async fn schedule_results_count_failures_and_disable_at_maxfail(db: TestDb) {
+    let store = db.open().await;
+    let id = store
+        .insert_schedule(
+            &NewSchedule {
+                mapref: "SALES".into(),
+                frqcd: "DL".into(),
+                maxfail: Some(2),
+                enabled: true,
+                ..NewSchedule::default()
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    let first = store
+        .record_schedule_result(id, at(10), false)
+        .await
+        .unwrap();
+    assert_eq!((first.failures, first.disabled), (1, false));
+    let ok = store
+        .record_schedule_result(id, at(20), true)
+        .await
+        .unwrap();
+    assert_eq!((ok.failures, ok.disabled), (0, false));
+    store
+        .record_schedule_result(id, at(30), false)
+        .await
+        .unwrap();
+    let second = store
+        .record_schedule_result(id, at(40), false)
+        .await
+        .unwrap();
+    assert_eq!((second.failures, second.disabled), (2, true));
+    let row = store.get_schedule(id).await.unwrap().unwrap();
+    assert!(!row.is_scheduled());
+    assert_eq!(row.lst_run_dt, Some(at(40)));
+    assert_eq!(row.nxt_run_dt, None);
+    assert!(
+        row.scherr
+            .unwrap()
+            .contains("after 2 consecutive failed runs (MAXFAIL 2)")
+    );
+    let again = store
+        .record_schedule_result(id, at(50), false)
+        .await
+        .unwrap();
+    assert!(!again.disabled, "disabled once, not again");
+}
+
+async fn dependents_states_and_released_requests(db: TestDb) {
+    let store = db.open().await;
+    let schedule = |mapref: &str, parent: Option<i64>, enabled: bool| NewSchedule {
+        mapref: mapref.into(),
+        frqcd: "DL".into(),
+        dpnd_jobschid: parent,
+        enabled,
+        ..NewSchedule::default()
+    };
+    let parent = store
+        .insert_schedule(&schedule("SALES", None, true), at(0))
+        .await
+        .unwrap();
+    let child = store
+        .insert_schedule(&schedule("REPORT", Some(parent), true), at(0))
+        .await
+        .unwrap();
+    store
+        .insert_schedule(&schedule("OFF", Some(parent), false), at(0))
+        .await
+        .unwrap();
+    let other = store
+        .insert_schedule(&schedule("STOCK", None, true), at(0))
+        .await
+        .unwrap();
+    let children = store.dependent_schedules("SALES").await.unwrap();
+    assert_eq!(
+        children.iter().map(|s| s.jobschid).collect::<Vec<_>>(),
+        [child]
+    );
+    assert!(store.dependent_schedules("STOCK").await.unwrap().is_empty());
+
+    store
+        .set_schedule_states(&[
+            ScheduleState {
+                jobschid: parent,
+                next_fire: Some(at(60)),
+                scherr: None,
+            },
+            ScheduleState {
+                jobschid: other,
+                next_fire: None,
+                scherr: Some("bad".into()),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_schedule(parent)
+            .await
+            .unwrap()
+            .unwrap()
+            .nxt_run_dt,
+        Some(at(60))
+    );
+    assert_eq!(
+        store
+            .get_schedule(other)
+            .await
+            .unwrap()
+            .unwrap()
+            .scherr
+            .as_deref(),
+        Some("bad")
+    );
+    store.set_schedule_states(&[]).await.unwrap();
+
+    let id = enqueue_at(&*store, run_request("SALES"), 1).await;
+    assert!(
+        !store.release_request(&id).await.unwrap(),
+        "only a claimed request is released"
+    );
+    store
+        .claim_requests(&claim("n1", RequestClass::Runs, 1, at(2)))
+        .await
+        .unwrap();
+    assert!(store.release_request(&id).await.unwrap());
+    let released = store.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (released.status, released.claimed_by, released.lease_until),
+        (Some(RequestStatus::New), None, None)
+    );
+}
+
+async fn watchers_wake_on_new_requests(db: TestDb) {
+    let store: Arc<dyn Store> = Arc::from(db.open().await);
+    let Some(mut watcher) = store.watch_requests().await.unwrap() else {
+        assert_eq!(
+            store.backend(),
+            dwsched_store::Backend::MySql,
+            "only MySQL has no watcher"
+        );
+        return;
+    };
+    let writer = store.clone();
+    let insert = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        writer.enqueue(&run_request("SALES"), at(0)).await.unwrap();
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(5), watcher.changed())
+        .await
+        .expect("the watcher wakes within 5 s of an insert")
+        .unwrap();
+    insert.await.unwrap();
 }

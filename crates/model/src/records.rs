@@ -270,3 +270,44 @@ pub struct Connection {
     pub schnm: Option<String>,
     pub current: bool,
 }
+
+/// A row of `DMS_SCHNODE`: a live scheduler instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub node_id: String,
+    pub host: Option<String>,
+    pub pid: Option<i64>,
+    pub version: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub role: Option<String>,
+}
+
+/// The service's bookkeeping of one schedule: its next fire and why it cannot be
+/// scheduled, if it cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleState {
+    pub jobschid: i64,
+    pub next_fire: Option<DateTime<Utc>>,
+    pub scherr: Option<String>,
+}
+
+/// A schedule after one of its runs ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleResult {
+    /// Consecutive failed runs, 0 after a success.
+    pub failures: i64,
+    /// The run reached `MAXFAIL` consecutive failures and the schedule was disabled.
+    pub disabled: bool,
+}
+
+/// What rescuing a dead node's work did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RescueReport {
+    /// Runs closed `FL`.
+    pub runs_closed: Vec<i64>,
+    /// Requests put back to `NEW` for another attempt.
+    pub requests_requeued: Vec<String>,
+    /// Requests that had used up their attempts and ended `FAILED`.
+    pub requests_failed: Vec<String>,
+}

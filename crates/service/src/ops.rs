@@ -118,7 +118,10 @@ pub async fn register_connection(
         current: true,
     };
     let conid = store.put_connection(&connection).await?;
-    Ok(Connection { conid, ..connection })
+    Ok(Connection {
+        conid,
+        ..connection
+    })
 }
 
 /// What a user gives to add a schedule; the CLI flags and the API body map onto it.
@@ -234,9 +237,8 @@ pub async fn set_schedule_enabled(
         }
     };
     let next = if enabled {
-        let schedule = parse_schedule(&row, default_zone).map_err(|e| {
-            OpError::Invalid(format!("schedule {jobschid} cannot be enabled: {e}"))
-        })?;
+        let schedule = parse_schedule(&row, default_zone)
+            .map_err(|e| OpError::Invalid(format!("schedule {jobschid} cannot be enabled: {e}")))?;
         schedule.next_fire(now)
     } else {
         None
@@ -306,7 +308,11 @@ pub async fn enqueue_stop(
 }
 
 /// Cancels a request still waiting in the queue.
-pub async fn cancel_request(store: &dyn Store, request_id: &str, now: DateTime<Utc>) -> OpResult<()> {
+pub async fn cancel_request(
+    store: &dyn Store,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> OpResult<()> {
     let result = serde_json::json!({
         "status": "CANCELLED",
         "message": "cancelled before it started",
@@ -316,10 +322,14 @@ pub async fn cancel_request(store: &dyn Store, request_id: &str, now: DateTime<U
         return Ok(());
     }
     match store.get_request(request_id).await? {
-        None => Err(OpError::NotFound(format!("request {request_id} does not exist"))),
+        None => Err(OpError::NotFound(format!(
+            "request {request_id} does not exist"
+        ))),
         Some(request) => Err(OpError::Conflict(format!(
             "request {request_id} is {} and can no longer be cancelled; only NEW requests can",
-            request.status.map_or("in an unknown status", |s| s.as_str())
+            request
+                .status
+                .map_or("in an unknown status", |s| s.as_str())
         ))),
     }
 }

@@ -184,8 +184,9 @@ macro_rules! store_impl {
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
             Claim, Connection, Enqueued, ErrorType, Job, JobError, JobErrorEntry, JobFlow,
-            JobLogEntry, NewRequest, NewRun, NewSchedule, Request, RequestStatus, RequestType,
-            Run, RunFilter, RunStatus, ScheduleRow,
+            JobLogEntry, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
+            RequestStatus, RequestType, Run, RunFilter, RunStatus, ScheduleResult, ScheduleRow,
+            ScheduleState,
         };
         use sqlx::Row as _;
 
@@ -346,6 +347,9 @@ macro_rules! store_impl {
                             Step::EnsureTable(table) => {
                                 self.ensure_table(&mut *conn, table, &mut report).await?
                             }
+                            Step::Notify => Self::install_notify(&mut *conn)
+                                .await
+                                .context(|| "installing the request trigger".to_string())?,
                             Step::EnsureIndex(index) => {
                                 let context = || format!("creating index {}", index.name);
                                 if !Self::index_exists(&mut *conn, index.name).await.context(context)? {
@@ -1127,6 +1131,284 @@ macro_rules! store_impl {
                 .await
                 .context(context)?;
                 row.as_ref().map(decode_connection).transpose().context(context)
+            }
+
+            async fn set_schedule_states(&self, states: &[ScheduleState]) -> Result<()> {
+                if states.is_empty() {
+                    return Ok(());
+                }
+                let context = || format!("recording the next fires of {} schedules", states.len());
+                let mut tx = self.pool.begin().await.context(context)?;
+                for state in states {
+                    sqlx::query(self.sql(
+                        "UPDATE DMS_JOBSCH SET NXT_RUN_DT = $1, SCHERR = $2 WHERE JOBSCHID = $3",
+                    ))
+                    .bind(state.next_fire.map(|t| t.naive_utc()))
+                    .bind(&state.scherr)
+                    .bind(state.jobschid)
+                    .execute(&mut *tx)
+                    .await
+                    .context(context)?;
+                }
+                tx.commit().await.context(context)
+            }
+
+            async fn record_schedule_result(
+                &self,
+                jobschid: i64,
+                finished_at: DateTime<Utc>,
+                succeeded: bool,
+            ) -> Result<ScheduleResult> {
+                let context = || format!("recording the last run of schedule {jobschid}");
+                let mut tx = self.pool.begin().await.context(context)?;
+                sqlx::query(self.sql(
+                    "UPDATE DMS_JOBSCH SET LST_RUN_DT = $1, \
+                     FAILCNT = CASE WHEN $2 = 1 THEN 0 ELSE COALESCE(FAILCNT, 0) + 1 END \
+                     WHERE JOBSCHID = $3",
+                ))
+                .bind(finished_at.naive_utc())
+                .bind(i64::from(succeeded))
+                .bind(jobschid)
+                .execute(&mut *tx)
+                .await
+                .context(context)?;
+                let row = sqlx::query(self.sql(
+                    "SELECT CAST(FAILCNT AS BIGINT), CAST(MAXFAIL AS BIGINT), SCHFLG FROM DMS_JOBSCH \
+                     WHERE JOBSCHID = $1",
+                ))
+                .bind(jobschid)
+                .fetch_optional(&mut *tx)
+                .await
+                .context(context)?;
+                let mut result = ScheduleResult { failures: 0, disabled: false };
+                if let Some(row) = row {
+                    let failures: Option<i64> = row.try_get(0).context(context)?;
+                    let maxfail: Option<i64> = row.try_get(1).context(context)?;
+                    let enabled: Option<String> = row.try_get(2).context(context)?;
+                    result.failures = failures.unwrap_or(0);
+                    if let Some(limit) = maxfail.filter(|m| *m > 0 && result.failures >= *m)
+                        && enabled.as_deref() == Some("Y")
+                    {
+                        sqlx::query(self.sql(
+                            "UPDATE DMS_JOBSCH SET SCHFLG = 'N', NXT_RUN_DT = NULL, SCHERR = $1, \
+                             RECUPDT = $2 WHERE JOBSCHID = $3",
+                        ))
+                        .bind(format!(
+                            "disabled at {} after {limit} consecutive failed runs (MAXFAIL {limit})",
+                            finished_at.format("%Y-%m-%d %H:%M:%SZ")
+                        ))
+                        .bind(finished_at.naive_utc())
+                        .bind(jobschid)
+                        .execute(&mut *tx)
+                        .await
+                        .context(context)?;
+                        result.disabled = true;
+                    }
+                }
+                tx.commit().await.context(context)?;
+                Ok(result)
+            }
+
+            async fn dependent_schedules(&self, mapref: &str) -> Result<Vec<ScheduleRow>> {
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE CURFLG = 'Y' AND SCHFLG = 'Y' \
+                     AND COALESCE(STFLG, 'A') = 'A' AND DPND_JOBSCHID IN \
+                     (SELECT p.JOBSCHID FROM DMS_JOBSCH p WHERE p.MAPREF = $1 AND p.CURFLG = 'Y') \
+                     ORDER BY JOBSCHID"
+                )))
+                .bind(mapref)
+                .fetch_all(&self.pool)
+                .await
+                .context(|| format!("reading the schedules that follow job '{mapref}'"))?;
+                decode_all(rows, decode_schedule)
+                    .context(|| format!("reading the schedules that follow job '{mapref}'"))
+            }
+
+            async fn release_request(&self, request_id: &str) -> Result<bool> {
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCREQ SET STATUS = 'NEW', CLAIMED_AT = NULL, CLAIMED_BY = NULL, \
+                     LEASE_UNTIL = NULL WHERE REQUEST_ID = $1 AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                ))
+                .bind(request_id)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("returning request {request_id} to the queue"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn register_node(&self, node: &Node) -> Result<()> {
+                let context = || format!("registering node {}", node.node_id);
+                let mut tx = self.pool.begin().await.context(context)?;
+                sqlx::query(self.sql("DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1"))
+                    .bind(&node.node_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context(context)?;
+                sqlx::query(self.sql(
+                    "INSERT INTO DMS_SCHNODE (NODE_ID, HOST, PID, VERSION, STARTED_AT, HEARTBEAT_AT, ROLE) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                ))
+                .bind(&node.node_id)
+                .bind(&node.host)
+                .bind(node.pid)
+                .bind(&node.version)
+                .bind(node.started_at.map(|t| t.naive_utc()))
+                .bind(node.heartbeat_at.map(|t| t.naive_utc()))
+                .bind(&node.role)
+                .execute(&mut *tx)
+                .await
+                .context(context)?;
+                tx.commit().await.context(context)
+            }
+
+            async fn get_node(&self, node_id: &str) -> Result<Option<Node>> {
+                Ok(self.list_nodes().await?.into_iter().find(|n| n.node_id == node_id))
+            }
+
+            async fn list_nodes(&self) -> Result<Vec<Node>> {
+                let rows = sqlx::query(self.sql(
+                    "SELECT NODE_ID, HOST, CAST(PID AS BIGINT), VERSION, STARTED_AT, HEARTBEAT_AT, ROLE \
+                     FROM DMS_SCHNODE ORDER BY NODE_ID",
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing scheduler nodes".to_string())?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Node {
+                            node_id: row.try_get(0)?,
+                            host: row.try_get(1)?,
+                            pid: row.try_get(2)?,
+                            version: row.try_get(3)?,
+                            started_at: utc(row.try_get(4)?),
+                            heartbeat_at: utc(row.try_get(5)?),
+                            role: row.try_get(6)?,
+                        })
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .context(|| "reading scheduler nodes".to_string())
+            }
+
+            async fn heartbeat_node(
+                &self,
+                node_id: &str,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+            ) -> Result<bool> {
+                let context = || format!("heartbeat of node {node_id}");
+                let mut tx = self.pool.begin().await.context(context)?;
+                let alive = sqlx::query(self.sql("UPDATE DMS_SCHNODE SET HEARTBEAT_AT = $1 WHERE NODE_ID = $2"))
+                    .bind(now.naive_utc())
+                    .bind(node_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context(context)?
+                    .rows_affected()
+                    > 0;
+                if alive {
+                    sqlx::query(self.sql(
+                        "UPDATE DMS_PRCREQ SET LEASE_UNTIL = $1 WHERE CLAIMED_BY = $2 \
+                         AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                    ))
+                    .bind(lease_until.naive_utc())
+                    .bind(node_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context(context)?;
+                }
+                tx.commit().await.context(context)?;
+                Ok(alive)
+            }
+
+            async fn deregister_node(&self, node_id: &str) -> Result<()> {
+                sqlx::query(self.sql("DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1"))
+                    .bind(node_id)
+                    .execute(&self.pool)
+                    .await
+                    .context(|| format!("deregistering node {node_id}"))?;
+                Ok(())
+            }
+
+            async fn rescue_node(
+                &self,
+                node_id: &str,
+                msg: &str,
+                now: DateTime<Utc>,
+                max_attempts: i64,
+            ) -> Result<RescueReport> {
+                let context = || format!("rescuing the work of node {node_id}");
+                let at = now.naive_utc();
+                let mut tx = self.pool.begin().await.context(context)?;
+                let mut report = RescueReport::default();
+                report.runs_closed = sqlx::query_scalar(self.sql(
+                    "SELECT CAST(PRCID AS BIGINT) FROM DMS_PRCLOG WHERE STATUS = 'IP' AND NODE = $1 ORDER BY PRCID",
+                ))
+                .bind(node_id)
+                .fetch_all(&mut *tx)
+                .await
+                .context(context)?;
+                sqlx::query(self.sql(
+                    "UPDATE DMS_PRCLOG SET STATUS = 'FL', MSG = $1, ENDDT = $2, RECUPDT = $3 \
+                     WHERE STATUS = 'IP' AND NODE = $4",
+                ))
+                .bind(msg)
+                .bind(at)
+                .bind(at)
+                .bind(node_id)
+                .execute(&mut *tx)
+                .await
+                .context(context)?;
+                let held = sqlx::query(self.sql(
+                    "SELECT REQUEST_ID, CAST(COALESCE(ATTEMPTS, 0) AS BIGINT) FROM DMS_PRCREQ \
+                     WHERE CLAIMED_BY = $1 AND STATUS IN ('PROCESSING', 'CLAIMED') ORDER BY REQUESTED_AT",
+                ))
+                .bind(node_id)
+                .fetch_all(&mut *tx)
+                .await
+                .context(context)?;
+                for row in held {
+                    let request_id: String = row.try_get(0).context(context)?;
+                    let attempts: i64 = row.try_get(1).context(context)?;
+                    if attempts >= max_attempts {
+                        let result = serde_json::json!({
+                            "status": "FAILED",
+                            "error": format!("{msg}; the request had {attempts} attempts and is not retried again"),
+                        })
+                        .to_string();
+                        sqlx::query(self.sql(
+                            "UPDATE DMS_PRCREQ SET STATUS = 'FAILED', RESULT_PAYLOAD = $1, COMPLETED_AT = $2, \
+                             LEASE_UNTIL = NULL WHERE REQUEST_ID = $3",
+                        ))
+                        .bind(result)
+                        .bind(at)
+                        .bind(&request_id)
+                        .execute(&mut *tx)
+                        .await
+                        .context(context)?;
+                        report.requests_failed.push(request_id);
+                    } else {
+                        sqlx::query(self.sql(
+                            "UPDATE DMS_PRCREQ SET STATUS = 'NEW', CLAIMED_AT = NULL, CLAIMED_BY = NULL, \
+                             LEASE_UNTIL = NULL WHERE REQUEST_ID = $1",
+                        ))
+                        .bind(&request_id)
+                        .execute(&mut *tx)
+                        .await
+                        .context(context)?;
+                        report.requests_requeued.push(request_id);
+                    }
+                }
+                sqlx::query(self.sql("DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1"))
+                    .bind(node_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context(context)?;
+                tx.commit().await.context(context)?;
+                Ok(report)
+            }
+
+            async fn watch_requests(&self) -> Result<Option<Box<dyn $crate::RequestWatcher>>> {
+                self.watch_impl().await
             }
 
             async fn close(&self) {

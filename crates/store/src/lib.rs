@@ -23,7 +23,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dwsched_model::{
     Claim, Connection, Enqueued, Job, JobError, JobErrorEntry, JobFlow, JobLogEntry, NewRequest,
-    NewRun, NewSchedule, Request, RequestStatus, Run, RunFilter, RunStatus, ScheduleRow,
+    NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run, RunFilter, RunStatus,
+    ScheduleResult, ScheduleRow, ScheduleState,
 };
 use thiserror::Error;
 
@@ -310,6 +311,21 @@ pub trait Store: Send + Sync {
         scherr: Option<&str>,
     ) -> Result<bool>;
 
+    /// Records the next fire and problem of many schedules in one transaction, only
+    /// where they changed.
+    async fn set_schedule_states(&self, states: &[ScheduleState]) -> Result<()>;
+    /// Records the end of a run a schedule fired: `LST_RUN_DT`, and `FAILCNT` reset or
+    /// counted up. A schedule that reaches `MAXFAIL` consecutive failures is disabled
+    /// (`SCHFLG='N'`) with the reason in `SCHERR`.
+    async fn record_schedule_result(
+        &self,
+        jobschid: i64,
+        finished_at: DateTime<Utc>,
+        succeeded: bool,
+    ) -> Result<ScheduleResult>;
+    /// The scheduled rows whose `DPND_JOBSCHID` is a current schedule of `mapref`.
+    async fn dependent_schedules(&self, mapref: &str) -> Result<Vec<ScheduleRow>>;
+
     // The request queue.
     /// Adds a request with a new UUID, or returns the request that already holds its
     /// dedupe key.
@@ -338,6 +354,8 @@ pub trait Store: Send + Sync {
         result_payload: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Puts a `PROCESSING` request back to `NEW`, for another node or a later attempt.
+    async fn release_request(&self, request_id: &str) -> Result<bool>;
     async fn queue_depth(&self) -> Result<QueueDepth>;
 
     // Runs and their logs.
@@ -366,7 +384,44 @@ pub trait Store: Send + Sync {
     async fn list_connections(&self) -> Result<Vec<Connection>>;
     async fn get_connection(&self, name: &str) -> Result<Option<Connection>>;
 
+    // Scheduler nodes.
+    /// Registers a node, replacing an earlier row of the same id.
+    async fn register_node(&self, node: &Node) -> Result<()>;
+    async fn get_node(&self, node_id: &str) -> Result<Option<Node>>;
+    async fn list_nodes(&self) -> Result<Vec<Node>>;
+    /// Bumps a node's heartbeat and the lease of the requests it holds. `false` when
+    /// the node's row is gone (another node rescued its work).
+    async fn heartbeat_node(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn deregister_node(&self, node_id: &str) -> Result<()>;
+    /// Takes over a dead node's work in one transaction: its `IP` runs close `FL` with
+    /// `msg`, its claimed requests go back to `NEW` (or end `FAILED` once they have had
+    /// `max_attempts` claims), and its row is removed.
+    async fn rescue_node(
+        &self,
+        node_id: &str,
+        msg: &str,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<RescueReport>;
+
+    /// A feed that wakes when requests may have been added: `LISTEN/NOTIFY` on
+    /// PostgreSQL, `PRAGMA data_version` on SQLite. `None` where the backend has no
+    /// cheap signal (MySQL), which leaves the poll interval.
+    async fn watch_requests(&self) -> Result<Option<Box<dyn RequestWatcher>>>;
+
     async fn close(&self);
+}
+
+/// See [`Store::watch_requests`].
+#[async_trait]
+pub trait RequestWatcher: Send {
+    /// Resolves when requests may have changed since the last call.
+    async fn changed(&mut self) -> Result<()>;
 }
 
 impl FromStr for Backend {

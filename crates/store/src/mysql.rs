@@ -33,10 +33,13 @@ impl MySqlStore {
         };
         // A direct first connection reports the real cause (refused, bad password) where
         // a pool would only report its own timeout; `init` also creates the database.
-        let mut bootstrap = tokio::time::timeout(options.connect_timeout, MySqlConnection::connect_with(&connect))
-            .await
-            .map_err(|_| options.connect_error(crate::Backend::MySql, "timed out"))?
-            .map_err(connect_error)?;
+        let mut bootstrap = tokio::time::timeout(
+            options.connect_timeout,
+            MySqlConnection::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| options.connect_error(crate::Backend::MySql, "timed out"))?
+        .map_err(connect_error)?;
         if !options.create {
             let exists: Option<String> = sqlx::query_scalar(
                 "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
@@ -131,6 +134,15 @@ impl MySqlStore {
         .fetch_optional(conn)
         .await?;
         Ok(found.is_some())
+    }
+
+    async fn install_notify(_: &mut MySqlConnection) -> sqlx::Result<()> {
+        Ok(())
+    }
+
+    async fn watch_impl(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
+        // MySQL has no notification channel; the poll interval applies.
+        Ok(None)
     }
 
     async fn insert_returning_id(

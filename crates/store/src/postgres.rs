@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, Postgres};
 
 use crate::common::{claim_update_sql, sort_oldest_first, store_impl};
 use crate::schema::Table;
@@ -30,10 +30,13 @@ impl PgStore {
             .application_name("dwsched");
         // A direct first connection reports the real cause (refused, bad password, no
         // such database) where a pool would only report its own timeout.
-        let probe = tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(&connect))
-            .await
-            .map_err(|_| options.connect_error(crate::Backend::Postgres, "timed out"))?
-            .map_err(|err| options.connect_error(crate::Backend::Postgres, err))?;
+        let probe = tokio::time::timeout(
+            options.connect_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| options.connect_error(crate::Backend::Postgres, "timed out"))?
+        .map_err(|err| options.connect_error(crate::Backend::Postgres, err))?;
         let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
@@ -130,6 +133,34 @@ impl PgStore {
         Ok(found.is_some())
     }
 
+    /// A trigger that notifies the schema's channel after each insert into the queue,
+    /// whichever tool inserts.
+    async fn install_notify(conn: &mut PgConnection) -> sqlx::Result<()> {
+        sqlx::raw_sql(
+            "CREATE OR REPLACE FUNCTION dwsched_notify_request() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_notify('dwsched_' || left(TG_TABLE_SCHEMA, 55), ''); RETURN NULL; END $$; \
+             DROP TRIGGER IF EXISTS dwsched_request_inserted ON dms_prcreq; \
+             CREATE TRIGGER dwsched_request_inserted AFTER INSERT ON dms_prcreq \
+             FOR EACH STATEMENT EXECUTE FUNCTION dwsched_notify_request()",
+        )
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
+    async fn watch_impl(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
+        let context = || "listening for new requests".to_string();
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .context(context)?;
+        let channel: String = format!(
+            "dwsched_{}",
+            self.schema.chars().take(55).collect::<String>()
+        );
+        listener.listen(&channel).await.context(context)?;
+        Ok(Some(Box::new(PgWatcher { listener })))
+    }
+
     async fn insert_returning_id(
         conn: &mut PgConnection,
         query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
@@ -151,6 +182,23 @@ impl PgStore {
         let mut claimed = decode_all(rows, decode_request)?;
         sort_oldest_first(&mut claimed);
         Ok(claimed)
+    }
+}
+
+struct PgWatcher {
+    listener: PgListener,
+}
+
+#[async_trait::async_trait]
+impl crate::RequestWatcher for PgWatcher {
+    async fn changed(&mut self) -> crate::Result<()> {
+        // After a lost connection the listener reconnects on its own; what was notified
+        // meanwhile is caught by the poll fallback.
+        self.listener
+            .recv()
+            .await
+            .map(drop)
+            .context(|| "waiting for request notifications".to_string())
     }
 }
 

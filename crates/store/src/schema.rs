@@ -390,6 +390,9 @@ pub enum Step {
     /// Create the table, or add the columns it lacks.
     EnsureTable(&'static Table),
     EnsureIndex(&'static Index),
+    /// Install what wakes nodes when a request is inserted, by any tool (a trigger that
+    /// notifies on PostgreSQL; nothing elsewhere).
+    Notify,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -411,6 +414,7 @@ pub fn steps(version: i64) -> Vec<Step> {
             .iter()
             .map(Step::EnsureTable)
             .chain(INDEXES.iter().map(Step::EnsureIndex))
+            .chain([Step::Notify])
             .collect(),
         _ => Vec::new(),
     }

@@ -16,6 +16,7 @@ use crate::{StoreOptions, redact_url};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    connect: SqliteConnectOptions,
 }
 
 impl SqliteStore {
@@ -39,7 +40,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.connect_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|err| {
                 let hint = if options.create {
@@ -49,7 +50,7 @@ impl SqliteStore {
                 };
                 options.connect_error(crate::Backend::Sqlite, format!("{err}{hint}"))
             })?;
-        Ok(Self { pool })
+        Ok(Self { pool, connect })
     }
 
     fn schema_name(&self) -> String {
@@ -92,6 +93,20 @@ impl SqliteStore {
         Ok(found.is_some())
     }
 
+    async fn install_notify(_: &mut SqliteConnection) -> sqlx::Result<()> {
+        Ok(())
+    }
+
+    async fn watch_impl(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
+        use sqlx::Connection as _;
+        let conn = SqliteConnection::connect_with(&self.connect)
+            .await
+            .context(|| "opening the change watcher".to_string())?;
+        let mut watcher = SqliteWatcher { conn, version: 0 };
+        watcher.version = watcher.data_version().await?;
+        Ok(Some(Box::new(watcher)))
+    }
+
     async fn insert_returning_id(
         conn: &mut SqliteConnection,
         query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
@@ -113,6 +128,38 @@ impl SqliteStore {
         let mut claimed = decode_all(rows, decode_request)?;
         sort_oldest_first(&mut claimed);
         Ok(claimed)
+    }
+}
+
+/// Watches `PRAGMA data_version` on a connection of its own: the number changes when
+/// another connection commits, and reading it costs microseconds.
+struct SqliteWatcher {
+    conn: SqliteConnection,
+    version: i64,
+}
+
+impl SqliteWatcher {
+    const CHECK_EVERY: Duration = Duration::from_millis(25);
+
+    async fn data_version(&mut self) -> crate::Result<i64> {
+        sqlx::query_scalar("PRAGMA data_version")
+            .fetch_one(&mut self.conn)
+            .await
+            .context(|| "reading PRAGMA data_version".to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::RequestWatcher for SqliteWatcher {
+    async fn changed(&mut self) -> crate::Result<()> {
+        loop {
+            tokio::time::sleep(Self::CHECK_EVERY).await;
+            let version = self.data_version().await?;
+            if version != self.version {
+                self.version = version;
+                return Ok(());
+            }
+        }
     }
 }
 
