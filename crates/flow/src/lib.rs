@@ -7,14 +7,22 @@
 //! belong to a step's kind, and binds that no run provides. Errors name the step and
 //! the field.
 //!
-//! *Architecture Invariant:* the flow model knows nothing of the queue or the tables.
+//! [`run_flow`] runs a flow's steps in dependency order under the run's [`StopSignal`].
+//!
+//! *Architecture Invariant:* the flow layer knows nothing of the queue or the tables.
 //! Whether a named connection exists is the caller's question ([`Flow::connections`]).
 
+mod command;
 mod model;
 mod parse;
+mod run;
 
+pub use command::run_environment;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};
+pub use run::{
+    RowError, RowTotals, RunContext, RunOutcome, RunReport, StepFailure, StopSignal, run_flow,
+};
 
 /// The named binds a statement may use (SPEC §7).
 pub const BINDS: [&str; 13] = [
@@ -69,3 +77,6 @@ pub fn binds_in(sql: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod run_tests;

@@ -1,0 +1,186 @@
+//! `command` steps: an external program in a process group of its own, its output
+//! appended to the run's log file, stopped by signalling the whole group.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio_util::sync::CancellationToken;
+
+use crate::run::{RowTotals, RunContext, StepEnd};
+
+/// How long a stopped command has between SIGTERM and SIGKILL (none when forced).
+const TERM_GRACE: Duration = Duration::from_secs(5);
+/// How much of a failed command's output goes into the run's message.
+const TAIL_BYTES: u64 = 2000;
+
+pub(crate) struct CommandSpec<'a> {
+    pub step: &'a str,
+    pub program: &'a str,
+    pub args: &'a [String],
+    pub env: &'a BTreeMap<String, String>,
+    pub workdir: Option<&'a str>,
+}
+
+/// Kills the process group when dropped, so that no child outlives its step, even if
+/// the step's future is abandoned.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn signal(&self, signal: Signal) {
+        if let Some(group) = self.0 {
+            // ESRCH (the group is gone) is the expected end.
+            let _ = killpg(group, signal);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+/// The variables that give a command its run's parameters.
+pub fn run_environment(ctx: &RunContext, step: &str) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("DWSCHED_RUN_DATE".to_string(), ctx.run_date.to_string()),
+        ("DWSCHED_PRCID".to_string(), ctx.prcid.to_string()),
+        ("DWSCHED_MAPREF".to_string(), ctx.mapref.clone()),
+        ("DWSCHED_STEP".to_string(), step.to_string()),
+        (
+            "DWSCHED_TRUNCATE".to_string(),
+            if ctx.truncate { "Y" } else { "N" }.to_string(),
+        ),
+    ];
+    for (i, value) in ctx.params.iter().enumerate() {
+        if let Some(value) = value {
+            vars.push((format!("DWSCHED_PARAM{}", i + 1), value.clone()));
+        }
+    }
+    vars
+}
+
+pub(crate) async fn run_command(
+    spec: &CommandSpec<'_>,
+    ctx: &RunContext,
+    token: &CancellationToken,
+) -> StepEnd {
+    let log_path = ctx.log_file();
+    let opened = log_path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&log_path)
+        });
+    let mut log = match opened {
+        Ok(file) => file,
+        Err(err) => {
+            return StepEnd::Failed(format!(
+                "cannot open the run log {}: {err}",
+                log_path.display()
+            ));
+        }
+    };
+    let _ = writeln!(
+        log,
+        "==> {} step '{}': {} {}",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+        spec.step,
+        spec.program,
+        spec.args.join(" ")
+    );
+    let output_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let (stdout, stderr) = match (log.try_clone(), log.try_clone()) {
+        (Ok(out), Ok(err)) => (out, err),
+        (Err(e), _) | (_, Err(e)) => {
+            return StepEnd::Failed(format!("cannot share the run log: {e}"));
+        }
+    };
+    let mut command = tokio::process::Command::new(spec.program);
+    command
+        .args(spec.args)
+        .envs(run_environment(ctx, spec.step))
+        .envs(spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = spec.workdir {
+        command.current_dir(dir);
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            let place = spec.workdir.map(|d| format!(" in {d}")).unwrap_or_default();
+            return StepEnd::Failed(format!("cannot start '{}'{place}: {err}", spec.program));
+        }
+    };
+    let group = GroupGuard(
+        child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw),
+    );
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = token.cancelled() => {
+            if !ctx.stop.is_forced() {
+                group.signal(Signal::SIGTERM);
+                let _ = tokio::time::timeout(TERM_GRACE, child.wait()).await;
+            }
+            // Grandchildren that ignored SIGTERM go too.
+            group.signal(Signal::SIGKILL);
+            let _ = child.wait().await;
+            let _ = writeln!(log, "==> step '{}' stopped", spec.step);
+            return StepEnd::Stopped;
+        }
+    };
+    match status {
+        Ok(status) if status.success() => StepEnd::Done(RowTotals::default(), Vec::new()),
+        Ok(status) => {
+            let tail = output_tail(&mut log, output_start);
+            let said = if tail.is_empty() {
+                String::from(" and printed nothing")
+            } else {
+                format!(": {tail}")
+            };
+            StepEnd::Failed(format!("'{}' {}{said}", spec.program, describe(status)))
+        }
+        Err(err) => StepEnd::Failed(format!("waiting for '{}' failed: {err}", spec.program)),
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => "ended abnormally".to_string(),
+    }
+}
+
+/// The last bytes this attempt wrote to the log, as one line.
+fn output_tail(log: &mut std::fs::File, start: u64) -> String {
+    let end = log.metadata().map(|m| m.len()).unwrap_or(start);
+    let from = start.max(end.saturating_sub(TAIL_BYTES));
+    let mut bytes = Vec::new();
+    if log.seek(SeekFrom::Start(from)).is_ok() {
+        let _ = log.take(end - from).read_to_end(&mut bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if from > start {
+        format!("…{joined}")
+    } else {
+        joined
+    }
+}
