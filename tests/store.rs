@@ -31,6 +31,7 @@ crate::per_backend!(
     schedule_results_count_failures_and_disable_at_maxfail,
     dependents_states_and_released_requests,
     watchers_wake_on_new_requests,
+    runs_finish_in_one_transaction_and_fires_skip_taken_keys,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -946,14 +947,14 @@ async fn dependents_states_and_released_requests(db: TestDb) {
 
     let id = enqueue_at(&*store, run_request("SALES"), 1).await;
     assert!(
-        !store.release_request(&id).await.unwrap(),
+        !store.release_request(&id, None).await.unwrap(),
         "only a claimed request is released"
     );
     store
         .claim_requests(&claim("n1", RequestClass::Runs, 1, at(2)))
         .await
         .unwrap();
-    assert!(store.release_request(&id).await.unwrap());
+    assert!(store.release_request(&id, None).await.unwrap());
     let released = store.get_request(&id).await.unwrap().unwrap();
     assert_eq!(
         (released.status, released.claimed_by, released.lease_until),
@@ -981,4 +982,85 @@ async fn watchers_wake_on_new_requests(db: TestDb) {
         .expect("the watcher wakes within 5 s of an insert")
         .unwrap();
     insert.await.unwrap();
+}
+
+async fn runs_finish_in_one_transaction_and_fires_skip_taken_keys(db: TestDb) {
+    use dwsched_model::FinishRun;
+    let store = db.open().await;
+    let prcid = store
+        .open_run(&NewRun {
+            mapref: "SALES".into(),
+            started_at: at(0),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+    let error = JobErrorEntry {
+        joblogid: None,
+        prcdt: at(5),
+        errtyp: ErrorType::Job,
+        dberrmsg: None,
+        errmsg: "step 'load' failed".into(),
+        keyvalue: None,
+        jobid: None,
+        sessionid: None,
+        prcid: Some(prcid),
+        mapref: "SALES".into(),
+    };
+    let finish = FinishRun {
+        prcid,
+        status: RunStatus::Failed,
+        msg: Some("step 'load' failed".into()),
+        ended_at: at(5),
+        log: JobLogEntry {
+            prcdt: at(5),
+            mapref: "SALES".into(),
+            prcid: Some(prcid),
+            srcrows: 10,
+            trgrows: 8,
+            errrows: 2,
+            ..JobLogEntry::default()
+        },
+        errors: vec![
+            error.clone(),
+            JobErrorEntry {
+                errtyp: ErrorType::Step,
+                ..error
+            },
+        ],
+    };
+    assert!(store.finish_run(&finish).await.unwrap());
+    let run = store.get_run(prcid).await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.ended_at),
+        (Some(RunStatus::Failed), Some(at(5)))
+    );
+    let log = store.job_log_for_run(prcid).await.unwrap().unwrap();
+    assert_eq!((log.srcrows, log.trgrows, log.errrows), (10, 8, 2));
+    let errors = store.job_errors_for_run(prcid).await.unwrap();
+    assert_eq!(errors.len(), 2);
+    assert!(
+        errors.iter().all(|e| e.joblogid.is_some()),
+        "errors point at the run's JOBLOG row"
+    );
+    assert!(
+        !store.finish_run(&finish).await.unwrap(),
+        "a closed run keeps its status"
+    );
+
+    let fire = |slot: &str| NewRequest {
+        dedupe_key: Some(format!("sch:1:{slot}")),
+        ..run_request("SALES")
+    };
+    let batch: Vec<_> = (0..3)
+        .map(|i| fire(&format!("2026-03-01T0{i}:00:00Z")))
+        .collect();
+    assert_eq!(store.enqueue_many(&batch, at(10)).await.unwrap(), 3);
+    let again = vec![fire("2026-03-01T00:00:00Z"), fire("2026-03-01T09:00:00Z")];
+    assert_eq!(
+        store.enqueue_many(&again, at(11)).await.unwrap(),
+        1,
+        "a taken dedupe key is skipped"
+    );
+    assert_eq!(store.list_requests(None, 100).await.unwrap().len(), 4);
 }

@@ -8,7 +8,7 @@ pub mod payload;
 pub mod records;
 pub mod status;
 
-pub use payload::{HistoryPayload, PayloadError, RunParams, RunPayload, StopPayload};
+pub use payload::{HistoryPayload, PayloadError, RunParams, RunPayload, StopPayload, Trigger};
 pub use records::*;
 pub use status::{ErrorType, RequestStatus, RequestType, RunStatus};
 

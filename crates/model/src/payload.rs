@@ -172,48 +172,83 @@ pub fn parse_business_date(text: &str) -> Result<NaiveDate, String> {
         .ok_or_else(|| format!("'{text}' is not a date as YYYY-MM-DD"))
 }
 
+/// What made the service queue a run by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// A schedule's slot came: `{"source":"schedule","jobschid":N,"slot":"…"}`.
+    Schedule { jobschid: i64, slot: String },
+    /// The parent's run succeeded: `{"source":"dependency","jobschid":N,"parent_prcid":P}`.
+    Dependency { jobschid: i64, parent_prcid: i64 },
+}
+
+impl Trigger {
+    /// The schedule whose run this is.
+    pub fn jobschid(&self) -> i64 {
+        match self {
+            Self::Schedule { jobschid, .. } | Self::Dependency { jobschid, .. } => *jobschid,
+        }
+    }
+}
+
 /// The payload of an `IMMEDIATE` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunPayload {
     pub params: RunParams,
-    /// Set when a schedule fired this request: the schedule and its slot (RFC 3339 UTC).
-    pub schedule_fire: Option<(i64, String)>,
+    /// Set when the service queued the run: a schedule fire or a dependency.
+    pub trigger: Option<Trigger>,
+}
+
+fn read_id(map: &Map<String, Value>, key: &'static str) -> Result<i64, PayloadError> {
+    match map.get(key) {
+        Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64().unwrap_or_default()),
+        Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
+            Ok(s.trim().parse().unwrap_or_default())
+        }
+        Some(other) => Err(bad(key, other, "expected a whole number")),
+        None => Err(PayloadError::Missing(key)),
+    }
 }
 
 impl RunPayload {
     pub fn parse(text: Option<&str>) -> Result<Self, PayloadError> {
         let map = parse_object(text)?;
         let params = RunParams::read(&map)?;
-        let schedule_fire = match map.get("source").and_then(Value::as_str) {
-            Some("schedule") => {
-                let id = match map.get("jobschid") {
-                    Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap(),
-                    Some(Value::String(s)) if s.parse::<i64>().is_ok() => s.parse().unwrap(),
-                    Some(other) => return Err(bad("jobschid", other, "expected a schedule id")),
-                    None => return Err(PayloadError::Missing("jobschid")),
-                };
-                let slot = match map.get("slot") {
+        let trigger = match map.get("source").and_then(Value::as_str) {
+            Some("schedule") => Some(Trigger::Schedule {
+                jobschid: read_id(&map, "jobschid")?,
+                slot: match map.get("slot") {
                     Some(Value::String(s)) => s.clone(),
                     Some(other) => return Err(bad("slot", other, "expected an RFC 3339 time")),
                     None => return Err(PayloadError::Missing("slot")),
-                };
-                Some((id, slot))
-            }
+                },
+            }),
+            Some("dependency") => Some(Trigger::Dependency {
+                jobschid: read_id(&map, "jobschid")?,
+                parent_prcid: read_id(&map, "parent_prcid")?,
+            }),
             _ => None,
         };
-        Ok(Self {
-            params,
-            schedule_fire,
-        })
+        Ok(Self { params, trigger })
     }
 
     pub fn to_json(&self) -> String {
         let mut map = Map::new();
         self.params.write(&mut map);
-        if let Some((id, slot)) = &self.schedule_fire {
-            map.insert("source".into(), json!("schedule"));
-            map.insert("jobschid".into(), json!(id));
-            map.insert("slot".into(), json!(slot));
+        match &self.trigger {
+            Some(Trigger::Schedule { jobschid, slot }) => {
+                map.insert("source".into(), json!("schedule"));
+                map.insert("jobschid".into(), json!(jobschid));
+                map.insert("slot".into(), json!(slot));
+            }
+            Some(Trigger::Dependency {
+                jobschid,
+                parent_prcid,
+            }) => {
+                map.insert("source".into(), json!("dependency"));
+                map.insert("jobschid".into(), json!(jobschid));
+                map.insert("parent_prcid".into(), json!(parent_prcid));
+            }
+            None => {}
         }
         Value::Object(map).to_string()
     }
@@ -362,8 +397,27 @@ mod tests {
             r#"{"source":"schedule","jobschid":12,"slot":"2026-01-01T06:00:00Z"}"#,
         ))
         .unwrap();
-        assert_eq!(p.schedule_fire, Some((12, "2026-01-01T06:00:00Z".into())));
+        assert_eq!(
+            p.trigger,
+            Some(Trigger::Schedule {
+                jobschid: 12,
+                slot: "2026-01-01T06:00:00Z".into()
+            })
+        );
         assert_eq!(RunPayload::parse(Some(&p.to_json())).unwrap(), p);
+        let dependent = RunPayload {
+            params: RunParams::default(),
+            trigger: Some(Trigger::Dependency {
+                jobschid: 3,
+                parent_prcid: 99,
+            }),
+        };
+        assert_eq!(
+            RunPayload::parse(Some(&dependent.to_json())).unwrap(),
+            dependent
+        );
+        let err = RunPayload::parse(Some(r#"{"source":"dependency","jobschid":"x"}"#)).unwrap_err();
+        assert!(err.to_string().contains("'jobschid'"), "{err}");
     }
 
     #[test]

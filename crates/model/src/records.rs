@@ -311,3 +311,15 @@ pub struct RescueReport {
     /// Requests that had used up their attempts and ended `FAILED`.
     pub requests_failed: Vec<String>,
 }
+
+/// The end of a run, written in one transaction: the run closed, its `DMS_JOBLOG`
+/// totals, and its `DMS_JOBERR` rows (each gets the new `JOBLOGID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishRun {
+    pub prcid: i64,
+    pub status: RunStatus,
+    pub msg: Option<String>,
+    pub ended_at: DateTime<Utc>,
+    pub log: JobLogEntry,
+    pub errors: Vec<JobErrorEntry>,
+}

@@ -268,7 +268,7 @@ pub async fn enqueue_run(
     require_job(store, mapref).await?;
     let payload = RunPayload {
         params,
-        schedule_fire: None,
+        trigger: None,
     };
     let request = NewRequest::new(mapref, RequestType::Immediate, payload.to_json());
     Ok(store.enqueue(&request, now).await?.request_id().to_string())

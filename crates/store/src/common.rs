@@ -183,7 +183,7 @@ macro_rules! store_impl {
 
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
-            Claim, Connection, Enqueued, ErrorType, Job, JobError, JobErrorEntry, JobFlow,
+            Claim, Connection, Enqueued, ErrorType, FinishRun, Job, JobError, JobErrorEntry, JobFlow,
             JobLogEntry, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
             RequestStatus, RequestType, Run, RunFilter, RunStatus, ScheduleResult, ScheduleRow,
             ScheduleState,
@@ -737,6 +737,48 @@ macro_rules! store_impl {
                 }
             }
 
+            async fn enqueue_many(&self, requests: &[NewRequest], now: DateTime<Utc>) -> Result<usize> {
+                let context = || format!("queueing {} requests", requests.len());
+                let sql = format!(
+                    "INSERT INTO DMS_PRCREQ (REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
+                     REQUESTED_AT, DEDUPE_KEY, NOT_BEFORE, ATTEMPTS) \
+                     VALUES ($1, $2, $3, $4, 'NEW', $5, $6, $7, 0) {}",
+                    Self::IGNORE_DUPLICATE_DEDUPE_KEY
+                );
+                let mut inserted = 0;
+                for chunk in requests.chunks(500) {
+                    let mut tx = self.pool.begin().await.context(context)?;
+                    let ids: Vec<String> = chunk.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
+                    for (r, id) in chunk.iter().zip(&ids) {
+                        sqlx::query(self.sql(&sql))
+                            .bind(id)
+                            .bind(&r.mapref)
+                            .bind(r.request_type.as_str())
+                            .bind(&r.payload)
+                            .bind(now.naive_utc())
+                            .bind(&r.dedupe_key)
+                            .bind(r.not_before.map(|t| t.naive_utc()))
+                            .execute(&mut *tx)
+                            .await
+                            .context(context)?;
+                    }
+                    // Affected-row counts of a skipped insert differ between backends;
+                    // the fresh ids that exist are the rows added.
+                    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                    let mut count = sqlx::query_scalar(self.sql(&format!(
+                        "SELECT CAST(COUNT(*) AS BIGINT) FROM DMS_PRCREQ WHERE REQUEST_ID IN ({})",
+                        placeholders.join(", ")
+                    )));
+                    for id in &ids {
+                        count = count.bind(id);
+                    }
+                    let added: i64 = count.fetch_one(&mut *tx).await.context(context)?;
+                    inserted += usize::try_from(added).unwrap_or(0);
+                    tx.commit().await.context(context)?;
+                }
+                Ok(inserted)
+            }
+
             async fn get_request(&self, request_id: &str) -> Result<Option<Request>> {
                 let context = || format!("reading request {request_id}");
                 let row = sqlx::query(self.sql(&format!(
@@ -915,6 +957,69 @@ macro_rules! store_impl {
                 .await
                 .context(|| format!("closing run {prcid} as {status}"))?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn finish_run(&self, f: &FinishRun) -> Result<bool> {
+                let context = || format!("closing run {} as {}", f.prcid, f.status);
+                if f.status == RunStatus::InProgress {
+                    return Err(StoreError::Invalid(format!("run {} cannot be closed as IP", f.prcid)));
+                }
+                let ended = f.ended_at.naive_utc();
+                let mut tx = self.pool.begin().await.context(context)?;
+                let closed = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
+                     WHERE PRCID = $5 AND STATUS = 'IP'",
+                ))
+                .bind(f.status.as_str())
+                .bind(&f.msg)
+                .bind(ended)
+                .bind(ended)
+                .bind(f.prcid)
+                .execute(&mut *tx)
+                .await
+                .context(context)?
+                .rows_affected()
+                    > 0;
+                let e = &f.log;
+                let sql = self.insert_sql(
+                    "DMS_JOBLOG",
+                    "JOBLOGID",
+                    "DMS_JOBLOGSEQ",
+                    &["PRCDT", "MAPREF", "JOBID", "SRCROWS", "TRGROWS", "ERRROWS", "PRCID", "SESSIONID", "RECCRDT"],
+                );
+                let query = sqlx::query(sql)
+                    .bind(e.prcdt.naive_utc())
+                    .bind(&e.mapref)
+                    .bind(e.jobid)
+                    .bind(e.srcrows)
+                    .bind(e.trgrows)
+                    .bind(e.errrows)
+                    .bind(e.prcid)
+                    .bind(&e.sessionid)
+                    .bind(ended);
+                let joblogid = Self::insert_returning_id(&mut tx, query).await.context(context)?;
+                for error in &f.errors {
+                    let sql = self.insert_sql(
+                        "DMS_JOBERR",
+                        "ERRID",
+                        "DMS_JOBERRSEQ",
+                        &["JOBLOGID", "PRCDT", "ERRTYP", "DBERRMSG", "ERRMSG", "KEYVALUE", "JOBID", "SESSIONID", "PRCID", "MAPREF"],
+                    );
+                    let query = sqlx::query(sql)
+                        .bind(Some(joblogid))
+                        .bind(error.prcdt.naive_utc())
+                        .bind(ErrorType::as_str(error.errtyp))
+                        .bind(&error.dberrmsg)
+                        .bind(&error.errmsg)
+                        .bind(&error.keyvalue)
+                        .bind(error.jobid)
+                        .bind(&error.sessionid)
+                        .bind(error.prcid)
+                        .bind(&error.mapref);
+                    Self::insert_returning_id(&mut tx, query).await.context(context)?;
+                }
+                tx.commit().await.context(context)?;
+                Ok(closed)
             }
 
             async fn get_run(&self, prcid: i64) -> Result<Option<Run>> {
@@ -1224,11 +1329,17 @@ macro_rules! store_impl {
                     .context(|| format!("reading the schedules that follow job '{mapref}'"))
             }
 
-            async fn release_request(&self, request_id: &str) -> Result<bool> {
+            async fn release_request(
+                &self,
+                request_id: &str,
+                not_before: Option<DateTime<Utc>>,
+            ) -> Result<bool> {
                 let done = sqlx::query(self.sql(
                     "UPDATE DMS_PRCREQ SET STATUS = 'NEW', CLAIMED_AT = NULL, CLAIMED_BY = NULL, \
-                     LEASE_UNTIL = NULL WHERE REQUEST_ID = $1 AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                     LEASE_UNTIL = NULL, NOT_BEFORE = $1 \
+                     WHERE REQUEST_ID = $2 AND STATUS IN ('PROCESSING', 'CLAIMED')",
                 ))
+                .bind(not_before.map(|t| t.naive_utc()))
                 .bind(request_id)
                 .execute(&self.pool)
                 .await

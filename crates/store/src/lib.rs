@@ -22,9 +22,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dwsched_model::{
-    Claim, Connection, Enqueued, Job, JobError, JobErrorEntry, JobFlow, JobLogEntry, NewRequest,
-    NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run, RunFilter, RunStatus,
-    ScheduleResult, ScheduleRow, ScheduleState,
+    Claim, Connection, Enqueued, FinishRun, Job, JobError, JobErrorEntry, JobFlow, JobLogEntry,
+    NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run, RunFilter,
+    RunStatus, ScheduleResult, ScheduleRow, ScheduleState,
 };
 use thiserror::Error;
 
@@ -330,6 +330,9 @@ pub trait Store: Send + Sync {
     /// Adds a request with a new UUID, or returns the request that already holds its
     /// dedupe key.
     async fn enqueue(&self, request: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued>;
+    /// Adds many requests in few transactions; a request whose dedupe key is taken is
+    /// skipped. Returns how many were added. Schedule fires come this way.
+    async fn enqueue_many(&self, requests: &[NewRequest], now: DateTime<Utc>) -> Result<usize>;
     async fn get_request(&self, request_id: &str) -> Result<Option<Request>>;
     async fn list_requests(
         &self,
@@ -354,8 +357,13 @@ pub trait Store: Send + Sync {
         result_payload: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
-    /// Puts a `PROCESSING` request back to `NEW`, for another node or a later attempt.
-    async fn release_request(&self, request_id: &str) -> Result<bool>;
+    /// Puts a `PROCESSING` request back to `NEW`, for another node or a later attempt,
+    /// claimable again from `not_before`.
+    async fn release_request(
+        &self,
+        request_id: &str,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<bool>;
     async fn queue_depth(&self) -> Result<QueueDepth>;
 
     // Runs and their logs.
@@ -371,6 +379,10 @@ pub trait Store: Send + Sync {
         msg: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Ends a run in one transaction (see [`FinishRun`]). The `JOBLOG` and `JOBERR` rows
+    /// are always written; the status only if the run is still `IP`, which the result
+    /// tells.
+    async fn finish_run(&self, finish: &FinishRun) -> Result<bool>;
     async fn get_run(&self, prcid: i64) -> Result<Option<Run>>;
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
     async fn write_job_log(&self, entry: &JobLogEntry) -> Result<i64>;

@@ -145,6 +145,9 @@ impl MySqlStore {
         Ok(None)
     }
 
+    /// Ends a queue insert so that a taken dedupe key skips the row.
+    const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON DUPLICATE KEY UPDATE REQUEST_ID = REQUEST_ID";
+
     async fn insert_returning_id(
         conn: &mut MySqlConnection,
         query: sqlx::query::Query<'_, MySql, sqlx::mysql::MySqlArguments>,

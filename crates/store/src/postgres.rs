@@ -161,6 +161,9 @@ impl PgStore {
         Ok(Some(Box::new(PgWatcher { listener })))
     }
 
+    /// Ends a queue insert so that a taken dedupe key skips the row.
+    const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
+
     async fn insert_returning_id(
         conn: &mut PgConnection,
         query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,

@@ -107,6 +107,9 @@ impl SqliteStore {
         Ok(Some(Box::new(watcher)))
     }
 
+    /// Ends a queue insert so that a taken dedupe key skips the row.
+    const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
+
     async fn insert_returning_id(
         conn: &mut SqliteConnection,
         query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
