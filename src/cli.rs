@@ -29,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Create or upgrade the tables (idempotent)
     Init,
+    /// Run the scheduler service in the foreground, until SIGINT or SIGTERM
+    Run(RunArgs),
     /// Register and inspect jobs and their flows
     #[command(subcommand)]
     Job(JobCommand),
@@ -81,6 +83,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Seconds between queue polls, the fallback to notifications [env: SCHEDULER_POLL_INTERVAL]
+    #[arg(long, value_name = "S")]
+    pub poll_interval: Option<String>,
+    /// Seconds between full schedule syncs [env: SCHEDULER_REFRESH_INTERVAL]
+    #[arg(long, value_name = "S")]
+    pub refresh_interval: Option<String>,
+    /// Concurrent runs on this node [env: SCHEDULER_MAX_WORKERS]
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<String>,
+    /// Default zone of schedules [env: SCHEDULER_TIMEZONE]
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+    /// This node's id [env: DWSCHED_NODE_ID] [default: the host name]
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Serve the HTTP API on this address [env: DWSCHED_HTTP_ADDR]
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Write the process id to this file while running
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Create a demo job (DEMO) that runs every 10 seconds, if it does not exist
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Args, Default)]

@@ -18,17 +18,28 @@ use crate::output;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     config::load_env_file(cli.env_file.as_deref())?;
-    let flags = Flags {
+    let mut flags = Flags {
         database_url: cli.database_url.clone(),
         schema: cli.schema.clone(),
         ..Flags::default()
     };
+    if let Command::Run(args) = &cli.command {
+        flags.poll_interval = args.poll_interval.clone();
+        flags.refresh_interval = args.refresh_interval.clone();
+        flags.max_workers = args.max_workers.clone();
+        flags.timezone = args.timezone.clone();
+        flags.node_id = args.node_id.clone();
+        flags.http = args.http.clone();
+        flags.pid_file = args.pid_file.clone();
+    }
     let env = config::process_env;
     let settings = Resolver::new(&flags, &env).resolve()?;
-    init_logging(&settings, "warn");
+    let is_service = matches!(cli.command, Command::Run(_));
+    init_logging(&settings, if is_service { "info" } else { "warn" });
     let now = Utc::now();
     match cli.command {
         Command::Init => init(&settings).await,
+        Command::Run(args) => crate::serve::run(settings, args.demo).await,
         Command::Job(command) => job(&settings, command, now).await,
         Command::Conn(command) => conn(&settings, command).await,
         Command::Schedule(command) => schedule(&settings, command, now).await,

@@ -85,6 +85,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub node_id: Option<String>,
     pub pid_file: Option<PathBuf>,
+    /// Where command output is kept, one file per run.
+    pub log_dir: PathBuf,
 }
 
 impl Settings {
@@ -92,7 +94,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         format!(
             "database={} ({}) schema={} poll_interval={}s refresh_interval={}s max_workers={} \
-             timezone={} shutdown_timeout={}s lease={}s http={} api_token={}",
+             timezone={} shutdown_timeout={}s lease={}s http={} api_token={} log_dir={}",
             redact_url(&self.database_url),
             self.database_url_origin,
             self.schema.as_deref().unwrap_or("(default)"),
@@ -108,6 +110,7 @@ impl Settings {
             } else {
                 "unset"
             },
+            self.log_dir.display(),
         )
     }
 }
@@ -290,6 +293,10 @@ impl<'a> Resolver<'a> {
             log_format,
             node_id,
             pid_file: f.pid_file.clone(),
+            log_dir: self.lookup(None, &["DWSCHED_LOG_DIR"]).map_or_else(
+                || PathBuf::from("logs"),
+                |(_, dir)| PathBuf::from(dir.trim()),
+            ),
         })
     }
 

@@ -792,7 +792,7 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(report.runs_closed, [prcid]);
-    assert_eq!(report.requests_requeued, [held.clone()]);
+    assert_eq!(report.requests_requeued, std::slice::from_ref(&held));
     assert!(report.requests_failed.is_empty());
     let run = store.get_run(prcid).await.unwrap().unwrap();
     assert_eq!(run.status, Some(RunStatus::Failed));
@@ -818,7 +818,7 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         .rescue_node("n3", "node n3 is gone", at(104), 2)
         .await
         .unwrap();
-    assert_eq!(report.requests_failed, [held.clone()]);
+    assert_eq!(report.requests_failed, std::slice::from_ref(&held));
     let failed = store.get_request(&held).await.unwrap().unwrap();
     assert_eq!(failed.status, Some(RequestStatus::Failed));
     assert!(failed.result_payload.unwrap().contains("node n3 is gone"));

@@ -1,8 +1,17 @@
-//! The dwsched node and the operations users ask of it.
+//! The dwsched node (`dwsched run`) and the operations users ask of it.
 //!
-//! [`ops`] holds the validated operations that every surface (CLI, HTTP) offers.
+//! - [`ops`]: the validated operations every surface (CLI, HTTP) offers.
+//! - [`run_node`]: the node itself; see `node.rs` for its tasks.
+//! - [`schedules`]: the in-memory schedule set, its incremental sync and its timers.
 //!
 //! *Architecture Invariant:* this crate holds no SQL text; it speaks to the database
-//! only through the `Store` trait.
+//! only through the `Store` trait, and to steps only through `dwsched_flow`.
 
+mod control;
+mod health;
+mod node;
 pub mod ops;
+mod runner;
+pub mod schedules;
+
+pub use node::{NodeConfig, NodeError, Shutdown, Stats, run_node};

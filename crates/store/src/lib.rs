@@ -70,17 +70,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the error is a lost or refused connection, after which a retry may work.
-    pub fn is_connection(&self) -> bool {
+    /// Whether a retry may work: a lost or refused connection, a server that is
+    /// starting or stopping, a lock timeout, a deadlock or a serialisation failure.
+    pub fn is_transient(&self) -> bool {
         match self {
             Self::Connect { .. } => true,
-            Self::Database { source, .. } => matches!(
-                source,
+            Self::Database { source, .. } => match source {
                 sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            ),
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => {
+                    let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                    // 08: connection exception; 57P: operator intervention (shutdown,
+                    // restart); 53: insufficient resources; 40001/40P01: serialisation
+                    // failure and deadlock (MySQL's too); 5/517/6: SQLite busy or locked.
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || code.starts_with("53")
+                        || matches!(code.as_str(), "40001" | "40P01" | "5" | "517" | "6")
+                }
+                _ => false,
+            },
             _ => false,
         }
     }

@@ -1,0 +1,633 @@
+//! The scheduler node: `dwsched run`. Its tasks share one [`Shared`]:
+//!
+//! - the **scheduler** syncs `DMS_JOBSCH` and turns due slots into queue rows;
+//! - the **claimer** takes run requests as worker slots free up and starts a worker
+//!   for each (see `runner`);
+//! - the **control** loop takes STOP, CANCEL and REFRESH_SCHEDULE requests at once, on
+//!   a path of its own;
+//! - the **heartbeat** keeps the node's row, its leases and its runs' `RECUPDT` fresh,
+//!   and rescues the work of nodes that stopped heartbeating;
+//! - the **watcher** turns database notifications into wake-ups.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use dwsched_flow::StopSignal;
+use dwsched_model::{Claim, Node, Request, RequestClass};
+use dwsched_store::{Store, StoreError};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::{Backoff, DbHealth, retry};
+use crate::schedules::{ScheduleSet, SyncReport};
+
+/// How the node runs; the binary builds it from the configuration (SPEC §5).
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub node_id: String,
+    pub host: String,
+    pub poll_interval: Duration,
+    pub refresh_interval: Duration,
+    pub max_workers: u32,
+    pub default_zone: Tz,
+    pub shutdown_timeout: Duration,
+    pub lease: Duration,
+    /// Claims of one request after which a rescue fails it instead of retrying.
+    pub max_attempts: i64,
+    /// Where command output is kept, one file per run.
+    pub log_dir: PathBuf,
+    /// How late a slot may be and still count as on time (not a misfire).
+    pub misfire_grace: Duration,
+}
+
+/// The two stages of a stop: `graceful` (stop claiming, let runs finish) and
+/// `immediate` (stop the runs now).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    pub graceful: CancellationToken,
+    pub immediate: CancellationToken,
+}
+
+/// A run request being worked on by this node.
+#[derive(Debug, Clone)]
+pub(crate) struct ActiveRun {
+    pub request_id: String,
+    pub prcid: Arc<AtomicI64>,
+    pub stop: StopSignal,
+    /// Set when the node stops the run for its own shutdown: the request goes back to
+    /// the queue instead of failing.
+    pub requeue: Arc<AtomicBool>,
+}
+
+/// Counters an operator reads (the metrics endpoint exposes them).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub slots_fired: AtomicU64,
+    pub slots_merged: AtomicU64,
+    pub slots_dropped: AtomicU64,
+    pub runs_started: AtomicU64,
+    pub syncs: AtomicU64,
+}
+
+pub(crate) enum SchedulerCommand {
+    Refresh(oneshot::Sender<Result<SyncReport, String>>),
+}
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub config: NodeConfig,
+    pub health: DbHealth,
+    pub stats: Stats,
+    /// Run requests in progress here, by mapref.
+    pub active: Mutex<HashMap<String, ActiveRun>>,
+    pub wake_claimer: Notify,
+    pub wake_control: Notify,
+    pub scheduler: mpsc::Sender<SchedulerCommand>,
+    pub shutdown: Shutdown,
+    /// Cancelled when the node's last task should end.
+    pub finished: CancellationToken,
+}
+
+impl Shared {
+    /// Stops every run of this node, for `reason`; `requeue` sends their requests back
+    /// to the queue.
+    pub fn stop_all(&self, reason: &str, requeue: bool) {
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        for run in active.values() {
+            if requeue {
+                run.requeue.store(true, Ordering::SeqCst);
+            }
+            run.stop.stop(reason, false);
+        }
+    }
+}
+
+/// Errors that stop the node from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Runs the node until `shutdown` completes. Start-up (registration, the rescue of a
+/// previous life's runs) fails fast; after that, database trouble is waited out.
+pub async fn run_node(
+    store: Arc<dyn Store>,
+    config: NodeConfig,
+    shutdown: Shutdown,
+) -> Result<(), NodeError> {
+    let (scheduler_tx, scheduler_rx) = mpsc::channel(16);
+    let shared = Arc::new(Shared {
+        store,
+        config,
+        health: DbHealth::default(),
+        stats: Stats::default(),
+        active: Mutex::new(HashMap::new()),
+        wake_claimer: Notify::new(),
+        wake_control: Notify::new(),
+        scheduler: scheduler_tx,
+        shutdown,
+        finished: CancellationToken::new(),
+    });
+    register(&shared).await?;
+    tracing::info!(
+        node = %shared.config.node_id,
+        "node registered; max {} workers, lease {} s",
+        shared.config.max_workers,
+        shared.config.lease.as_secs()
+    );
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(heartbeat_loop(shared.clone()));
+    tasks.spawn(watch_loop(shared.clone()));
+    tasks.spawn(scheduler_loop(shared.clone(), scheduler_rx));
+    tasks.spawn(crate::control::control_loop(shared.clone()));
+    // The claimer returns once the node has drained.
+    claim_loop(shared.clone()).await;
+
+    shared.finished.cancel();
+    while tasks.join_next().await.is_some() {}
+    let node_id = shared.config.node_id.clone();
+    let give_up = CancellationToken::new();
+    let deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::select! {
+        _ = retry(&shared.health, "deregistering the node", &give_up, || shared.store.deregister_node(&node_id)) => {}
+        _ = deadline => tracing::warn!("could not deregister node {node_id}; its lease will expire"),
+    }
+    tracing::info!(node = %node_id, "node stopped");
+    Ok(())
+}
+
+/// Registers the node. A row left by this node id's previous life (same host, its
+/// process gone) is rescued first; a live process using the id is refused.
+async fn register(shared: &Shared) -> Result<(), NodeError> {
+    let store = &shared.store;
+    let config = &shared.config;
+    let now = Utc::now();
+    if let Some(previous) = store.get_node(&config.node_id).await? {
+        let fresh = previous.heartbeat_at.is_some_and(|t| {
+            now - t < chrono::Duration::from_std(config.lease).unwrap_or_default()
+        });
+        let same_host = previous.host.as_deref() == Some(config.host.as_str());
+        let alive = same_host
+            && previous
+                .pid
+                .and_then(|p| i32::try_from(p).ok())
+                .is_some_and(|pid| pid != std::process::id() as i32 && process_alive(pid));
+        if fresh && (alive || !same_host) {
+            return Err(NodeError::Refused(format!(
+                "node id '{}' is in use by a live scheduler (host {}, pid {}, heartbeat {} s ago); give this one another --node-id",
+                config.node_id,
+                previous.host.as_deref().unwrap_or("?"),
+                previous.pid.unwrap_or_default(),
+                previous.heartbeat_at.map_or(0, |t| (now - t).num_seconds()),
+            )));
+        }
+    }
+    // Runs this node id left in progress (a crash, a kill -9) are over.
+    let report = store
+        .rescue_node(
+            &config.node_id,
+            &format!(
+                "node {} restarted at {}; the run was interrupted",
+                config.node_id,
+                now.format("%Y-%m-%d %H:%M:%SZ")
+            ),
+            now,
+            config.max_attempts,
+        )
+        .await?;
+    log_rescue(&config.node_id, &report);
+    store
+        .register_node(&Node {
+            node_id: config.node_id.clone(),
+            host: Some(config.host.clone()),
+            pid: Some(i64::from(std::process::id())),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            started_at: Some(now),
+            heartbeat_at: Some(now),
+            role: Some("scheduler".into()),
+        })
+        .await?;
+    Ok(())
+}
+
+fn process_alive(pid: i32) -> bool {
+    // Signal 0 checks that the process exists without touching it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+fn log_rescue(node_id: &str, report: &dwsched_model::RescueReport) {
+    if !report.runs_closed.is_empty()
+        || !report.requests_requeued.is_empty()
+        || !report.requests_failed.is_empty()
+    {
+        tracing::warn!(
+            node = node_id,
+            "rescued the work of node {node_id}: runs closed FL {:?}, requests requeued {:?}, requests failed {:?}",
+            report.runs_closed,
+            report.requests_requeued,
+            report.requests_failed
+        );
+    }
+}
+
+/// Heartbeats the node, its leases and its runs; rescues dead nodes; fences this node
+/// when it finds its own row gone.
+async fn heartbeat_loop(shared: Arc<Shared>) {
+    let every = (shared.config.lease / 3).max(Duration::from_millis(500));
+    let lease =
+        chrono::Duration::from_std(shared.config.lease).unwrap_or(chrono::Duration::seconds(30));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shared.finished.cancelled() => return,
+        }
+        let now = Utc::now();
+        let store = &shared.store;
+        match store
+            .heartbeat_node(&shared.config.node_id, now, now + lease)
+            .await
+        {
+            Ok(true) => shared.health.ok(),
+            Ok(false) => {
+                // Another node judged this one dead and took its work: stop the runs
+                // here rather than run a mapref twice, then rejoin.
+                tracing::error!(
+                    "node {} lost its lease (its work was rescued by another node); stopping its runs",
+                    shared.config.node_id
+                );
+                shared.stop_all(
+                    &format!("stopped: node {} lost its lease", shared.config.node_id),
+                    false,
+                );
+                if let Err(err) = register(&shared).await {
+                    tracing::error!(
+                        "could not register node {} again: {err}",
+                        shared.config.node_id
+                    );
+                }
+                continue;
+            }
+            Err(err) => {
+                shared.health.failed("heartbeating the node", &err);
+                continue;
+            }
+        }
+        let prcids: Vec<i64> = {
+            let active = shared.active.lock().unwrap_or_else(|e| e.into_inner());
+            active
+                .values()
+                .map(|run| run.prcid.load(Ordering::SeqCst))
+                .filter(|p| *p > 0)
+                .collect()
+        };
+        for prcid in prcids {
+            if let Err(err) = store.heartbeat_run(prcid, now).await {
+                shared.health.failed("heartbeating a run", &err);
+            }
+        }
+        rescue_dead_nodes(&shared, now, lease).await;
+    }
+}
+
+async fn rescue_dead_nodes(shared: &Shared, now: chrono::DateTime<Utc>, lease: chrono::Duration) {
+    let nodes = match shared.store.list_nodes().await {
+        Ok(nodes) => nodes,
+        Err(err) => return shared.health.failed("listing nodes", &err),
+    };
+    for node in nodes {
+        let last = node
+            .heartbeat_at
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+        if node.node_id == shared.config.node_id || now - last <= lease {
+            continue;
+        }
+        let msg = format!(
+            "node {} stopped heartbeating at {} (lease {} s); the run was abandoned",
+            node.node_id,
+            last.format("%Y-%m-%d %H:%M:%SZ"),
+            lease.num_seconds()
+        );
+        match shared
+            .store
+            .rescue_node(&node.node_id, &msg, now, shared.config.max_attempts)
+            .await
+        {
+            Ok(report) => {
+                log_rescue(&node.node_id, &report);
+                shared.wake_claimer.notify_one();
+            }
+            Err(err) => shared.health.failed("rescuing a dead node", &err),
+        }
+    }
+}
+
+/// Turns the store's change notifications into wake-ups of the claimer and the
+/// control loop.
+async fn watch_loop(shared: Arc<Shared>) {
+    let mut backoff = Backoff::default();
+    loop {
+        let watcher = tokio::select! {
+            watcher = shared.store.watch_requests() => watcher,
+            _ = shared.finished.cancelled() => return,
+        };
+        let mut watcher = match watcher {
+            Ok(Some(watcher)) => watcher,
+            Ok(None) => return,
+            Err(err) => {
+                shared.health.failed("listening for new requests", &err);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => continue,
+                    _ = shared.finished.cancelled() => return,
+                }
+            }
+        };
+        backoff.reset();
+        loop {
+            tokio::select! {
+                changed = watcher.changed() => match changed {
+                    Ok(()) => {
+                        shared.wake_claimer.notify_one();
+                        shared.wake_control.notify_one();
+                    }
+                    Err(err) => {
+                        shared.health.failed("waiting for request notifications", &err);
+                        break;
+                    }
+                },
+                _ = shared.finished.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Syncs the schedules and fires due slots until the node drains.
+async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<SchedulerCommand>) {
+    let mut set = ScheduleSet::new();
+    let grace = chrono::Duration::from_std(shared.config.misfire_grace)
+        .unwrap_or(chrono::Duration::seconds(60));
+    let mut next_sync = tokio::time::Instant::now();
+    let mut backoff = Backoff::default();
+    let mut pending_reply: Vec<oneshot::Sender<Result<SyncReport, String>>> = Vec::new();
+    loop {
+        if tokio::time::Instant::now() >= next_sync || !pending_reply.is_empty() {
+            let result = sync(&shared, &mut set).await;
+            match &result {
+                Ok(_) => {
+                    backoff.reset();
+                    next_sync = tokio::time::Instant::now() + shared.config.refresh_interval;
+                }
+                Err(_) => next_sync = tokio::time::Instant::now() + backoff.next_delay(),
+            }
+            for reply in pending_reply.drain(..) {
+                let _ = reply.send(result.clone());
+            }
+        }
+        fire_due(&shared, &mut set, grace).await;
+        let wake_at = set
+            .next_wake()
+            .map(|at| {
+                let wait = (at - Utc::now()).to_std().unwrap_or_default();
+                tokio::time::Instant::now() + wait
+            })
+            .map_or(next_sync, |at| at.min(next_sync));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake_at) => {}
+            command = commands.recv() => match command {
+                Some(SchedulerCommand::Refresh(reply)) => pending_reply.push(reply),
+                None => return,
+            },
+            _ = shared.shutdown.graceful.cancelled() => return,
+        }
+    }
+}
+
+/// One sync of `DMS_JOBSCH` into the set; writes the states that changed.
+async fn sync(shared: &Shared, set: &mut ScheduleSet) -> Result<SyncReport, String> {
+    let started = std::time::Instant::now();
+    let rows = match shared.store.list_schedules(true).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            shared.health.failed("loading schedules", &err);
+            return Err(err.to_string());
+        }
+    };
+    let report = set.sync(&rows, shared.config.default_zone, Utc::now());
+    for (id, mapref, problem) in &report.new_problems {
+        tracing::warn!(jobschid = id, mapref = %mapref, "schedule {id} of {mapref} cannot be scheduled: {problem}");
+    }
+    if let Err(err) = shared.store.set_schedule_states(&report.state_writes).await {
+        shared.health.failed("recording next fires", &err);
+        return Err(err.to_string());
+    }
+    shared.health.ok();
+    shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+    let changed = report.added + report.changed + report.removed > 0;
+    let message = "Synchronising job schedules...";
+    if changed || shared.stats.syncs.load(Ordering::Relaxed) == 1 {
+        tracing::info!(
+            total = report.total,
+            added = report.added,
+            changed = report.changed,
+            removed = report.removed,
+            invalid = report.invalid,
+            millis = started.elapsed().as_millis() as u64,
+            "{message}"
+        );
+    } else {
+        tracing::debug!(total = report.total, invalid = report.invalid, "{message}");
+    }
+    Ok(report)
+}
+
+/// Queues the requests of every due slot, then records the new next fires.
+async fn fire_due(shared: &Shared, set: &mut ScheduleSet, grace: chrono::Duration) {
+    let now = Utc::now();
+    let due = set.take_due(now, grace);
+    if due.is_empty() {
+        return;
+    }
+    let requests: Vec<_> = due
+        .iter()
+        .flat_map(|d| d.requests.iter().cloned())
+        .collect();
+    match shared.store.enqueue_many(&requests, now).await {
+        Ok(inserted) => {
+            shared.health.ok();
+            shared
+                .stats
+                .slots_fired
+                .fetch_add(inserted as u64, Ordering::Relaxed);
+            if inserted > 0 {
+                shared.wake_claimer.notify_one();
+            }
+            for d in &due {
+                log_misfires(shared, d);
+            }
+            tracing::debug!("fired {inserted} slots of {} schedules", due.len());
+        }
+        Err(err) => {
+            shared.health.failed("queueing schedule fires", &err);
+            // Plan these slots again shortly; their dedupe keys keep a repeat single.
+            let retry_at = now + chrono::Duration::seconds(1);
+            for d in &due {
+                let before = d
+                    .plan
+                    .run
+                    .first()
+                    .map(|s| *s - chrono::Duration::nanoseconds(1));
+                set.retry_later(d.jobschid, before, retry_at);
+            }
+            return;
+        }
+    }
+    let states = set.states_of(due.iter().map(|d| d.jobschid));
+    if let Err(err) = shared.store.set_schedule_states(&states).await {
+        shared.health.failed("recording next fires", &err);
+    }
+}
+
+fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {
+    let plan = &due.plan;
+    let floor = if plan.count_is_floor { "at least " } else { "" };
+    if plan.merged > 0 {
+        shared
+            .stats
+            .slots_merged
+            .fetch_add(plan.merged, Ordering::Relaxed);
+        tracing::warn!(
+            jobschid = due.jobschid,
+            mapref = %due.mapref,
+            "schedule {} of {}: {floor}{} missed slots merged into one run ({})",
+            due.jobschid, due.mapref, plan.merged, due.policy
+        );
+    }
+    if plan.dropped > 0 {
+        shared
+            .stats
+            .slots_dropped
+            .fetch_add(plan.dropped, Ordering::Relaxed);
+        tracing::warn!(
+            jobschid = due.jobschid,
+            mapref = %due.mapref,
+            "schedule {} of {}: {floor}{} missed slots dropped ({})",
+            due.jobschid, due.mapref, plan.dropped, due.policy
+        );
+    }
+}
+
+/// Claims run requests while worker slots are free; on shutdown, drains.
+async fn claim_loop(shared: Arc<Shared>) {
+    let mut workers: JoinSet<()> = JoinSet::new();
+    let mut backoff = Backoff::default();
+    let lease =
+        chrono::Duration::from_std(shared.config.lease).unwrap_or(chrono::Duration::seconds(30));
+    loop {
+        if shared.shutdown.graceful.is_cancelled() {
+            break;
+        }
+        while workers.try_join_next().is_some() {}
+        let free = (shared.config.max_workers as usize).saturating_sub(workers.len());
+        let mut delay = shared.config.poll_interval;
+        if free > 0 {
+            let now = Utc::now();
+            let claim = Claim {
+                node: shared.config.node_id.clone(),
+                class: RequestClass::Runs,
+                limit: free as u32,
+                now,
+                lease_until: now + lease,
+            };
+            match shared.store.claim_requests(&claim).await {
+                Ok(requests) => {
+                    shared.health.ok();
+                    backoff.reset();
+                    if requests.is_empty() {
+                        tracing::debug!("Polling queue for pending requests... none");
+                    } else {
+                        tracing::info!(
+                            claimed = requests.len(),
+                            "Polling queue for pending requests..."
+                        );
+                    }
+                    for request in requests {
+                        start_worker(&shared, &mut workers, request);
+                    }
+                }
+                Err(err) => {
+                    shared.health.failed("claiming requests", &err);
+                    delay = backoff.next_delay();
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.wake_claimer.notified() => {}
+            _ = tokio::time::sleep(delay) => {}
+            Some(_) = workers.join_next(), if !workers.is_empty() => {}
+            _ = shared.shutdown.graceful.cancelled() => break,
+        }
+    }
+    drain(&shared, &mut workers).await;
+}
+
+fn start_worker(shared: &Arc<Shared>, workers: &mut JoinSet<()>, request: Request) {
+    let active = ActiveRun {
+        request_id: request.request_id.clone(),
+        prcid: Arc::new(AtomicI64::new(0)),
+        stop: StopSignal::new(),
+        requeue: Arc::new(AtomicBool::new(false)),
+    };
+    shared
+        .active
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(request.mapref.clone(), active.clone());
+    let shared = shared.clone();
+    workers.spawn(async move {
+        let mapref = request.mapref.clone();
+        crate::runner::process(&shared, request, active).await;
+        shared
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&mapref);
+        // The mapref is free: its next request may be claimable now.
+        shared.wake_claimer.notify_one();
+    });
+}
+
+/// Lets running runs finish up to the shutdown timeout, then stops the rest and sends
+/// their requests back to the queue.
+async fn drain(shared: &Shared, workers: &mut JoinSet<()>) {
+    if !workers.is_empty() {
+        tracing::info!(
+            "stopping: waiting up to {} s for {} running runs",
+            shared.config.shutdown_timeout.as_secs(),
+            workers.len()
+        );
+    }
+    let all_done = async { while workers.join_next().await.is_some() {} };
+    let timed_out = tokio::select! {
+        _ = all_done => false,
+        _ = tokio::time::sleep(shared.config.shutdown_timeout) => true,
+        _ = shared.shutdown.immediate.cancelled() => true,
+    };
+    if timed_out && !workers.is_empty() {
+        let reason = format!(
+            "stopped: node {} shutting down; the request goes back to the queue",
+            shared.config.node_id
+        );
+        tracing::warn!("stopping {} runs that did not finish", workers.len());
+        shared.stop_all(&reason, true);
+        while workers.join_next().await.is_some() {}
+    }
+}

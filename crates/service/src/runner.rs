@@ -1,0 +1,514 @@
+//! A worker: one claimed `IMMEDIATE` or `HISTORY` request, from its payload to its
+//! runs in `DMS_PRCLOG` and the request's result.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use dwsched_flow::{Flow, FlowFormat, RunContext, RunOutcome, RunReport, parse_flow, run_flow};
+use dwsched_model::{
+    ErrorType, FinishRun, HistoryPayload, JobErrorEntry, JobFlow, JobLogEntry, NewRequest, NewRun,
+    Request, RequestStatus, RequestType, RunParams, RunPayload, RunStatus, Trigger,
+};
+use serde_json::{Value, json};
+
+use crate::health::retry;
+use crate::node::{ActiveRun, Shared};
+
+/// One run to make: a business date and its parameters.
+struct RunSpec {
+    run_date: NaiveDate,
+    params: RunParams,
+    trigger: Option<Trigger>,
+}
+
+/// How a request ends.
+enum Disposition {
+    Complete(RequestStatus, Value),
+    /// The node stopped the run for its own shutdown: back to the queue.
+    Requeue,
+    /// The database stayed unreachable through an immediate shutdown; the request stays
+    /// claimed and is rescued by the next start or another node.
+    Abandon,
+}
+
+/// What one run ended with.
+struct RunResult {
+    prcid: i64,
+    run_date: NaiveDate,
+    status: RunStatus,
+    msg: Option<String>,
+}
+
+impl RunResult {
+    fn json(&self) -> Value {
+        json!({
+            "prcid": self.prcid,
+            "run_date": self.run_date.to_string(),
+            "status": self.status.as_str(),
+            "msg": self.msg,
+        })
+    }
+}
+
+fn failed(mapref: &str, error: impl Into<String>) -> Disposition {
+    Disposition::Complete(
+        RequestStatus::Failed,
+        json!({ "status": "FAILED", "mapref": mapref, "error": error.into() }),
+    )
+}
+
+pub(crate) async fn process(shared: &Shared, request: Request, active: ActiveRun) {
+    let disposition = work(shared, &request, &active).await;
+    let id = request.request_id.as_str();
+    // These writes wait out an outage; only an immediate shutdown gives up on them.
+    let give_up = &shared.shutdown.immediate;
+    match disposition {
+        Disposition::Complete(status, result) => {
+            let text = result.to_string();
+            let done = retry(&shared.health, "completing a request", give_up, || {
+                shared.store.complete_request(id, status, &text, Utc::now())
+            })
+            .await;
+            if let Some(Err(err)) = done {
+                tracing::error!(request = id, "could not complete request {id}: {err}");
+            }
+        }
+        Disposition::Requeue => {
+            let released = retry(
+                &shared.health,
+                "returning a request to the queue",
+                give_up,
+                || shared.store.release_request(id, None),
+            )
+            .await;
+            if let Some(Err(err)) = released {
+                tracing::error!(
+                    request = id,
+                    "could not return request {id} to the queue: {err}"
+                );
+            }
+        }
+        Disposition::Abandon => {}
+    }
+}
+
+async fn work(shared: &Shared, request: &Request, active: &ActiveRun) -> Disposition {
+    let mapref = request.mapref.as_str();
+    let today = Utc::now()
+        .with_timezone(&shared.config.default_zone)
+        .date_naive();
+    let specs = match plan_runs(request, today) {
+        Ok(specs) => specs,
+        Err(error) => return failed(mapref, error),
+    };
+    let give_up = &shared.shutdown.immediate;
+    let flow_row = match retry(&shared.health, "reading a job's flow", give_up, || {
+        shared.store.current_flow(mapref)
+    })
+    .await
+    {
+        None => return Disposition::Abandon,
+        Some(Err(err)) => {
+            return failed(
+                mapref,
+                format!("cannot read the flow of job '{mapref}': {err}"),
+            );
+        }
+        Some(Ok(None)) => {
+            return failed(
+                mapref,
+                format!(
+                    "job '{mapref}' does not exist or has no current flow (DMS_JOBFLW CURFLG='Y')"
+                ),
+            );
+        }
+        Some(Ok(Some(flow))) => flow,
+    };
+    let flow = match parse_flow(flow_row.dwlogic.as_deref().unwrap_or(""), FlowFormat::Json) {
+        Ok(flow) => flow,
+        Err(err) => {
+            return failed(
+                mapref,
+                format!(
+                    "the flow of job '{mapref}' (JOBFLWID {}) is not valid: {err}",
+                    flow_row.jobflwid
+                ),
+            );
+        }
+    };
+    let mut results: Vec<RunResult> = Vec::new();
+    for (index, spec) in specs.into_iter().enumerate() {
+        if active.stop.is_stopped() {
+            break;
+        }
+        let params = RunParams {
+            // A HISTORY truncates once, before its first date.
+            truncate: spec.params.truncate && index == 0,
+            ..spec.params.clone()
+        };
+        let spec = RunSpec { params, ..spec };
+        match run_one(shared, request, active, &flow_row, &flow, &spec).await {
+            Some(result) => {
+                let ok = result.status == RunStatus::Completed;
+                results.push(result);
+                if !ok {
+                    break;
+                }
+            }
+            None => return Disposition::Abandon,
+        }
+    }
+    let runs: Vec<Value> = results.iter().map(RunResult::json).collect();
+    let last = results.last();
+    if active.requeue.load(Ordering::SeqCst) && last.is_some_and(|r| r.status == RunStatus::Stopped)
+    {
+        return Disposition::Requeue;
+    }
+    match last {
+        Some(last) if last.status != RunStatus::Completed => {
+            let what = match request.request_type {
+                RequestType::History => format!("the run for {} ", last.run_date),
+                _ => "the run ".to_string(),
+            };
+            let error = format!(
+                "{what}(PRCID {}) ended {}: {}",
+                last.prcid,
+                last.status,
+                last.msg.as_deref().unwrap_or("no message")
+            );
+            Disposition::Complete(
+                RequestStatus::Failed,
+                json!({ "status": "FAILED", "mapref": mapref, "error": error, "runs": runs }),
+            )
+        }
+        _ => Disposition::Complete(
+            RequestStatus::Done,
+            json!({ "status": "DONE", "mapref": mapref, "runs": runs }),
+        ),
+    }
+}
+
+/// The runs a request asks for.
+fn plan_runs(request: &Request, today: NaiveDate) -> Result<Vec<RunSpec>, String> {
+    let payload = request.payload.as_deref();
+    match &request.request_type {
+        RequestType::Immediate => {
+            let p = RunPayload::parse(payload).map_err(|e| e.to_string())?;
+            Ok(vec![RunSpec {
+                run_date: p.params.run_date.unwrap_or(today),
+                params: p.params,
+                trigger: p.trigger,
+            }])
+        }
+        RequestType::History => {
+            let h = HistoryPayload::parse(payload).map_err(|e| e.to_string())?;
+            Ok(h.dates()
+                .map(|date| RunSpec {
+                    run_date: date,
+                    params: RunParams {
+                        run_date: Some(date),
+                        ..h.params.clone()
+                    },
+                    trigger: None,
+                })
+                .collect())
+        }
+        other => Err(format!("request type {other} does not start runs")),
+    }
+}
+
+/// Makes one run: opens it `IP`, runs the flow, and closes it with its logs. `None`
+/// when the database could not be reached before an immediate shutdown.
+async fn run_one(
+    shared: &Shared,
+    request: &Request,
+    active: &ActiveRun,
+    flow_row: &JobFlow,
+    flow: &Flow,
+    spec: &RunSpec,
+) -> Option<RunResult> {
+    let config = &shared.config;
+    let store = &shared.store;
+    let give_up = &shared.shutdown.immediate;
+    let mapref = request.mapref.as_str();
+    let started_at = Utc::now();
+    let new_run = NewRun {
+        mapref: mapref.to_string(),
+        jobid: flow_row.jobid,
+        jobflwid: Some(flow_row.jobflwid),
+        params: spec.params.params.clone(),
+        prclog: spec.params.prclog_text(),
+        sessionid: Some(config.node_id.clone()),
+        request_id: Some(request.request_id.clone()),
+        node: Some(config.node_id.clone()),
+        started_at,
+    };
+    let prcid = match retry(&shared.health, "opening a run", give_up, || {
+        store.open_run(&new_run)
+    })
+    .await?
+    {
+        Ok(prcid) => prcid,
+        Err(err) => {
+            return Some(RunResult {
+                prcid: 0,
+                run_date: spec.run_date,
+                status: RunStatus::Failed,
+                msg: Some(format!("could not open the run: {err}")),
+            });
+        }
+    };
+    active.prcid.store(prcid, Ordering::SeqCst);
+    shared.stats.runs_started.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        prcid,
+        mapref,
+        request = %request.request_id,
+        run_date = %spec.run_date,
+        "run {prcid} of {mapref} started"
+    );
+    let clock = Instant::now();
+    let ctx = RunContext {
+        prcid,
+        mapref: mapref.to_string(),
+        run_date: spec.run_date,
+        params: spec.params.params.clone(),
+        truncate: spec.params.truncate,
+        log_dir: config.log_dir.clone(),
+        stop: active.stop.clone(),
+    };
+    let report = run_flow(flow, &ctx).await;
+    let ended_at = Utc::now();
+    let (status, msg) = match &report.outcome {
+        RunOutcome::Completed => (RunStatus::Completed, None),
+        RunOutcome::Failed { step, message } => (
+            RunStatus::Failed,
+            Some(format!("step '{step}' failed: {message}")),
+        ),
+        RunOutcome::Stopped { message } => (RunStatus::Stopped, Some(message.clone())),
+    };
+    let finish = FinishRun {
+        prcid,
+        status,
+        msg: msg.clone(),
+        ended_at,
+        log: JobLogEntry {
+            prcdt: ended_at,
+            mapref: mapref.to_string(),
+            jobid: flow_row.jobid,
+            srcrows: report.totals.source,
+            trgrows: report.totals.target,
+            errrows: report.totals.errors,
+            prcid: Some(prcid),
+            sessionid: Some(config.node_id.clone()),
+        },
+        errors: error_rows(
+            &report,
+            status,
+            msg.as_deref(),
+            prcid,
+            mapref,
+            flow_row.jobid,
+            ended_at,
+        ),
+    };
+    // The run's end must reach the table: wait out an outage, unless told to stop now.
+    let closed = match retry(&shared.health, "closing a run", give_up, || {
+        store.finish_run(&finish)
+    })
+    .await
+    {
+        None => {
+            tracing::error!(
+                prcid,
+                "run {prcid} of {mapref} ended {status} but the database stayed unreachable; it will be closed as FL by the next rescue"
+            );
+            return None;
+        }
+        Some(Err(err)) => {
+            tracing::error!(prcid, "could not record the end of run {prcid}: {err}");
+            false
+        }
+        Some(Ok(closed)) => closed,
+    };
+    if !closed {
+        tracing::warn!(
+            prcid,
+            "run {prcid} of {mapref} was already closed (rescued as abandoned); its logs were added"
+        );
+    }
+    let seconds = clock.elapsed().as_secs_f64();
+    match &msg {
+        None => tracing::info!(
+            prcid,
+            mapref,
+            "run {prcid} of {mapref} ended {status} in {seconds:.2} s"
+        ),
+        Some(m) => tracing::warn!(
+            prcid,
+            mapref,
+            "run {prcid} of {mapref} ended {status} in {seconds:.2} s: {m}"
+        ),
+    }
+    if let Some(trigger) = &spec.trigger {
+        record_schedule_result(
+            shared,
+            trigger.jobschid(),
+            ended_at,
+            status == RunStatus::Completed,
+        )
+        .await;
+    }
+    if status == RunStatus::Completed {
+        fire_dependents(shared, mapref, prcid, spec.run_date, ended_at).await;
+    }
+    Some(RunResult {
+        prcid,
+        run_date: spec.run_date,
+        status,
+        msg,
+    })
+}
+
+/// The `DMS_JOBERR` rows of a run: each failed step attempt (`STEP`), each rejected row
+/// (`ROW`), and the run's own failure (`JOB`).
+fn error_rows(
+    report: &RunReport,
+    status: RunStatus,
+    msg: Option<&str>,
+    prcid: i64,
+    mapref: &str,
+    jobid: Option<i64>,
+    at: DateTime<Utc>,
+) -> Vec<JobErrorEntry> {
+    let row = |errtyp, errmsg: String, dberrmsg: Option<String>, keyvalue: Option<String>| {
+        JobErrorEntry {
+            joblogid: None,
+            prcdt: at,
+            errtyp,
+            dberrmsg,
+            errmsg,
+            keyvalue,
+            jobid,
+            sessionid: None,
+            prcid: Some(prcid),
+            mapref: mapref.to_string(),
+        }
+    };
+    let mut rows: Vec<JobErrorEntry> = report
+        .step_failures
+        .iter()
+        .map(|f| {
+            row(
+                ErrorType::Step,
+                format!("step '{}' attempt {}: {}", f.step, f.attempt, f.message),
+                None,
+                None,
+            )
+        })
+        .collect();
+    rows.extend(report.row_errors.iter().map(|r| {
+        row(
+            ErrorType::Row,
+            format!("step '{}' rejected a row", r.step),
+            Some(r.db_message.clone()),
+            Some(r.key.clone()),
+        )
+    }));
+    if status == RunStatus::Failed {
+        rows.push(row(
+            ErrorType::Job,
+            msg.unwrap_or("the run failed").to_string(),
+            None,
+            None,
+        ));
+    }
+    rows
+}
+
+async fn record_schedule_result(
+    shared: &Shared,
+    jobschid: i64,
+    at: DateTime<Utc>,
+    succeeded: bool,
+) {
+    let give_up = &shared.shutdown.immediate;
+    let recorded = retry(
+        &shared.health,
+        "recording a schedule's last run",
+        give_up,
+        || shared.store.record_schedule_result(jobschid, at, succeeded),
+    )
+    .await;
+    if let Some(Ok(result)) = recorded
+        && result.disabled
+    {
+        tracing::warn!(
+            jobschid,
+            "schedule {jobschid} disabled after {} consecutive failed runs (MAXFAIL)",
+            result.failures
+        );
+    }
+}
+
+/// Queues one run of each enabled schedule that follows `mapref`.
+async fn fire_dependents(
+    shared: &Shared,
+    mapref: &str,
+    prcid: i64,
+    run_date: NaiveDate,
+    now: DateTime<Utc>,
+) {
+    let children = match shared.store.dependent_schedules(mapref).await {
+        Ok(children) => children,
+        Err(err) => {
+            shared.health.failed("reading dependent schedules", &err);
+            return;
+        }
+    };
+    let requests: Vec<NewRequest> = children
+        .iter()
+        // A schedule on a dependency cycle is never fired (its SCHERR says why).
+        .filter(|child| child.scherr.is_none())
+        .map(|child| {
+            let payload = RunPayload {
+                params: RunParams {
+                    run_date: Some(run_date),
+                    ..RunParams::default()
+                },
+                trigger: Some(Trigger::Dependency {
+                    jobschid: child.jobschid,
+                    parent_prcid: prcid,
+                }),
+            };
+            NewRequest {
+                dedupe_key: Some(format!("dep:{}:{prcid}", child.jobschid)),
+                ..NewRequest::new(
+                    child.mapref.clone(),
+                    RequestType::Immediate,
+                    payload.to_json(),
+                )
+            }
+        })
+        .collect();
+    if requests.is_empty() {
+        return;
+    }
+    let give_up = &shared.shutdown.immediate;
+    match retry(&shared.health, "queueing dependent runs", give_up, || {
+        shared.store.enqueue_many(&requests, now)
+    })
+    .await
+    {
+        Some(Ok(count)) => {
+            tracing::info!(
+                prcid,
+                "run {prcid} of {mapref} succeeded: queued {count} dependent runs"
+            );
+            shared.wake_claimer.notify_one();
+        }
+        Some(Err(err)) => tracing::error!("could not queue the runs that follow {mapref}: {err}"),
+        None => {}
+    }
+}

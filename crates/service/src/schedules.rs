@@ -1,0 +1,539 @@
+//! The node's in-memory view of `DMS_JOBSCH`: the schedules it fires, a timer heap
+//! ordered by next fire, and the incremental sync that keeps both true to the table.
+//!
+//! This part does no I/O: the node loads rows and writes states; here the rows are
+//! diffed and the slots are planned. That keeps it fast to test and to measure.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use dwsched_model::{
+    NewRequest, RequestType, RunParams, RunPayload, ScheduleRow, ScheduleState, Trigger,
+};
+use dwsched_schedule::{
+    MisfirePlan, Schedule, format_slot, parse_schedule, plan_misfires, to_local,
+};
+
+/// One schedule as the node tracks it.
+#[derive(Debug)]
+struct Tracked {
+    /// The row's content, without the columns the service itself writes.
+    content: ScheduleRow,
+    /// `None` when the row cannot be scheduled (its reason is in `problem`).
+    schedule: Option<Schedule>,
+    problem: Option<String>,
+    next: Option<DateTime<Utc>>,
+    /// The latest slot already planned; slots after it and up to now are due.
+    last_handled: Option<DateTime<Utc>>,
+    /// Bumped on every change, so that stale heap entries are recognised.
+    generation: u64,
+}
+
+/// What a sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub total: usize,
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub invalid: usize,
+    /// Rows whose problem is new or different since the last sync: (id, mapref, why).
+    pub new_problems: Vec<(i64, String, String)>,
+    /// Rows whose `NXT_RUN_DT` or `SCHERR` must be written.
+    pub state_writes: Vec<ScheduleState>,
+    /// Schedules whose timers were (re)computed.
+    pub timers_touched: usize,
+}
+
+/// The slots of one schedule to fire now, and what the misfire policy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueSchedule {
+    pub jobschid: i64,
+    pub mapref: String,
+    pub plan: MisfirePlan,
+    pub policy: &'static str,
+    pub requests: Vec<NewRequest>,
+}
+
+#[derive(Debug, Default)]
+pub struct ScheduleSet {
+    tracked: HashMap<i64, Tracked>,
+    timers: BinaryHeap<Reverse<(DateTime<Utc>, i64, u64)>>,
+    generation: u64,
+}
+
+/// A row without the columns the service writes, for comparing content.
+fn content_of(row: &ScheduleRow) -> ScheduleRow {
+    ScheduleRow {
+        lst_run_dt: None,
+        nxt_run_dt: None,
+        failcnt: None,
+        scherr: None,
+        updated_at: None,
+        ..row.clone()
+    }
+}
+
+impl ScheduleSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracked.is_empty()
+    }
+
+    /// The earliest next fire of any schedule.
+    pub fn next_wake(&mut self) -> Option<DateTime<Utc>> {
+        while let Some(Reverse((at, id, generation))) = self.timers.peek().copied() {
+            match self.tracked.get(&id) {
+                Some(t) if t.generation == generation && t.next == Some(at) => return Some(at),
+                _ => {
+                    self.timers.pop();
+                }
+            }
+        }
+        None
+    }
+
+    /// The stored next fire of a schedule, for tests and status.
+    pub fn next_fire_of(&self, jobschid: i64) -> Option<DateTime<Utc>> {
+        self.tracked.get(&jobschid).and_then(|t| t.next)
+    }
+
+    /// Brings the set in line with the scheduled rows of `DMS_JOBSCH`: rows are matched
+    /// by JOBSCHID and compared by content, and only added, changed and removed rows
+    /// are parsed and get new timers.
+    pub fn sync(
+        &mut self,
+        rows: &[ScheduleRow],
+        default_zone: Tz,
+        now: DateTime<Utc>,
+    ) -> SyncReport {
+        let mut report = SyncReport {
+            total: rows.len(),
+            ..SyncReport::default()
+        };
+        let present: HashSet<i64> = rows.iter().map(|r| r.jobschid).collect();
+        let before = self.tracked.len();
+        self.tracked.retain(|id, _| present.contains(id));
+        report.removed = before - self.tracked.len();
+
+        let cycles = dependency_cycles(rows);
+        for row in rows {
+            let content = content_of(row);
+            let existing = self.tracked.get(&row.jobschid);
+            let unchanged = existing.is_some_and(|t| t.content == content);
+            if unchanged {
+                let tracked = &self.tracked[&row.jobschid];
+                if tracked.problem.is_some() {
+                    report.invalid += 1;
+                }
+                // Another tool may have written these; keep the table true.
+                if row.nxt_run_dt != tracked.next || row.scherr != tracked.problem {
+                    report.state_writes.push(ScheduleState {
+                        jobschid: row.jobschid,
+                        next_fire: tracked.next,
+                        scherr: tracked.problem.clone(),
+                    });
+                }
+                continue;
+            }
+            let previous_problem = existing
+                .and_then(|t| t.problem.clone())
+                .or_else(|| row.scherr.clone());
+            if existing.is_some() {
+                report.changed += 1;
+            } else {
+                report.added += 1;
+            }
+            let parsed = match cycles.get(&row.jobschid) {
+                Some(cycle) => Err(format!("DPND_JOBSCHID: dependency cycle {cycle}")),
+                None => parse_schedule(row, default_zone).map_err(|e| e.to_string()),
+            };
+            let (schedule, problem) = match parsed {
+                Ok(schedule) => (Some(schedule), None),
+                Err(problem) => (None, Some(problem)),
+            };
+            if let Some(problem) = &problem {
+                report.invalid += 1;
+                if previous_problem.as_ref() != Some(problem) || existing.is_none() {
+                    report
+                        .new_problems
+                        .push((row.jobschid, row.mapref.clone(), problem.clone()));
+                }
+            }
+            // A stored next fire that has passed marks where this schedule was left:
+            // its slots from there on are due (and the misfire policy applies). A
+            // changed rule owes nothing from before the change.
+            let last_handled = match existing {
+                None => row
+                    .nxt_run_dt
+                    .filter(|stored| *stored <= now)
+                    .map(|stored| stored - Duration::nanoseconds(1)),
+                Some(_) => None,
+            };
+            let next = match (&schedule, last_handled) {
+                (Some(s), Some(handled)) => s.next_fire(handled),
+                (Some(s), None) => s.next_fire(now - Duration::nanoseconds(1)),
+                (None, _) => None,
+            };
+            self.generation += 1;
+            let tracked = Tracked {
+                content,
+                schedule,
+                problem: problem.clone(),
+                next,
+                last_handled,
+                generation: self.generation,
+            };
+            if let Some(at) = next {
+                self.timers
+                    .push(Reverse((at, row.jobschid, self.generation)));
+            }
+            report.timers_touched += 1;
+            if row.nxt_run_dt != next || row.scherr != problem {
+                report.state_writes.push(ScheduleState {
+                    jobschid: row.jobschid,
+                    next_fire: next,
+                    scherr: problem,
+                });
+            }
+            self.tracked.insert(row.jobschid, tracked);
+        }
+        report
+    }
+
+    /// Plans every schedule whose next fire has come, advances its timer, and returns
+    /// the requests to queue. `grace` is how late a slot may be and still count as on
+    /// time.
+    pub fn take_due(&mut self, now: DateTime<Utc>, grace: Duration) -> Vec<DueSchedule> {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, id, generation))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(tracked) = self.tracked.get_mut(&id) else {
+                continue;
+            };
+            if tracked.generation != generation || tracked.next != Some(at) {
+                continue;
+            }
+            let Some(schedule) = &tracked.schedule else {
+                continue;
+            };
+            // At least this slot is due, also when it is later than the grace.
+            let from = tracked
+                .last_handled
+                .unwrap_or(at - Duration::nanoseconds(1))
+                .min(at - Duration::nanoseconds(1));
+            let plan = plan_misfires(schedule, Some(from), now, grace);
+            let requests = plan
+                .run
+                .iter()
+                .map(|slot| fire_request(schedule, *slot))
+                .collect();
+            tracked.last_handled = plan.handled_through.or(tracked.last_handled);
+            let after = tracked.last_handled.map_or(now, |h| h.max(now));
+            tracked.next = schedule.next_fire(after);
+            if let Some(next) = tracked.next {
+                self.timers.push(Reverse((next, id, generation)));
+            }
+            due.push(DueSchedule {
+                jobschid: id,
+                mapref: schedule.mapref.clone(),
+                policy: schedule.misfire.as_str(),
+                plan,
+                requests,
+            });
+        }
+        due
+    }
+
+    /// Puts a schedule's slots back when their requests could not be queued, so that
+    /// the next attempt plans them again (dedupe keys make a repeat harmless).
+    pub fn retry_later(
+        &mut self,
+        jobschid: i64,
+        handled_before: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(tracked) = self.tracked.get_mut(&jobschid) {
+            tracked.last_handled = handled_before;
+            tracked.next = Some(at);
+            self.timers
+                .push(Reverse((at, jobschid, tracked.generation)));
+        }
+    }
+
+    /// The `NXT_RUN_DT` values to write after fires.
+    pub fn states_of(&self, ids: impl IntoIterator<Item = i64>) -> Vec<ScheduleState> {
+        ids.into_iter()
+            .filter_map(|id| {
+                self.tracked.get(&id).map(|t| ScheduleState {
+                    jobschid: id,
+                    next_fire: t.next,
+                    scherr: t.problem.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The last slot handled of a schedule.
+    pub fn last_handled(&self, jobschid: i64) -> Option<DateTime<Utc>> {
+        self.tracked.get(&jobschid).and_then(|t| t.last_handled)
+    }
+}
+
+/// The request of one fire: `IMMEDIATE`, with the slot's business date and the dedupe
+/// key `sch:<JOBSCHID>:<slot>`.
+pub fn fire_request(schedule: &Schedule, slot: DateTime<Utc>) -> NewRequest {
+    let payload = RunPayload {
+        params: RunParams {
+            run_date: Some(to_local(schedule.zone, slot).date()),
+            ..RunParams::default()
+        },
+        trigger: Some(Trigger::Schedule {
+            jobschid: schedule.jobschid,
+            slot: format_slot(slot),
+        }),
+    };
+    NewRequest {
+        dedupe_key: Some(schedule.dedupe_key(slot)),
+        ..NewRequest::new(
+            schedule.mapref.clone(),
+            RequestType::Immediate,
+            payload.to_json(),
+        )
+    }
+}
+
+/// The rows on a `DPND_JOBSCHID` cycle, each with the cycle as text (`3 -> 5 -> 3`).
+fn dependency_cycles(rows: &[ScheduleRow]) -> HashMap<i64, String> {
+    let parent: HashMap<i64, i64> = rows
+        .iter()
+        .filter_map(|r| r.dpnd_jobschid.map(|p| (r.jobschid, p)))
+        .collect();
+    let mut on_cycle = HashMap::new();
+    for &start in parent.keys() {
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(&next) = parent.get(&at) {
+            if let Some(position) = path.iter().position(|&p| p == next) {
+                let cycle = &path[position..];
+                let text = cycle
+                    .iter()
+                    .chain(std::iter::once(&next))
+                    .map(|id| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" -> ");
+                for id in cycle {
+                    on_cycle.entry(*id).or_insert_with(|| text.clone());
+                }
+                break;
+            }
+            if path.len() > parent.len() {
+                break;
+            }
+            path.push(next);
+            at = next;
+        }
+    }
+    on_cycle
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn hourly(id: i64) -> ScheduleRow {
+        ScheduleRow {
+            jobschid: id,
+            mapref: format!("JOB{id}"),
+            frqcd: Some("CR".into()),
+            cronexpr: Some("0 * * * *".into()),
+            schflg: Some("Y".into()),
+            curflg: Some("Y".into()),
+            ..ScheduleRow::default()
+        }
+    }
+
+    #[test]
+    fn sync_adds_changes_and_removes_by_id_and_content() {
+        let mut set = ScheduleSet::new();
+        let now = utc("2026-03-01T10:30:00Z");
+        let rows = vec![hourly(1), hourly(2)];
+        let first = set.sync(&rows, Tz::UTC, now);
+        assert_eq!(
+            (first.added, first.changed, first.removed, first.invalid),
+            (2, 0, 0, 0)
+        );
+        assert_eq!(set.next_fire_of(1), Some(utc("2026-03-01T11:00:00Z")));
+        assert_eq!(first.state_writes.len(), 2, "NXT_RUN_DT is written");
+
+        // Unchanged rows, with the states written: nothing to do.
+        let mut stored: Vec<_> = rows
+            .iter()
+            .map(|r| ScheduleRow {
+                nxt_run_dt: set.next_fire_of(r.jobschid),
+                ..r.clone()
+            })
+            .collect();
+        let again = set.sync(&stored, Tz::UTC, now);
+        assert_eq!(
+            (
+                again.added,
+                again.changed,
+                again.removed,
+                again.timers_touched
+            ),
+            (0, 0, 0, 0)
+        );
+        assert!(again.state_writes.is_empty());
+
+        // An edited row is picked up; a removed one is dropped; an invalid one reported.
+        stored[0].cronexpr = Some("30 * * * *".into());
+        stored.remove(1);
+        stored.push(ScheduleRow {
+            frqdd: Some("XYZ".into()),
+            frqcd: Some("WK".into()),
+            ..hourly(3)
+        });
+        let edit = set.sync(&stored, Tz::UTC, now);
+        assert_eq!(
+            (edit.added, edit.changed, edit.removed, edit.invalid),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(edit.timers_touched, 2);
+        assert_eq!(
+            set.next_fire_of(1),
+            Some(utc("2026-03-01T10:30:00Z")),
+            "the slot of this very second is due"
+        );
+        assert_eq!(
+            edit.new_problems,
+            [(
+                3,
+                "JOB3".to_string(),
+                "FRQDD 'XYZ': expected a weekday MON..SUN".to_string()
+            )]
+        );
+        let problem = edit.state_writes.iter().find(|s| s.jobschid == 3).unwrap();
+        assert_eq!(
+            problem.scherr.as_deref(),
+            Some("FRQDD 'XYZ': expected a weekday MON..SUN")
+        );
+
+        // Fixing the row clears SCHERR.
+        stored[1] = ScheduleRow {
+            scherr: problem.scherr.clone(),
+            frqdd: Some("MON".into()),
+            ..stored[1].clone()
+        };
+        let fixed = set.sync(&stored, Tz::UTC, now);
+        assert_eq!(fixed.invalid, 0);
+        let cleared = fixed.state_writes.iter().find(|s| s.jobschid == 3).unwrap();
+        assert_eq!(cleared.scherr, None);
+        assert!(cleared.next_fire.is_some());
+    }
+
+    #[test]
+    fn slots_fire_once_with_dedupe_keys_and_the_timer_advances() {
+        let mut set = ScheduleSet::new();
+        set.sync(&[hourly(7)], Tz::UTC, utc("2026-03-01T10:30:00Z"));
+        assert_eq!(set.next_wake(), Some(utc("2026-03-01T11:00:00Z")));
+        assert!(
+            set.take_due(utc("2026-03-01T10:59:59Z"), Duration::seconds(60))
+                .is_empty()
+        );
+        let due = set.take_due(utc("2026-03-01T11:00:00.010Z"), Duration::seconds(60));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].requests.len(), 1);
+        let request = &due[0].requests[0];
+        assert_eq!(
+            request.dedupe_key.as_deref(),
+            Some("sch:7:2026-03-01T11:00:00Z")
+        );
+        let payload = RunPayload::parse(Some(&request.payload)).unwrap();
+        assert_eq!(payload.params.run_date.unwrap().to_string(), "2026-03-01");
+        assert_eq!(set.next_wake(), Some(utc("2026-03-01T12:00:00Z")));
+        assert!(
+            set.take_due(utc("2026-03-01T11:00:01Z"), Duration::seconds(60))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_restart_plans_the_slots_missed_since_the_stored_next_fire() {
+        let mut set = ScheduleSet::new();
+        let row = ScheduleRow {
+            nxt_run_dt: Some(utc("2026-03-01T08:00:00Z")),
+            misfire: Some("CATCHUP".into()),
+            ..hourly(9)
+        };
+        set.sync(&[row], Tz::UTC, utc("2026-03-01T10:30:00Z"));
+        assert_eq!(set.next_wake(), Some(utc("2026-03-01T08:00:00Z")));
+        let due = set.take_due(utc("2026-03-01T10:30:00Z"), Duration::seconds(60));
+        let slots: Vec<_> = due[0].plan.run.iter().map(|s| format_slot(*s)).collect();
+        assert_eq!(
+            slots,
+            [
+                "2026-03-01T08:00:00Z",
+                "2026-03-01T09:00:00Z",
+                "2026-03-01T10:00:00Z"
+            ]
+        );
+        assert_eq!(set.next_wake(), Some(utc("2026-03-01T11:00:00Z")));
+
+        let mut coalesce = ScheduleSet::new();
+        let row = ScheduleRow {
+            nxt_run_dt: Some(utc("2026-03-01T08:00:00Z")),
+            ..hourly(10)
+        };
+        coalesce.sync(&[row], Tz::UTC, utc("2026-03-01T10:30:00Z"));
+        let due = coalesce.take_due(utc("2026-03-01T10:30:00Z"), Duration::seconds(60));
+        assert_eq!(due[0].requests.len(), 1);
+        assert_eq!(due[0].plan.merged, 2);
+    }
+
+    #[test]
+    fn dependency_cycles_are_problems() {
+        let mut a = hourly(1);
+        a.dpnd_jobschid = Some(2);
+        let mut b = hourly(2);
+        b.dpnd_jobschid = Some(1);
+        let mut child = hourly(3);
+        child.dpnd_jobschid = Some(4);
+        let mut set = ScheduleSet::new();
+        let report = set.sync(
+            &[a, b, child, hourly(4)],
+            Tz::UTC,
+            utc("2026-03-01T10:30:00Z"),
+        );
+        assert_eq!(report.invalid, 2);
+        let problems: Vec<_> = report.new_problems.iter().map(|p| p.2.as_str()).collect();
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.starts_with("DPND_JOBSCHID: dependency cycle")),
+            "{problems:?}"
+        );
+        assert_eq!(
+            set.next_fire_of(3),
+            None,
+            "a dependent schedule has no timer"
+        );
+        assert!(set.next_fire_of(4).is_some());
+    }
+}

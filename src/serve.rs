@@ -1,0 +1,145 @@
+//! `dwsched run`: configuration to a running node, with signals, a pid file and the
+//! optional demo job.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use chrono::Utc;
+use dwsched_flow::FlowFormat;
+use dwsched_service::ops::{self, ScheduleInput};
+use dwsched_service::{NodeConfig, NodeError, Shutdown, run_node};
+use dwsched_store::{Store, StoreOptions};
+
+use crate::UsageError;
+use crate::config::Settings;
+
+const DEMO_MAPREF: &str = "DEMO";
+const DEMO_FLOW: &str = include_str!("../examples/flows/demo.toml");
+
+pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
+    tracing::info!(
+        node = settings.node_id.as_deref().unwrap_or("(host name)"),
+        "Starting scheduler service: {}",
+        settings.describe()
+    );
+    if let Some(addr) = settings.http_addr {
+        return Err(UsageError(format!(
+            "DWSCHED_HTTP_ADDR/--http='{addr}': this build of dwsched does not serve the HTTP API yet; unset it"
+        ))
+        .into());
+    }
+    let options = StoreOptions::new(settings.database_url.clone())
+        .schema(settings.schema.clone())
+        .create(true);
+    let store: Arc<dyn Store> = Arc::from(
+        dwsched_store::open(&options)
+            .await
+            .with_context(|| settings.database_url_origin.to_string())?,
+    );
+    let report = store.migrate().await?;
+    if report.changed_anything() {
+        tracing::info!(
+            "schema upgraded to version {}: created tables {:?}, added columns {:?}",
+            report.to_version,
+            report.tables_created,
+            report.columns_added
+        );
+    }
+    if demo {
+        create_demo(&*store, &settings).await?;
+    }
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_string());
+    let config = NodeConfig {
+        node_id: settings.node_id.clone().unwrap_or_else(|| host.clone()),
+        host,
+        poll_interval: settings.poll_interval,
+        refresh_interval: settings.refresh_interval,
+        max_workers: settings.max_workers,
+        default_zone: settings.timezone,
+        shutdown_timeout: settings.shutdown_timeout,
+        lease: settings.lease,
+        max_attempts: 3,
+        log_dir: settings.log_dir.clone(),
+        misfire_grace: Duration::from_secs(60),
+    };
+    let shutdown = Shutdown::default();
+    listen_for_signals(shutdown.clone())?;
+    let pid_file = settings.pid_file.clone();
+    if let Some(path) = &pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+            UsageError(format!(
+                "--pid-file '{}': cannot be written: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    let result = run_node(store.clone(), config, shutdown).await;
+    if let Some(path) = &pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    store.close().await;
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(NodeError::Refused(message)) => Err(UsageError(message).into()),
+        Err(NodeError::Store(err)) => Err(err.into()),
+    }
+}
+
+/// The first SIGINT or SIGTERM drains the node; a second stops its runs at once.
+fn listen_for_signals(shutdown: Shutdown) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::spawn(async move {
+        for stage in 0.. {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            if stage == 0 {
+                tracing::info!(
+                    "{name} received: no new runs; waiting for running runs (a second signal stops them)"
+                );
+                shutdown.graceful.cancel();
+            } else {
+                tracing::warn!("{name} received again: stopping running runs now");
+                shutdown.immediate.cancel();
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The demo job: a command step that needs no database, fired every 10 seconds.
+async fn create_demo(store: &dyn Store, settings: &Settings) -> Result<()> {
+    let now = Utc::now();
+    if store.current_flow(DEMO_MAPREF).await?.is_none() {
+        ops::register_flow(store, DEMO_MAPREF, DEMO_FLOW, FlowFormat::Toml, now).await?;
+    }
+    let has_schedule = store
+        .list_schedules(false)
+        .await?
+        .iter()
+        .any(|s| s.mapref == DEMO_MAPREF);
+    if !has_schedule {
+        let input = ScheduleInput {
+            mapref: DEMO_MAPREF.into(),
+            frqcd: "CR".into(),
+            cron: Some("*/10 * * * * *".into()),
+            misfire: Some("SKIP".into()),
+            enable: true,
+            ..ScheduleInput::default()
+        };
+        let id = ops::add_schedule(store, &input, settings.timezone, now).await?;
+        tracing::info!(
+            "demo: job {DEMO_MAPREF} runs every 10 seconds (schedule {id}); watch it with `dwsched runs`"
+        );
+    }
+    Ok(())
+}
