@@ -4,4 +4,5 @@ mod util;
 
 mod cli;
 mod migrate;
+mod service;
 mod store;

@@ -17,10 +17,17 @@ use crate::node::{SchedulerCommand, Shared};
 
 /// How a control request ends.
 enum Answer {
-    Done(Value),
-    Failed(Value),
+    Complete(RequestStatus, Value),
     /// Not for this node (the run is elsewhere): back to the queue for a while.
     Release,
+}
+
+fn done(result: Value) -> Answer {
+    Answer::Complete(RequestStatus::Done, result)
+}
+
+fn failed(result: Value) -> Answer {
+    Answer::Complete(RequestStatus::Failed, result)
 }
 
 pub(crate) async fn control_loop(shared: std::sync::Arc<Shared>) {
@@ -61,7 +68,10 @@ async fn handle(shared: &Shared, request: Request) {
     let answer = answer(shared, &request).await;
     let give_up = &shared.shutdown.immediate;
     let written = match answer {
-        Answer::Done(result) => {
+        Answer::Complete(status, result) => {
+            if status == RequestStatus::Failed {
+                tracing::warn!(request = %id, "{} request {id} for {} failed: {result}", request.request_type, request.mapref);
+            }
             let text = result.to_string();
             retry(
                 &shared.health,
@@ -70,22 +80,7 @@ async fn handle(shared: &Shared, request: Request) {
                 || {
                     shared
                         .store
-                        .complete_request(&id, RequestStatus::Done, &text, Utc::now())
-                },
-            )
-            .await
-        }
-        Answer::Failed(result) => {
-            tracing::warn!(request = %id, "{} request {id} for {} failed: {result}", request.request_type, request.mapref);
-            let text = result.to_string();
-            retry(
-                &shared.health,
-                "completing a control request",
-                give_up,
-                || {
-                    shared
-                        .store
-                        .complete_request(&id, RequestStatus::Failed, &text, Utc::now())
+                        .complete_request(&id, status, &text, Utc::now())
                 },
             )
             .await
@@ -114,7 +109,7 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
             let stop = match StopPayload::parse(payload) {
                 Ok(stop) => stop,
                 Err(err) => {
-                    return Answer::Failed(json!({ "status": "FAILED", "error": err.to_string() }));
+                    return failed(json!({ "status": "FAILED", "error": err.to_string() }));
                 }
             };
             stop_run(shared, request, stop.force).await
@@ -123,7 +118,7 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
             let target = match parse_cancel_payload(payload) {
                 Ok(target) => target,
                 Err(err) => {
-                    return Answer::Failed(json!({ "status": "FAILED", "error": err.to_string() }));
+                    return failed(json!({ "status": "FAILED", "error": err.to_string() }));
                 }
             };
             let result = json!({
@@ -136,7 +131,7 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
                 .cancel_request(&target, &result, Utc::now())
                 .await
             {
-                Ok(true) => Answer::Done(
+                Ok(true) => done(
                     json!({ "status": "DONE", "message": format!("request {target} cancelled") }),
                 ),
                 Ok(false) => {
@@ -148,12 +143,12 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
                         Ok(None) => "does not exist".to_string(),
                         Err(err) => format!("could not be read: {err}"),
                     };
-                    Answer::Failed(json!({
+                    failed(json!({
                         "status": "FAILED",
                         "error": format!("request {target} {state}; only NEW requests can be cancelled"),
                     }))
                 }
-                Err(err) => Answer::Failed(json!({ "status": "FAILED", "error": err.to_string() })),
+                Err(err) => failed(json!({ "status": "FAILED", "error": err.to_string() })),
             }
         }
         RequestType::RefreshSchedule => {
@@ -167,19 +162,19 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
                 return Answer::Release;
             }
             match tokio::time::timeout(Duration::from_secs(120), answer).await {
-                Ok(Ok(Ok(report))) => Answer::Done(json!({
+                Ok(Ok(Ok(report))) => done(json!({
                     "status": "DONE",
                     "message": format!(
                         "schedules synchronised: {} total, {} added, {} changed, {} removed, {} invalid",
                         report.total, report.added, report.changed, report.removed, report.invalid
                     ),
                 })),
-                Ok(Ok(Err(error))) => Answer::Failed(json!({ "status": "FAILED", "error": error })),
+                Ok(Ok(Err(error))) => failed(json!({ "status": "FAILED", "error": error })),
                 _ => Answer::Release,
             }
         }
         RequestType::Immediate | RequestType::History => Answer::Release,
-        RequestType::Unknown(kind) => Answer::Failed(json!({
+        RequestType::Unknown(kind) => failed(json!({
             "status": "FAILED",
             "error": format!(
                 "unknown request type '{kind}' for '{mapref}'; dwsched handles IMMEDIATE, HISTORY, STOP, CANCEL and REFRESH_SCHEDULE"
@@ -210,7 +205,7 @@ async fn stop_run(shared: &Shared, request: &Request, force: bool) -> Answer {
             "STOP request {}: stopping run {prcid} of {mapref}",
             request.request_id
         );
-        return Answer::Done(json!({
+        return done(json!({
             "status": "DONE",
             "message": format!("stopping run {prcid} of {mapref} (request {})", run.request_id),
             "prcid": prcid,
@@ -235,7 +230,7 @@ async fn stop_run(shared: &Shared, request: &Request, force: bool) -> Answer {
                 );
                 Answer::Release
             }
-            None => Answer::Done(json!({
+            None => done(json!({
                 "status": "DONE",
                 "message": format!("no run of {mapref} is in progress; nothing to stop"),
             })),

@@ -311,6 +311,57 @@ macro_rules! store_impl {
         }
 
         impl $store {
+            async fn insert_job_log(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                e: &JobLogEntry,
+                created: NaiveDateTime,
+            ) -> std::result::Result<i64, sqlx::Error> {
+                let sql = self.insert_sql(
+                    "DMS_JOBLOG",
+                    "JOBLOGID",
+                    "DMS_JOBLOGSEQ",
+                    &["PRCDT", "MAPREF", "JOBID", "SRCROWS", "TRGROWS", "ERRROWS", "PRCID", "SESSIONID", "RECCRDT"],
+                );
+                let query = sqlx::query(sql)
+                    .bind(e.prcdt.naive_utc())
+                    .bind(&e.mapref)
+                    .bind(e.jobid)
+                    .bind(e.srcrows)
+                    .bind(e.trgrows)
+                    .bind(e.errrows)
+                    .bind(e.prcid)
+                    .bind(&e.sessionid)
+                    .bind(created);
+                Self::insert_returning_id(conn, query).await
+            }
+
+            async fn insert_job_error(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                e: &JobErrorEntry,
+                joblogid: Option<i64>,
+            ) -> std::result::Result<i64, sqlx::Error> {
+                let sql = self.insert_sql(
+                    "DMS_JOBERR",
+                    "ERRID",
+                    "DMS_JOBERRSEQ",
+                    &["JOBLOGID", "PRCDT", "ERRTYP", "DBERRMSG", "ERRMSG", "KEYVALUE", "JOBID", "SESSIONID", "PRCID", "MAPREF"],
+                );
+                let query = sqlx::query(sql)
+                    .bind(joblogid)
+                    .bind(e.prcdt.naive_utc())
+                    .bind(ErrorType::as_str(e.errtyp))
+                    .bind(&e.dberrmsg)
+                    .bind(&e.errmsg)
+                    .bind(&e.keyvalue)
+                    .bind(e.jobid)
+                    .bind(&e.sessionid)
+                    .bind(e.prcid)
+                    .bind(&e.mapref);
+                Self::insert_returning_id(conn, query).await
+            }
+
             async fn read_version(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -980,43 +1031,9 @@ macro_rules! store_impl {
                 .context(context)?
                 .rows_affected()
                     > 0;
-                let e = &f.log;
-                let sql = self.insert_sql(
-                    "DMS_JOBLOG",
-                    "JOBLOGID",
-                    "DMS_JOBLOGSEQ",
-                    &["PRCDT", "MAPREF", "JOBID", "SRCROWS", "TRGROWS", "ERRROWS", "PRCID", "SESSIONID", "RECCRDT"],
-                );
-                let query = sqlx::query(sql)
-                    .bind(e.prcdt.naive_utc())
-                    .bind(&e.mapref)
-                    .bind(e.jobid)
-                    .bind(e.srcrows)
-                    .bind(e.trgrows)
-                    .bind(e.errrows)
-                    .bind(e.prcid)
-                    .bind(&e.sessionid)
-                    .bind(ended);
-                let joblogid = Self::insert_returning_id(&mut tx, query).await.context(context)?;
+                let joblogid = self.insert_job_log(&mut tx, &f.log, ended).await.context(context)?;
                 for error in &f.errors {
-                    let sql = self.insert_sql(
-                        "DMS_JOBERR",
-                        "ERRID",
-                        "DMS_JOBERRSEQ",
-                        &["JOBLOGID", "PRCDT", "ERRTYP", "DBERRMSG", "ERRMSG", "KEYVALUE", "JOBID", "SESSIONID", "PRCID", "MAPREF"],
-                    );
-                    let query = sqlx::query(sql)
-                        .bind(Some(joblogid))
-                        .bind(error.prcdt.naive_utc())
-                        .bind(ErrorType::as_str(error.errtyp))
-                        .bind(&error.dberrmsg)
-                        .bind(&error.errmsg)
-                        .bind(&error.keyvalue)
-                        .bind(error.jobid)
-                        .bind(&error.sessionid)
-                        .bind(error.prcid)
-                        .bind(&error.mapref);
-                    Self::insert_returning_id(&mut tx, query).await.context(context)?;
+                    self.insert_job_error(&mut tx, error, Some(joblogid)).await.context(context)?;
                 }
                 tx.commit().await.context(context)?;
                 Ok(closed)
@@ -1053,27 +1070,8 @@ macro_rules! store_impl {
 
             async fn write_job_log(&self, e: &JobLogEntry) -> Result<i64> {
                 let context = || format!("writing the job log of job '{}'", e.mapref);
-                let sql = self.insert_sql(
-                    "DMS_JOBLOG",
-                    "JOBLOGID",
-                    "DMS_JOBLOGSEQ",
-                    &[
-                        "PRCDT", "MAPREF", "JOBID", "SRCROWS", "TRGROWS", "ERRROWS", "PRCID",
-                        "SESSIONID", "RECCRDT",
-                    ],
-                );
-                let query = sqlx::query(sql)
-                    .bind(e.prcdt.naive_utc())
-                    .bind(&e.mapref)
-                    .bind(e.jobid)
-                    .bind(e.srcrows)
-                    .bind(e.trgrows)
-                    .bind(e.errrows)
-                    .bind(e.prcid)
-                    .bind(&e.sessionid)
-                    .bind(Utc::now().naive_utc());
                 let mut conn = self.pool.acquire().await.context(context)?;
-                Self::insert_returning_id(&mut conn, query).await.context(context)
+                self.insert_job_log(&mut conn, e, Utc::now().naive_utc()).await.context(context)
             }
 
             async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>> {
@@ -1105,28 +1103,8 @@ macro_rules! store_impl {
 
             async fn write_job_error(&self, e: &JobErrorEntry) -> Result<i64> {
                 let context = || format!("writing a {} error of job '{}'", e.errtyp.as_str(), e.mapref);
-                let sql = self.insert_sql(
-                    "DMS_JOBERR",
-                    "ERRID",
-                    "DMS_JOBERRSEQ",
-                    &[
-                        "JOBLOGID", "PRCDT", "ERRTYP", "DBERRMSG", "ERRMSG", "KEYVALUE", "JOBID",
-                        "SESSIONID", "PRCID", "MAPREF",
-                    ],
-                );
-                let query = sqlx::query(sql)
-                    .bind(e.joblogid)
-                    .bind(e.prcdt.naive_utc())
-                    .bind(ErrorType::as_str(e.errtyp))
-                    .bind(&e.dberrmsg)
-                    .bind(&e.errmsg)
-                    .bind(&e.keyvalue)
-                    .bind(e.jobid)
-                    .bind(&e.sessionid)
-                    .bind(e.prcid)
-                    .bind(&e.mapref);
                 let mut conn = self.pool.acquire().await.context(context)?;
-                Self::insert_returning_id(&mut conn, query).await.context(context)
+                self.insert_job_error(&mut conn, e, e.joblogid).await.context(context)
             }
 
             async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>> {

@@ -1,0 +1,616 @@
+//! End-to-end tests of `dwsched run`: real node processes against each backend, driven
+//! through the CLI and the tables, killed and restarted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dwsched_model::{NewRequest, RequestStatus, RequestType, RunFilter, RunStatus};
+use dwsched_store::Store;
+
+use crate::util::TestDb;
+
+crate::per_backend!(
+    an_immediate_run_completes_with_its_logs,
+    a_history_runs_each_date_oldest_first,
+    a_stop_ends_a_long_run_and_its_processes,
+    poison_requests_fail_and_the_queue_goes_on,
+    sigterm_lets_runs_finish_then_stops_the_rest,
+    kill_9_and_restart_rescues_the_interrupted_run,
+    schedules_fire_each_slot_once,
+);
+
+/// A scratch directory with the flows and logs of one test.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("dwsched-e2e-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    /// Writes a flow of one command step and returns its path.
+    pub fn command_flow(&self, name: &str, script: &str) -> PathBuf {
+        let path = self.dir.join(format!("{name}.toml"));
+        let text = format!(
+            "[[steps]]\nname = \"main\"\nkind = \"command\"\nprogram = \"sh\"\nargs = [\"-c\", {}]\n",
+            toml_string(script)
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Runs a CLI command against the test database; returns stdout.
+pub fn cli(db: &TestDb, dir: &Path, args: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dwsched"));
+    command
+        .args(args)
+        .arg("--database-url")
+        .arg(&db.url)
+        .current_dir(dir);
+    if let Some(schema) = &db.schema {
+        command.arg("--schema").arg(schema);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A `dwsched run` process, killed when dropped.
+pub struct NodeProcess {
+    pub child: Child,
+    pub node_id: String,
+    pub log: PathBuf,
+}
+
+impl NodeProcess {
+    pub fn start(db: &TestDb, dir: &Path, node_id: &str, extra_env: &[(&str, &str)]) -> Self {
+        let log = dir.join(format!("{node_id}-{}.log", uuid::Uuid::new_v4().simple()));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dwsched"));
+        command
+            .args(["run", "--node-id", node_id, "--database-url", &db.url])
+            .current_dir(dir)
+            .env("SCHEDULER_POLL_INTERVAL", "1")
+            .env("SCHEDULER_LEASE_SECONDS", "3")
+            .env("DWSCHED_LOG_DIR", dir.join("logs"))
+            .env("RUST_LOG", "info")
+            .env_remove("DWSCHED_HTTP_ADDR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        if let Some(schema) = &db.schema {
+            command.arg("--schema").arg(schema);
+        }
+        let child = command.spawn().expect("start dwsched run");
+        Self {
+            child,
+            node_id: node_id.to_string(),
+            log,
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "node {} did not exit within {within:?}:\n{}",
+            self.node_id,
+            self.output()
+        );
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it gives a value, or fails after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn request_status(store: &dyn Store, id: &str) -> Option<RequestStatus> {
+    store.get_request(id).await.unwrap().and_then(|r| r.status)
+}
+
+pub async fn wait_request(
+    store: &dyn Store,
+    id: &str,
+    status: RequestStatus,
+    within: Duration,
+) -> dwsched_model::Request {
+    eventually(within, &format!("request {id} to be {status}"), || async {
+        store
+            .get_request(id)
+            .await
+            .unwrap()
+            .filter(|r| r.status == Some(status))
+    })
+    .await
+}
+
+pub async fn runs_of(store: &dyn Store, mapref: &str) -> Vec<dwsched_model::Run> {
+    let mut runs = store
+        .list_runs(&RunFilter {
+            mapref: Some(mapref.into()),
+            limit: 1000,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    runs.reverse();
+    runs
+}
+
+async fn wait_run_status(
+    store: &dyn Store,
+    mapref: &str,
+    status: RunStatus,
+    within: Duration,
+) -> dwsched_model::Run {
+    eventually(
+        within,
+        &format!("a run of {mapref} to be {status}"),
+        || async {
+            runs_of(store, mapref)
+                .await
+                .into_iter()
+                .find(|r| r.status == Some(status))
+        },
+    )
+    .await
+}
+
+/// Processes whose command line contains `marker`, other than test tooling.
+fn processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker) && !c.contains("cargo"))
+        .count()
+}
+
+const LONG: Duration = Duration::from_secs(20);
+
+async fn an_immediate_run_completes_with_its_logs(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow(
+        "hello",
+        "echo hello from $DWSCHED_MAPREF for $DWSCHED_RUN_DATE p1=$DWSCHED_PARAM1",
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "HELLO", "--flow", flow.to_str().unwrap()],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "enqueue",
+            "HELLO",
+            "--param1",
+            "EU",
+            "--run-date",
+            "2026-03-01",
+        ],
+    );
+
+    let request = wait_request(&*store, &id, RequestStatus::Done, LONG).await;
+    let result: serde_json::Value =
+        serde_json::from_str(request.result_payload.as_deref().unwrap()).unwrap();
+    assert_eq!(result["status"], "DONE");
+    assert_eq!(result["runs"][0]["status"], "PC");
+    assert_eq!(result["runs"][0]["run_date"], "2026-03-01");
+    let prcid = result["runs"][0]["prcid"].as_i64().unwrap();
+
+    let run = store.get_run(prcid).await.unwrap().unwrap();
+    assert_eq!(run.status, Some(RunStatus::Completed));
+    assert_eq!(run.request_id.as_deref(), Some(id.as_str()));
+    assert_eq!(run.node.as_deref(), Some("n1"));
+    assert_eq!(run.params[0].as_deref(), Some("EU"));
+    assert_eq!(run.prclog.as_deref(), Some("param1=EU"));
+    assert!(run.ended_at.is_some());
+    let totals = store
+        .job_log_for_run(prcid)
+        .await
+        .unwrap()
+        .expect("a DMS_JOBLOG row per run");
+    assert_eq!(totals.mapref, "HELLO");
+    let output =
+        std::fs::read_to_string(scratch.dir.join("logs/HELLO").join(format!("{prcid}.log")))
+            .unwrap();
+    assert!(
+        output.contains("hello from HELLO for 2026-03-01 p1=EU"),
+        "{output}"
+    );
+}
+
+async fn a_history_runs_each_date_oldest_first(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let dates = scratch.dir.join("dates.txt");
+    let flow = scratch.command_flow(
+        "hist",
+        &format!(
+            "echo $DWSCHED_RUN_DATE $DWSCHED_TRUNCATE >> {}",
+            dates.display()
+        ),
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "HIST", "--flow", flow.to_str().unwrap()],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "history",
+            "HIST",
+            "--from",
+            "2026-02-27",
+            "--to",
+            "2026-03-01",
+            "--truncate",
+        ],
+    );
+    let request = wait_request(&*store, &id, RequestStatus::Done, LONG).await;
+    let written = std::fs::read_to_string(&dates).unwrap();
+    assert_eq!(
+        written, "2026-02-27 Y\n2026-02-28 N\n2026-03-01 N\n",
+        "oldest first, truncate once before the first"
+    );
+    let runs = runs_of(&*store, "HIST").await;
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r.status == Some(RunStatus::Completed)));
+    let result: serde_json::Value =
+        serde_json::from_str(request.result_payload.as_deref().unwrap()).unwrap();
+    assert_eq!(result["runs"].as_array().unwrap().len(), 3);
+
+    // A failing date fails the request there, and says which.
+    let flow = scratch.command_flow("hist2", "test $DWSCHED_RUN_DATE != 2026-01-02");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "HIST2", "--flow", flow.to_str().unwrap()],
+    );
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "history",
+            "HIST2",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-05",
+        ],
+    );
+    let request = wait_request(&*store, &id, RequestStatus::Failed, LONG).await;
+    let result: serde_json::Value =
+        serde_json::from_str(request.result_payload.as_deref().unwrap()).unwrap();
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("the run for 2026-01-02"),
+        "{result}"
+    );
+    assert_eq!(
+        runs_of(&*store, "HIST2").await.len(),
+        2,
+        "the dates after the failed one do not run"
+    );
+}
+
+async fn a_stop_ends_a_long_run_and_its_processes(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let marker = format!("{}.5", 700 + (uuid::Uuid::new_v4().as_u128() % 200));
+    let flow = scratch.command_flow("long", &format!("sleep {marker} & sleep {marker}"));
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "LONG", "--flow", flow.to_str().unwrap()],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(&db, &scratch.dir, &["enqueue", "LONG"]);
+    wait_run_status(&*store, "LONG", RunStatus::InProgress, LONG).await;
+    eventually(LONG, "the sleeps to start", || async {
+        (processes_with(&marker) >= 2).then_some(())
+    })
+    .await;
+
+    let stopped_at = Instant::now();
+    let stop = cli(&db, &scratch.dir, &["stop", "LONG"]);
+    let run = wait_run_status(&*store, "LONG", RunStatus::Stopped, LONG).await;
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopped_at.elapsed()
+    );
+    assert_eq!(
+        run.msg.as_deref(),
+        Some(format!("stopped by STOP request {stop}").as_str())
+    );
+    wait_request(&*store, &stop, RequestStatus::Done, LONG).await;
+    let request = wait_request(&*store, &id, RequestStatus::Failed, LONG).await;
+    assert!(request.result_payload.unwrap().contains("ended ST"));
+    assert_eq!(
+        processes_with(&marker),
+        0,
+        "no process of the stopped run survives"
+    );
+
+    // A STOP with nothing running is answered, not left waiting.
+    let idle = cli(&db, &scratch.dir, &["stop", "LONG"]);
+    let answer = wait_request(&*store, &idle, RequestStatus::Done, LONG).await;
+    assert!(
+        answer
+            .result_payload
+            .unwrap()
+            .contains("no run of LONG is in progress")
+    );
+}
+
+async fn poison_requests_fail_and_the_queue_goes_on(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("good", "true");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "GOOD", "--flow", flow.to_str().unwrap()],
+    );
+    // The original tool's shapes of bad input.
+    let now = chrono::Utc::now();
+    let enqueue = |mapref: &str, kind: RequestType, payload: &str| {
+        let request = NewRequest::new(mapref, kind, payload.to_string());
+        let store = &store;
+        async move {
+            store
+                .enqueue(&request, now)
+                .await
+                .unwrap()
+                .request_id()
+                .to_string()
+        }
+    };
+    let unknown_type = enqueue("GOOD", RequestType::parse("REPORT"), "{}").await;
+    let bad_json = enqueue("GOOD", RequestType::Immediate, "{oops").await;
+    let unknown_mapref = enqueue("NOSUCHJOB", RequestType::Immediate, "{}").await;
+    let bad_history = enqueue(
+        "GOOD",
+        RequestType::History,
+        r#"{"start_date":"2026-13-01","end_date":"2026-01-01"}"#,
+    )
+    .await;
+    let good = enqueue("GOOD", RequestType::Immediate, "{}").await;
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+
+    for (id, expected) in [
+        (&unknown_type, "unknown request type 'REPORT'"),
+        (&bad_json, "payload is not valid JSON"),
+        (&unknown_mapref, "job 'NOSUCHJOB' does not exist"),
+        (&bad_history, "start_date"),
+    ] {
+        let request = wait_request(&*store, id, RequestStatus::Failed, LONG).await;
+        let result = request.result_payload.unwrap();
+        assert!(result.contains(expected), "{id}: {result}");
+    }
+    wait_request(&*store, &good, RequestStatus::Done, LONG).await;
+}
+
+async fn sigterm_lets_runs_finish_then_stops_the_rest(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("short", "sleep 1");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "SHORT", "--flow", flow.to_str().unwrap()],
+    );
+    let mut node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(&db, &scratch.dir, &["enqueue", "SHORT"]);
+    wait_run_status(&*store, "SHORT", RunStatus::InProgress, LONG).await;
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(node.wait_exit(LONG), Some(0), "{}", node.output());
+    assert_eq!(
+        request_status(&*store, &id).await,
+        Some(RequestStatus::Done),
+        "the run finished first"
+    );
+    assert_eq!(
+        runs_of(&*store, "SHORT").await[0].status,
+        Some(RunStatus::Completed)
+    );
+    assert!(
+        store.get_node("n1").await.unwrap().is_none(),
+        "the node row is released"
+    );
+    let log = node.output();
+    assert!(log.contains("Starting scheduler service"), "{log}");
+    assert!(log.contains("Synchronising job schedules..."), "{log}");
+
+    // Past the shutdown timeout the run is stopped and its request goes back to NEW.
+    let flow = scratch.command_flow("long", "sleep 600");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "LONG", "--flow", flow.to_str().unwrap()],
+    );
+    let mut node = NodeProcess::start(
+        &db,
+        &scratch.dir,
+        "n1",
+        &[("SCHEDULER_SHUTDOWN_TIMEOUT", "1")],
+    );
+    let id = cli(&db, &scratch.dir, &["enqueue", "LONG"]);
+    wait_run_status(&*store, "LONG", RunStatus::InProgress, LONG).await;
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(node.wait_exit(LONG), Some(0), "{}", node.output());
+    let run = runs_of(&*store, "LONG").await.remove(0);
+    assert_eq!(run.status, Some(RunStatus::Stopped));
+    assert!(run.msg.unwrap().contains("shutting down"));
+    let request = store.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (request.status, request.claimed_by),
+        (Some(RequestStatus::New), None)
+    );
+}
+
+async fn kill_9_and_restart_rescues_the_interrupted_run(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flag = scratch.dir.join("second-attempt");
+    // The first attempt hangs; the second finishes.
+    let flow = scratch.command_flow(
+        "resume",
+        &format!(
+            "if [ -e {0} ]; then exit 0; fi; touch {0}; sleep 600",
+            flag.display()
+        ),
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "RESUME", "--flow", flow.to_str().unwrap()],
+    );
+    let mut node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(&db, &scratch.dir, &["enqueue", "RESUME"]);
+    let first = wait_run_status(&*store, "RESUME", RunStatus::InProgress, LONG).await;
+    node.signal(nix::sys::signal::Signal::SIGKILL);
+    node.wait_exit(LONG);
+
+    let _restarted = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let request = wait_request(&*store, &id, RequestStatus::Done, LONG).await;
+    assert_eq!(request.attempts, 2);
+    let first = store.get_run(first.prcid).await.unwrap().unwrap();
+    assert_eq!(first.status, Some(RunStatus::Failed));
+    assert!(
+        first.msg.as_deref().unwrap().contains("node n1 restarted"),
+        "{:?}",
+        first.msg
+    );
+    let runs = runs_of(&*store, "RESUME").await;
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].status, Some(RunStatus::Completed));
+    assert!(
+        runs.iter().all(|r| r.status != Some(RunStatus::InProgress)),
+        "nothing stays IP"
+    );
+}
+
+async fn schedules_fire_each_slot_once(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("tick", "true");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "TICK", "--flow", flow.to_str().unwrap()],
+    );
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "TICK",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "* * * * * *",
+            "--enable",
+        ],
+    );
+    // Two nodes share the database: each slot still runs once.
+    let _a = NodeProcess::start(&db, &scratch.dir, "a", &[]);
+    let _b = NodeProcess::start(&db, &scratch.dir, "b", &[]);
+    eventually(LONG, "three scheduled runs", || async {
+        let done = runs_of(&*store, "TICK")
+            .await
+            .iter()
+            .filter(|r| r.status == Some(RunStatus::Completed))
+            .count();
+        (done >= 3).then_some(())
+    })
+    .await;
+    let requests = store.list_requests(None, 1000).await.unwrap();
+    let keys: Vec<_> = requests
+        .iter()
+        .filter_map(|r| r.dedupe_key.clone())
+        .collect();
+    let unique: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "no slot was queued twice");
+    assert!(
+        keys.iter().all(|k| k.starts_with(&format!("sch:{id}:"))),
+        "{keys:?}"
+    );
+    let row = store
+        .get_schedule(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.nxt_run_dt.is_some());
+    assert!(row.lst_run_dt.is_some(), "LST_RUN_DT is recorded");
+}
