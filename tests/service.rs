@@ -140,6 +140,9 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- log of node {} ---\n{}", self.node_id, self.output());
+        }
     }
 }
 

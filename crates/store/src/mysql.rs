@@ -1,6 +1,6 @@
 //! The MySQL / MariaDB store. The configured schema is a database; ids come from
-//! `AUTO_INCREMENT`; a claim selects its candidates `FOR UPDATE SKIP LOCKED` and updates
-//! them in the same transaction, as MariaDB has no `UPDATE … RETURNING`.
+//! `AUTO_INCREMENT`; a claim finds its candidates, locks them by key `FOR UPDATE SKIP
+//! LOCKED` and updates them in one transaction, as MariaDB has no `UPDATE … RETURNING`.
 
 use std::str::FromStr;
 
@@ -160,10 +160,12 @@ impl MySqlStore {
     async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let now = claim.now.naive_utc();
         let mut tx = self.pool.begin().await?;
-        // `$1` (now) appears more than once; bind it for each `?` it became.
+        // InnoDB locks every row a locking read touches, subqueries included, and
+        // MariaDB has no `FOR UPDATE OF`: so the candidates are found with a plain read
+        // and only they are locked, by key, with their status checked again.
         let (sql, order) = to_positional(&format!(
             "SELECT r.REQUEST_ID FROM DMS_PRCREQ r WHERE {} \
-             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 FOR UPDATE SKIP LOCKED",
+             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2",
             claimable_where(claim.class)
         ));
         let mut select_candidates = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
@@ -173,7 +175,20 @@ impl MySqlStore {
                 _ => select_candidates.bind(i64::from(claim.limit)),
             };
         }
-        let picked: Vec<String> = select_candidates.fetch_all(&mut *tx).await?;
+        let candidates: Vec<String> = select_candidates.fetch_all(&mut *tx).await?;
+        if candidates.is_empty() {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        let mut lock = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT REQUEST_ID FROM DMS_PRCREQ WHERE REQUEST_ID IN ({}) \
+             AND STATUS IN ('NEW', 'QUEUED') ORDER BY REQUEST_ID FOR UPDATE SKIP LOCKED",
+            vec!["?"; candidates.len()].join(", ")
+        )));
+        for id in &candidates {
+            lock = lock.bind(id);
+        }
+        let picked: Vec<String> = lock.fetch_all(&mut *tx).await?;
         if picked.is_empty() {
             tx.rollback().await?;
             return Ok(Vec::new());
