@@ -137,7 +137,23 @@ pub async fn run_node(
         shutdown,
         finished: CancellationToken::new(),
     });
-    register(&shared).await?;
+    // A database that is briefly busy or restarting is waited for; anything else
+    // (a live node with this id, a broken schema) stops the start.
+    let mut backoff = Backoff::default();
+    loop {
+        match register(&shared).await {
+            Ok(()) => break,
+            Err(NodeError::Store(err)) if err.is_transient() => {
+                shared.health.failed("registering the node", &err);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    _ = shared.shutdown.graceful.cancelled() => return Ok(()),
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    shared.health.ok();
     tracing::info!(
         node = %shared.config.node_id,
         "node registered; max {} workers, lease {} s",

@@ -19,7 +19,7 @@ use dwsched_schedule::{
 /// One schedule as the node tracks it.
 #[derive(Debug)]
 struct Tracked {
-    /// The row's content, without the columns the service itself writes.
+    /// The row as last parsed; compared by `same_content`.
     content: ScheduleRow,
     /// `None` when the row cannot be scheduled (its reason is in `problem`).
     schedule: Option<Schedule>,
@@ -64,16 +64,26 @@ pub struct ScheduleSet {
     generation: u64,
 }
 
-/// A row without the columns the service writes, for comparing content.
-fn content_of(row: &ScheduleRow) -> ScheduleRow {
-    ScheduleRow {
-        lst_run_dt: None,
-        nxt_run_dt: None,
-        failcnt: None,
-        scherr: None,
-        updated_at: None,
-        ..row.clone()
-    }
+/// Whether two versions of a row schedule the same way: every column but those the
+/// service writes (`LST_RUN_DT`, `NXT_RUN_DT`, `FAILCNT`, `SCHERR`, `RECUPDT`).
+fn same_content(a: &ScheduleRow, b: &ScheduleRow) -> bool {
+    a.jobschid == b.jobschid
+        && a.jobflwid == b.jobflwid
+        && a.mapref == b.mapref
+        && a.frqcd == b.frqcd
+        && a.frqdd == b.frqdd
+        && a.frqhh == b.frqhh
+        && a.frqmi == b.frqmi
+        && a.strtdt == b.strtdt
+        && a.enddt == b.enddt
+        && a.stflg == b.stflg
+        && a.schflg == b.schflg
+        && a.curflg == b.curflg
+        && a.dpnd_jobschid == b.dpnd_jobschid
+        && a.timezone == b.timezone
+        && a.cronexpr == b.cronexpr
+        && a.misfire == b.misfire
+        && a.maxfail == b.maxfail
 }
 
 impl ScheduleSet {
@@ -127,9 +137,8 @@ impl ScheduleSet {
 
         let cycles = dependency_cycles(rows);
         for row in rows {
-            let content = content_of(row);
             let existing = self.tracked.get(&row.jobschid);
-            let unchanged = existing.is_some_and(|t| t.content == content);
+            let unchanged = existing.is_some_and(|t| same_content(&t.content, row));
             if unchanged {
                 let tracked = &self.tracked[&row.jobschid];
                 if tracked.problem.is_some() {
@@ -186,7 +195,7 @@ impl ScheduleSet {
             };
             self.generation += 1;
             let tracked = Tracked {
-                content,
+                content: row.clone(),
                 schedule,
                 problem: problem.clone(),
                 next,

@@ -512,7 +512,7 @@ macro_rules! store_impl {
             ) -> Result<JobFlow> {
                 let context = || format!("registering the flow of job '{mapref}'");
                 let now = now.naive_utc();
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 let existing: Option<i64> = sqlx::query_scalar(self.sql(
                     "SELECT CAST(JOBID AS BIGINT) FROM DMS_JOB WHERE MAPREF = $1 AND CURFLG = 'Y' \
                      ORDER BY JOBID DESC",
@@ -624,7 +624,7 @@ macro_rules! store_impl {
             async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool> {
                 let context = || format!("retiring job '{mapref}'");
                 let now = now.naive_utc();
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 let mut retired = false;
                 for table in ["DMS_JOB", "DMS_JOBFLW", "DMS_JOBSCH"] {
                     let done = sqlx::query(self.sql(&format!(
@@ -798,7 +798,7 @@ macro_rules! store_impl {
                 );
                 let mut inserted = 0;
                 for chunk in requests.chunks(500) {
-                    let mut tx = self.pool.begin().await.context(context)?;
+                    let mut tx = self.begin_write().await.context(context)?;
                     let ids: Vec<String> = chunk.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
                     for (r, id) in chunk.iter().zip(&ids) {
                         sqlx::query(self.sql(&sql))
@@ -1016,7 +1016,7 @@ macro_rules! store_impl {
                     return Err(StoreError::Invalid(format!("run {} cannot be closed as IP", f.prcid)));
                 }
                 let ended = f.ended_at.naive_utc();
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 let closed = sqlx::query(self.sql(
                     "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
                      WHERE PRCID = $5 AND STATUS = 'IP'",
@@ -1136,7 +1136,7 @@ macro_rules! store_impl {
 
             async fn put_connection(&self, c: &Connection) -> Result<i64> {
                 let context = || format!("registering connection '{}'", c.connm);
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 let existing: Option<i64> = sqlx::query_scalar(self.sql(
                     "SELECT CAST(CONID AS BIGINT) FROM DMS_DBCONDTLS WHERE CONNM = $1",
                 ))
@@ -1221,17 +1221,33 @@ macro_rules! store_impl {
                     return Ok(());
                 }
                 let context = || format!("recording the next fires of {} schedules", states.len());
-                let mut tx = self.pool.begin().await.context(context)?;
-                for state in states {
-                    sqlx::query(self.sql(
-                        "UPDATE DMS_JOBSCH SET NXT_RUN_DT = $1, SCHERR = $2 WHERE JOBSCHID = $3",
-                    ))
-                    .bind(state.next_fire.map(|t| t.naive_utc()))
-                    .bind(&state.scherr)
-                    .bind(state.jobschid)
-                    .execute(&mut *tx)
-                    .await
-                    .context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
+                // One statement per few hundred rows: a first sync writes them all.
+                for chunk in states.chunks(400) {
+                    let mut n = 0;
+                    let mut next = || {
+                        n += 1;
+                        format!("${n}")
+                    };
+                    let next_cases: String = chunk.iter().map(|_| format!(" WHEN {} THEN {}", next(), next())).collect();
+                    let error_cases: String = chunk.iter().map(|_| format!(" WHEN {} THEN {}", next(), next())).collect();
+                    let ids: Vec<String> = chunk.iter().map(|_| next()).collect();
+                    let sql = format!(
+                        "UPDATE DMS_JOBSCH SET NXT_RUN_DT = CASE JOBSCHID{next_cases} END, \
+                         SCHERR = CASE JOBSCHID{error_cases} END WHERE JOBSCHID IN ({})",
+                        ids.join(", ")
+                    );
+                    let mut query = sqlx::query(self.sql(&sql));
+                    for state in chunk {
+                        query = query.bind(state.jobschid).bind(state.next_fire.map(|t| t.naive_utc()));
+                    }
+                    for state in chunk {
+                        query = query.bind(state.jobschid).bind(state.scherr.clone());
+                    }
+                    for state in chunk {
+                        query = query.bind(state.jobschid);
+                    }
+                    query.execute(&mut *tx).await.context(context)?;
                 }
                 tx.commit().await.context(context)
             }
@@ -1243,7 +1259,7 @@ macro_rules! store_impl {
                 succeeded: bool,
             ) -> Result<ScheduleResult> {
                 let context = || format!("recording the last run of schedule {jobschid}");
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 sqlx::query(self.sql(
                     "UPDATE DMS_JOBSCH SET LST_RUN_DT = $1, \
                      FAILCNT = CASE WHEN $2 = 1 THEN 0 ELSE COALESCE(FAILCNT, 0) + 1 END \
@@ -1327,7 +1343,7 @@ macro_rules! store_impl {
 
             async fn register_node(&self, node: &Node) -> Result<()> {
                 let context = || format!("registering node {}", node.node_id);
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 sqlx::query(self.sql("DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1"))
                     .bind(&node.node_id)
                     .execute(&mut *tx)
@@ -1385,7 +1401,7 @@ macro_rules! store_impl {
                 lease_until: DateTime<Utc>,
             ) -> Result<bool> {
                 let context = || format!("heartbeat of node {node_id}");
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 let alive = sqlx::query(self.sql("UPDATE DMS_SCHNODE SET HEARTBEAT_AT = $1 WHERE NODE_ID = $2"))
                     .bind(now.naive_utc())
                     .bind(node_id)
@@ -1427,7 +1443,7 @@ macro_rules! store_impl {
             ) -> Result<RescueReport> {
                 let context = || format!("rescuing the work of node {node_id}");
                 let at = now.naive_utc();
-                let mut tx = self.pool.begin().await.context(context)?;
+                let mut tx = self.begin_write().await.context(context)?;
                 let mut report = RescueReport::default();
                 report.runs_closed = sqlx::query_scalar(self.sql(
                     "SELECT CAST(PRCID AS BIGINT) FROM DMS_PRCLOG WHERE STATUS = 'IP' AND NODE = $1 ORDER BY PRCID",

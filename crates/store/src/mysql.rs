@@ -148,6 +148,10 @@ impl MySqlStore {
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON DUPLICATE KEY UPDATE REQUEST_ID = REQUEST_ID";
 
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, MySql>> {
+        self.pool.begin().await
+    }
+
     async fn insert_returning_id(
         conn: &mut MySqlConnection,
         query: sqlx::query::Query<'_, MySql, sqlx::mysql::MySqlArguments>,

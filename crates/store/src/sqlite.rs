@@ -110,6 +110,13 @@ impl SqliteStore {
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
 
+    /// A transaction that takes the write lock at once. A deferred one that reads
+    /// first could not upgrade after another connection's commit (SQLITE_BUSY_SNAPSHOT,
+    /// which the busy timeout does not cover).
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     async fn insert_returning_id(
         conn: &mut SqliteConnection,
         query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
