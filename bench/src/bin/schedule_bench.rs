@@ -72,6 +72,7 @@ fn bulk_rows() -> Vec<String> {
 #[tokio::main]
 async fn main() {
     println!("{}\n", machine_report());
+    parse_costs();
     println!("next_fire, one core, America/New_York (median of {ROUNDS} rounds of 1,000,000 calls):");
     for (code, dd) in [("DL", None), ("WK", Some("MON")), ("MN", Some("31"))] {
         println!("  {code}: {:>12.0} calls/s", next_fire_rate(code, dd));
@@ -120,9 +121,20 @@ async fn main() {
 
 /// Loads, diffs and writes states; returns the number of timers touched.
 async fn sync_once(store: &dyn Store, set: &mut ScheduleSet, now: DateTime<Utc>) -> usize {
+    let clock = Instant::now();
     let rows = store.list_schedules(true).await.unwrap();
+    let load = clock.elapsed();
     let report = set.sync(&rows, Tz::UTC, now);
+    let diff = clock.elapsed() - load;
     store.set_schedule_states(&report.state_writes).await.unwrap();
+    let write = clock.elapsed() - load - diff;
+    eprintln!(
+        "    (load {:.0} ms, diff {:.0} ms, {} state writes {:.0} ms)",
+        load.as_secs_f64() * 1000.0,
+        diff.as_secs_f64() * 1000.0,
+        report.state_writes.len(),
+        write.as_secs_f64() * 1000.0
+    );
     report.timers_touched
 }
 
@@ -148,4 +160,24 @@ async fn change_ten_rows(url: &str, round: usize) {
         round * 10
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+}
+
+#[allow(dead_code)]
+fn parse_costs() {
+    for (code, dd, cron) in [("DL", None, None), ("WK", Some("MON"), None), ("CR", None, Some("*/5 * * * *"))] {
+        let mut r = row(code, dd);
+        r.cronexpr = cron.map(str::to_string);
+        let clock = Instant::now();
+        for _ in 0..20_000 {
+            std::hint::black_box(parse_schedule(&r, Tz::UTC).unwrap());
+        }
+        eprintln!("parse {code}: {:.2} us", clock.elapsed().as_secs_f64() * 1e6 / 20_000.0);
+        let s = parse_schedule(&r, Tz::UTC).unwrap();
+        let clock = Instant::now();
+        let now = Utc::now();
+        for _ in 0..20_000 {
+            std::hint::black_box(s.next_fire(now));
+        }
+        eprintln!("next {code}: {:.2} us", clock.elapsed().as_secs_f64() * 1e6 / 20_000.0);
+    }
 }

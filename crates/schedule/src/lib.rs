@@ -14,7 +14,9 @@ mod zone;
 mod tests;
 
 pub use misfire::{CATCHUP_LIMIT, MisfirePlan, MisfirePolicy, plan_misfires};
-pub use parse::{ScheduleError, parse_frequency_code, parse_schedule, parse_timezone};
+pub use parse::{
+    ScheduleError, ScheduleParser, parse_frequency_code, parse_schedule, parse_timezone,
+};
 pub use rule::{Frequency, MonthDay, Rule};
 pub use zone::{resolve_local, to_local};
 

@@ -1,8 +1,10 @@
 //! From a `DMS_JOBSCH` row to a validated [`Schedule`], or to an error that names the
 //! field, the value and the reason (it becomes `SCHERR` and the CLI's message).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
@@ -156,6 +158,35 @@ pub fn parse_cron(expression: &str) -> Result<croner::Cron, ScheduleError> {
 
 /// Parses a row into a schedule. `default_zone` applies when `TIMEZONE` is empty.
 pub fn parse_schedule(row: &ScheduleRow, default_zone: Tz) -> Result<Schedule, ScheduleError> {
+    ScheduleParser::default().parse(row, default_zone)
+}
+
+/// Parses many rows, parsing each distinct cron expression once: a table of 100,000
+/// schedules holds few distinct expressions, and parsing one costs far more than the
+/// rest of a row.
+#[derive(Debug, Default)]
+pub struct ScheduleParser {
+    crons: HashMap<String, Result<Arc<croner::Cron>, ScheduleError>>,
+}
+
+impl ScheduleParser {
+    pub fn parse(&mut self, row: &ScheduleRow, default_zone: Tz) -> Result<Schedule, ScheduleError> {
+        parse_row(row, default_zone, &mut |expression| {
+            self.crons
+                .entry(expression.to_string())
+                .or_insert_with(|| parse_cron(expression).map(Arc::new))
+                .clone()
+        })
+    }
+}
+
+type CronLookup<'a> = dyn FnMut(&str) -> Result<Arc<croner::Cron>, ScheduleError> + 'a;
+
+fn parse_row(
+    row: &ScheduleRow,
+    default_zone: Tz,
+    cron: &mut CronLookup<'_>,
+) -> Result<Schedule, ScheduleError> {
     let zone = match row.timezone.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => parse_timezone("TIMEZONE", name)?,
         _ => default_zone,
@@ -199,7 +230,7 @@ pub fn parse_schedule(row: &ScheduleRow, default_zone: Tz) -> Result<Schedule, S
     // not read.
     let rule = match row.dpnd_jobschid {
         Some(_) => None,
-        None => Some(parse_rule(row, start)?),
+        None => Some(parse_rule(row, start, cron)?),
     };
     Ok(Schedule {
         jobschid: row.jobschid,
@@ -214,7 +245,11 @@ pub fn parse_schedule(row: &ScheduleRow, default_zone: Tz) -> Result<Schedule, S
     })
 }
 
-fn parse_rule(row: &ScheduleRow, start: Option<DateTime<Utc>>) -> Result<Rule, ScheduleError> {
+fn parse_rule(
+    row: &ScheduleRow,
+    start: Option<DateTime<Utc>>,
+    cron: &mut CronLookup<'_>,
+) -> Result<Rule, ScheduleError> {
     let code = row
         .frqcd
         .as_deref()
@@ -309,7 +344,7 @@ fn parse_rule(row: &ScheduleRow, start: Option<DateTime<Utc>>) -> Result<Rule, S
                 .ok_or_else(|| {
                     ScheduleError::missing("CRONEXPR", "FRQCD CR needs a cron expression")
                 })?;
-            Rule::Cron(Box::new(parse_cron(expression)?))
+            Rule::Cron(cron(expression.trim())?)
         }
     })
 }

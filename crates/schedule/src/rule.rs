@@ -114,7 +114,7 @@ pub enum Rule {
         step: u32,
         at: NaiveTime,
     },
-    Cron(Box<croner::Cron>),
+    Cron(std::sync::Arc<croner::Cron>),
 }
 
 impl Rule {

@@ -13,7 +13,7 @@ use dwsched_model::{
     NewRequest, RequestType, RunParams, RunPayload, ScheduleRow, ScheduleState, Trigger,
 };
 use dwsched_schedule::{
-    MisfirePlan, Schedule, format_slot, parse_schedule, plan_misfires, to_local,
+    MisfirePlan, Schedule, ScheduleParser, format_slot, plan_misfires, to_local,
 };
 
 /// One schedule as the node tracks it.
@@ -60,6 +60,7 @@ pub struct DueSchedule {
 #[derive(Debug, Default)]
 pub struct ScheduleSet {
     tracked: HashMap<i64, Tracked>,
+    parser: ScheduleParser,
     timers: BinaryHeap<Reverse<(DateTime<Utc>, i64, u64)>>,
     generation: u64,
 }
@@ -164,7 +165,7 @@ impl ScheduleSet {
             }
             let parsed = match cycles.get(&row.jobschid) {
                 Some(cycle) => Err(format!("DPND_JOBSCHID: dependency cycle {cycle}")),
-                None => parse_schedule(row, default_zone).map_err(|e| e.to_string()),
+                None => self.parser.parse(row, default_zone).map_err(|e| e.to_string()),
             };
             let (schedule, problem) = match parsed {
                 Ok(schedule) => (Some(schedule), None),

@@ -311,6 +311,18 @@ macro_rules! store_impl {
         }
 
         impl $store {
+            /// The schedules matching `filter`, a row at a time.
+            #[allow(dead_code)]
+            async fn list_schedule_rows(&self, filter: &str) -> Result<Vec<ScheduleRow>> {
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE {filter} ORDER BY JOBSCHID"
+                )))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing schedules".to_string())?;
+                decode_all(rows, decode_schedule).context(|| "reading schedules".to_string())
+            }
+
             async fn insert_job_log(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -680,17 +692,11 @@ macro_rules! store_impl {
 
             async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>> {
                 let filter = if only_scheduled {
-                    " AND SCHFLG = 'Y' AND COALESCE(STFLG, 'A') = 'A'"
+                    "CURFLG = 'Y' AND SCHFLG = 'Y' AND COALESCE(STFLG, 'A') = 'A'"
                 } else {
-                    ""
+                    "CURFLG = 'Y'"
                 };
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE CURFLG = 'Y'{filter} ORDER BY JOBSCHID"
-                )))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing schedules".to_string())?;
-                decode_all(rows, decode_schedule).context(|| "reading schedules".to_string())
+                self.list_schedules_where(filter).await
             }
 
             async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>> {

@@ -148,6 +148,10 @@ impl MySqlStore {
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON DUPLICATE KEY UPDATE REQUEST_ID = REQUEST_ID";
 
+    async fn list_schedules_where(&self, filter: &str) -> crate::Result<Vec<ScheduleRow>> {
+        self.list_schedule_rows(filter).await
+    }
+
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, MySql>> {
         self.pool.begin().await
     }

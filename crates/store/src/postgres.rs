@@ -164,6 +164,10 @@ impl PgStore {
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
 
+    async fn list_schedules_where(&self, filter: &str) -> crate::Result<Vec<ScheduleRow>> {
+        self.list_schedule_rows(filter).await
+    }
+
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await
     }
