@@ -18,6 +18,7 @@ crate::per_backend!(
     sigterm_lets_runs_finish_then_stops_the_rest,
     kill_9_and_restart_rescues_the_interrupted_run,
     schedules_fire_each_slot_once,
+    a_running_node_follows_schedule_edits,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -616,4 +617,67 @@ async fn schedules_fire_each_slot_once(db: TestDb) {
         .unwrap();
     assert!(row.nxt_run_dt.is_some());
     assert!(row.lst_run_dt.is_some(), "LST_RUN_DT is recorded");
+}
+
+async fn a_running_node_follows_schedule_edits(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("edit", "true");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "EDIT", "--flow", flow.to_str().unwrap()],
+    );
+    let _node = NodeProcess::start(
+        &db,
+        &scratch.dir,
+        "n1",
+        &[("SCHEDULER_REFRESH_INTERVAL", "1")],
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "EDIT",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "* * * * * *",
+            "--enable",
+        ],
+    );
+    eventually(
+        LONG,
+        "runs of the schedule added while the node runs",
+        || async { (runs_of(&*store, "EDIT").await.len() >= 2).then_some(()) },
+    )
+    .await;
+    cli(&db, &scratch.dir, &["schedule", "disable", &id]);
+    // After the next sync no further slot is queued.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let settled = store.list_requests(None, 1000).await.unwrap().len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        store.list_requests(None, 1000).await.unwrap().len(),
+        settled,
+        "a disabled schedule stops firing"
+    );
+
+    // REFRESH_SCHEDULE is answered with the sync's counts.
+    let refresh = store
+        .enqueue(
+            &NewRequest::new("EDIT", RequestType::RefreshSchedule, "{}".into()),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let done = wait_request(&*store, refresh.request_id(), RequestStatus::Done, LONG).await;
+    assert!(
+        done.result_payload
+            .unwrap()
+            .contains("schedules synchronised")
+    );
 }

@@ -22,14 +22,22 @@ pub fn machine_report() -> String {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
-        .map_or("unknown".into(), |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0));
+        .map_or("unknown".into(), |kb| {
+            format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0)
+        });
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map_or("unknown".into(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let profile = if cfg!(debug_assertions) { "debug (figures are not representative)" } else { "release" };
+        .map_or("unknown".into(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
+    let profile = if cfg!(debug_assertions) {
+        "debug (figures are not representative)"
+    } else {
+        "release"
+    };
     format!(
         "machine: {cores} cores, {cpu}, {memory} memory\ndate: {}\ncommit: {commit}\nbuild: {profile}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")

@@ -52,12 +52,28 @@ fn next_fire_rate(code: &str, dd: Option<&str>) -> f64 {
 
 /// A mix of codes, zones and times, as a real table would hold.
 fn bulk_rows() -> Vec<String> {
-    let zones = ["UTC", "Europe/London", "America/New_York", "Asia/Kolkata", "Australia/Sydney"];
-    let codes = [("DL", "NULL"), ("WK", "'MON'"), ("MN", "'31'"), ("QT", "'L'"), ("CR", "NULL")];
+    let zones = [
+        "UTC",
+        "Europe/London",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Australia/Sydney",
+    ];
+    let codes = [
+        ("DL", "NULL"),
+        ("WK", "'MON'"),
+        ("MN", "'31'"),
+        ("QT", "'L'"),
+        ("CR", "NULL"),
+    ];
     (0..SCHEDULES)
         .map(|i| {
             let (code, dd) = codes[i % codes.len()];
-            let cron = if code == "CR" { "'*/5 * * * *'" } else { "NULL" };
+            let cron = if code == "CR" {
+                "'*/5 * * * *'"
+            } else {
+                "NULL"
+            };
             format!(
                 "('JOB{}', '{code}', {dd}, {}, {}, 'A', 'Y', 'Y', '{}', {cron}, 0)",
                 i % 5000,
@@ -72,8 +88,9 @@ fn bulk_rows() -> Vec<String> {
 #[tokio::main]
 async fn main() {
     println!("{}\n", machine_report());
-    parse_costs();
-    println!("next_fire, one core, America/New_York (median of {ROUNDS} rounds of 1,000,000 calls):");
+    println!(
+        "next_fire, one core, America/New_York (median of {ROUNDS} rounds of 1,000,000 calls):"
+    );
     for (code, dd) in [("DL", None), ("WK", Some("MON")), ("MN", Some("31"))] {
         println!("  {code}: {:>12.0} calls/s", next_fire_rate(code, dd));
     }
@@ -81,7 +98,9 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("dwsched-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("bench.db").display());
-    let store = dwsched_store::open(&StoreOptions::new(url.clone()).create(true)).await.unwrap();
+    let store = dwsched_store::open(&StoreOptions::new(url.clone()).create(true))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     load_schedules(&url).await;
 
@@ -102,18 +121,33 @@ async fn main() {
         sync_once(&*store, &mut fresh, now).await;
         full.push(clock.elapsed().as_secs_f64() * 1000.0);
     }
-    println!("  full sync into an empty set:           {:>8.1} ms (median of {ROUNDS})", median(&mut full));
+    println!(
+        "  full sync into an empty set:           {:>8.1} ms (median of {ROUNDS})",
+        median(&mut full)
+    );
     let mut resync = Vec::new();
-    let mut touched = 0;
+    let mut incremental = Vec::new();
+    let mut touched = (0, 0);
     for round in 0..ROUNDS {
+        let since = Utc::now();
         change_ten_rows(&url, round).await;
         let clock = Instant::now();
-        touched = sync_once(&*store, &mut set, now).await;
+        touched.0 = sync_once(&*store, &mut set, now).await;
         resync.push(clock.elapsed().as_secs_f64() * 1000.0);
+        change_ten_rows(&url, round + ROUNDS).await;
+        let clock = Instant::now();
+        touched.1 = incremental_sync(&*store, &mut set, since, now).await;
+        incremental.push(clock.elapsed().as_secs_f64() * 1000.0);
     }
     println!(
-        "  re-sync with 10 rows changed:          {:>8.1} ms (median of {ROUNDS}), {touched} timers touched",
-        median(&mut resync)
+        "  full re-sync with 10 rows changed:     {:>8.1} ms (median of {ROUNDS}), {} timers touched",
+        median(&mut resync),
+        touched.0
+    );
+    println!(
+        "  incremental sync with 10 rows changed: {:>8.1} ms (median of {ROUNDS}), {} timers touched",
+        median(&mut incremental),
+        touched.1
     );
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
@@ -126,15 +160,36 @@ async fn sync_once(store: &dyn Store, set: &mut ScheduleSet, now: DateTime<Utc>)
     let load = clock.elapsed();
     let report = set.sync(&rows, Tz::UTC, now);
     let diff = clock.elapsed() - load;
-    store.set_schedule_states(&report.state_writes).await.unwrap();
+    store
+        .set_schedule_states(&report.state_writes)
+        .await
+        .unwrap();
     let write = clock.elapsed() - load - diff;
-    eprintln!(
+    println!(
         "    (load {:.0} ms, diff {:.0} ms, {} state writes {:.0} ms)",
         load.as_secs_f64() * 1000.0,
         diff.as_secs_f64() * 1000.0,
         report.state_writes.len(),
         write.as_secs_f64() * 1000.0
     );
+    report.timers_touched
+}
+
+/// The node's incremental sync: every scheduled id, and the rows changed since.
+async fn incremental_sync(
+    store: &dyn Store,
+    set: &mut ScheduleSet,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> usize {
+    let ids = store.scheduled_ids().await.unwrap();
+    let missing = set.untracked(&ids);
+    let rows = store.scheduled_changes(since, &missing).await.unwrap();
+    let report = set.sync_changes(&ids, &rows, Tz::UTC, now);
+    store
+        .set_schedule_states(&report.state_writes)
+        .await
+        .unwrap();
     report.timers_touched
 }
 
@@ -147,7 +202,10 @@ async fn load_schedules(url: &str) {
             "INSERT INTO DMS_JOBSCH (MAPREF, FRQCD, FRQDD, FRQHH, FRQMI, STFLG, SCHFLG, CURFLG, TIMEZONE, CRONEXPR, FAILCNT) VALUES {}",
             chunk.join(", ")
         );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
 }
@@ -156,28 +214,11 @@ async fn change_ten_rows(url: &str, round: usize) {
     use sqlx::Connection as _;
     let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
     let sql = format!(
-        "UPDATE DMS_JOBSCH SET FRQMI = (FRQMI + 1) % 60 WHERE JOBSCHID IN (SELECT JOBSCHID FROM DMS_JOBSCH WHERE FRQCD = 'DL' ORDER BY JOBSCHID LIMIT 10 OFFSET {})",
+        "UPDATE DMS_JOBSCH SET FRQMI = (FRQMI + 1) % 60, RECUPDT = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE JOBSCHID IN (SELECT JOBSCHID FROM DMS_JOBSCH WHERE FRQCD = 'DL' ORDER BY JOBSCHID LIMIT 10 OFFSET {})",
         round * 10
     );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
-}
-
-#[allow(dead_code)]
-fn parse_costs() {
-    for (code, dd, cron) in [("DL", None, None), ("WK", Some("MON"), None), ("CR", None, Some("*/5 * * * *"))] {
-        let mut r = row(code, dd);
-        r.cronexpr = cron.map(str::to_string);
-        let clock = Instant::now();
-        for _ in 0..20_000 {
-            std::hint::black_box(parse_schedule(&r, Tz::UTC).unwrap());
-        }
-        eprintln!("parse {code}: {:.2} us", clock.elapsed().as_secs_f64() * 1e6 / 20_000.0);
-        let s = parse_schedule(&r, Tz::UTC).unwrap();
-        let clock = Instant::now();
-        let now = Utc::now();
-        for _ in 0..20_000 {
-            std::hint::black_box(s.next_fire(now));
-        }
-        eprintln!("next {code}: {:.2} us", clock.elapsed().as_secs_f64() * 1e6 / 20_000.0);
-    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
 }

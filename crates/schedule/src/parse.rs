@@ -170,7 +170,11 @@ pub struct ScheduleParser {
 }
 
 impl ScheduleParser {
-    pub fn parse(&mut self, row: &ScheduleRow, default_zone: Tz) -> Result<Schedule, ScheduleError> {
+    pub fn parse(
+        &mut self,
+        row: &ScheduleRow,
+        default_zone: Tz,
+    ) -> Result<Schedule, ScheduleError> {
         parse_row(row, default_zone, &mut |expression| {
             self.crons
                 .entry(expression.to_string())

@@ -394,9 +394,12 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
     let mut next_sync = tokio::time::Instant::now();
     let mut backoff = Backoff::default();
     let mut pending_reply: Vec<oneshot::Sender<Result<SyncReport, String>>> = Vec::new();
+    let mut cursor = SyncCursor::default();
     loop {
         if tokio::time::Instant::now() >= next_sync || !pending_reply.is_empty() {
-            let result = sync(&shared, &mut set).await;
+            // A REFRESH_SCHEDULE asks for a full sync.
+            let full = !pending_reply.is_empty();
+            let result = sync(&shared, &mut set, &mut cursor, full).await;
             match &result {
                 Ok(_) => {
                     backoff.reset();
@@ -427,17 +430,85 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
     }
 }
 
-/// One sync of `DMS_JOBSCH` into the set; writes the states that changed.
-async fn sync(shared: &Shared, set: &mut ScheduleSet) -> Result<SyncReport, String> {
+/// Where incremental syncs start from: rows changed (by `RECUPDT`) since the
+/// watermark, less a margin for writers whose clocks run behind.
+#[derive(Debug, Default)]
+struct SyncCursor {
+    watermark: Option<chrono::DateTime<Utc>>,
+    since_full: u32,
+}
+
+impl SyncCursor {
+    /// Every this many syncs is a full one, which also catches edits made without
+    /// touching `RECUPDT`.
+    const FULL_EVERY: u32 = 10;
+
+    fn margin() -> chrono::Duration {
+        chrono::Duration::minutes(10)
+    }
+
+    fn advance(&mut self, rows: &[dwsched_model::ScheduleRow], now: chrono::DateTime<Utc>) {
+        let newest = rows.iter().filter_map(|r| r.updated_at).max();
+        self.watermark = Some(
+            self.watermark
+                .into_iter()
+                .chain(newest)
+                .max()
+                .unwrap_or(now),
+        );
+    }
+}
+
+/// One sync of `DMS_JOBSCH` into the set (full, or incremental from the cursor);
+/// writes the states that changed.
+async fn sync(
+    shared: &Shared,
+    set: &mut ScheduleSet,
+    cursor: &mut SyncCursor,
+    full: bool,
+) -> Result<SyncReport, String> {
     let started = std::time::Instant::now();
-    let rows = match shared.store.list_schedules(true).await {
-        Ok(rows) => rows,
+    let now = Utc::now();
+    let zone = shared.config.default_zone;
+    let incremental =
+        !full && cursor.since_full + 1 < SyncCursor::FULL_EVERY && cursor.watermark.is_some();
+    let loaded = if incremental {
+        let since = cursor.watermark.unwrap_or(now) - SyncCursor::margin();
+        match shared.store.scheduled_ids().await {
+            Ok(ids) => {
+                let missing = set.untracked(&ids);
+                shared
+                    .store
+                    .scheduled_changes(since, &missing)
+                    .await
+                    .map(|rows| (Some(ids), rows))
+            }
+            Err(err) => Err(err),
+        }
+    } else {
+        shared
+            .store
+            .list_schedules(true)
+            .await
+            .map(|rows| (None, rows))
+    };
+    let (ids, rows) = match loaded {
+        Ok(loaded) => loaded,
         Err(err) => {
             shared.health.failed("loading schedules", &err);
             return Err(err.to_string());
         }
     };
-    let report = set.sync(&rows, shared.config.default_zone, Utc::now());
+    let report = match &ids {
+        Some(ids) => set.sync_changes(ids, &rows, zone, now),
+        None => set.sync(&rows, zone, now),
+    };
+    cursor.advance(&rows, now);
+    cursor.since_full = if ids.is_some() {
+        cursor.since_full + 1
+    } else {
+        0
+    };
     for (id, mapref, problem) in &report.new_problems {
         tracing::warn!(jobschid = id, mapref = %mapref, "schedule {id} of {mapref} cannot be scheduled: {problem}");
     }
@@ -449,8 +520,10 @@ async fn sync(shared: &Shared, set: &mut ScheduleSet) -> Result<SyncReport, Stri
     shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
     let changed = report.added + report.changed + report.removed > 0;
     let message = "Synchronising job schedules...";
+    let mode = if ids.is_some() { "incremental" } else { "full" };
     if changed || shared.stats.syncs.load(Ordering::Relaxed) == 1 {
         tracing::info!(
+            mode,
             total = report.total,
             added = report.added,
             changed = report.changed,
@@ -460,7 +533,12 @@ async fn sync(shared: &Shared, set: &mut ScheduleSet) -> Result<SyncReport, Stri
             "{message}"
         );
     } else {
-        tracing::debug!(total = report.total, invalid = report.invalid, "{message}");
+        tracing::debug!(
+            mode,
+            total = report.total,
+            invalid = report.invalid,
+            "{message}"
+        );
     }
     Ok(report)
 }

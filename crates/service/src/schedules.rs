@@ -60,6 +60,8 @@ pub struct DueSchedule {
 #[derive(Debug, Default)]
 pub struct ScheduleSet {
     tracked: HashMap<i64, Tracked>,
+    /// Rows marked as on a dependency cycle.
+    on_cycle: HashSet<i64>,
     parser: ScheduleParser,
     timers: BinaryHeap<Reverse<(DateTime<Utc>, i64, u64)>>,
     generation: u64,
@@ -118,33 +120,52 @@ impl ScheduleSet {
         self.tracked.get(&jobschid).and_then(|t| t.next)
     }
 
-    /// Brings the set in line with the scheduled rows of `DMS_JOBSCH`: rows are matched
-    /// by JOBSCHID and compared by content, and only added, changed and removed rows
-    /// are parsed and get new timers.
+    /// Brings the set in line with all the scheduled rows of `DMS_JOBSCH`: rows are
+    /// matched by JOBSCHID and compared by content, and only added, changed and removed
+    /// rows are parsed and get new timers.
     pub fn sync(
         &mut self,
         rows: &[ScheduleRow],
         default_zone: Tz,
         now: DateTime<Utc>,
     ) -> SyncReport {
+        let present: Vec<i64> = rows.iter().map(|r| r.jobschid).collect();
+        self.sync_changes(&present, rows, default_zone, now)
+    }
+
+    /// The ids of `present` that the set does not track yet: their rows must be among
+    /// those given to [`Self::sync_changes`].
+    pub fn untracked(&self, present: &[i64]) -> Vec<i64> {
+        present
+            .iter()
+            .copied()
+            .filter(|id| !self.tracked.contains_key(id))
+            .collect()
+    }
+
+    /// An incremental sync: `present` holds the ids of every scheduled row, `rows` the
+    /// rows that may have changed (every untracked id among them). Rows not given keep
+    /// their timers untouched.
+    pub fn sync_changes(
+        &mut self,
+        present: &[i64],
+        rows: &[ScheduleRow],
+        default_zone: Tz,
+        now: DateTime<Utc>,
+    ) -> SyncReport {
         let mut report = SyncReport {
-            total: rows.len(),
+            total: present.len(),
             ..SyncReport::default()
         };
-        let present: HashSet<i64> = rows.iter().map(|r| r.jobschid).collect();
+        let present: HashSet<i64> = present.iter().copied().collect();
         let before = self.tracked.len();
         self.tracked.retain(|id, _| present.contains(id));
+        self.on_cycle.retain(|id| present.contains(id));
         report.removed = before - self.tracked.len();
 
-        let cycles = dependency_cycles(rows);
-        for row in rows {
+        for row in rows.iter().filter(|r| present.contains(&r.jobschid)) {
             let existing = self.tracked.get(&row.jobschid);
-            let unchanged = existing.is_some_and(|t| same_content(&t.content, row));
-            if unchanged {
-                let tracked = &self.tracked[&row.jobschid];
-                if tracked.problem.is_some() {
-                    report.invalid += 1;
-                }
+            if let Some(tracked) = existing.filter(|t| same_content(&t.content, row)) {
                 // Another tool may have written these; keep the table true.
                 if row.nxt_run_dt != tracked.next || row.scherr != tracked.problem {
                     report.state_writes.push(ScheduleState {
@@ -155,69 +176,140 @@ impl ScheduleSet {
                 }
                 continue;
             }
-            let previous_problem = existing
-                .and_then(|t| t.problem.clone())
-                .or_else(|| row.scherr.clone());
             if existing.is_some() {
                 report.changed += 1;
             } else {
                 report.added += 1;
             }
-            let parsed = match cycles.get(&row.jobschid) {
-                Some(cycle) => Err(format!("DPND_JOBSCHID: dependency cycle {cycle}")),
-                None => self.parser.parse(row, default_zone).map_err(|e| e.to_string()),
-            };
-            let (schedule, problem) = match parsed {
-                Ok(schedule) => (Some(schedule), None),
-                Err(problem) => (None, Some(problem)),
-            };
-            if let Some(problem) = &problem {
-                report.invalid += 1;
-                if previous_problem.as_ref() != Some(problem) || existing.is_none() {
-                    report
-                        .new_problems
-                        .push((row.jobschid, row.mapref.clone(), problem.clone()));
-                }
-            }
-            // A stored next fire that has passed marks where this schedule was left:
-            // its slots from there on are due (and the misfire policy applies). A
-            // changed rule owes nothing from before the change.
-            let last_handled = match existing {
-                None => row
-                    .nxt_run_dt
-                    .filter(|stored| *stored <= now)
-                    .map(|stored| stored - Duration::nanoseconds(1)),
-                Some(_) => None,
-            };
-            let next = match (&schedule, last_handled) {
-                (Some(s), Some(handled)) => s.next_fire(handled),
-                (Some(s), None) => s.next_fire(now - Duration::nanoseconds(1)),
-                (None, _) => None,
-            };
-            self.generation += 1;
-            let tracked = Tracked {
-                content: row.clone(),
+            let stored = (row.nxt_run_dt, row.scherr.clone());
+            self.track(row.clone(), default_zone, now, stored, &mut report);
+        }
+        self.check_cycles(default_zone, now, &mut report);
+        report.invalid = self
+            .tracked
+            .values()
+            .filter(|t| t.problem.is_some())
+            .count();
+        report
+    }
+
+    /// Parses a row and (re)sets its timer. `stored` is the row's `NXT_RUN_DT` and
+    /// `SCHERR` as the table holds them, to write only what differs.
+    fn track(
+        &mut self,
+        row: ScheduleRow,
+        default_zone: Tz,
+        now: DateTime<Utc>,
+        stored: (Option<DateTime<Utc>>, Option<String>),
+        report: &mut SyncReport,
+    ) {
+        let existing = self.tracked.get(&row.jobschid);
+        let previous_problem = existing
+            .and_then(|t| t.problem.clone())
+            .or_else(|| stored.1.clone());
+        let parsed = if self.on_cycle.contains(&row.jobschid) {
+            Err(existing.and_then(|t| t.problem.clone()).unwrap_or_default())
+        } else {
+            self.parser
+                .parse(&row, default_zone)
+                .map_err(|e| e.to_string())
+        };
+        let (schedule, problem) = match parsed {
+            Ok(schedule) => (Some(schedule), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        if let Some(problem) = &problem
+            && (previous_problem.as_ref() != Some(problem) || existing.is_none())
+        {
+            report
+                .new_problems
+                .push((row.jobschid, row.mapref.clone(), problem.clone()));
+        }
+        // A stored next fire that has passed marks where this schedule was left: its
+        // slots from there on are due (and the misfire policy applies). A changed rule
+        // owes nothing from before the change.
+        let last_handled = match existing {
+            None => stored
+                .0
+                .filter(|at| *at <= now)
+                .map(|at| at - Duration::nanoseconds(1)),
+            Some(_) => None,
+        };
+        let next = match (&schedule, last_handled) {
+            (Some(s), Some(handled)) => s.next_fire(handled),
+            (Some(s), None) => s.next_fire(now - Duration::nanoseconds(1)),
+            (None, _) => None,
+        };
+        self.generation += 1;
+        if let Some(at) = next {
+            self.timers
+                .push(Reverse((at, row.jobschid, self.generation)));
+        }
+        report.timers_touched += 1;
+        if stored.0 != next || stored.1 != problem {
+            report.state_writes.push(ScheduleState {
+                jobschid: row.jobschid,
+                next_fire: next,
+                scherr: problem.clone(),
+            });
+        }
+        let jobschid = row.jobschid;
+        self.tracked.insert(
+            jobschid,
+            Tracked {
+                content: row,
                 schedule,
-                problem: problem.clone(),
+                problem,
                 next,
                 last_handled,
                 generation: self.generation,
-            };
-            if let Some(at) = next {
-                self.timers
-                    .push(Reverse((at, row.jobschid, self.generation)));
+            },
+        );
+    }
+
+    /// Marks the rows on a `DPND_JOBSCHID` cycle as unschedulable, and re-parses rows
+    /// whose cycle was broken.
+    fn check_cycles(&mut self, default_zone: Tz, now: DateTime<Utc>, report: &mut SyncReport) {
+        let edges = self
+            .tracked
+            .iter()
+            .filter_map(|(id, t)| t.content.dpnd_jobschid.map(|parent| (*id, parent)));
+        let cycles = dependency_cycles(edges);
+        let broken: Vec<i64> = self
+            .on_cycle
+            .iter()
+            .copied()
+            .filter(|id| !cycles.contains_key(id))
+            .collect();
+        for id in broken {
+            self.on_cycle.remove(&id);
+            if let Some(t) = self.tracked.get(&id) {
+                let stored = (t.next, t.problem.clone());
+                let row = t.content.clone();
+                self.track(row, default_zone, now, stored, report);
             }
-            report.timers_touched += 1;
-            if row.nxt_run_dt != next || row.scherr != problem {
-                report.state_writes.push(ScheduleState {
-                    jobschid: row.jobschid,
-                    next_fire: next,
-                    scherr: problem,
-                });
-            }
-            self.tracked.insert(row.jobschid, tracked);
         }
-        report
+        for (id, cycle) in cycles {
+            let problem = format!("DPND_JOBSCHID: dependency cycle {cycle}");
+            let Some(t) = self.tracked.get_mut(&id) else {
+                continue;
+            };
+            if t.problem.as_ref() == Some(&problem) {
+                continue;
+            }
+            self.on_cycle.insert(id);
+            report
+                .new_problems
+                .push((id, t.content.mapref.clone(), problem.clone()));
+            report.state_writes.push(ScheduleState {
+                jobschid: id,
+                next_fire: None,
+                scherr: Some(problem.clone()),
+            });
+            t.schedule = None;
+            t.next = None;
+            t.problem = Some(problem);
+        }
     }
 
     /// Plans every schedule whose next fire has come, advances its timer, and returns
@@ -325,12 +417,10 @@ pub fn fire_request(schedule: &Schedule, slot: DateTime<Utc>) -> NewRequest {
     }
 }
 
-/// The rows on a `DPND_JOBSCHID` cycle, each with the cycle as text (`3 -> 5 -> 3`).
-fn dependency_cycles(rows: &[ScheduleRow]) -> HashMap<i64, String> {
-    let parent: HashMap<i64, i64> = rows
-        .iter()
-        .filter_map(|r| r.dpnd_jobschid.map(|p| (r.jobschid, p)))
-        .collect();
+/// The rows on a `DPND_JOBSCHID` cycle, each with the cycle as text (`3 -> 5 -> 3`),
+/// from (row, parent) edges.
+fn dependency_cycles(edges: impl Iterator<Item = (i64, i64)>) -> HashMap<i64, String> {
+    let parent: HashMap<i64, i64> = edges.collect();
     let mut on_cycle = HashMap::new();
     for &start in parent.keys() {
         let mut path = vec![start];
@@ -338,9 +428,17 @@ fn dependency_cycles(rows: &[ScheduleRow]) -> HashMap<i64, String> {
         while let Some(&next) = parent.get(&at) {
             if let Some(position) = path.iter().position(|&p| p == next) {
                 let cycle = &path[position..];
-                let text = cycle
+                let mut ids: Vec<i64> = cycle.to_vec();
+                // The same text for every member: start the cycle at its smallest id.
+                let smallest = ids
                     .iter()
-                    .chain(std::iter::once(&next))
+                    .enumerate()
+                    .min_by_key(|(_, id)| **id)
+                    .map_or(0, |(i, _)| i);
+                ids.rotate_left(smallest);
+                ids.push(ids[0]);
+                let text = ids
+                    .iter()
                     .map(|id| id.to_string())
                     .collect::<Vec<_>>()
                     .join(" -> ");
@@ -515,6 +613,52 @@ mod tests {
         let due = coalesce.take_due(utc("2026-03-01T10:30:00Z"), Duration::seconds(60));
         assert_eq!(due[0].requests.len(), 1);
         assert_eq!(due[0].plan.merged, 2);
+    }
+
+    #[test]
+    fn incremental_syncs_touch_only_the_rows_given() {
+        let now = utc("2026-03-01T10:30:00Z");
+        let mut set = ScheduleSet::new();
+        set.sync(&(1..=100).map(hourly).collect::<Vec<_>>(), Tz::UTC, now);
+        let present: Vec<i64> = (1..=100).filter(|id| *id != 7).chain([101]).collect();
+        assert_eq!(set.untracked(&present), [101]);
+        let mut edited = hourly(5);
+        edited.cronexpr = Some("15 * * * *".into());
+        let report = set.sync_changes(&present, &[edited, hourly(101)], Tz::UTC, now);
+        assert_eq!(
+            (
+                report.total,
+                report.added,
+                report.changed,
+                report.removed,
+                report.timers_touched
+            ),
+            (100, 1, 1, 1, 2)
+        );
+        assert_eq!(set.next_fire_of(5), Some(utc("2026-03-01T11:15:00Z")));
+        assert_eq!(set.next_fire_of(7), None);
+
+        // A cycle closed by one edit is found, though its other member was not given.
+        let mut a = hourly(10);
+        a.dpnd_jobschid = Some(11);
+        let mut b = hourly(11);
+        b.dpnd_jobschid = Some(10);
+        let first = set.sync_changes(&present, &[a], Tz::UTC, now);
+        assert_eq!(first.invalid, 0);
+        let closed = set.sync_changes(&present, &[b.clone()], Tz::UTC, now);
+        assert_eq!(closed.invalid, 2);
+        let texts: Vec<_> = closed.new_problems.iter().map(|p| p.2.as_str()).collect();
+        assert_eq!(texts, ["DPND_JOBSCHID: dependency cycle 10 -> 11 -> 10"; 2]);
+        // Breaking it clears the other member's problem too.
+        b.dpnd_jobschid = None;
+        let broken = set.sync_changes(&present, &[b], Tz::UTC, now);
+        assert_eq!(broken.invalid, 0);
+        let cleared = broken
+            .state_writes
+            .iter()
+            .find(|s| s.jobschid == 10)
+            .unwrap();
+        assert_eq!(cleared.scherr, None);
     }
 
     #[test]

@@ -10,6 +10,9 @@
 
 use crate::Dialect;
 
+/// The rows the service fires (SPEC §3).
+pub const SCHEDULED: &str = "CURFLG = 'Y' AND SCHFLG = 'Y' AND COALESCE(STFLG, 'A') = 'A'";
+
 /// `DMS_JOBSCH` columns in the order `decode_schedule` reads them.
 pub const SCHEDULE_COLUMNS: &str = "CAST(JOBSCHID AS BIGINT), CAST(JOBFLWID AS BIGINT), MAPREF, \
      FRQCD, FRQDD, CAST(FRQHH AS BIGINT), CAST(FRQMI AS BIGINT), STRTDT, ENDDT, STFLG, SCHFLG, \
@@ -62,6 +65,40 @@ pub fn claimable_where(class: dwsched_model::RequestClass) -> String {
         "r.STATUS IN ('NEW', 'QUEUED') AND (r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
          AND {class_condition}"
     )
+}
+
+/// The update of `n` schedules' `NXT_RUN_DT` and `SCHERR`. PostgreSQL and SQLite join a
+/// `VALUES` list (binds: id, next, problem per row); MySQL, whose `VALUES` differs,
+/// uses `CASE` (binds: id and next per row, then id and problem, then the ids).
+pub fn states_update_sql(dialect: Dialect, n: usize) -> String {
+    let mut counter = 0;
+    let mut next = || {
+        counter += 1;
+        format!("${counter}")
+    };
+    if dialect == Dialect::MySql {
+        let next_cases: String = (0..n)
+            .map(|_| format!(" WHEN {} THEN {}", next(), next()))
+            .collect();
+        let error_cases: String = (0..n)
+            .map(|_| format!(" WHEN {} THEN {}", next(), next()))
+            .collect();
+        let ids: Vec<String> = (0..n).map(|_| next()).collect();
+        format!(
+            "UPDATE DMS_JOBSCH SET NXT_RUN_DT = CASE JOBSCHID{next_cases} END, \
+             SCHERR = CASE JOBSCHID{error_cases} END WHERE JOBSCHID IN ({})",
+            ids.join(", ")
+        )
+    } else {
+        let values: Vec<String> = (0..n)
+            .map(|_| format!("({}, {}, {})", next(), next(), next()))
+            .collect();
+        format!(
+            "UPDATE DMS_JOBSCH SET NXT_RUN_DT = v.column2, SCHERR = v.column3 \
+             FROM (VALUES {}) AS v WHERE DMS_JOBSCH.JOBSCHID = v.column1",
+            values.join(", ")
+        )
+    }
 }
 
 /// A claim as one `UPDATE … RETURNING` (PostgreSQL, SQLite): `$1` is now, `$2` the
@@ -191,8 +228,8 @@ macro_rules! store_impl {
         use sqlx::Row as _;
 
         use $crate::common::{
-            flag, CONNECTION_COLUMNS, FLOW_COLUMNS, REQUEST_COLUMNS, RUN_COLUMNS,
-            SCHEDULE_COLUMNS,
+            flag, states_update_sql, CONNECTION_COLUMNS, FLOW_COLUMNS, REQUEST_COLUMNS, RUN_COLUMNS,
+            SCHEDULED, SCHEDULE_COLUMNS,
         };
         use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
 
@@ -311,6 +348,17 @@ macro_rules! store_impl {
         }
 
         impl $store {
+            /// The ids of the scheduled rows, a row at a time.
+            #[allow(dead_code)]
+            async fn scheduled_id_rows(&self) -> Result<Vec<i64>> {
+                sqlx::query_scalar(self.sql(&format!(
+                    "SELECT CAST(JOBSCHID AS BIGINT) FROM DMS_JOBSCH WHERE {SCHEDULED} ORDER BY JOBSCHID"
+                )))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing scheduled ids".to_string())
+            }
+
             /// The schedules matching `filter`, a row at a time.
             #[allow(dead_code)]
             async fn list_schedule_rows(&self, filter: &str) -> Result<Vec<ScheduleRow>> {
@@ -691,12 +739,27 @@ macro_rules! store_impl {
             }
 
             async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>> {
-                let filter = if only_scheduled {
-                    "CURFLG = 'Y' AND SCHFLG = 'Y' AND COALESCE(STFLG, 'A') = 'A'"
-                } else {
-                    "CURFLG = 'Y'"
-                };
+                let filter = if only_scheduled { SCHEDULED } else { "CURFLG = 'Y'" };
                 self.list_schedules_where(filter).await
+            }
+
+            async fn scheduled_ids(&self) -> Result<Vec<i64>> {
+                self.scheduled_ids_impl().await
+            }
+
+            async fn scheduled_changes(&self, since: DateTime<Utc>, ids: &[i64]) -> Result<Vec<ScheduleRow>> {
+                // The literals are a formatted time and integers, never input text.
+                let since = since.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f");
+                let mut rows = self
+                    .list_schedules_where(&format!("{SCHEDULED} AND RECUPDT >= '{since}'"))
+                    .await?;
+                let seen: std::collections::HashSet<i64> = rows.iter().map(|r| r.jobschid).collect();
+                let wanted: Vec<i64> = ids.iter().copied().filter(|id| !seen.contains(id)).collect();
+                for chunk in wanted.chunks(1000) {
+                    let list = chunk.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(", ");
+                    rows.extend(self.list_schedules_where(&format!("{SCHEDULED} AND JOBSCHID IN ({list})")).await?);
+                }
+                Ok(rows)
             }
 
             async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>> {
@@ -1230,28 +1293,25 @@ macro_rules! store_impl {
                 let mut tx = self.begin_write().await.context(context)?;
                 // One statement per few hundred rows: a first sync writes them all.
                 for chunk in states.chunks(400) {
-                    let mut n = 0;
-                    let mut next = || {
-                        n += 1;
-                        format!("${n}")
-                    };
-                    let next_cases: String = chunk.iter().map(|_| format!(" WHEN {} THEN {}", next(), next())).collect();
-                    let error_cases: String = chunk.iter().map(|_| format!(" WHEN {} THEN {}", next(), next())).collect();
-                    let ids: Vec<String> = chunk.iter().map(|_| next()).collect();
-                    let sql = format!(
-                        "UPDATE DMS_JOBSCH SET NXT_RUN_DT = CASE JOBSCHID{next_cases} END, \
-                         SCHERR = CASE JOBSCHID{error_cases} END WHERE JOBSCHID IN ({})",
-                        ids.join(", ")
-                    );
+                    let sql = states_update_sql($backend.dialect(), chunk.len());
                     let mut query = sqlx::query(self.sql(&sql));
-                    for state in chunk {
-                        query = query.bind(state.jobschid).bind(state.next_fire.map(|t| t.naive_utc()));
-                    }
-                    for state in chunk {
-                        query = query.bind(state.jobschid).bind(state.scherr.clone());
-                    }
-                    for state in chunk {
-                        query = query.bind(state.jobschid);
+                    if $backend.dialect() == $crate::Dialect::MySql {
+                        for state in chunk {
+                            query = query.bind(state.jobschid).bind(state.next_fire.map(|t| t.naive_utc()));
+                        }
+                        for state in chunk {
+                            query = query.bind(state.jobschid).bind(state.scherr.clone());
+                        }
+                        for state in chunk {
+                            query = query.bind(state.jobschid);
+                        }
+                    } else {
+                        for state in chunk {
+                            query = query
+                                .bind(state.jobschid)
+                                .bind(state.next_fire.map(|t| t.naive_utc()))
+                                .bind(state.scherr.clone());
+                        }
                     }
                     query.execute(&mut *tx).await.context(context)?;
                 }

@@ -30,6 +30,9 @@ use thiserror::Error;
 
 pub use schema::Dialect;
 
+/// A `JOBSCHID`.
+pub type ScheduleId = i64;
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A store error. Its text never contains a password.
@@ -308,6 +311,15 @@ pub trait Store: Send + Sync {
     /// Current schedule versions (`CURFLG='Y'`); with `only_scheduled`, only the rows the
     /// service fires (SPEC §3).
     async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>>;
+    /// The ids of the rows the service fires (SPEC §3).
+    async fn scheduled_ids(&self) -> Result<Vec<ScheduleId>>;
+    /// The scheduled rows changed since `since` (by `RECUPDT`), and those in `ids`:
+    /// the rows an incremental sync reads.
+    async fn scheduled_changes(
+        &self,
+        since: DateTime<Utc>,
+        ids: &[ScheduleId],
+    ) -> Result<Vec<ScheduleRow>>;
     async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>>;
     async fn set_schedule_enabled(
         &self,

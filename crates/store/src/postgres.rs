@@ -164,6 +164,10 @@ impl PgStore {
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
 
+    async fn scheduled_ids_impl(&self) -> crate::Result<Vec<i64>> {
+        self.scheduled_id_rows().await
+    }
+
     async fn list_schedules_where(&self, filter: &str) -> crate::Result<Vec<ScheduleRow>> {
         self.list_schedule_rows(filter).await
     }

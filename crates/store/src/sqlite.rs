@@ -110,6 +110,20 @@ impl SqliteStore {
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
 
+    /// The ids of the scheduled rows, as one JSON document (see below).
+    async fn scheduled_ids_impl(&self) -> crate::Result<Vec<i64>> {
+        let sql = format!(
+            "SELECT COALESCE(json_group_array(JOBSCHID), '[]') FROM DMS_JOBSCH WHERE {}",
+            crate::common::SCHEDULED
+        );
+        let text: String = sqlx::query_scalar(self.sql(&sql))
+            .fetch_one(&self.pool)
+            .await
+            .context(|| "listing scheduled ids".to_string())?;
+        serde_json::from_str(&text)
+            .map_err(|e| crate::StoreError::Invalid(format!("reading scheduled ids: {e}")))
+    }
+
     /// The schedules matching `filter`, fetched as one JSON document: sqlx decodes
     /// SQLite values one by one across a thread, which costs about 1 µs a value, and a
     /// sync reads 22 columns of every row.
@@ -253,29 +267,45 @@ fn parse_time(text: &str, column: &str, id: i64) -> crate::Result<chrono::NaiveD
     fast_time(text.as_bytes())
         .or_else(|| {
             let text = text.trim().trim_end_matches('Z');
-            ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"]
-                .iter()
-                .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
-                .or_else(|| {
-                    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                })
+            [
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M",
+            ]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            })
         })
         .ok_or_else(|| bad_value(column, Some(id), &format!("'{text}' is not a time")))
 }
 
 fn fast_time(b: &[u8]) -> Option<chrono::NaiveDateTime> {
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b' ' | b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0_u32, |acc, d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+        b[range].iter().try_fold(0_u32, |acc, d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
     };
     let mut nanos = 0;
     if b.len() > 19 {
         let fraction = &b[20..];
-        if b[19] != b'.' || fraction.is_empty() || fraction.len() > 9 || !fraction.iter().all(u8::is_ascii_digit) {
+        if b[19] != b'.'
+            || fraction.is_empty()
+            || fraction.len() > 9
+            || !fraction.iter().all(u8::is_ascii_digit)
+        {
             return None;
         }
         nanos = num(20..b.len())? * 10_u32.pow(9 - fraction.len() as u32);
