@@ -681,3 +681,207 @@ async fn a_running_node_follows_schedule_edits(db: TestDb) {
             .contains("schedules synchronised")
     );
 }
+
+/// Under systemd the node says READY once registered and STOPPING on SIGTERM, and the
+/// start and stop scripts manage it by pid file.
+#[tokio::test]
+async fn systemd_notifications_and_the_operations_scripts() {
+    use std::os::unix::net::UnixDatagram;
+    let Some(db) = TestDb::new(dwsched_store::Backend::Sqlite) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let socket_path = scratch.dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut node = NodeProcess::start(
+        &db,
+        &scratch.dir,
+        "n1",
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 512];
+    while !received.iter().any(|m: &String| m.contains("READY=1")) {
+        let n = socket
+            .recv(&mut buffer)
+            .unwrap_or_else(|e| panic!("no READY=1 ({e}): {}", node.output()));
+        received.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    // The watchdog is fed about every second.
+    let n = socket.recv(&mut buffer).unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).contains("WATCHDOG=1"));
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    while !received.iter().any(|m| m.contains("STOPPING=1")) {
+        let n = socket.recv(&mut buffer).unwrap();
+        received.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    assert_eq!(node.wait_exit(LONG), Some(0));
+
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let script = |name: &str| {
+        Command::new("bash")
+            .arg(scripts.join(name))
+            .current_dir(&scratch.dir)
+            .env("DWSCHED_BIN", env!("CARGO_BIN_EXE_dwsched"))
+            .env("DATABASE_URL", &db.url)
+            .env("DWSCHED_NODE_ID", "scripted")
+            .output()
+            .unwrap()
+    };
+    let started = script("start_scheduler.sh");
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let pid: i32 = std::fs::read_to_string(scratch.dir.join("dwsched.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
+    let stopped = script("stop_scheduler.sh");
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    assert!(
+        !scratch.dir.join("dwsched.pid").exists(),
+        "the pid file is removed"
+    );
+    db.cleanup().await;
+}
+
+/// The database goes away while runs are in flight: the node waits it out, and
+/// afterwards every request is done once, no run is left `IP` and no slot ran twice.
+/// It restarts the local PostgreSQL, so it runs alone: `cargo test --test tests --
+/// --ignored` (`.ci/run` does).
+#[tokio::test]
+#[ignore = "restarts the local PostgreSQL server; run it alone with --ignored"]
+async fn postgres_restart_while_runs_are_in_flight() {
+    let Some(db) = TestDb::new(dwsched_store::Backend::Postgres) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("slow", "sleep 3");
+    for mapref in ["A", "B", "C"] {
+        cli(
+            &db,
+            &scratch.dir,
+            &["job", "put", mapref, "--flow", flow.to_str().unwrap()],
+        );
+    }
+    let tick = scratch.command_flow("tick", "true");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "TICK", "--flow", tick.to_str().unwrap()],
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "TICK",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "* * * * * *",
+            "--enable",
+            "--misfire",
+            "catchup",
+        ],
+    );
+    let node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let ids: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|m| cli(&db, &scratch.dir, &["enqueue", m]))
+        .collect();
+    eventually(LONG, "runs in flight", || async {
+        let running = store
+            .list_runs(&RunFilter {
+                status: Some(RunStatus::InProgress),
+                limit: 10,
+                ..RunFilter::default()
+            })
+            .await
+            .ok()?;
+        (running.len() >= 2).then_some(())
+    })
+    .await;
+    drop(store);
+
+    let version = std::fs::read_dir("/etc/postgresql")
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .file_name();
+    let restarted = Command::new("pg_ctlcluster")
+        .args([
+            "--skip-systemctl-redirect",
+            version.to_str().unwrap(),
+            "main",
+            "restart",
+        ])
+        .status()
+        .unwrap();
+    assert!(restarted.success());
+    let store = db.open().await;
+    for id in &ids {
+        wait_request(&*store, id, RequestStatus::Done, Duration::from_secs(90)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let runs = store
+        .list_runs(&RunFilter {
+            limit: 1000,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    for mapref in ["A", "B", "C"] {
+        let of: Vec<_> = runs
+            .iter()
+            .filter(|r| r.mapref.as_deref() == Some(mapref))
+            .collect();
+        assert_eq!(of.len(), 1, "{mapref} ran once: {of:?}");
+        assert_eq!(
+            of[0].status,
+            Some(RunStatus::Completed),
+            "{mapref}: {:?}",
+            of[0].msg
+        );
+    }
+    let requests = store.list_requests(None, 10_000).await.unwrap();
+    let keys: Vec<_> = requests
+        .iter()
+        .filter_map(|r| r.dedupe_key.clone())
+        .collect();
+    let unique: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "no slot was queued twice");
+    let per_request: std::collections::HashMap<_, usize> = runs
+        .iter()
+        .filter_map(|r| r.request_id.clone())
+        .fold(std::collections::HashMap::new(), |mut counts, id| {
+            *counts.entry(id).or_default() += 1;
+            counts
+        });
+    assert!(
+        per_request.values().all(|n| *n == 1),
+        "no request ran twice"
+    );
+    let log = node.output();
+    assert!(log.contains("database unreachable"), "{log}");
+    assert!(log.contains("database reachable again"), "{log}");
+    drop(node);
+    db.cleanup().await;
+}

@@ -161,13 +161,23 @@ pub async fn run_node(
         shared.config.lease.as_secs()
     );
 
+    // Under systemd (Type=notify): ready now, and a watchdog kept fed while the node's
+    // event loop runs.
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("scheduling"),
+    ]);
     let mut tasks = JoinSet::new();
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        tasks.spawn(watchdog_loop(shared.clone(), interval / 2));
+    }
     tasks.spawn(heartbeat_loop(shared.clone()));
     tasks.spawn(watch_loop(shared.clone()));
     tasks.spawn(scheduler_loop(shared.clone(), scheduler_rx));
     tasks.spawn(crate::control::control_loop(shared.clone()));
     // The claimer returns once the node has drained.
     claim_loop(shared.clone()).await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 
     shared.finished.cancel();
     while tasks.join_next().await.is_some() {}
@@ -253,6 +263,16 @@ fn log_rescue(node_id: &str, report: &dwsched_model::RescueReport) {
             report.requests_requeued,
             report.requests_failed
         );
+    }
+}
+
+async fn watchdog_loop(shared: Arc<Shared>, every: Duration) {
+    loop {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shared.finished.cancelled() => return,
+        }
     }
 }
 
