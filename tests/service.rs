@@ -826,16 +826,23 @@ async fn postgres_restart_while_runs_are_in_flight() {
         .next()
         .unwrap()
         .file_name();
-    let restarted = Command::new("pg_ctlcluster")
-        .args([
-            "--skip-systemctl-redirect",
-            version.to_str().unwrap(),
-            "main",
-            "restart",
-        ])
-        .status()
-        .unwrap();
-    assert!(restarted.success());
+    // Down for longer than the pool waits for a connection (10 s), so that every loop
+    // of the node meets errors; shorter outages only delay its statements.
+    let cluster = |action: &str| {
+        let status = Command::new("pg_ctlcluster")
+            .args([
+                "--skip-systemctl-redirect",
+                version.to_str().unwrap(),
+                "main",
+                action,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctlcluster {action}");
+    };
+    cluster("stop");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    cluster("start");
     let store = db.open().await;
     for id in &ids {
         wait_request(&*store, id, RequestStatus::Done, Duration::from_secs(90)).await;
