@@ -173,7 +173,15 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
                 _ => Answer::Release,
             }
         }
-        RequestType::Immediate | RequestType::History => Answer::Release,
+        // Only a type spelled in another case gets here: the run claim matches the
+        // upper-case names exactly.
+        RequestType::Immediate | RequestType::History => failed(json!({
+            "status": "FAILED",
+            "error": format!(
+                "request type of '{mapref}' is not written in upper case; dwsched runs only \
+                 IMMEDIATE and HISTORY spelled so"
+            ),
+        })),
         RequestType::Unknown(kind) => failed(json!({
             "status": "FAILED",
             "error": format!(

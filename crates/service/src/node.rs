@@ -574,7 +574,7 @@ async fn fire_due(shared: &Shared, set: &mut ScheduleSet, grace: chrono::Duratio
         .iter()
         .flat_map(|d| d.requests.iter().cloned())
         .collect();
-    match shared.store.enqueue_many(&requests, now).await {
+    match shared.store.enqueue_many(&requests).await {
         Ok(inserted) => {
             shared.health.ok();
             shared

@@ -361,7 +361,7 @@ async fn run_one(
         .await;
     }
     if status == RunStatus::Completed {
-        fire_dependents(shared, mapref, prcid, spec.run_date, ended_at).await;
+        fire_dependents(shared, mapref, prcid, spec.run_date).await;
     }
     Some(RunResult {
         prcid,
@@ -453,13 +453,7 @@ async fn record_schedule_result(
 }
 
 /// Queues one run of each enabled schedule that follows `mapref`.
-async fn fire_dependents(
-    shared: &Shared,
-    mapref: &str,
-    prcid: i64,
-    run_date: NaiveDate,
-    now: DateTime<Utc>,
-) {
+async fn fire_dependents(shared: &Shared, mapref: &str, prcid: i64, run_date: NaiveDate) {
     let children = match shared.store.dependent_schedules(mapref).await {
         Ok(children) => children,
         Err(err) => {
@@ -497,7 +491,7 @@ async fn fire_dependents(
     }
     let give_up = &shared.shutdown.immediate;
     match retry(&shared.health, "queueing dependent runs", give_up, || {
-        shared.store.enqueue_many(&requests, now)
+        shared.store.enqueue_many(&requests)
     })
     .await
     {

@@ -52,8 +52,12 @@ pub const RUN_CLAIMABLE: &str = "r.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
          AND (o.REQUESTED_AT < r.REQUESTED_AT \
               OR (o.REQUESTED_AT = r.REQUESTED_AT AND o.REQUEST_ID < r.REQUEST_ID)))";
 
-/// The condition for control requests: every type that does not start runs.
-pub const CONTROL_CLAIMABLE: &str = "r.REQUEST_TYPE NOT IN ('IMMEDIATE', 'HISTORY')";
+/// The condition for control requests: every type that does not start runs. Written as
+/// ranges around `HISTORY` and `IMMEDIATE` so that it is a few seeks on the
+/// `(STATUS, REQUEST_TYPE)` index, not a scan of every waiting run request.
+pub const CONTROL_CLAIMABLE: &str = "(r.REQUEST_TYPE < 'HISTORY' \
+     OR (r.REQUEST_TYPE > 'HISTORY' AND r.REQUEST_TYPE < 'IMMEDIATE') \
+     OR r.REQUEST_TYPE > 'IMMEDIATE')";
 
 /// The `WHERE` clause of a claim's candidate scan; `$1` is now.
 pub fn claimable_where(class: dwsched_model::RequestClass) -> String {
@@ -857,31 +861,42 @@ macro_rules! store_impl {
                 }
             }
 
-            async fn enqueue_many(&self, requests: &[NewRequest], now: DateTime<Utc>) -> Result<usize> {
+            async fn enqueue_many(&self, requests: &[NewRequest]) -> Result<usize> {
                 let context = || format!("queueing {} requests", requests.len());
-                let sql = format!(
-                    "INSERT INTO DMS_PRCREQ (REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
-                     REQUESTED_AT, DEDUPE_KEY, NOT_BEFORE, ATTEMPTS) \
-                     VALUES ($1, $2, $3, $4, 'NEW', $5, $6, $7, 0) {}",
-                    Self::IGNORE_DUPLICATE_DEDUPE_KEY
-                );
                 let mut inserted = 0;
-                for chunk in requests.chunks(500) {
-                    let mut tx = self.begin_write().await.context(context)?;
+                // One multi-row insert per chunk: a minute's burst of fires is a few
+                // round trips, not thousands.
+                for chunk in requests.chunks(400) {
+                    let mut n = 0;
+                    let rows: Vec<String> = chunk
+                        .iter()
+                        .map(|_| {
+                            let p: Vec<String> = (0..7).map(|_| { n += 1; format!("${n}") }).collect();
+                            format!("({}, {}, {}, {}, 'NEW', {}, {}, {}, 0)", p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+                        })
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO DMS_PRCREQ (REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
+                         REQUESTED_AT, DEDUPE_KEY, NOT_BEFORE, ATTEMPTS) VALUES {} {}",
+                        rows.join(", "),
+                        Self::IGNORE_DUPLICATE_DEDUPE_KEY
+                    );
                     let ids: Vec<String> = chunk.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
+                    // REQUESTED_AT is when the row is written, so lateness is measurable.
+                    let written = Utc::now().naive_utc();
+                    let mut query = sqlx::query(self.sql(&sql));
                     for (r, id) in chunk.iter().zip(&ids) {
-                        sqlx::query(self.sql(&sql))
+                        query = query
                             .bind(id)
                             .bind(&r.mapref)
                             .bind(r.request_type.as_str())
                             .bind(&r.payload)
-                            .bind(now.naive_utc())
+                            .bind(written)
                             .bind(&r.dedupe_key)
-                            .bind(r.not_before.map(|t| t.naive_utc()))
-                            .execute(&mut *tx)
-                            .await
-                            .context(context)?;
+                            .bind(r.not_before.map(|t| t.naive_utc()));
                     }
+                    let mut tx = self.begin_write().await.context(context)?;
+                    query.execute(&mut *tx).await.context(context)?;
                     // Affected-row counts of a skipped insert differ between backends;
                     // the fresh ids that exist are the rows added.
                     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();

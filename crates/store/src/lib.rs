@@ -355,9 +355,10 @@ pub trait Store: Send + Sync {
     /// Adds a request with a new UUID, or returns the request that already holds its
     /// dedupe key.
     async fn enqueue(&self, request: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued>;
-    /// Adds many requests in few transactions; a request whose dedupe key is taken is
-    /// skipped. Returns how many were added. Schedule fires come this way.
-    async fn enqueue_many(&self, requests: &[NewRequest], now: DateTime<Utc>) -> Result<usize>;
+    /// Adds many requests in few statements; a request whose dedupe key is taken is
+    /// skipped. `REQUESTED_AT` is the time each part is written. Returns how many were
+    /// added. Schedule fires come this way.
+    async fn enqueue_many(&self, requests: &[NewRequest]) -> Result<usize>;
     async fn get_request(&self, request_id: &str) -> Result<Option<Request>>;
     async fn list_requests(
         &self,

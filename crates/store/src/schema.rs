@@ -317,6 +317,21 @@ pub const INDEXES: &[Index] = &[
         columns: &["MAPREF"],
         unique: false,
     },
+    // The control claim's seeks for the request types that do not start runs.
+    Index {
+        name: "DMS_PRCREQ_STATUS_TYPE_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["STATUS", "REQUEST_TYPE", "REQUESTED_AT"],
+        unique: false,
+    },
+    // The claim's per-mapref checks (an older waiting request, one being processed)
+    // are seeks on this index rather than scans of a mapref's history.
+    Index {
+        name: "DMS_PRCREQ_MAPREF_STATUS_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["MAPREF", "STATUS", "REQUESTED_AT"],
+        unique: false,
+    },
     Index {
         name: "DMS_PRCREQ_DEDUPE_UK",
         table: "DMS_PRCREQ",
