@@ -38,37 +38,41 @@ pub const FLOW_COLUMNS: &str =
 pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOST, \
      CAST(DBPORT AS BIGINT), DBSRVNM, USRNM, PASSWD, CONSTR, SCHNM, CURFLG";
 
-/// The condition that makes a `NEW` request claimable as a run (`r` is the candidate,
-/// `$1` is now): it is the oldest claimable run request of its mapref, no run request of
-/// that mapref is being processed, and no run of it is in progress. This is what keeps
-/// two runs of one mapref apart, on one node or many.
-pub const RUN_CLAIMABLE: &str = "r.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
-     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
+/// The candidates of a run claim (`$1` is now, `$2` the limit): for each mapref its
+/// oldest waiting run request, if no run request of that mapref is being processed and
+/// no run of it is in progress. This is what keeps two runs of one mapref apart, on one
+/// node or many. The heads come from one window over the waiting rows, joined to the
+/// table (not `IN`), so that a claim costs one pass over the backlog even when the
+/// planner has no statistics yet.
+const RUN_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM \
+     (SELECT q.REQUEST_ID, q.MAPREF, ROW_NUMBER() OVER \
+         (PARTITION BY q.MAPREF ORDER BY q.REQUESTED_AT, q.REQUEST_ID) AS HEAD \
+      FROM DMS_PRCREQ q WHERE q.STATUS IN ('NEW', 'QUEUED') \
+      AND q.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
+      AND (q.NOT_BEFORE IS NULL OR q.NOT_BEFORE <= $1)) h \
+     JOIN DMS_PRCREQ r ON r.REQUEST_ID = h.REQUEST_ID \
+     WHERE h.HEAD = 1 AND r.STATUS IN ('NEW', 'QUEUED') \
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = h.MAPREF \
          AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY')) \
-     AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP') \
-     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
-         AND o.STATUS IN ('NEW', 'QUEUED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
-         AND (o.NOT_BEFORE IS NULL OR o.NOT_BEFORE <= $1) \
-         AND (o.REQUESTED_AT < r.REQUESTED_AT \
-              OR (o.REQUESTED_AT = r.REQUESTED_AT AND o.REQUEST_ID < r.REQUEST_ID)))";
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = h.MAPREF AND l.STATUS = 'IP')";
 
-/// The condition for control requests: every type that does not start runs. Written as
-/// ranges around `HISTORY` and `IMMEDIATE` so that it is a few seeks on the
+/// The candidates of a control claim: every waiting type that does not start runs,
+/// written as ranges around `HISTORY` and `IMMEDIATE` so that it is a few seeks on the
 /// `(STATUS, REQUEST_TYPE)` index, not a scan of every waiting run request.
-pub const CONTROL_CLAIMABLE: &str = "(r.REQUEST_TYPE < 'HISTORY' \
-     OR (r.REQUEST_TYPE > 'HISTORY' AND r.REQUEST_TYPE < 'IMMEDIATE') \
-     OR r.REQUEST_TYPE > 'IMMEDIATE')";
+const CONTROL_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
+     WHERE r.STATUS IN ('NEW', 'QUEUED') AND (r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
+     AND (r.REQUEST_TYPE < 'HISTORY' \
+         OR (r.REQUEST_TYPE > 'HISTORY' AND r.REQUEST_TYPE < 'IMMEDIATE') \
+         OR r.REQUEST_TYPE > 'IMMEDIATE')";
 
-/// The `WHERE` clause of a claim's candidate scan; `$1` is now.
-pub fn claimable_where(class: dwsched_model::RequestClass) -> String {
-    let class_condition = match class {
-        dwsched_model::RequestClass::Runs => RUN_CLAIMABLE,
-        dwsched_model::RequestClass::Control => CONTROL_CLAIMABLE,
+/// The ids a claim takes, oldest first (`$1` now, `$2` the limit); `lock` locks them
+/// (`FOR UPDATE … SKIP LOCKED` where the backend has it).
+pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
+    let candidates = match class {
+        dwsched_model::RequestClass::Runs => RUN_CANDIDATES,
+        dwsched_model::RequestClass::Control => CONTROL_CANDIDATES,
     };
-    format!(
-        "r.STATUS IN ('NEW', 'QUEUED') AND (r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
-         AND {class_condition}"
-    )
+    format!("{candidates} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}")
 }
 
 /// The update of `n` schedules' `NXT_RUN_DT` and `SCHERR`. PostgreSQL and SQLite join a
@@ -112,10 +116,8 @@ pub fn claim_update_sql(class: dwsched_model::RequestClass, lock: &str) -> Strin
     format!(
         "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = $1, CLAIMED_BY = $3, \
          LEASE_UNTIL = $4, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 \
-         WHERE REQUEST_ID IN (SELECT r.REQUEST_ID FROM DMS_PRCREQ r WHERE {} \
-             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}) \
-         RETURNING {REQUEST_COLUMNS}",
-        claimable_where(class)
+         WHERE REQUEST_ID IN ({}) RETURNING {REQUEST_COLUMNS}",
+        claim_candidates_sql(class, lock)
     )
 }
 
@@ -1620,8 +1622,8 @@ mod tests {
             "SELECT CAST(A AS SIGNED) FROM T WHERE X = ? AND Y = ?"
         );
         assert_eq!(rewrite(Dialect::Postgres, "X = $1"), "X = $1");
-        let where_clause = claimable_where(dwsched_model::RequestClass::Runs);
-        assert_eq!(to_positional(&where_clause).1, [1, 1]);
+        let runs = claim_candidates_sql(dwsched_model::RequestClass::Runs, "");
+        assert_eq!(to_positional(&runs).1, [1, 2]);
     }
 
     #[test]

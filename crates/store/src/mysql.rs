@@ -7,7 +7,7 @@ use std::str::FromStr;
 use sqlx::Connection as _;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 
-use crate::common::{claimable_where, sort_oldest_first, store_impl, to_positional};
+use crate::common::{claim_candidates_sql, sort_oldest_first, store_impl, to_positional};
 use crate::schema::Table;
 use crate::{StoreOptions, redact_url};
 
@@ -175,11 +175,7 @@ impl MySqlStore {
         // InnoDB locks every row a locking read touches, subqueries included, and
         // MariaDB has no `FOR UPDATE OF`: so the candidates are found with a plain read
         // and only they are locked, by key, with their status checked again.
-        let (sql, order) = to_positional(&format!(
-            "SELECT r.REQUEST_ID FROM DMS_PRCREQ r WHERE {} \
-             ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2",
-            claimable_where(claim.class)
-        ));
+        let (sql, order) = to_positional(&claim_candidates_sql(claim.class, ""));
         let mut select_candidates = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
         for parameter in order {
             select_candidates = match parameter {
