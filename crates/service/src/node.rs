@@ -415,6 +415,8 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
     let mut backoff = Backoff::default();
     let mut pending_reply: Vec<oneshot::Sender<Result<SyncReport, String>>> = Vec::new();
     let mut cursor = SyncCursor::default();
+    // Fires queued ahead of their slot; the claimer is woken when each comes.
+    let mut early: std::collections::BTreeSet<chrono::DateTime<Utc>> = Default::default();
     loop {
         if tokio::time::Instant::now() >= next_sync || !pending_reply.is_empty() {
             // A REFRESH_SCHEDULE asks for a full sync.
@@ -431,14 +433,21 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
                 let _ = reply.send(result.clone());
             }
         }
-        fire_due(&shared, &mut set, grace).await;
+        early.extend(fire_due(&shared, &mut set, grace).await);
+        let now = Utc::now();
+        if early.first().is_some_and(|at| *at <= now) {
+            early.retain(|at| *at > now);
+            shared.wake_claimer.notify_one();
+        }
+        let instant_of = |at: chrono::DateTime<Utc>| {
+            tokio::time::Instant::now() + (at - Utc::now()).to_std().unwrap_or_default()
+        };
         let wake_at = set
             .next_wake()
-            .map(|at| {
-                let wait = (at - Utc::now()).to_std().unwrap_or_default();
-                tokio::time::Instant::now() + wait
-            })
-            .map_or(next_sync, |at| at.min(next_sync));
+            .map(|at| instant_of(at - FIRE_LEAD))
+            .into_iter()
+            .chain(early.first().map(|at| instant_of(*at)))
+            .fold(next_sync, |a, b| a.min(b));
         tokio::select! {
             _ = tokio::time::sleep_until(wake_at) => {}
             command = commands.recv() => match command {
@@ -563,12 +572,21 @@ async fn sync(
     Ok(report)
 }
 
-/// Queues the requests of every due slot, then records the new next fires.
-async fn fire_due(shared: &Shared, set: &mut ScheduleSet, grace: chrono::Duration) {
+/// How far ahead of its slot a fire is queued (claimable from the slot on), so that a
+/// large burst is written before its minute starts.
+const FIRE_LEAD: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Queues the requests of every slot due within the lead, then records the new next
+/// fires. Returns the slots queued ahead of time.
+async fn fire_due(
+    shared: &Shared,
+    set: &mut ScheduleSet,
+    grace: chrono::Duration,
+) -> Vec<chrono::DateTime<Utc>> {
     let now = Utc::now();
-    let due = set.take_due(now, grace);
+    let due = set.take_due(now, FIRE_LEAD, grace);
     if due.is_empty() {
-        return;
+        return Vec::new();
     }
     let requests: Vec<_> = due
         .iter()
@@ -601,13 +619,14 @@ async fn fire_due(shared: &Shared, set: &mut ScheduleSet, grace: chrono::Duratio
                     .map(|s| *s - chrono::Duration::nanoseconds(1));
                 set.retry_later(d.jobschid, before, retry_at);
             }
-            return;
+            return Vec::new();
         }
     }
     let states = set.states_of(due.iter().map(|d| d.jobschid));
     if let Err(err) = shared.store.set_schedule_states(&states).await {
         shared.health.failed("recording next fires", &err);
     }
+    requests.iter().filter_map(|r| r.not_before).collect()
 }
 
 fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {

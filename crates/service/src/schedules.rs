@@ -315,10 +315,20 @@ impl ScheduleSet {
     /// Plans every schedule whose next fire has come, advances its timer, and returns
     /// the requests to queue. `grace` is how late a slot may be and still count as on
     /// time.
-    pub fn take_due(&mut self, now: DateTime<Utc>, grace: Duration) -> Vec<DueSchedule> {
+    ///
+    /// Slots up to `lead` ahead are queued now with `NOT_BEFORE` set to the slot, so that
+    /// a burst of fires (ten thousand schedules on one minute) is written before its
+    /// minute and becomes claimable on time.
+    pub fn take_due(
+        &mut self,
+        now: DateTime<Utc>,
+        lead: Duration,
+        grace: Duration,
+    ) -> Vec<DueSchedule> {
+        let horizon = now + lead;
         let mut due = Vec::new();
         while let Some(Reverse((at, id, generation))) = self.timers.peek().copied() {
-            if at > now {
+            if at > horizon {
                 break;
             }
             self.timers.pop();
@@ -336,14 +346,14 @@ impl ScheduleSet {
                 .last_handled
                 .unwrap_or(at - Duration::nanoseconds(1))
                 .min(at - Duration::nanoseconds(1));
-            let plan = plan_misfires(schedule, Some(from), now, grace);
+            let plan = plan_misfires(schedule, Some(from), horizon, grace);
             let requests = plan
                 .run
                 .iter()
-                .map(|slot| fire_request(schedule, *slot))
+                .map(|slot| fire_request(schedule, *slot, (*slot > now).then_some(*slot)))
                 .collect();
             tracked.last_handled = plan.handled_through.or(tracked.last_handled);
-            let after = tracked.last_handled.map_or(now, |h| h.max(now));
+            let after = tracked.last_handled.map_or(horizon, |h| h.max(horizon));
             tracked.next = schedule.next_fire(after);
             if let Some(next) = tracked.next {
                 self.timers.push(Reverse((next, id, generation)));
@@ -395,8 +405,12 @@ impl ScheduleSet {
 }
 
 /// The request of one fire: `IMMEDIATE`, with the slot's business date and the dedupe
-/// key `sch:<JOBSCHID>:<slot>`.
-pub fn fire_request(schedule: &Schedule, slot: DateTime<Utc>) -> NewRequest {
+/// key `sch:<JOBSCHID>:<slot>`, claimable from `not_before` when it is queued early.
+pub fn fire_request(
+    schedule: &Schedule,
+    slot: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
+) -> NewRequest {
     let payload = RunPayload {
         params: RunParams {
             run_date: Some(to_local(schedule.zone, slot).date()),
@@ -409,6 +423,7 @@ pub fn fire_request(schedule: &Schedule, slot: DateTime<Utc>) -> NewRequest {
     };
     NewRequest {
         dedupe_key: Some(schedule.dedupe_key(slot)),
+        not_before,
         ..NewRequest::new(
             schedule.mapref.clone(),
             RequestType::Immediate,
@@ -562,10 +577,18 @@ mod tests {
         set.sync(&[hourly(7)], Tz::UTC, utc("2026-03-01T10:30:00Z"));
         assert_eq!(set.next_wake(), Some(utc("2026-03-01T11:00:00Z")));
         assert!(
-            set.take_due(utc("2026-03-01T10:59:59Z"), Duration::seconds(60))
-                .is_empty()
+            set.take_due(
+                utc("2026-03-01T10:59:59Z"),
+                Duration::zero(),
+                Duration::seconds(60)
+            )
+            .is_empty()
         );
-        let due = set.take_due(utc("2026-03-01T11:00:00.010Z"), Duration::seconds(60));
+        let due = set.take_due(
+            utc("2026-03-01T11:00:00.010Z"),
+            Duration::zero(),
+            Duration::seconds(60),
+        );
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].requests.len(), 1);
         let request = &due[0].requests[0];
@@ -577,9 +600,38 @@ mod tests {
         assert_eq!(payload.params.run_date.unwrap().to_string(), "2026-03-01");
         assert_eq!(set.next_wake(), Some(utc("2026-03-01T12:00:00Z")));
         assert!(
-            set.take_due(utc("2026-03-01T11:00:01Z"), Duration::seconds(60))
+            set.take_due(
+                utc("2026-03-01T11:00:01Z"),
+                Duration::zero(),
+                Duration::seconds(60)
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn slots_within_the_lead_are_queued_early_with_not_before() {
+        let mut set = ScheduleSet::new();
+        set.sync(&[hourly(8)], Tz::UTC, utc("2026-03-01T10:30:00Z"));
+        let lead = Duration::seconds(2);
+        assert!(
+            set.take_due(utc("2026-03-01T10:59:57Z"), lead, Duration::seconds(60))
                 .is_empty()
         );
+        let due = set.take_due(utc("2026-03-01T10:59:58.5Z"), lead, Duration::seconds(60));
+        assert_eq!(
+            due[0].requests[0].not_before,
+            Some(utc("2026-03-01T11:00:00Z"))
+        );
+        assert_eq!(
+            due[0].plan.merged + due[0].plan.dropped,
+            0,
+            "an early slot is no misfire"
+        );
+        assert_eq!(set.next_wake(), Some(utc("2026-03-01T12:00:00Z")));
+        // A slot queued at or after its time needs no NOT_BEFORE.
+        let late = set.take_due(utc("2026-03-01T12:00:00.5Z"), lead, Duration::seconds(60));
+        assert_eq!(late[0].requests[0].not_before, None);
     }
 
     #[test]
@@ -592,7 +644,11 @@ mod tests {
         };
         set.sync(&[row], Tz::UTC, utc("2026-03-01T10:30:00Z"));
         assert_eq!(set.next_wake(), Some(utc("2026-03-01T08:00:00Z")));
-        let due = set.take_due(utc("2026-03-01T10:30:00Z"), Duration::seconds(60));
+        let due = set.take_due(
+            utc("2026-03-01T10:30:00Z"),
+            Duration::zero(),
+            Duration::seconds(60),
+        );
         let slots: Vec<_> = due[0].plan.run.iter().map(|s| format_slot(*s)).collect();
         assert_eq!(
             slots,
@@ -610,7 +666,11 @@ mod tests {
             ..hourly(10)
         };
         coalesce.sync(&[row], Tz::UTC, utc("2026-03-01T10:30:00Z"));
-        let due = coalesce.take_due(utc("2026-03-01T10:30:00Z"), Duration::seconds(60));
+        let due = coalesce.take_due(
+            utc("2026-03-01T10:30:00Z"),
+            Duration::zero(),
+            Duration::seconds(60),
+        );
         assert_eq!(due[0].requests.len(), 1);
         assert_eq!(due[0].plan.merged, 2);
     }
