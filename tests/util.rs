@@ -46,6 +46,19 @@ fn server_url(backend: Backend) -> Option<String> {
     url
 }
 
+/// Runs each statement on a connection, failing the test with the statement that
+/// failed. (A macro: the three connection types share no object-safe trait.)
+macro_rules! run_each {
+    ($conn:expr, $statements:expr) => {
+        for sql in $statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut *$conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+}
+
 /// One test's own database.
 pub struct TestDb {
     pub backend: Backend,
@@ -103,47 +116,25 @@ impl TestDb {
             Backend::Sqlite => {
                 let url = format!("{}?mode=rwc", self.url);
                 let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-                for sql in statements {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                        .execute(&mut conn)
-                        .await
-                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                }
+                run_each!(&mut conn, statements);
             }
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
                 let schema = self.schema.as_deref().unwrap();
                 let setup =
                     format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                for sql in statements {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                        .execute(&mut conn)
-                        .await
-                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                }
+                run_each!(&mut conn, [setup.as_str()]);
+                run_each!(&mut conn, statements);
             }
             Backend::MySql => {
                 let mut conn = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
                 let schema = self.schema.as_deref().unwrap();
-                let setup = format!("CREATE DATABASE IF NOT EXISTS {schema}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("USE {schema}")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                for sql in statements {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                        .execute(&mut conn)
-                        .await
-                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                }
+                let setup = [
+                    format!("CREATE DATABASE IF NOT EXISTS {schema}"),
+                    format!("USE {schema}"),
+                ];
+                run_each!(&mut conn, setup.iter());
+                run_each!(&mut conn, statements);
             }
         }
     }

@@ -632,29 +632,23 @@ async fn fire_due(
 fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {
     let plan = &due.plan;
     let floor = if plan.count_is_floor { "at least " } else { "" };
-    if plan.merged > 0 {
-        shared
-            .stats
-            .slots_merged
-            .fetch_add(plan.merged, Ordering::Relaxed);
-        tracing::warn!(
-            jobschid = due.jobschid,
-            mapref = %due.mapref,
-            "schedule {} of {}: {floor}{} missed slots merged into one run ({})",
-            due.jobschid, due.mapref, plan.merged, due.policy
-        );
-    }
-    if plan.dropped > 0 {
-        shared
-            .stats
-            .slots_dropped
-            .fetch_add(plan.dropped, Ordering::Relaxed);
-        tracing::warn!(
-            jobschid = due.jobschid,
-            mapref = %due.mapref,
-            "schedule {} of {}: {floor}{} missed slots dropped ({})",
-            due.jobschid, due.mapref, plan.dropped, due.policy
-        );
+    for (count, counter, what) in [
+        (
+            plan.merged,
+            &shared.stats.slots_merged,
+            "merged into one run",
+        ),
+        (plan.dropped, &shared.stats.slots_dropped, "dropped"),
+    ] {
+        if count > 0 {
+            counter.fetch_add(count, Ordering::Relaxed);
+            tracing::warn!(
+                jobschid = due.jobschid,
+                mapref = %due.mapref,
+                "schedule {} of {}: {floor}{count} missed slots {what} ({})",
+                due.jobschid, due.mapref, due.policy
+            );
+        }
     }
 }
 
