@@ -577,8 +577,12 @@ mod tests {
                 .create_sql(Dialect::Sqlite)
                 .contains("JOBSCHID INTEGER PRIMARY KEY")
         );
+        let dedupe = INDEXES
+            .iter()
+            .find(|i| i.name == "DMS_PRCREQ_DEDUPE_UK")
+            .unwrap();
         assert_eq!(
-            INDEXES[2].create_sql(Dialect::Sqlite),
+            dedupe.create_sql(Dialect::Sqlite),
             "CREATE UNIQUE INDEX IF NOT EXISTS DMS_PRCREQ_DEDUPE_UK ON DMS_PRCREQ (DEDUPE_KEY)"
         );
         let mapref = &prcreq.columns[1];
