@@ -610,7 +610,8 @@ async fn fire_due(
         Err(err) => {
             shared.health.failed("queueing schedule fires", &err);
             // Plan these slots again shortly; their dedupe keys keep a repeat single.
-            let retry_at = now + chrono::Duration::seconds(1);
+            // Past the lead, so that the retry waits a second instead of spinning.
+            let retry_at = now + FIRE_LEAD + chrono::Duration::seconds(1);
             for d in &due {
                 let before = d
                     .plan
