@@ -206,15 +206,21 @@ async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<ScheduleInput> {
-    let zone = match rule.timezone.as_deref() {
+/// `--timezone`, or `default` when it is not given.
+fn zone_flag(timezone: Option<&str>, default: Tz) -> Result<Tz> {
+    match timezone {
         Some(name) => name.trim().parse::<Tz>().map_err(|_| {
             UsageError(format!(
                 "--timezone='{name}': not an IANA time zone name (such as Europe/London)"
             ))
-        })?,
-        None => default_zone,
-    };
+            .into()
+        }),
+        None => Ok(default),
+    }
+}
+
+fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<ScheduleInput> {
+    let zone = zone_flag(rule.timezone.as_deref(), default_zone)?;
     let frqcd = rule.frqcd.ok_or_else(|| {
         UsageError("--frqcd is required (ID, DL, WK, FN, MN, QT, HY, YR or CR)".into())
     })?;
@@ -306,12 +312,7 @@ async fn schedule(
             };
             let schedule = match jobschid {
                 Some(id) => {
-                    let default_zone = match rule.timezone.as_deref() {
-                        Some(name) => name.trim().parse::<Tz>().map_err(|_| {
-                            UsageError(format!("--timezone='{name}': not an IANA time zone name"))
-                        })?,
-                        None => zone,
-                    };
+                    let default_zone = zone_flag(rule.timezone.as_deref(), zone)?;
                     let store = open(settings).await?;
                     let row = store
                         .get_schedule(id)

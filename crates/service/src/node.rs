@@ -46,6 +46,13 @@ pub struct NodeConfig {
     pub misfire_grace: Duration,
 }
 
+impl NodeConfig {
+    /// The lease as a span of time for timestamps.
+    pub(crate) fn lease_span(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(30))
+    }
+}
+
 /// The two stages of a stop: `graceful` (stop claiming, let runs finish) and
 /// `immediate` (stop the runs now).
 #[derive(Debug, Clone, Default)]
@@ -199,9 +206,9 @@ async fn register(shared: &Shared) -> Result<(), NodeError> {
     let config = &shared.config;
     let now = Utc::now();
     if let Some(previous) = store.get_node(&config.node_id).await? {
-        let fresh = previous.heartbeat_at.is_some_and(|t| {
-            now - t < chrono::Duration::from_std(config.lease).unwrap_or_default()
-        });
+        let fresh = previous
+            .heartbeat_at
+            .is_some_and(|t| now - t < config.lease_span());
         let same_host = previous.host.as_deref() == Some(config.host.as_str());
         let alive = same_host
             && previous
@@ -280,8 +287,7 @@ async fn watchdog_loop(shared: Arc<Shared>, every: Duration) {
 /// when it finds its own row gone.
 async fn heartbeat_loop(shared: Arc<Shared>) {
     let every = (shared.config.lease / 3).max(Duration::from_millis(500));
-    let lease =
-        chrono::Duration::from_std(shared.config.lease).unwrap_or(chrono::Duration::seconds(30));
+    let lease = shared.config.lease_span();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -657,8 +663,7 @@ fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {
 async fn claim_loop(shared: Arc<Shared>) {
     let mut workers: JoinSet<()> = JoinSet::new();
     let mut backoff = Backoff::default();
-    let lease =
-        chrono::Duration::from_std(shared.config.lease).unwrap_or(chrono::Duration::seconds(30));
+    let lease = shared.config.lease_span();
     loop {
         if shared.shutdown.graceful.is_cancelled() {
             break;
