@@ -3,6 +3,7 @@
 mod util;
 
 mod cli;
+mod flows;
 mod migrate;
 mod service;
 mod store;

@@ -110,6 +110,32 @@ impl TestDb {
         store
     }
 
+    /// A `DMS_DBCONDTLS` row that points flow steps at this database.
+    pub fn flow_connection(&self, name: &str) -> dwsched_model::Connection {
+        let (constr, schnm) = match self.backend {
+            Backend::Sqlite => (format!("{}?mode=rwc", self.url), None),
+            Backend::Postgres => (self.url.clone(), self.schema.clone()),
+            Backend::MySql => {
+                let mut url = url::Url::parse(&self.url).expect("MySQL test URL");
+                url.set_path(self.schema.as_deref().expect("MySQL test database"));
+                (url.to_string(), None)
+            }
+        };
+        dwsched_model::Connection {
+            conid: 0,
+            connm: name.to_string(),
+            dbtyp: None,
+            dbhost: None,
+            dbport: None,
+            dbsrvnm: None,
+            usrnm: None,
+            passwd: None,
+            constr: Some(constr),
+            schnm,
+            current: true,
+        }
+    }
+
     /// Runs statements outside the store, as another tool would.
     pub async fn exec_raw(&self, statements: &[&str]) {
         match self.backend {

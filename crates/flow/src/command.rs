@@ -84,10 +84,10 @@ pub(crate) async fn run_command(
     let mut log = match opened {
         Ok(file) => file,
         Err(err) => {
-            return StepEnd::Failed(format!(
-                "cannot open the run log {}: {err}",
-                log_path.display()
-            ));
+            return StepEnd::Failed(
+                format!("cannot open the run log {}: {err}", log_path.display()),
+                Vec::new(),
+            );
         }
     };
     let _ = writeln!(
@@ -102,7 +102,7 @@ pub(crate) async fn run_command(
     let (stdout, stderr) = match (log.try_clone(), log.try_clone()) {
         (Ok(out), Ok(err)) => (out, err),
         (Err(e), _) | (_, Err(e)) => {
-            return StepEnd::Failed(format!("cannot share the run log: {e}"));
+            return StepEnd::Failed(format!("cannot share the run log: {e}"), Vec::new());
         }
     };
     let mut command = tokio::process::Command::new(spec.program);
@@ -122,7 +122,10 @@ pub(crate) async fn run_command(
         Ok(child) => child,
         Err(err) => {
             let place = spec.workdir.map(|d| format!(" in {d}")).unwrap_or_default();
-            return StepEnd::Failed(format!("cannot start '{}'{place}: {err}", spec.program));
+            return StepEnd::Failed(
+                format!("cannot start '{}'{place}: {err}", spec.program),
+                Vec::new(),
+            );
         }
     };
     let group = GroupGuard(
@@ -154,9 +157,15 @@ pub(crate) async fn run_command(
             } else {
                 format!(": {tail}")
             };
-            StepEnd::Failed(format!("'{}' {}{said}", spec.program, describe(status)))
+            StepEnd::Failed(
+                format!("'{}' {}{said}", spec.program, describe(status)),
+                Vec::new(),
+            )
         }
-        Err(err) => StepEnd::Failed(format!("waiting for '{}' failed: {err}", spec.program)),
+        Err(err) => StepEnd::Failed(
+            format!("waiting for '{}' failed: {err}", spec.program),
+            Vec::new(),
+        ),
     }
 }
 

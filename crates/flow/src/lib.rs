@@ -13,16 +13,23 @@
 //! Whether a named connection exists is the caller's question ([`Flow::connections`]).
 
 mod command;
+mod connect;
+mod load;
 mod model;
 mod parse;
 mod run;
+mod sql;
+mod value;
 
 pub use command::run_environment;
+pub use connect::{ConnectionSpec, Connections, DbKind, Pools};
+pub use load::QueryRows;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};
 pub use run::{
     RowError, RowTotals, RunContext, RunOutcome, RunReport, StepFailure, StopSignal, run_flow,
 };
+pub use value::Value;
 
 /// The named binds a statement may use (SPEC §7).
 pub const BINDS: [&str; 13] = [
@@ -33,8 +40,16 @@ pub const BINDS: [&str; 13] = [
 /// The named binds (`:name`) of a SQL text, in order of appearance, with repeats. Text
 /// in quotes or comments and PostgreSQL casts (`::type`) are not binds.
 pub fn binds_in(sql: &str) -> Vec<String> {
+    bind_spans(sql)
+        .into_iter()
+        .map(|span| sql[span.start + 1..span.end].to_string())
+        .collect()
+}
+
+/// Where each named bind of `sql` is, the colon included.
+pub(crate) fn bind_spans(sql: &str) -> Vec<std::ops::Range<usize>> {
     let bytes = sql.as_bytes();
-    let mut binds = Vec::new();
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -62,17 +77,17 @@ pub fn binds_in(sql: &str) -> Vec<String> {
                 .get(i + 1)
                 .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') =>
             {
-                let start = i + 1;
-                i = start;
+                let start = i;
+                i += 1;
                 while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                     i += 1;
                 }
-                binds.push(sql[start..i].to_string());
+                spans.push(start..i);
             }
             _ => i += 1,
         }
     }
-    binds
+    spans
 }
 
 #[cfg(test)]

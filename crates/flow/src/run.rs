@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Flow, Step, StepKind};
+use crate::connect::Connections;
+use crate::model::{Flow, LoadMode, Step, StepKind};
 
 /// How a run is told to stop. Cancelling the token stops every running step; `force`
 /// skips the grace a command gets to exit on SIGTERM.
@@ -75,6 +76,8 @@ pub struct RunContext {
     pub truncate: bool,
     /// Where each run's command output is kept: `<log_dir>/<mapref>/<prcid>.log`.
     pub log_dir: PathBuf,
+    /// The named connections of the flow's `sql` and `load` steps.
+    pub connections: Connections,
     pub stop: StopSignal,
 }
 
@@ -83,6 +86,24 @@ impl RunContext {
         self.log_dir
             .join(&self.mapref)
             .join(format!("{}.log", self.prcid))
+    }
+
+    /// Appends to the run's log file; a log that cannot be written does not fail a run.
+    pub(crate) fn append_log(&self, text: &[u8]) {
+        let path = self.log_file();
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+            })
+            .and_then(|mut file| std::io::Write::write_all(&mut file, text));
+        if let Err(err) = written {
+            tracing::warn!("cannot write the run log {}: {err}", path.display());
+        }
     }
 }
 
@@ -97,6 +118,7 @@ pub struct RowTotals {
 /// A row a load rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
+    /// The step that loaded it.
     pub step: String,
     pub key: String,
     pub db_message: String,
@@ -132,11 +154,27 @@ pub struct RunReport {
     pub row_errors: Vec<RowError>,
 }
 
+impl RunReport {
+    /// A run that failed before its first step, for `message`.
+    pub fn failed_before_start(message: String) -> Self {
+        Self {
+            outcome: RunOutcome::Failed {
+                step: String::from("connections"),
+                message,
+            },
+            totals: RowTotals::default(),
+            step_failures: Vec::new(),
+            row_errors: Vec::new(),
+        }
+    }
+}
+
 /// What one attempt of a step ended with.
 #[derive(Debug)]
 pub(crate) enum StepEnd {
     Done(RowTotals, Vec<RowError>),
-    Failed(String),
+    /// With the rows the attempt rejected before it failed.
+    Failed(String, Vec<RowError>),
     Stopped,
 }
 
@@ -153,6 +191,15 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
     let mut done: HashSet<&str> = HashSet::new();
     let mut started: HashSet<&str> = HashSet::new();
     let mut running: JoinSet<(String, StepEnd, Vec<StepFailure>)> = JoinSet::new();
+    if ctx.truncate
+        && !ctx.stop.is_stopped()
+        && let Err(message) = truncate_append_targets(flow, ctx).await
+    {
+        report.outcome = RunOutcome::Failed {
+            step: String::from("truncate_flag"),
+            message,
+        };
+    }
     loop {
         if matches!(report.outcome, RunOutcome::Completed) && !ctx.stop.is_stopped() {
             for step in &flow.steps {
@@ -172,7 +219,10 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
             Ok(result) => result,
             Err(panic) => (
                 "?".to_string(),
-                StepEnd::Failed(format!("the step's task ended abnormally: {panic}")),
+                StepEnd::Failed(
+                    format!("the step's task ended abnormally: {panic}"),
+                    Vec::new(),
+                ),
                 Vec::new(),
             ),
         };
@@ -187,7 +237,9 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
                     done.insert(step.name.as_str());
                 }
             }
-            StepEnd::Failed(message) => {
+            StepEnd::Failed(message, rows) => {
+                report.totals.errors += i64::try_from(rows.len()).unwrap_or(i64::MAX);
+                report.row_errors.extend(rows);
                 if matches!(report.outcome, RunOutcome::Completed) {
                     report.outcome = RunOutcome::Failed {
                         step: name,
@@ -247,11 +299,12 @@ async fn run_step(
         let end = match (end, step.timeout) {
             (StepEnd::Stopped, Some(limit)) if timed_out.load(Ordering::SeqCst) => StepEnd::Failed(
                 format!("timed out after {}", humantime::format_duration(limit)),
+                Vec::new(),
             ),
             (end, _) => end,
         };
         match end {
-            StepEnd::Failed(message) if !token.is_cancelled() => {
+            StepEnd::Failed(message, rows) if !token.is_cancelled() => {
                 failures.push(StepFailure {
                     step: step.name.clone(),
                     attempt: attempt + 1,
@@ -263,10 +316,11 @@ async fn run_step(
                     } else {
                         message
                     };
-                    return (step.name.clone(), StepEnd::Failed(message), failures);
+                    // Only the last attempt's rejected rows are the step's.
+                    return (step.name.clone(), StepEnd::Failed(message, rows), failures);
                 }
             }
-            StepEnd::Failed(_) => return (step.name.clone(), StepEnd::Stopped, failures),
+            StepEnd::Failed(..) => return (step.name.clone(), StepEnd::Stopped, failures),
             other => return (step.name.clone(), other, failures),
         }
     }
@@ -290,9 +344,50 @@ async fn execute_step(step: &Step, ctx: &RunContext, token: &CancellationToken) 
             };
             crate::command::run_command(&command, ctx, token).await
         }
-        StepKind::Sql { .. } | StepKind::Load { .. } => StepEnd::Failed(format!(
-            "{} steps are not supported by this build of dwsched yet",
-            step.kind.name()
-        )),
+        StepKind::Sql {
+            connection,
+            sql,
+            transaction,
+        } => {
+            let spec = crate::sql::SqlStep {
+                step: &step.name,
+                connection,
+                statements: sql,
+                transaction: *transaction,
+            };
+            crate::sql::run_sql(&spec, ctx, token).await
+        }
+        StepKind::Load {
+            source,
+            target,
+            batch_size,
+            max_errors,
+        } => {
+            let load = crate::load::LoadStep {
+                step: &step.name,
+                source,
+                target,
+                batch_size: usize::try_from(*batch_size).unwrap_or(usize::MAX),
+                max_errors: *max_errors,
+            };
+            crate::load::run_load(&load, ctx, token).await
+        }
     }
+}
+
+/// Empties the targets of the flow's `append` loads, each once, for a request with
+/// `truncate_flag`.
+async fn truncate_append_targets(flow: &Flow, ctx: &RunContext) -> Result<(), String> {
+    let mut targets: Vec<(&str, &str)> = Vec::new();
+    for step in &flow.steps {
+        if let StepKind::Load { target, .. } = &step.kind
+            && target.mode == LoadMode::Append
+        {
+            let pair = (target.connection.as_str(), target.table.as_str());
+            if !targets.contains(&pair) {
+                targets.push(pair);
+            }
+        }
+    }
+    crate::load::truncate_targets(&targets, ctx).await
 }

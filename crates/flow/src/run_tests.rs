@@ -16,6 +16,7 @@ fn context(dir: &std::path::Path) -> RunContext {
         params,
         truncate: false,
         log_dir: dir.to_path_buf(),
+        connections: crate::Connections::default(),
         stop: StopSignal::new(),
     }
 }

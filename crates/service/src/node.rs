@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     pub shutdown: Shutdown,
     /// Cancelled when the node's last task should end.
     pub finished: CancellationToken,
+    /// Connection pools of the flows' named connections.
+    pub pools: dwsched_flow::Pools,
 }
 
 impl Shared {
@@ -143,6 +145,7 @@ pub async fn run_node(
         scheduler: scheduler_tx,
         shutdown,
         finished: CancellationToken::new(),
+        pools: dwsched_flow::Pools::new(),
     });
     // A database that is briefly busy or restarting is waited for; anything else
     // (a live node with this id, a broken schema) stops the start.
@@ -188,6 +191,7 @@ pub async fn run_node(
 
     shared.finished.cancel();
     while tasks.join_next().await.is_some() {}
+    shared.pools.close().await;
     let node_id = shared.config.node_id.clone();
     let give_up = CancellationToken::new();
     let deadline = tokio::time::sleep(Duration::from_secs(10));

@@ -5,7 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use dwsched_flow::{Flow, FlowFormat, RunContext, RunOutcome, RunReport, parse_flow, run_flow};
+use dwsched_flow::{
+    ConnectionSpec, Connections, Flow, FlowFormat, RunContext, RunOutcome, RunReport, parse_flow,
+    run_flow,
+};
 use dwsched_model::{
     ErrorType, FinishRun, HistoryPayload, JobErrorEntry, JobFlow, JobLogEntry, NewRequest, NewRun,
     Request, RequestStatus, RequestType, RunParams, RunPayload, RunStatus, Trigger,
@@ -276,9 +279,13 @@ async fn run_one(
         params: spec.params.params.clone(),
         truncate: spec.params.truncate,
         log_dir: config.log_dir.clone(),
+        connections: Connections::default(),
         stop: active.stop.clone(),
     };
-    let report = run_flow(flow, &ctx).await;
+    let report = match resolve_connections(shared, flow).await {
+        Ok(connections) => run_flow(flow, &RunContext { connections, ..ctx }).await,
+        Err(message) => RunReport::failed_before_start(message),
+    };
     let ended_at = Utc::now();
     let (status, msg) = match &report.outcome {
         RunOutcome::Completed => (RunStatus::Completed, None),
@@ -369,6 +376,24 @@ async fn run_one(
         status,
         msg,
     })
+}
+
+/// The named connections a flow uses, read from `DMS_DBCONDTLS` as the run starts (a
+/// changed connection takes effect with the next run).
+async fn resolve_connections(shared: &Shared, flow: &Flow) -> Result<Connections, String> {
+    let mut specs = Vec::new();
+    for name in flow.connections() {
+        let row = shared
+            .store
+            .get_connection(name)
+            .await
+            .map_err(|e| format!("reading connection '{name}' failed: {e}"))?
+            .ok_or_else(|| {
+                format!("connection '{name}' is not registered (dwsched conn put {name} --url URL)")
+            })?;
+        specs.push(ConnectionSpec::from_row(&row)?);
+    }
+    Ok(Connections::new(specs, shared.pools.clone()))
 }
 
 /// The `DMS_JOBERR` rows of a run: each failed step attempt (`STEP`), each rejected row
