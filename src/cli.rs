@@ -178,6 +178,10 @@ pub enum ConnCommand {
         /// The password, or env:NAME to read it from a variable at run time
         #[arg(long, value_name = "PASSWORD")]
         password: Option<String>,
+        /// Default schema of the connection's statements (PostgreSQL search_path; the
+        /// database on MySQL when the URL names none)
+        #[arg(long, value_name = "SCHEMA")]
+        schema: Option<String>,
     },
     /// List the connections (passwords are never shown)
     List,

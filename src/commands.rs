@@ -184,9 +184,16 @@ async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
             name,
             url,
             password,
+            schema,
         } => {
-            let stored =
-                ops::register_connection(&*store, &name, &url, password.as_deref()).await?;
+            let stored = ops::register_connection(
+                &*store,
+                &name,
+                &url,
+                password.as_deref(),
+                schema.as_deref(),
+            )
+            .await?;
             if stored
                 .passwd
                 .as_deref()

@@ -214,7 +214,7 @@ pub fn job_details(flow: &JobFlow, schedules: &[ScheduleRow]) -> String {
 
 pub fn connections_table(connections: &[Connection]) -> String {
     let mut t = table(&[
-        "NAME", "TYPE", "HOST", "PORT", "DATABASE", "USER", "PASSWORD",
+        "NAME", "TYPE", "HOST", "PORT", "DATABASE", "SCHEMA", "USER", "PASSWORD",
     ]);
     for c in connections {
         let password = match c.passwd.as_deref() {
@@ -228,6 +228,7 @@ pub fn connections_table(connections: &[Connection]) -> String {
             or_dash(c.dbhost.as_deref()),
             c.dbport.map_or("-".into(), |p| p.to_string()),
             or_dash(c.dbsrvnm.as_deref()),
+            or_dash(c.schnm.as_deref()),
             or_dash(c.usrnm.as_deref()),
             password,
         ]);

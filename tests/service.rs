@@ -19,6 +19,7 @@ crate::per_backend!(
     kill_9_and_restart_rescues_the_interrupted_run,
     schedules_fire_each_slot_once,
     a_running_node_follows_schedule_edits,
+    a_load_flow_records_counts_and_rejected_rows,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -284,6 +285,128 @@ async fn an_immediate_run_completes_with_its_logs(db: TestDb) {
     assert!(
         output.contains("hello from HELLO for 2026-03-01 p1=EU"),
         "{output}"
+    );
+}
+
+/// A flow of `sql`, `load` and `command` steps over two SQLite databases, run by a node
+/// on each metadata backend: the counts reach `DMS_JOBLOG`, the rejected row
+/// `DMS_JOBERR`, and the statements see the run's binds.
+async fn a_load_flow_records_counts_and_rejected_rows(db: TestDb) {
+    use sqlx::Connection as _;
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let shop = scratch.dir.join("shop.db");
+    let warehouse = scratch.dir.join("dw.db");
+    for (file, statements) in [
+        (
+            &shop,
+            vec![
+                "CREATE TABLE sales (id INTEGER, sold_on TEXT, amount TEXT)",
+                "INSERT INTO sales VALUES (1, '2026-03-01', '10.50'), (2, '2026-03-01', '7.25'), \
+                 (3, '2026-03-01', 'n/a'), (4, '2026-03-01', '1.00'), (5, '2026-03-01', '2.00'), \
+                 (6, '2026-02-28', '99.00')",
+            ],
+        ),
+        (
+            &warehouse,
+            vec![
+                "CREATE TABLE fct_sales (id INTEGER PRIMARY KEY, sold_on TEXT, amount REAL) STRICT",
+                "CREATE TABLE load_audit (run_date TEXT, prcid INTEGER, mapref TEXT)",
+                "INSERT INTO fct_sales VALUES (1, '2026-03-01', 0.0)",
+            ],
+        ),
+    ] {
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for sql in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    for (name, file) in [("shop", &shop), ("warehouse", &warehouse)] {
+        let url = format!("sqlite://{}", file.display());
+        cli(&db, &scratch.dir, &["conn", "put", name, "--url", &url]);
+    }
+    let flow = scratch.dir.join("daily.toml");
+    std::fs::write(
+        &flow,
+        r#"
+        [[steps]]
+        name = "audit"
+        kind = "sql"
+        connection = "warehouse"
+        sql = "INSERT INTO load_audit VALUES (:run_date, :prcid, :mapref)"
+
+        [[steps]]
+        name = "facts"
+        kind = "load"
+        source = { connection = "shop", query = "SELECT id, sold_on, amount FROM sales WHERE sold_on = :run_date" }
+        target = { connection = "warehouse", table = "fct_sales", mode = "upsert", key = ["id"] }
+        max_errors = 3
+
+        [[steps]]
+        name = "publish"
+        kind = "command"
+        program = "sh"
+        args = ["-c", "echo published $DWSCHED_RUN_DATE"]
+        "#,
+    )
+    .unwrap();
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "job",
+            "put",
+            "DAILY_SALES",
+            "--flow",
+            flow.to_str().unwrap(),
+        ],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &["enqueue", "DAILY_SALES", "--run-date", "2026-03-01"],
+    );
+    let request = wait_request(&*store, &id, RequestStatus::Done, LONG).await;
+    let result: serde_json::Value =
+        serde_json::from_str(request.result_payload.as_deref().unwrap()).unwrap();
+    assert_eq!(result["runs"][0]["status"], "PC", "{result}");
+    let prcid = result["runs"][0]["prcid"].as_i64().unwrap();
+    let totals = store.job_log_for_run(prcid).await.unwrap().unwrap();
+    assert_eq!((totals.srcrows, totals.trgrows, totals.errrows), (5, 4, 1));
+    let errors = store.job_errors_for_run(prcid).await.unwrap();
+    let rejected: Vec<_> = errors
+        .iter()
+        .filter(|e| e.errtyp.as_deref() == Some("ROW"))
+        .collect();
+    assert_eq!(rejected.len(), 1, "{errors:?}");
+    assert_eq!(rejected[0].keyvalue.as_deref(), Some("id=3"));
+    assert!(
+        rejected[0]
+            .dberrmsg
+            .as_deref()
+            .is_some_and(|m| !m.is_empty())
+    );
+
+    let url = format!("sqlite://{}", warehouse.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let facts: Vec<(i64, f64)> = sqlx::query_as("SELECT id, amount FROM fct_sales ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(facts, [(1, 10.5), (2, 7.25), (4, 1.0), (5, 2.0)]);
+    let audit: (String, i64, String) =
+        sqlx::query_as("SELECT run_date, prcid, mapref FROM load_audit")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        audit,
+        ("2026-03-01".to_string(), prcid, "DAILY_SALES".to_string())
     );
 }
 

@@ -75,7 +75,15 @@ pub async fn register_connection(
     name: &str,
     url_text: &str,
     password: Option<&str>,
+    schema: Option<&str>,
 ) -> OpResult<Connection> {
+    if let Some(schema) = schema
+        && !dwsched_model::is_valid_identifier(schema)
+    {
+        return Err(OpError::Invalid(format!(
+            "connection '{name}': schema '{schema}' is not a schema name"
+        )));
+    }
     if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_whitespace) {
         return Err(OpError::Invalid(format!(
             "connection name '{name}' must be 1 to 100 characters without spaces"
@@ -114,7 +122,7 @@ pub async fn register_connection(
         usrnm: (!url.username().is_empty()).then(|| url.username().to_string()),
         passwd,
         constr: Some(url.to_string()),
-        schnm: None,
+        schnm: schema.map(str::to_string),
         current: true,
     };
     let conid = store.put_connection(&connection).await?;
