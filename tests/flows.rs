@@ -590,6 +590,51 @@ async fn a_stopped_postgres_statement_is_cancelled_on_the_server() {
     fx.cleanup().await;
 }
 
+/// A step's timeout cancels its statement on the server and fails the step, after its
+/// retries; with `transaction = false` the statements before the failing one stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_statement_fails_its_step_and_is_cancelled() {
+    let Some(fx) = Fixture::new(&[("dw", Backend::Postgres)]).await else {
+        return;
+    };
+    fx.dbs[0].exec_raw(&["CREATE TABLE attempts (n int)"]).await;
+    let marker = format!("m{}", uuid::Uuid::new_v4().simple());
+    let flow = format!(
+        r#"
+        [[steps]]
+        name = "slow"
+        kind = "sql"
+        connection = "dw"
+        transaction = false
+        sql = ["INSERT INTO attempts VALUES (1)", "SELECT pg_sleep(600) /* {marker} */"]
+        timeout = "1s"
+        retries = 1
+        "#
+    );
+    let clock = Instant::now();
+    let report = fx.run(&flow).await;
+    assert!(
+        clock.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        clock.elapsed()
+    );
+    let RunOutcome::Failed { step, message } = &report.outcome else {
+        panic!("expected a failure: {report:#?}");
+    };
+    assert_eq!(step, "slow");
+    assert_eq!(message, "timed out after 1s (after 2 attempts)");
+    assert_eq!(report.step_failures.len(), 2);
+    assert_eq!(
+        postgres_statements_like(&fx, &format!("{marker} */")).await,
+        0
+    );
+    assert_eq!(
+        fx.rows("dw", "SELECT count(*) FROM attempts").await,
+        [["2"]]
+    );
+    fx.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_mysql_statement_is_killed_on_the_server() {
     let Some(fx) = Fixture::new(&[("dw", Backend::MySql)]).await else {

@@ -20,6 +20,7 @@ crate::per_backend!(
     schedules_fire_each_slot_once,
     a_running_node_follows_schedule_edits,
     a_load_flow_records_counts_and_rejected_rows,
+    a_connection_that_cannot_be_resolved_fails_the_run_by_name,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -407,6 +408,48 @@ async fn a_load_flow_records_counts_and_rejected_rows(db: TestDb) {
     assert_eq!(
         audit,
         ("2026-03-01".to_string(), prcid, "DAILY_SALES".to_string())
+    );
+}
+
+/// A connection whose password variable is not set fails the run, naming the connection
+/// and the variable, and the queue goes on.
+async fn a_connection_that_cannot_be_resolved_fails_the_run_by_name(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let url = format!("sqlite://{}", scratch.dir.join("dw.db").display());
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "conn",
+            "put",
+            "dw",
+            "--url",
+            &url,
+            "--password",
+            "env:DWSCHED_TEST_UNSET_PASSWORD",
+        ],
+    );
+    let flow = scratch.dir.join("needs_dw.toml");
+    std::fs::write(
+        &flow,
+        "[[steps]]\nname = \"s\"\nkind = \"sql\"\nconnection = \"dw\"\nsql = \"SELECT 1\"\n",
+    )
+    .unwrap();
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "NEEDS_DW", "--flow", flow.to_str().unwrap()],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(&db, &scratch.dir, &["enqueue", "NEEDS_DW"]);
+    wait_request(&*store, &id, RequestStatus::Failed, LONG).await;
+    let run = wait_run_status(&*store, "NEEDS_DW", RunStatus::Failed, LONG).await;
+    assert_eq!(
+        run.msg.as_deref(),
+        Some(
+            "connection 'dw': its password comes from the environment variable DWSCHED_TEST_UNSET_PASSWORD, which is not set"
+        )
     );
 }
 

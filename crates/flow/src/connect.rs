@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Connections a node keeps open per named connection.
 const POOL_SIZE: u32 = 8;
+/// How long the first connection of an empty pool may take.
+const CONNECT_CHECK: Duration = Duration::from_secs(10);
 /// How long a step waits for a free connection of a busy pool.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pooled connections unused this long are closed.
@@ -229,6 +231,17 @@ enum DbPool {
     MySql(Pool<MySql>),
 }
 
+impl DbPool {
+    /// Connections open, idle or in use.
+    fn size(&self) -> u32 {
+        match self {
+            Self::Sqlite(p) => p.size(),
+            Self::Postgres(p) => p.size(),
+            Self::MySql(p) => p.size(),
+        }
+    }
+}
+
 /// The node's connection pools, one per named connection, made on first use and
 /// replaced when the connection's row changes.
 #[derive(Clone, Default)]
@@ -333,7 +346,15 @@ impl Connections {
     /// A connection of `name`'s pool, with what it takes to cancel its statements.
     pub(crate) async fn session(&self, name: &str) -> Result<Session, String> {
         let spec = self.spec(name)?.clone();
-        let acquired = match self.pools.pool(&spec) {
+        let pool = self.pools.pool(&spec);
+        if pool.size() == 0 {
+            // A pool retries a failing connect until its acquire timeout and then reports
+            // only the timeout; a first connection made directly fails fast and says why.
+            tokio::time::timeout(CONNECT_CHECK, spec.check())
+                .await
+                .map_err(|_| spec.error(format!("no answer within {CONNECT_CHECK:?}")))??;
+        }
+        let acquired = match pool {
             DbPool::Sqlite(pool) => acquire_sqlite(&pool).await,
             DbPool::Postgres(pool) => acquire_postgres(&pool).await,
             DbPool::MySql(pool) => acquire_mysql(&pool).await,

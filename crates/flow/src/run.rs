@@ -135,7 +135,8 @@ pub struct StepFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
     Completed,
-    /// A step failed after its retries; the steps after it were not started.
+    /// A step failed after its retries; the steps after it were not started. `step` is
+    /// empty when the run failed before its first step.
     Failed {
         step: String,
         message: String,
@@ -159,7 +160,7 @@ impl RunReport {
     pub fn failed_before_start(message: String) -> Self {
         Self {
             outcome: RunOutcome::Failed {
-                step: String::from("connections"),
+                step: String::new(),
                 message,
             },
             totals: RowTotals::default(),
@@ -196,7 +197,7 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
         && let Err(message) = truncate_append_targets(flow, ctx).await
     {
         report.outcome = RunOutcome::Failed {
-            step: String::from("truncate_flag"),
+            step: String::new(),
             message,
         };
     }

@@ -272,23 +272,28 @@ async fn run_one(
         "run {prcid} of {mapref} started"
     );
     let clock = Instant::now();
-    let ctx = RunContext {
-        prcid,
-        mapref: mapref.to_string(),
-        run_date: spec.run_date,
-        params: spec.params.params.clone(),
-        truncate: spec.params.truncate,
-        log_dir: config.log_dir.clone(),
-        connections: Connections::default(),
-        stop: active.stop.clone(),
-    };
     let report = match resolve_connections(shared, flow).await {
-        Ok(connections) => run_flow(flow, &RunContext { connections, ..ctx }).await,
+        Ok(connections) => {
+            let ctx = RunContext {
+                prcid,
+                mapref: mapref.to_string(),
+                run_date: spec.run_date,
+                params: spec.params.params.clone(),
+                truncate: spec.params.truncate,
+                log_dir: config.log_dir.clone(),
+                connections,
+                stop: active.stop.clone(),
+            };
+            run_flow(flow, &ctx).await
+        }
         Err(message) => RunReport::failed_before_start(message),
     };
     let ended_at = Utc::now();
     let (status, msg) = match &report.outcome {
         RunOutcome::Completed => (RunStatus::Completed, None),
+        RunOutcome::Failed { step, message } if step.is_empty() => {
+            (RunStatus::Failed, Some(message.clone()))
+        }
         RunOutcome::Failed { step, message } => (
             RunStatus::Failed,
             Some(format!("step '{step}' failed: {message}")),
