@@ -93,12 +93,15 @@ async fn init_is_idempotent_and_commands_need_it(db: TestDb) {
         assert!(err.contains("run `dwsched init`"), "{err}");
     }
     let first = cli.ok(&["init"]);
-    assert!(first.contains("schema version none -> 1"), "{first}");
+    assert!(first.contains("schema version none -> 2"), "{first}");
     assert!(first.contains("DMS_PRCREQ"), "{first}");
     let second = cli.ok(&["init"]);
-    assert!(second.contains("up to date (schema version 1)"), "{second}");
+    assert!(second.contains("up to date (schema version 2)"), "{second}");
     let store = db.open_unmigrated().await;
-    assert_eq!(store.schema_version().await.unwrap(), Some(1));
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        Some(dwsched_store::schema::latest_version())
+    );
 }
 
 async fn jobs_connections_and_schedules(db: TestDb) {

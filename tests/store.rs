@@ -28,6 +28,7 @@ crate::per_backend!(
     job_log_and_errors_are_written,
     connections_are_registered_by_name,
     nodes_heartbeat_and_dead_nodes_are_rescued,
+    the_scheduler_lease_has_one_holder,
     schedule_results_count_failures_and_disable_at_maxfail,
     dependents_states_and_released_requests,
     watchers_wake_on_new_requests,
@@ -72,7 +73,7 @@ async fn migrate_is_idempotent(db: TestDb) {
 
     let first = store.migrate().await.unwrap();
     assert_eq!(first.from_version, None);
-    assert_eq!(first.to_version, 1);
+    assert_eq!(first.to_version, 2);
     for table in [
         "DMS_JOBSCH",
         "DMS_PRCREQ",
@@ -83,6 +84,7 @@ async fn migrate_is_idempotent(db: TestDb) {
         "DMS_JOBFLW",
         "DMS_DBCONDTLS",
         "DMS_SCHNODE",
+        "DMS_SCHLEASE",
     ] {
         assert!(first.tables_created.iter().any(|t| t == table), "{table}");
     }
@@ -92,12 +94,24 @@ async fn migrate_is_idempotent(db: TestDb) {
             .iter()
             .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
     );
-    assert_eq!(store.schema_version().await.unwrap(), Some(1));
+    assert_eq!(store.schema_version().await.unwrap(), Some(2));
     store.check_schema().await.unwrap();
 
     let second = store.migrate().await.unwrap();
     assert!(!second.changed_anything(), "{second:?}");
-    assert_eq!(second.from_version, Some(1));
+    assert_eq!(second.from_version, Some(2));
+
+    // A database of version 1 gains the lease table.
+    db.exec_raw(&[
+        "DROP TABLE DMS_SCHLEASE",
+        "DELETE FROM DWSCHED_MIGRATIONS WHERE VERSION = 2",
+    ])
+    .await;
+    assert!(store.check_schema().await.is_err());
+    let upgrade = store.migrate().await.unwrap();
+    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 2));
+    assert_eq!(upgrade.tables_created, ["DMS_SCHLEASE"]);
+    store.check_schema().await.unwrap();
 }
 
 async fn flows_are_versioned_by_curflg(db: TestDb) {
@@ -732,6 +746,113 @@ fn node(id: &str, heartbeat: DateTime<Utc>) -> Node {
         heartbeat_at: Some(heartbeat),
         role: Some("worker".into()),
     }
+}
+
+async fn the_scheduler_lease_has_one_holder(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.get_lease("scheduler").await.unwrap(), None);
+    // The first taker makes the row; the other is refused until the lease expires.
+    assert!(
+        store
+            .acquire_lease("scheduler", "n1", at(0), at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_lease("scheduler", "n2", at(1), at(11))
+            .await
+            .unwrap()
+    );
+    // Renewals keep the holder's start.
+    assert!(
+        store
+            .acquire_lease("scheduler", "n1", at(5), at(15))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_lease("scheduler", "n2", at(14), at(24))
+            .await
+            .unwrap()
+    );
+    let lease = store.get_lease("scheduler").await.unwrap().unwrap();
+    assert_eq!(lease.holder.as_deref(), Some("n1"));
+    assert_eq!(
+        (lease.acquired_at, lease.lease_until),
+        (Some(at(0)), Some(at(15)))
+    );
+    // Expired: another node takes it.
+    assert!(
+        store
+            .acquire_lease("scheduler", "n2", at(16), at(26))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_lease("scheduler", "n1", at(17), at(27))
+            .await
+            .unwrap()
+    );
+    let lease = store.get_lease("scheduler").await.unwrap().unwrap();
+    assert_eq!(lease.holder.as_deref(), Some("n2"));
+    assert_eq!(lease.acquired_at, Some(at(16)));
+    // Released: free at once; a release by a non-holder changes nothing.
+    store.release_lease("scheduler", "n1").await.unwrap();
+    assert_eq!(
+        store
+            .get_lease("scheduler")
+            .await
+            .unwrap()
+            .unwrap()
+            .holder
+            .as_deref(),
+        Some("n2")
+    );
+    store.release_lease("scheduler", "n2").await.unwrap();
+    assert!(
+        store
+            .acquire_lease("scheduler", "n3", at(18), at(28))
+            .await
+            .unwrap()
+    );
+
+    // Many nodes at once: exactly one wins.
+    let store: Arc<dyn Store> = Arc::from(store);
+    let contenders = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .acquire_lease("race", &format!("c{i}"), at(0), at(10))
+                .await
+                .unwrap()
+        })
+    });
+    let mut winners = 0;
+    for contender in contenders {
+        winners += usize::from(contender.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+
+    store
+        .register_node(&Node {
+            node_id: "n3".into(),
+            host: None,
+            pid: None,
+            version: None,
+            started_at: Some(at(0)),
+            heartbeat_at: Some(at(0)),
+            role: Some("worker".into()),
+        })
+        .await
+        .unwrap();
+    store.set_node_role("n3", "leader").await.unwrap();
+    assert_eq!(
+        store.get_node("n3").await.unwrap().unwrap().role.as_deref(),
+        Some("leader")
+    );
 }
 
 async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {

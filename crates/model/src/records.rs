@@ -283,6 +283,17 @@ pub struct Node {
     pub role: Option<String>,
 }
 
+/// A row of `DMS_SCHLEASE`: a duty one node at a time performs (firing schedules), held
+/// until `lease_until` unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// When the current holder took it.
+    pub acquired_at: Option<DateTime<Utc>>,
+}
+
 /// The service's bookkeeping of one schedule: its next fire and why it cannot be
 /// scheduled, if it cannot.
 #[derive(Debug, Clone, PartialEq, Eq)]

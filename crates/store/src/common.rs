@@ -227,7 +227,7 @@ macro_rules! store_impl {
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
             Claim, Connection, Enqueued, ErrorType, FinishRun, Job, JobError, JobErrorEntry, JobFlow,
-            JobLogEntry, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
+            JobLogEntry, Lease, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
             RequestStatus, RequestType, Run, RunFilter, RunStatus, ScheduleResult, ScheduleRow,
             ScheduleState,
         };
@@ -1506,6 +1506,95 @@ macro_rules! store_impl {
                 }
                 tx.commit().await.context(context)?;
                 Ok(alive)
+            }
+
+            async fn set_node_role(&self, node_id: &str, role: &str) -> Result<()> {
+                sqlx::query(self.sql("UPDATE DMS_SCHNODE SET ROLE = $1 WHERE NODE_ID = $2"))
+                    .bind(role)
+                    .bind(node_id)
+                    .execute(&self.pool)
+                    .await
+                    .context(|| format!("recording the role of node {node_id}"))?;
+                Ok(())
+            }
+
+            async fn acquire_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool> {
+                let context = || format!("taking the {name} lease for node {holder}");
+                // ACQUIRED_AT first: MySQL evaluates SET left to right, on updated values.
+                let taken = sqlx::query(self.sql(
+                    "UPDATE DMS_SCHLEASE SET ACQUIRED_AT = CASE WHEN HOLDER = $1 THEN ACQUIRED_AT ELSE $2 END, \
+                     HOLDER = $3, LEASE_UNTIL = $4 \
+                     WHERE NAME = $5 AND (HOLDER = $6 OR HOLDER IS NULL OR LEASE_UNTIL IS NULL OR LEASE_UNTIL < $7)",
+                ))
+                .bind(holder)
+                .bind(now.naive_utc())
+                .bind(holder)
+                .bind(until.naive_utc())
+                .bind(name)
+                .bind(holder)
+                .bind(now.naive_utc())
+                .execute(&self.pool)
+                .await
+                .context(context)?
+                .rows_affected()
+                    > 0;
+                if taken {
+                    return Ok(true);
+                }
+                // The first node to want the lease makes its row; a node that loses that
+                // race finds the row taken.
+                let inserted = sqlx::query(self.sql(
+                    "INSERT INTO DMS_SCHLEASE (NAME, HOLDER, LEASE_UNTIL, ACQUIRED_AT) VALUES ($1, $2, $3, $4)",
+                ))
+                .bind(name)
+                .bind(holder)
+                .bind(until.naive_utc())
+                .bind(now.naive_utc())
+                .execute(&self.pool)
+                .await;
+                match inserted {
+                    Ok(_) => Ok(true),
+                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
+                    Err(err) => Err(err).context(context),
+                }
+            }
+
+            async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+                sqlx::query(self.sql(
+                    "UPDATE DMS_SCHLEASE SET HOLDER = NULL, LEASE_UNTIL = NULL WHERE NAME = $1 AND HOLDER = $2",
+                ))
+                .bind(name)
+                .bind(holder)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("releasing the {name} lease of node {holder}"))?;
+                Ok(())
+            }
+
+            async fn get_lease(&self, name: &str) -> Result<Option<Lease>> {
+                let row = sqlx::query(self.sql(
+                    "SELECT NAME, HOLDER, LEASE_UNTIL, ACQUIRED_AT FROM DMS_SCHLEASE WHERE NAME = $1",
+                ))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .context(|| format!("reading the {name} lease"))?;
+                row.map(|row| {
+                    Ok(Lease {
+                        name: row.try_get(0)?,
+                        holder: row.try_get(1)?,
+                        lease_until: utc(row.try_get(2)?),
+                        acquired_at: utc(row.try_get(3)?),
+                    })
+                })
+                .transpose()
+                .context(|| format!("reading the {name} lease"))
             }
 
             async fn deregister_node(&self, node_id: &str) -> Result<()> {

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dwsched_model::{
     Claim, Connection, Enqueued, FinishRun, Job, JobError, JobErrorEntry, JobFlow, JobLogEntry,
-    NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run, RunFilter,
-    RunStatus, ScheduleResult, ScheduleRow, ScheduleState,
+    Lease, NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run,
+    RunFilter, RunStatus, ScheduleResult, ScheduleRow, ScheduleState,
 };
 use thiserror::Error;
 
@@ -436,6 +436,22 @@ pub trait Store: Send + Sync {
         lease_until: DateTime<Utc>,
     ) -> Result<bool>;
     async fn deregister_node(&self, node_id: &str) -> Result<()>;
+    /// Records what a node does (`leader` while it fires schedules, else `worker`).
+    async fn set_node_role(&self, node_id: &str, role: &str) -> Result<()>;
+
+    // Leases: a duty that one node at a time performs.
+    /// Takes the lease `name` for `holder` until `until` when it is free, expired at
+    /// `now`, or already `holder`'s (a renewal). `true` when `holder` holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Gives the lease up, if `holder` holds it, so that another node takes it at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    async fn get_lease(&self, name: &str) -> Result<Option<Lease>>;
     /// Takes over a dead node's work in one transaction: its `IP` runs close `FL` with
     /// `msg`, its claimed requests go back to `NEW` (or end `FAILED` once they have had
     /// `max_attempts` claims), and its row is removed.

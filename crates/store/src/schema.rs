@@ -302,6 +302,16 @@ pub const TABLES: &[Table] = &[
             col("ROLE", Varchar(30)),
         ],
     },
+    Table {
+        name: "DMS_SCHLEASE",
+        text_key: Some("NAME"),
+        columns: &[
+            col_required("NAME", NAME),
+            col("HOLDER", NAME),
+            col("LEASE_UNTIL", Timestamp),
+            col("ACQUIRED_AT", Timestamp),
+        ],
+    },
 ];
 
 pub const INDEXES: &[Index] = &[
@@ -417,10 +427,16 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. The store applies those above the recorded version.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "DMS_ tables of SPEC §3 with dwsched's extension columns",
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "DMS_ tables of SPEC §3 with dwsched's extension columns",
+    },
+    Migration {
+        version: 2,
+        description: "DMS_SCHLEASE: the lease of the node that fires schedules",
+    },
+];
 
 /// The steps of one migration.
 pub fn steps(version: i64) -> Vec<Step> {
@@ -430,6 +446,11 @@ pub fn steps(version: i64) -> Vec<Step> {
             .map(Step::EnsureTable)
             .chain(INDEXES.iter().map(Step::EnsureIndex))
             .chain([Step::Notify])
+            .collect(),
+        2 => TABLES
+            .iter()
+            .filter(|t| t.name == "DMS_SCHLEASE")
+            .map(Step::EnsureTable)
             .collect(),
         _ => Vec::new(),
     }
