@@ -73,6 +73,15 @@ pub enum Command {
     },
     /// Cancel a request that has not started
     Cancel { request_id: String },
+    /// Live nodes, queue depth, runs in progress, recent runs, next fires, error rate
+    Status {
+        /// Print JSON instead of tables
+        #[arg(long)]
+        json: bool,
+        /// Recent runs and next fires to show
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
     /// List recent runs, newest first
     Runs {
         #[arg(long)]

@@ -83,6 +83,26 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("request {request_id} cancelled");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status { json, limit } => {
+            let store = open(&settings).await?;
+            let lease =
+                chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::seconds(30));
+            let report = dwsched_service::status::StatusReport::gather(
+                &*store,
+                Utc::now(),
+                lease,
+                limit.clamp(1, 1000),
+            )
+            .await?;
+            if json {
+                let text = serde_json::to_string_pretty(&report.to_json(limit as usize))
+                    .expect("JSON values serialise");
+                println!("{text}");
+            } else {
+                println!("{}", output::status_text(&report, limit as usize));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Runs {
             mapref,
             limit,

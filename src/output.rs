@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use dwsched_model::{Connection, Job, JobFlow, Run, ScheduleRow};
+use dwsched_service::status::StatusReport;
 use dwsched_store::MigrationReport;
 use serde_json::{Value, json};
 
@@ -258,22 +259,107 @@ pub fn runs_table(runs: &[Run], now: DateTime<Utc>) -> String {
     t.to_string()
 }
 
-pub fn runs_json(runs: &[Run]) -> String {
-    let items: Vec<Value> = runs
+pub fn status_text(report: &StatusReport, limit: usize) -> String {
+    let mut out = format!("dwsched status at {}\n", time(Some(report.at)));
+    let mut nodes = table(&["NODE", "HOST", "PID", "ROLE", "HEARTBEAT", "RUNNING"]);
+    for n in &report.nodes {
+        let role = if n.fires_schedules {
+            "fires schedules".to_string()
+        } else {
+            or_dash(n.node.role.as_deref())
+        };
+        let heartbeat = match (n.heartbeat_age, n.alive) {
+            (Some(age), true) => format!("{age}s ago"),
+            (Some(age), false) => format!("{age}s ago (dead)"),
+            (None, _) => "never".to_string(),
+        };
+        let running: Vec<String> = n
+            .runs
+            .iter()
+            .map(|r| format!("{} ({})", r.mapref.as_deref().unwrap_or("?"), r.prcid))
+            .collect();
+        nodes.add_row(vec![
+            n.node.node_id.clone(),
+            or_dash(n.node.host.as_deref()),
+            n.node.pid.map_or("-".into(), |p| p.to_string()),
+            role,
+            heartbeat,
+            if running.is_empty() {
+                "-".to_string()
+            } else {
+                running.join(", ")
+            },
+        ]);
+    }
+    if report.nodes.is_empty() {
+        out.push_str("\nNo live nodes: start one with `dwsched run`.\n");
+    } else {
+        out.push_str(&format!("\nNodes\n{nodes}\n"));
+    }
+    let queue: Vec<String> = report
+        .queue
         .iter()
-        .map(|r| {
-            json!({
-                "prcid": r.prcid,
-                "mapref": r.mapref,
-                "status": r.status.map(|s| s.as_str()),
-                "started_at": rfc3339(r.started_at),
-                "ended_at": rfc3339(r.ended_at),
-                "msg": r.msg,
-                "params": r.params,
-                "request_id": r.request_id,
-                "node": r.node,
-            })
-        })
+        .map(|(status, n)| format!("{status} {n}"))
         .collect();
+    out.push_str(&format!(
+        "\nQueue: {}\n",
+        if queue.is_empty() {
+            "empty".to_string()
+        } else {
+            queue.join(", ")
+        }
+    ));
+    if !report.running.is_empty() {
+        out.push_str(&format!(
+            "\nRuns in progress\n{}\n",
+            runs_table(&report.running, report.at)
+        ));
+    }
+    if !report.recent.is_empty() {
+        out.push_str(&format!(
+            "\nRecent runs\n{}\n",
+            runs_table(&report.recent, report.at)
+        ));
+    }
+    if !report.upcoming.is_empty() {
+        let mut next = table(&["JOBSCHID", "MAPREF", "NEXT FIRE", "LAST RUN", "FAILCNT"]);
+        for s in report.upcoming.iter().take(limit) {
+            next.add_row(vec![
+                s.jobschid.to_string(),
+                s.mapref.clone(),
+                time(s.nxt_run_dt),
+                time(s.lst_run_dt),
+                s.failcnt.unwrap_or(0).to_string(),
+            ]);
+        }
+        out.push_str(&format!("\nNext fires\n{next}\n"));
+    }
+    if !report.invalid_schedules.is_empty() {
+        let mut invalid = table(&["JOBSCHID", "MAPREF", "PROBLEM"]);
+        for s in &report.invalid_schedules {
+            invalid.add_row(vec![
+                s.jobschid.to_string(),
+                s.mapref.clone(),
+                or_dash(s.scherr.as_deref()),
+            ]);
+        }
+        out.push_str(&format!(
+            "\nSchedules that cannot be scheduled\n{invalid}\n"
+        ));
+    }
+    out.push_str(&match report.error_rate() {
+        Some(rate) => format!(
+            "\nLast 24 h: {} runs ended, {} failed ({:.1} %)",
+            report.ended_last_day,
+            report.failed_last_day,
+            rate * 100.0
+        ),
+        None => "\nLast 24 h: no runs ended".to_string(),
+    });
+    out
+}
+
+pub fn runs_json(runs: &[Run]) -> String {
+    let items: Vec<Value> = runs.iter().map(dwsched_service::status::run_json).collect();
     serde_json::to_string_pretty(&items).expect("JSON values serialise")
 }

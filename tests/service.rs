@@ -21,6 +21,7 @@ crate::per_backend!(
     a_running_node_follows_schedule_edits,
     a_load_flow_records_counts_and_rejected_rows,
     a_connection_that_cannot_be_resolved_fails_the_run_by_name,
+    a_dead_leaders_schedules_move_to_another_node,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -783,6 +784,111 @@ async fn schedules_fire_each_slot_once(db: TestDb) {
         .unwrap();
     assert!(row.nxt_run_dt.is_some());
     assert!(row.lst_run_dt.is_some(), "LST_RUN_DT is recorded");
+}
+
+/// One node fires the schedules; when it is killed, another takes the scheduler lease
+/// within the lease and fires on from where the first left off, each slot once.
+async fn a_dead_leaders_schedules_move_to_another_node(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("tick", "true");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "TICK", "--flow", flow.to_str().unwrap()],
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "TICK",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "* * * * * *",
+            "--enable",
+        ],
+    );
+    let holder = || async {
+        store
+            .get_lease(dwsched_service::SCHEDULER_LEASE)
+            .await
+            .unwrap()
+            .and_then(|l| l.holder)
+    };
+    let mut first = NodeProcess::start(&db, &scratch.dir, "first", &[]);
+    eventually(LONG, "the first node to lead", || async {
+        (holder().await.as_deref() == Some("first")).then_some(())
+    })
+    .await;
+    let _second = NodeProcess::start(&db, &scratch.dir, "second", &[]);
+    eventually(LONG, "the second node to register", || async {
+        store.get_node("second").await.unwrap().map(|_| ())
+    })
+    .await;
+    let status: serde_json::Value =
+        serde_json::from_str(&cli(&db, &scratch.dir, &["status", "--json"])).unwrap();
+    let roles: Vec<(String, bool)> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_str().unwrap().to_string(),
+                n["fires_schedules"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [("first".to_string(), true), ("second".to_string(), false)]
+    );
+
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    let killed = Instant::now();
+    first.wait_exit(Duration::from_secs(5));
+    eventually(LONG, "the second node to take the lease", || async {
+        (holder().await.as_deref() == Some("second")).then_some(())
+    })
+    .await;
+    let takeover = killed.elapsed();
+    // The lease is 3 s; the follower tries every second.
+    assert!(
+        takeover < Duration::from_secs(6),
+        "took over after {takeover:?}"
+    );
+    let fired_before = store.list_requests(None, 10_000).await.unwrap().len();
+    eventually(LONG, "fires from the new leader", || async {
+        let requests = store.list_requests(None, 10_000).await.unwrap();
+        (requests.len() >= fired_before + 3
+            && requests.iter().all(|r| {
+                r.status == Some(RequestStatus::Done)
+                    || r.requested_at > Some(chrono::Utc::now() - chrono::Duration::seconds(3))
+            }))
+        .then_some(())
+    })
+    .await;
+    let requests = store.list_requests(None, 10_000).await.unwrap();
+    let keys: std::collections::HashSet<_> = requests
+        .iter()
+        .filter_map(|r| r.dedupe_key.clone())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        requests.len(),
+        "every fire has its own slot key"
+    );
+    let runs = runs_of(&*store, "TICK").await;
+    let mut per_request = std::collections::HashMap::new();
+    for run in runs
+        .iter()
+        .filter(|r| r.status == Some(RunStatus::Completed))
+    {
+        *per_request.entry(run.request_id.clone()).or_insert(0) += 1;
+    }
+    assert!(per_request.values().all(|n| *n == 1), "{per_request:?}");
 }
 
 async fn a_running_node_follows_schedule_edits(db: TestDb) {

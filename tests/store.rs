@@ -430,15 +430,52 @@ async fn control_requests_are_claimed_while_the_mapref_runs(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(ids(&runs), [run]);
+    // The STOP is left to n1, which holds the mapref's run request.
+    let elsewhere = store
+        .claim_requests(&claim("n2", RequestClass::Control, 10, at(4)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&elsewhere), std::slice::from_ref(&odd));
     let control = store
         .claim_requests(&claim("n1", RequestClass::Control, 10, at(4)))
         .await
         .unwrap();
-    assert_eq!(ids(&control), [stop, odd]);
+    assert_eq!(ids(&control), [stop]);
     assert_eq!(
-        control[1].request_type,
+        elsewhere[0].request_type,
         RequestType::Unknown("REPORT".into())
     );
+
+    // A STOP of a mapref with no run anywhere is anyone's.
+    let idle_stop = enqueue_at(
+        &*store,
+        NewRequest::new("IDLE", RequestType::Stop, "{}".into()),
+        5,
+    )
+    .await;
+    // A REFRESH_SCHEDULE is the scheduler lease holder's while its lease is valid.
+    let refresh = enqueue_at(
+        &*store,
+        NewRequest::new("*", RequestType::RefreshSchedule, "{}".into()),
+        6,
+    )
+    .await;
+    assert!(
+        store
+            .acquire_lease("scheduler", "n1", at(6), at(60))
+            .await
+            .unwrap()
+    );
+    let taken = store
+        .claim_requests(&claim("n2", RequestClass::Control, 10, at(7)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&taken), [idle_stop]);
+    let taken = store
+        .claim_requests(&claim("n1", RequestClass::Control, 10, at(8)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&taken), [refresh]);
 }
 
 async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {

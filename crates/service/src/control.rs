@@ -152,6 +152,11 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
             }
         }
         RequestType::RefreshSchedule => {
+            if !shared.leading.load(Ordering::SeqCst) {
+                // The node that fires the schedules syncs them; the claim leaves this
+                // request to it while its lease is valid.
+                return Answer::Release;
+            }
             let (reply, answer) = oneshot::channel();
             if shared
                 .scheduler

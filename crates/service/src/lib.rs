@@ -3,6 +3,7 @@
 //! - [`ops`]: the validated operations every surface (CLI, HTTP) offers.
 //! - [`run_node`]: the node itself; see `node.rs` for its tasks.
 //! - [`schedules`]: the in-memory schedule set, its incremental sync and its timers.
+//! - [`status`]: the operator's view: nodes, queue, runs, next fires.
 //!
 //! *Architecture Invariant:* this crate holds no SQL text; it speaks to the database
 //! only through the `Store` trait, and to steps only through `dwsched_flow`.
@@ -13,5 +14,6 @@ mod node;
 pub mod ops;
 mod runner;
 pub mod schedules;
+pub mod status;
 
-pub use node::{NodeConfig, NodeError, Shutdown, Stats, run_node};
+pub use node::{NodeConfig, NodeError, SCHEDULER_LEASE, Shutdown, Stats, run_node};

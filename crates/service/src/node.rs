@@ -1,6 +1,7 @@
 //! The scheduler node: `dwsched run`. Its tasks share one [`Shared`]:
 //!
-//! - the **scheduler** syncs `DMS_JOBSCH` and turns due slots into queue rows;
+//! - the **scheduler**, on the one node that holds the scheduler lease, syncs
+//!   `DMS_JOBSCH` and turns due slots into queue rows;
 //! - the **claimer** takes run requests as worker slots free up and starts a worker
 //!   for each (see `runner`);
 //! - the **control** loop takes STOP, CANCEL and REFRESH_SCHEDULE requests at once, on
@@ -101,6 +102,8 @@ pub(crate) struct Shared {
     pub finished: CancellationToken,
     /// Connection pools of the flows' named connections.
     pub pools: dwsched_flow::Pools,
+    /// Whether this node holds the scheduler lease (fires the schedules).
+    pub leading: AtomicBool,
 }
 
 impl Shared {
@@ -146,6 +149,7 @@ pub async fn run_node(
         shutdown,
         finished: CancellationToken::new(),
         pools: dwsched_flow::Pools::new(),
+        leading: AtomicBool::new(false),
     });
     // A database that is briefly busy or restarting is waited for; anything else
     // (a live node with this id, a broken schema) stops the start.
@@ -251,7 +255,7 @@ async fn register(shared: &Shared) -> Result<(), NodeError> {
             version: Some(env!("CARGO_PKG_VERSION").to_string()),
             started_at: Some(now),
             heartbeat_at: Some(now),
-            role: Some("scheduler".into()),
+            role: Some("worker".into()),
         })
         .await?;
     Ok(())
@@ -416,11 +420,99 @@ async fn watch_loop(shared: Arc<Shared>) {
     }
 }
 
-/// Syncs the schedules and fires due slots until the node drains.
+/// The lease of the node that fires schedules.
+pub const SCHEDULER_LEASE: &str = "scheduler";
+
+/// What the scheduler loop knows of its lease.
+#[derive(Debug, Default)]
+struct Leadership {
+    /// Until when this node holds the lease, as last renewed.
+    until: Option<chrono::DateTime<Utc>>,
+    next_check: Option<tokio::time::Instant>,
+}
+
+impl Leadership {
+    /// Whether this node may fire now: it holds the lease, with a margin for the clocks
+    /// of the nodes that would take over.
+    fn leading(&self, lease: chrono::Duration) -> bool {
+        let margin = (lease / 10).min(chrono::Duration::seconds(1));
+        self.until.is_some_and(|until| Utc::now() + margin < until)
+    }
+}
+
+/// Takes or renews the scheduler lease when it is time to; returns whether this node
+/// leads. A follower tries every second (or third of a lease, if shorter), a leader
+/// renews every third of a lease.
+async fn check_leadership(shared: &Shared, leadership: &mut Leadership) -> bool {
+    let lease = shared.config.lease_span();
+    let now_instant = tokio::time::Instant::now();
+    if leadership.next_check.is_some_and(|at| now_instant < at) {
+        return leadership.leading(lease);
+    }
+    let node_id = shared.config.node_id.as_str();
+    let was_leading = leadership.until.is_some();
+    let now = Utc::now();
+    match shared
+        .store
+        .acquire_lease(SCHEDULER_LEASE, node_id, now, now + lease)
+        .await
+    {
+        Ok(true) => {
+            shared.health.ok();
+            leadership.until = Some(now + lease);
+            if !was_leading {
+                tracing::info!(
+                    node = node_id,
+                    "node {node_id} now fires the schedules (scheduler lease taken)"
+                );
+                set_role(shared, "leader").await;
+            }
+        }
+        Ok(false) => leadership.until = None,
+        // The lease runs out on its own if renewals keep failing.
+        Err(err) => shared.health.failed("renewing the scheduler lease", &err),
+    }
+    if !leadership.leading(lease) {
+        leadership.until = None;
+        if was_leading {
+            tracing::warn!(
+                node = node_id,
+                "node {node_id} no longer holds the scheduler lease; it stops firing"
+            );
+            set_role(shared, "worker").await;
+        }
+    }
+    let follow = shared.config.lease.div_f64(3.0).min(Duration::from_secs(1));
+    let every = if leadership.until.is_some() {
+        shared.config.lease.div_f64(3.0)
+    } else {
+        follow
+    };
+    leadership.next_check = Some(now_instant + every.max(Duration::from_millis(100)));
+    let leading = leadership.leading(lease);
+    shared.leading.store(leading, Ordering::SeqCst);
+    leading
+}
+
+async fn set_role(shared: &Shared, role: &str) {
+    if let Err(err) = shared
+        .store
+        .set_node_role(&shared.config.node_id, role)
+        .await
+    {
+        shared.health.failed("recording the node's role", &err);
+    }
+}
+
+/// While this node holds the scheduler lease: syncs the schedules and fires due slots.
+/// A node that takes the lease over starts from the `NXT_RUN_DT` its predecessor
+/// left, so slots missed in between go through their misfire policy.
 async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<SchedulerCommand>) {
-    let mut set = ScheduleSet::new();
     let grace = chrono::Duration::from_std(shared.config.misfire_grace)
         .unwrap_or(chrono::Duration::seconds(60));
+    let lease = shared.config.lease_span();
+    let mut leadership = Leadership::default();
+    let mut set = ScheduleSet::new();
     let mut next_sync = tokio::time::Instant::now();
     let mut backoff = Backoff::default();
     let mut pending_reply: Vec<oneshot::Sender<Result<SyncReport, String>>> = Vec::new();
@@ -428,7 +520,21 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
     // Fires queued ahead of their slot; the claimer is woken when each comes.
     let mut early: std::collections::BTreeSet<chrono::DateTime<Utc>> = Default::default();
     loop {
-        if tokio::time::Instant::now() >= next_sync || !pending_reply.is_empty() {
+        let was_leading = leadership.until.is_some();
+        let leading = check_leadership(&shared, &mut leadership).await;
+        if leading && !was_leading {
+            // A fresh start from the table: another node may have fired meanwhile.
+            set = ScheduleSet::new();
+            cursor = SyncCursor::default();
+            next_sync = tokio::time::Instant::now();
+        }
+        if !leading {
+            // The leader answers refreshes; the control loop does not ask a follower.
+            for reply in pending_reply.drain(..) {
+                let _ = reply.send(Err(String::from("this node does not fire schedules")));
+            }
+        }
+        if leading && (tokio::time::Instant::now() >= next_sync || !pending_reply.is_empty()) {
             // A REFRESH_SCHEDULE asks for a full sync.
             let full = !pending_reply.is_empty();
             let result = sync(&shared, &mut set, &mut cursor, full).await;
@@ -443,7 +549,9 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
                 let _ = reply.send(result.clone());
             }
         }
-        early.extend(fire_due(&shared, &mut set, grace).await);
+        if leadership.leading(lease) {
+            early.extend(fire_due(&shared, &mut set, grace).await);
+        }
         let now = Utc::now();
         if early.first().is_some_and(|at| *at <= now) {
             early.retain(|at| *at > now);
@@ -452,19 +560,39 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
         let instant_of = |at: chrono::DateTime<Utc>| {
             tokio::time::Instant::now() + (at - Utc::now()).to_std().unwrap_or_default()
         };
-        let wake_at = set
-            .next_wake()
-            .map(|at| instant_of(at - FIRE_LEAD))
+        let timers = if leading {
+            set.next_wake()
+                .map(|at| instant_of(at - FIRE_LEAD))
+                .into_iter()
+                .chain([next_sync])
+                .collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        };
+        let wake_at = timers
             .into_iter()
             .chain(early.first().map(|at| instant_of(*at)))
-            .fold(next_sync, |a, b| a.min(b));
+            .chain(leadership.next_check)
+            .min()
+            .unwrap_or_else(|| tokio::time::Instant::now() + shared.config.poll_interval);
         tokio::select! {
             _ = tokio::time::sleep_until(wake_at) => {}
             command = commands.recv() => match command {
                 Some(SchedulerCommand::Refresh(reply)) => pending_reply.push(reply),
-                None => return,
+                None => break,
             },
-            _ = shared.shutdown.graceful.cancelled() => return,
+            _ = shared.shutdown.graceful.cancelled() => break,
+        }
+    }
+    if leadership.until.is_some() {
+        // Hand the firing over at once rather than after the lease.
+        shared.leading.store(false, Ordering::SeqCst);
+        if let Err(err) = shared
+            .store
+            .release_lease(SCHEDULER_LEASE, &shared.config.node_id)
+            .await
+        {
+            shared.health.failed("releasing the scheduler lease", &err);
         }
     }
 }

@@ -56,16 +56,28 @@ const RUN_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM \
          AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY')) \
      AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = h.MAPREF AND l.STATUS = 'IP')";
 
-/// The candidates of a control claim: every waiting type that does not start runs,
-/// written as ranges around `HISTORY` and `IMMEDIATE` so that it is a few seeks on the
-/// `(STATUS, REQUEST_TYPE)` index, not a scan of every waiting run request.
+/// The candidates of a control claim (`$1` now, `$3` the claiming node): every waiting
+/// type that does not start runs, written as ranges around `HISTORY` and `IMMEDIATE` so
+/// that it is a few seeks on the `(STATUS, REQUEST_TYPE)` index, not a scan of every
+/// waiting run request. A `STOP` is left to the node that runs its mapref (or holds its
+/// run request), and a `REFRESH_SCHEDULE` to the node that holds a valid scheduler
+/// lease; either is anyone's when there is no such node.
 const CONTROL_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
      WHERE r.STATUS IN ('NEW', 'QUEUED') AND (r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
      AND (r.REQUEST_TYPE < 'HISTORY' \
          OR (r.REQUEST_TYPE > 'HISTORY' AND r.REQUEST_TYPE < 'IMMEDIATE') \
-         OR r.REQUEST_TYPE > 'IMMEDIATE')";
+         OR r.REQUEST_TYPE > 'IMMEDIATE') \
+     AND NOT (r.REQUEST_TYPE = 'STOP' AND (\
+         EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP' \
+             AND l.NODE <> $3) \
+         OR EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
+             AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
+             AND o.CLAIMED_BY <> $3))) \
+     AND NOT (r.REQUEST_TYPE = 'REFRESH_SCHEDULE' AND EXISTS (SELECT 1 FROM DMS_SCHLEASE s \
+         WHERE s.NAME = 'scheduler' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= $1))";
 
-/// The ids a claim takes, oldest first (`$1` now, `$2` the limit); `lock` locks them
+/// The ids a claim takes, oldest first (`$1` now, `$2` the limit, `$3` the node); `lock`
+/// locks them
 /// (`FOR UPDATE … SKIP LOCKED` where the backend has it).
 pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
     let candidates = match class {

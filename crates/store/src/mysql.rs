@@ -180,6 +180,7 @@ impl MySqlStore {
         for parameter in order {
             select_candidates = match parameter {
                 1 => select_candidates.bind(now),
+                3 => select_candidates.bind(claim.node.clone()),
                 _ => select_candidates.bind(i64::from(claim.limit)),
             };
         }

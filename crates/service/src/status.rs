@@ -1,0 +1,183 @@
+//! What an operator asks first: is it alive, what runs, what failed, what fires next.
+//! `dwsched status` prints it; the same report is the HTTP status.
+
+use chrono::{DateTime, Duration, Utc};
+use dwsched_model::{Lease, Node, Run, RunFilter, RunStatus, ScheduleRow};
+use dwsched_schedule::format_slot;
+use dwsched_store::{Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::node::SCHEDULER_LEASE;
+
+/// Runs looked at for the error rate.
+const RATE_WINDOW_RUNS: u32 = 1000;
+
+/// One scheduler node as the tables show it.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub node: Node,
+    /// Seconds since its last heartbeat.
+    pub heartbeat_age: Option<i64>,
+    /// Heartbeat within the lease.
+    pub alive: bool,
+    /// It holds a valid scheduler lease: it fires the schedules.
+    pub fires_schedules: bool,
+    pub runs: Vec<Run>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub at: DateTime<Utc>,
+    /// Requests by status.
+    pub queue: Vec<(String, i64)>,
+    pub nodes: Vec<NodeStatus>,
+    pub scheduler_lease: Option<Lease>,
+    pub running: Vec<Run>,
+    pub recent: Vec<Run>,
+    /// Enabled schedules by next fire, soonest first.
+    pub upcoming: Vec<ScheduleRow>,
+    pub invalid_schedules: Vec<ScheduleRow>,
+    /// Runs ended in the last 24 hours, and how many of them failed.
+    pub ended_last_day: usize,
+    pub failed_last_day: usize,
+}
+
+impl StatusReport {
+    /// Reads the report from the tables. `lease` is how stale a heartbeat may be for
+    /// its node to count as alive.
+    pub async fn gather(
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        lease: Duration,
+        recent: u32,
+    ) -> Result<Self, StoreError> {
+        let queue = store.queue_depth().await?.requests;
+        let scheduler_lease = store.get_lease(SCHEDULER_LEASE).await?;
+        let leader = scheduler_lease
+            .as_ref()
+            .filter(|l| l.lease_until.is_some_and(|until| until >= now))
+            .and_then(|l| l.holder.clone());
+        let running = store
+            .list_runs(&RunFilter {
+                mapref: None,
+                status: Some(RunStatus::InProgress),
+                limit: 1000,
+            })
+            .await?;
+        let nodes = store
+            .list_nodes()
+            .await?
+            .into_iter()
+            .map(|node| {
+                let heartbeat_age = node.heartbeat_at.map(|at| (now - at).num_seconds());
+                NodeStatus {
+                    alive: heartbeat_age.is_some_and(|age| age <= lease.num_seconds()),
+                    fires_schedules: leader.as_deref() == Some(node.node_id.as_str()),
+                    runs: running
+                        .iter()
+                        .filter(|r| r.node.as_deref() == Some(node.node_id.as_str()))
+                        .cloned()
+                        .collect(),
+                    heartbeat_age,
+                    node,
+                }
+            })
+            .collect();
+        let window = store
+            .list_runs(&RunFilter {
+                mapref: None,
+                status: None,
+                limit: RATE_WINDOW_RUNS.max(recent),
+            })
+            .await?;
+        let day_ago = now - Duration::hours(24);
+        let ended: Vec<&Run> = window
+            .iter()
+            .filter(|r| r.ended_at.is_some_and(|at| at >= day_ago))
+            .collect();
+        let schedules = store.list_schedules(true).await?;
+        let (mut upcoming, invalid): (Vec<_>, Vec<_>) =
+            schedules.into_iter().partition(|s| s.scherr.is_none());
+        upcoming.retain(|s| s.nxt_run_dt.is_some());
+        upcoming.sort_by_key(|s| s.nxt_run_dt);
+        Ok(Self {
+            at: now,
+            queue,
+            nodes,
+            scheduler_lease,
+            running,
+            recent: window.iter().take(recent as usize).cloned().collect(),
+            upcoming,
+            invalid_schedules: invalid,
+            ended_last_day: ended.len(),
+            failed_last_day: ended
+                .iter()
+                .filter(|r| r.status == Some(RunStatus::Failed))
+                .count(),
+        })
+    }
+
+    /// The share of runs ended in the last day that failed, if any ended.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.ended_last_day > 0).then(|| self.failed_last_day as f64 / self.ended_last_day as f64)
+    }
+
+    pub fn to_json(&self, upcoming: usize) -> Value {
+        json!({
+            "at": format_slot(self.at),
+            "queue": self.queue.iter().map(|(status, n)| (status.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "nodes": self.nodes.iter().map(|n| json!({
+                "node_id": n.node.node_id,
+                "host": n.node.host,
+                "pid": n.node.pid,
+                "version": n.node.version,
+                "role": n.node.role,
+                "started_at": n.node.started_at.map(format_slot),
+                "heartbeat_at": n.node.heartbeat_at.map(format_slot),
+                "heartbeat_age_seconds": n.heartbeat_age,
+                "alive": n.alive,
+                "fires_schedules": n.fires_schedules,
+                "runs": n.runs.iter().map(run_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "scheduler_lease": self.scheduler_lease.as_ref().map(|l| json!({
+                "holder": l.holder,
+                "lease_until": l.lease_until.map(format_slot),
+                "acquired_at": l.acquired_at.map(format_slot),
+            })),
+            "running": self.running.iter().map(run_json).collect::<Vec<_>>(),
+            "recent_runs": self.recent.iter().map(run_json).collect::<Vec<_>>(),
+            "upcoming": self.upcoming.iter().take(upcoming).map(|s| json!({
+                "jobschid": s.jobschid,
+                "mapref": s.mapref,
+                "next_fire": s.nxt_run_dt.map(format_slot),
+                "last_run": s.lst_run_dt.map(format_slot),
+                "failcnt": s.failcnt,
+            })).collect::<Vec<_>>(),
+            "invalid_schedules": self.invalid_schedules.iter().map(|s| json!({
+                "jobschid": s.jobschid,
+                "mapref": s.mapref,
+                "error": s.scherr,
+            })).collect::<Vec<_>>(),
+            "last_24h": {
+                "runs_ended": self.ended_last_day,
+                "runs_failed": self.failed_last_day,
+                "error_rate": self.error_rate(),
+            },
+        })
+    }
+}
+
+/// A run as JSON, the same shape everywhere it is shown.
+pub fn run_json(run: &Run) -> Value {
+    json!({
+        "prcid": run.prcid,
+        "mapref": run.mapref,
+        "status": run.status.map(|s| s.as_str()),
+        "started_at": run.started_at.map(format_slot),
+        "ended_at": run.ended_at.map(format_slot),
+        "msg": run.msg,
+        "params": run.params,
+        "request_id": run.request_id,
+        "node": run.node,
+    })
+}
