@@ -111,8 +111,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let store = open(&settings).await?;
             let filter = RunFilter {
                 mapref,
-                status: None,
                 limit: limit.clamp(1, 10_000),
+                ..RunFilter::default()
             };
             let runs = store.list_runs(&filter).await?;
             if json {

@@ -82,6 +82,6 @@ fn store_exit_code(err: &dwsched_store::StoreError) -> u8 {
         | StoreError::NotInitialised { .. }
         | StoreError::TooNew { .. }
         | StoreError::Invalid(_) => 2,
-        StoreError::Database { .. } => 1,
+        StoreError::Database { .. } | StoreError::ClaimLost { .. } => 1,
     }
 }

@@ -327,7 +327,7 @@ async fn claims_keep_one_run_per_mapref(db: TestDb) {
 
     assert!(
         store
-            .complete_request(&a1, RequestStatus::Done, "{}", at(12))
+            .complete_request(&a1, None, RequestStatus::Done, "{}", at(12))
             .await
             .unwrap()
     );
@@ -341,7 +341,7 @@ async fn claims_keep_one_run_per_mapref(db: TestDb) {
         "the waiting request runs afterwards, in order"
     );
     store
-        .complete_request(&a2, RequestStatus::Failed, "{}", at(14))
+        .complete_request(&a2, None, RequestStatus::Failed, "{}", at(14))
         .await
         .unwrap();
     let last = store
@@ -483,14 +483,14 @@ async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {
     let new = enqueue_at(&*store, run_request("A"), 0).await;
     assert!(
         !store
-            .complete_request(&new, RequestStatus::Done, "{}", at(1))
+            .complete_request(&new, None, RequestStatus::Done, "{}", at(1))
             .await
             .unwrap(),
         "a NEW request is not completed"
     );
     assert!(
         store
-            .complete_request(&new, RequestStatus::New, "{}", at(1))
+            .complete_request(&new, None, RequestStatus::New, "{}", at(1))
             .await
             .is_err()
     );
@@ -520,7 +520,13 @@ async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {
     );
     assert!(
         store
-            .complete_request(&other, RequestStatus::Done, r#"{"status":"DONE"}"#, at(7))
+            .complete_request(
+                &other,
+                None,
+                RequestStatus::Done,
+                r#"{"status":"DONE"}"#,
+                at(7)
+            )
             .await
             .unwrap()
     );
@@ -530,7 +536,7 @@ async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {
     assert_eq!(done.lease_until, None);
     assert!(
         !store
-            .complete_request(&other, RequestStatus::Failed, "{}", at(8))
+            .complete_request(&other, None, RequestStatus::Failed, "{}", at(8))
             .await
             .unwrap()
     );
@@ -570,6 +576,12 @@ async fn concurrent_claims_take_each_request_once(db: TestDb) {
 
 async fn runs_open_heartbeat_and_close(db: TestDb) {
     let store = db.open().await;
+    let request = enqueue_at(&*store, run_request("SALES"), 0).await;
+    let claimed = store
+        .claim_requests(&claim("node-a", RequestClass::Runs, 1, at(0)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [request.clone()]);
     let mut params: [Option<String>; 10] = Default::default();
     params[0] = Some("EU".into());
     params[9] = Some("x".into());
@@ -580,10 +592,22 @@ async fn runs_open_heartbeat_and_close(db: TestDb) {
         params,
         prclog: "param1=EU | param10=x".into(),
         sessionid: Some("s-1".into()),
-        request_id: Some("r-1".into()),
+        request_id: Some(request.clone()),
         node: Some("node-a".into()),
         started_at: at(0),
     };
+    // Only the node holding the request opens its run.
+    let err = store
+        .open_run(&NewRun {
+            node: Some("node-b".into()),
+            ..run.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, dwsched_store::StoreError::ClaimLost { .. }),
+        "{err}"
+    );
     let prcid = store.open_run(&run).await.unwrap();
     let second = store
         .open_run(&NewRun {
@@ -601,7 +625,7 @@ async fn runs_open_heartbeat_and_close(db: TestDb) {
     assert_eq!(stored.params[0].as_deref(), Some("EU"));
     assert_eq!(stored.params[9].as_deref(), Some("x"));
     assert_eq!(stored.prclog.as_deref(), Some("param1=EU | param10=x"));
-    assert_eq!(stored.request_id.as_deref(), Some("r-1"));
+    assert_eq!(stored.request_id.as_deref(), Some(request.as_str()));
     assert_eq!(stored.node.as_deref(), Some("node-a"));
     assert_eq!(stored.started_at, Some(at(0)));
     assert_eq!(stored.ended_at, None);
@@ -1105,14 +1129,14 @@ async fn dependents_states_and_released_requests(db: TestDb) {
 
     let id = enqueue_at(&*store, run_request("SALES"), 1).await;
     assert!(
-        !store.release_request(&id, None).await.unwrap(),
+        !store.release_request(&id, None, None).await.unwrap(),
         "only a claimed request is released"
     );
     store
         .claim_requests(&claim("n1", RequestClass::Runs, 1, at(2)))
         .await
         .unwrap();
-    assert!(store.release_request(&id, None).await.unwrap());
+    assert!(store.release_request(&id, None, None).await.unwrap());
     let released = store.get_request(&id).await.unwrap().unwrap();
     assert_eq!(
         (released.status, released.claimed_by, released.lease_until),

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod chaos;
 mod cli;
 mod flows;
 mod migrate;

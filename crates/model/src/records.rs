@@ -208,6 +208,8 @@ pub struct Run {
 pub struct RunFilter {
     pub mapref: Option<String>,
     pub status: Option<RunStatus>,
+    /// The runs of one request.
+    pub request_id: Option<String>,
     pub limit: u32,
 }
 

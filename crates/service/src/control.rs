@@ -65,6 +65,7 @@ pub(crate) async fn control_loop(shared: std::sync::Arc<Shared>) {
 
 async fn handle(shared: &Shared, request: Request) {
     let id = request.request_id.clone();
+    let node_id = shared.config.node_id.as_str();
     let answer = answer(shared, &request).await;
     let give_up = &shared.shutdown.immediate;
     let written = match answer {
@@ -80,7 +81,7 @@ async fn handle(shared: &Shared, request: Request) {
                 || {
                     shared
                         .store
-                        .complete_request(&id, status, &text, Utc::now())
+                        .complete_request(&id, Some(node_id), status, &text, Utc::now())
                 },
             )
             .await
@@ -91,7 +92,11 @@ async fn handle(shared: &Shared, request: Request) {
                 &shared.health,
                 "returning a control request",
                 give_up,
-                || shared.store.release_request(&id, Some(later)),
+                || {
+                    shared
+                        .store
+                        .release_request(&id, Some(node_id), Some(later))
+                },
             )
             .await
         }
@@ -228,6 +233,7 @@ async fn stop_run(shared: &Shared, request: &Request, force: bool) -> Answer {
         mapref: Some(mapref.to_string()),
         status: Some(RunStatus::InProgress),
         limit: 10,
+        ..RunFilter::default()
     };
     match shared.store.list_runs(&filter).await {
         Ok(runs) => match runs

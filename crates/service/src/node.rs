@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     pub pools: dwsched_flow::Pools,
     /// Whether this node holds the scheduler lease (fires the schedules).
     pub leading: AtomicBool,
+    /// Set while the node has gone too long without a heartbeat: it claims nothing.
+    pub fenced: AtomicBool,
 }
 
 impl Shared {
@@ -150,6 +152,7 @@ pub async fn run_node(
         finished: CancellationToken::new(),
         pools: dwsched_flow::Pools::new(),
         leading: AtomicBool::new(false),
+        fenced: AtomicBool::new(false),
     });
     // A database that is briefly busy or restarting is waited for; anything else
     // (a live node with this id, a broken schema) stops the start.
@@ -296,6 +299,10 @@ async fn watchdog_loop(shared: Arc<Shared>, every: Duration) {
 async fn heartbeat_loop(shared: Arc<Shared>) {
     let every = (shared.config.lease / 3).max(Duration::from_millis(500));
     let lease = shared.config.lease_span();
+    // Past this long without a heartbeat, other nodes may soon judge this one dead and
+    // rescue its work: stop the runs here first (fencing), so that none runs twice.
+    let fence_after = shared.config.lease.mul_f64(0.75);
+    let mut last_heartbeat = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -303,10 +310,36 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
         }
         let now = Utc::now();
         let store = &shared.store;
-        match store
+        let beat = store
             .heartbeat_node(&shared.config.node_id, now, now + lease)
-            .await
+            .await;
+        if beat.is_err()
+            && last_heartbeat.elapsed() > fence_after
+            && !shared.fenced.swap(true, Ordering::SeqCst)
         {
+            tracing::error!(
+                "node {} has not reached the database for {:.1} s; stopping its runs and claims until it does, so that a node that rescues them does not run them twice",
+                shared.config.node_id,
+                last_heartbeat.elapsed().as_secs_f64()
+            );
+            shared.stop_all(
+                &format!(
+                    "stopped: node {} lost contact with the database (fencing)",
+                    shared.config.node_id
+                ),
+                true,
+            );
+        }
+        if beat.is_ok() {
+            last_heartbeat = std::time::Instant::now();
+            if shared.fenced.swap(false, Ordering::SeqCst) {
+                tracing::info!(
+                    "node {} reached the database again; claiming again",
+                    shared.config.node_id
+                );
+            }
+        }
+        match beat {
             Ok(true) => shared.health.ok(),
             Ok(false) => {
                 // Another node judged this one dead and took its work: stop the runs
@@ -803,7 +836,7 @@ async fn claim_loop(shared: Arc<Shared>) {
         while workers.try_join_next().is_some() {}
         let free = (shared.config.max_workers as usize).saturating_sub(workers.len());
         let mut delay = shared.config.poll_interval;
-        if free > 0 {
+        if free > 0 && !shared.fenced.load(Ordering::SeqCst) {
             let now = Utc::now();
             let claim = Claim {
                 node: shared.config.node_id.clone(),

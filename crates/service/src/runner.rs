@@ -11,7 +11,7 @@ use dwsched_flow::{
 };
 use dwsched_model::{
     ErrorType, FinishRun, HistoryPayload, JobErrorEntry, JobFlow, JobLogEntry, NewRequest, NewRun,
-    Request, RequestStatus, RequestType, RunParams, RunPayload, RunStatus, Trigger,
+    Request, RequestStatus, RequestType, RunFilter, RunParams, RunPayload, RunStatus, Trigger,
 };
 use serde_json::{Value, json};
 
@@ -64,13 +64,16 @@ fn failed(mapref: &str, error: impl Into<String>) -> Disposition {
 pub(crate) async fn process(shared: &Shared, request: Request, active: ActiveRun) {
     let disposition = work(shared, &request, &active).await;
     let id = request.request_id.as_str();
+    let node_id = shared.config.node_id.as_str();
     // These writes wait out an outage; only an immediate shutdown gives up on them.
     let give_up = &shared.shutdown.immediate;
     match disposition {
         Disposition::Complete(status, result) => {
             let text = result.to_string();
             let done = retry(&shared.health, "completing a request", give_up, || {
-                shared.store.complete_request(id, status, &text, Utc::now())
+                shared
+                    .store
+                    .complete_request(id, Some(node_id), status, &text, Utc::now())
             })
             .await;
             if let Some(Err(err)) = done {
@@ -82,7 +85,7 @@ pub(crate) async fn process(shared: &Shared, request: Request, active: ActiveRun
                 &shared.health,
                 "returning a request to the queue",
                 give_up,
-                || shared.store.release_request(id, None),
+                || shared.store.release_request(id, Some(node_id), None),
             )
             .await;
             if let Some(Err(err)) = released {
@@ -140,10 +143,21 @@ async fn work(shared: &Shared, request: &Request, active: &ActiveRun) -> Disposi
             );
         }
     };
-    let mut results: Vec<RunResult> = Vec::new();
+    // A request claimed before (its node died or stopped) keeps the runs that
+    // completed then: they are not run again.
+    let mut results = match completed_earlier(shared, request).await {
+        Some(done) => done,
+        None => return Disposition::Abandon,
+    };
     for (index, spec) in specs.into_iter().enumerate() {
         if active.stop.is_stopped() {
             break;
+        }
+        if let Some(earlier) = results.get_mut(index) {
+            // Runs are made in date order and stop at the first failure, so the runs
+            // that completed before are the first dates.
+            earlier.run_date = spec.run_date;
+            continue;
         }
         let params = RunParams {
             // A HISTORY truncates once, before its first date.
@@ -190,6 +204,54 @@ async fn work(shared: &Shared, request: &Request, active: &ActiveRun) -> Disposi
             json!({ "status": "DONE", "mapref": mapref, "runs": runs }),
         ),
     }
+}
+
+/// The runs of `request` that completed (`PC`) in earlier attempts, oldest first;
+/// `None` when the database stayed unreachable through an immediate shutdown.
+async fn completed_earlier(shared: &Shared, request: &Request) -> Option<Vec<RunResult>> {
+    if request.attempts <= 1 {
+        return Some(Vec::new());
+    }
+    let filter = RunFilter {
+        mapref: Some(request.mapref.clone()),
+        status: Some(RunStatus::Completed),
+        request_id: Some(request.request_id.clone()),
+        limit: 100_000,
+    };
+    let give_up = &shared.shutdown.immediate;
+    let runs = match retry(
+        &shared.health,
+        "reading a request's earlier runs",
+        give_up,
+        || shared.store.list_runs(&filter),
+    )
+    .await?
+    {
+        Ok(runs) => runs,
+        Err(err) => {
+            tracing::error!(request = %request.request_id, "could not read the earlier runs of request {}: {err}; running it from its start", request.request_id);
+            Vec::new()
+        }
+    };
+    if !runs.is_empty() {
+        tracing::info!(
+            request = %request.request_id,
+            "request {} resumes after {} runs completed in an earlier attempt",
+            request.request_id,
+            runs.len()
+        );
+    }
+    Some(
+        runs.iter()
+            .rev()
+            .map(|run| RunResult {
+                prcid: run.prcid,
+                run_date: NaiveDate::MIN,
+                status: RunStatus::Completed,
+                msg: run.msg.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// The runs a request asks for.
@@ -253,6 +315,12 @@ async fn run_one(
     .await?
     {
         Ok(prcid) => prcid,
+        Err(err @ dwsched_store::StoreError::ClaimLost { .. }) => {
+            // Rescued while this node could not heartbeat: the request is another
+            // node's now, and this node must not run it too.
+            tracing::warn!(request = %request.request_id, "{err}; not running it here");
+            return None;
+        }
         Err(err) => {
             return Some(RunResult {
                 prcid: 0,

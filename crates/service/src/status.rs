@@ -62,6 +62,7 @@ impl StatusReport {
                 mapref: None,
                 status: Some(RunStatus::InProgress),
                 limit: 1000,
+                ..RunFilter::default()
             })
             .await?;
         let nodes = store
@@ -88,6 +89,7 @@ impl StatusReport {
                 mapref: None,
                 status: None,
                 limit: RATE_WINDOW_RUNS.max(recent),
+                ..RunFilter::default()
             })
             .await?;
         let day_ago = now - Duration::hours(24);

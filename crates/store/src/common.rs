@@ -978,6 +978,7 @@ macro_rules! store_impl {
             async fn complete_request(
                 &self,
                 request_id: &str,
+                claimed_by: Option<&str>,
                 status: RequestStatus,
                 result_payload: &str,
                 now: DateTime<Utc>,
@@ -989,12 +990,15 @@ macro_rules! store_impl {
                 }
                 let done = sqlx::query(self.sql(
                     "UPDATE DMS_PRCREQ SET STATUS = $1, RESULT_PAYLOAD = $2, COMPLETED_AT = $3, \
-                     LEASE_UNTIL = NULL WHERE REQUEST_ID = $4 AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                     LEASE_UNTIL = NULL WHERE REQUEST_ID = $4 AND STATUS IN ('PROCESSING', 'CLAIMED') \
+                     AND ($5 IS NULL OR CLAIMED_BY = $6)",
                 ))
                 .bind(status.as_str())
                 .bind(result_payload)
                 .bind(now.naive_utc())
                 .bind(request_id)
+                .bind(claimed_by)
+                .bind(claimed_by)
                 .execute(&self.pool)
                 .await
                 .context(|| format!("completing request {request_id}"))?;
@@ -1065,8 +1069,31 @@ macro_rules! store_impl {
                     .bind(started)
                     .bind(&run.request_id)
                     .bind(&run.node);
-                let mut conn = self.pool.acquire().await.context(context)?;
-                Self::insert_returning_id(&mut conn, query).await.context(context)
+                let mut tx = self.begin_write().await.context(context)?;
+                // The claim and the run: a rescue between the two must not leave this
+                // node running a request another node now holds.
+                if let (Some(request_id), Some(node)) = (&run.request_id, &run.node) {
+                    let held = sqlx::query(self.sql(
+                        "UPDATE DMS_PRCREQ SET CLAIMED_BY = CLAIMED_BY WHERE REQUEST_ID = $1 \
+                         AND CLAIMED_BY = $2 AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                    ))
+                    .bind(request_id)
+                    .bind(node)
+                    .execute(&mut *tx)
+                    .await
+                    .context(context)?
+                    .rows_affected()
+                        > 0;
+                    if !held {
+                        return Err(StoreError::ClaimLost {
+                            request_id: request_id.clone(),
+                            node: node.clone(),
+                        });
+                    }
+                }
+                let prcid = Self::insert_returning_id(&mut tx, query).await.context(context)?;
+                tx.commit().await.context(context)?;
+                Ok(prcid)
             }
 
             async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
@@ -1153,12 +1180,15 @@ macro_rules! store_impl {
                 let rows = sqlx::query(self.sql(&format!(
                     "SELECT {RUN_COLUMNS} FROM DMS_PRCLOG \
                      WHERE ($1 IS NULL OR MAPREF = $2) AND ($3 IS NULL OR STATUS = $4) \
-                     ORDER BY PRCID DESC LIMIT $5"
+                     AND ($5 IS NULL OR REQUEST_ID = $6) \
+                     ORDER BY PRCID DESC LIMIT $7"
                 )))
                 .bind(&filter.mapref)
                 .bind(&filter.mapref)
                 .bind(filter.status.map(RunStatus::as_str))
                 .bind(filter.status.map(RunStatus::as_str))
+                .bind(&filter.request_id)
+                .bind(&filter.request_id)
                 .bind(i64::from(filter.limit.max(1)))
                 .fetch_all(&self.pool)
                 .await
@@ -1421,15 +1451,19 @@ macro_rules! store_impl {
             async fn release_request(
                 &self,
                 request_id: &str,
+                claimed_by: Option<&str>,
                 not_before: Option<DateTime<Utc>>,
             ) -> Result<bool> {
                 let done = sqlx::query(self.sql(
                     "UPDATE DMS_PRCREQ SET STATUS = 'NEW', CLAIMED_AT = NULL, CLAIMED_BY = NULL, \
                      LEASE_UNTIL = NULL, NOT_BEFORE = $1 \
-                     WHERE REQUEST_ID = $2 AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                     WHERE REQUEST_ID = $2 AND STATUS IN ('PROCESSING', 'CLAIMED') \
+                     AND ($3 IS NULL OR CLAIMED_BY = $4)",
                 ))
                 .bind(not_before.map(|t| t.naive_utc()))
                 .bind(request_id)
+                .bind(claimed_by)
+                .bind(claimed_by)
                 .execute(&self.pool)
                 .await
                 .context(|| format!("returning request {request_id} to the queue"))?;

@@ -48,6 +48,9 @@ pub enum StoreError {
     },
     #[error("database URL is not valid: {0}")]
     BadUrl(String),
+    /// The node no longer holds the request: another node rescued it.
+    #[error("node {node} no longer holds request {request_id}; another node took it over")]
+    ClaimLost { request_id: String, node: String },
     /// The database answered with an error.
     #[error("{context}: {source}")]
     Database {
@@ -368,10 +371,12 @@ pub trait Store: Send + Sync {
     /// Atomically claims up to `claim.limit` claimable requests of `claim.class`,
     /// oldest first, setting them `PROCESSING` under `claim.node`'s lease.
     async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>>;
-    /// Ends a `PROCESSING` request `DONE` or `FAILED`.
+    /// Ends a `PROCESSING` request `DONE` or `FAILED`; with `claimed_by`, only while
+    /// that node still holds it (a rescue may have given it to another).
     async fn complete_request(
         &self,
         request_id: &str,
+        claimed_by: Option<&str>,
         status: RequestStatus,
         result_payload: &str,
         now: DateTime<Utc>,
@@ -384,16 +389,19 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
     /// Puts a `PROCESSING` request back to `NEW`, for another node or a later attempt,
-    /// claimable again from `not_before`.
+    /// claimable again from `not_before`; with `claimed_by`, only while that node still
+    /// holds it.
     async fn release_request(
         &self,
         request_id: &str,
+        claimed_by: Option<&str>,
         not_before: Option<DateTime<Utc>>,
     ) -> Result<bool>;
     async fn queue_depth(&self) -> Result<QueueDepth>;
 
     // Runs and their logs.
-    /// Opens a run `IP` and returns its `PRCID`.
+    /// Opens a run `IP` and returns its `PRCID`. A run of a request on a node opens only
+    /// while that node holds the request: else [`StoreError::ClaimLost`].
     async fn open_run(&self, run: &NewRun) -> Result<i64>;
     /// Bumps `RECUPDT` of a run still `IP`.
     async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool>;

@@ -1,0 +1,549 @@
+//! The chaos test: three nodes on one database, 200 schedules firing every 5 s and
+//! 2,000 IMMEDIATE requests of short command flows, while a random node is killed
+//! (`kill -9`) every 20 s and started again under a new id, and the database server is
+//! restarted once. Afterwards every request must have run exactly once, no slot twice,
+//! nothing may be left `IP`, and no two runs of one mapref may have overlapped, by the
+//! tables and by the commands' own trace of when they really ran.
+//!
+//! It restarts the local database server, so it runs alone: `.ci/run` runs it with
+//! `cargo test --test tests -- --ignored --test-threads=1 --nocapture`.
+//! `DWSCHED_CHAOS_SECONDS` sets how long the chaos lasts (default 90).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use dwsched_model::{NewRequest, RequestStatus, RequestType, RunFilter, RunStatus};
+use dwsched_service::ops::{self, ScheduleInput};
+use dwsched_store::{Backend, Store};
+
+use crate::service::{NodeProcess, Scratch};
+use crate::util::TestDb;
+
+const SCHEDULES: usize = 200;
+const IMMEDIATE_REQUESTS: usize = 2000;
+const IMMEDIATE_MAPREFS: usize = 50;
+const NODES: usize = 3;
+const KILL_EVERY: Duration = Duration::from_secs(20);
+const LEASE_SECONDS: &str = "5";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "kills nodes and restarts the local PostgreSQL server; run it alone with --ignored"]
+async fn chaos_on_postgres() {
+    chaos(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "kills nodes and restarts the local MariaDB server; run it alone with --ignored"]
+async fn chaos_on_mysql() {
+    chaos(Backend::MySql).await;
+}
+
+fn chaos_duration() -> Duration {
+    let seconds = std::env::var("DWSCHED_CHAOS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(90);
+    Duration::from_secs(seconds)
+}
+
+/// Restarts the local database server of `backend` and waits until it answers.
+async fn restart_server(backend: Backend, db: &TestDb) {
+    match backend {
+        Backend::Postgres => {
+            let version = std::fs::read_dir("/etc/postgresql")
+                .expect("a local PostgreSQL cluster")
+                .flatten()
+                .next()
+                .expect("a PostgreSQL version directory")
+                .file_name();
+            let status = Command::new("pg_ctlcluster")
+                .args([
+                    "--skip-systemctl-redirect",
+                    version.to_str().unwrap(),
+                    "main",
+                    "restart",
+                ])
+                .status()
+                .expect("pg_ctlcluster");
+            assert!(status.success(), "pg_ctlcluster restart failed");
+        }
+        Backend::MySql => {
+            let status = Command::new("mysqladmin")
+                .args(["-uroot", "-h127.0.0.1", "shutdown"])
+                .status()
+                .expect("mysqladmin");
+            assert!(status.success(), "mysqladmin shutdown failed");
+            // The server may still be on its way out when the command returns.
+            let stopping = Instant::now();
+            while Command::new("pidof")
+                .arg("mariadbd")
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                assert!(
+                    stopping.elapsed() < Duration::from_secs(60),
+                    "mariadbd did not stop"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let status = Command::new("start-stop-daemon")
+                .args([
+                    "--start",
+                    "--oknodo",
+                    "--background",
+                    "--exec",
+                    "/usr/sbin/mariadbd",
+                ])
+                .status()
+                .expect("start-stop-daemon");
+            assert!(status.success(), "starting mariadbd failed");
+        }
+        Backend::Sqlite => unreachable!("SQLite has no server"),
+    }
+    let started = Instant::now();
+    loop {
+        let reachable = match dwsched_store::open(&db.options()).await {
+            Ok(store) => store.schema_version().await.is_ok(),
+            Err(_) => false,
+        };
+        if reachable {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Registers the jobs: schedules `S000`.. every 5 s, and the maprefs `I00`.. of the
+/// immediate requests. Every run appends when it really started and ended to a trace
+/// file of its mapref.
+async fn set_up(store: &dyn Store, trace: &Path) -> Vec<i64> {
+    let flow = format!(
+        r#"
+        [[steps]]
+        name = "work"
+        kind = "command"
+        program = "sh"
+        args = ["-c", "echo S $(date +%s%N) $DWSCHED_PRCID >> \"$TRACE/$DWSCHED_MAPREF\"; sleep 0.2; echo E $(date +%s%N) $DWSCHED_PRCID >> \"$TRACE/$DWSCHED_MAPREF\""]
+        env = {{ TRACE = "{}" }}
+        "#,
+        trace.display()
+    );
+    let now = Utc::now();
+    let zone = chrono_tz::UTC;
+    let mut schedule_ids = Vec::new();
+    for i in 0..SCHEDULES {
+        let mapref = format!("S{i:03}");
+        ops::register_flow(store, &mapref, &flow, dwsched_flow::FlowFormat::Toml, now)
+            .await
+            .unwrap();
+        let input = ScheduleInput {
+            mapref,
+            frqcd: "CR".into(),
+            cron: Some("*/5 * * * * *".into()),
+            enable: true,
+            ..ScheduleInput::default()
+        };
+        schedule_ids.push(ops::add_schedule(store, &input, zone, now).await.unwrap());
+    }
+    for i in 0..IMMEDIATE_MAPREFS {
+        ops::register_flow(
+            store,
+            &format!("I{i:02}"),
+            &flow,
+            dwsched_flow::FlowFormat::Toml,
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    schedule_ids
+}
+
+/// One figure of the report, and whether it must be zero.
+fn line(report: &mut String, name: &str, value: impl std::fmt::Display) {
+    report.push_str(&format!("  {name:<42} {value}\n"));
+}
+
+async fn chaos(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else {
+        return;
+    };
+    let duration = chaos_duration();
+    let scratch = Scratch::new();
+    let trace = scratch.dir.join("trace");
+    std::fs::create_dir_all(&trace).unwrap();
+    let store: Arc<dyn Store> = Arc::from(db.open().await);
+    let schedule_ids = set_up(&*store, &trace).await;
+
+    let env = [
+        ("SCHEDULER_LEASE_SECONDS", LEASE_SECONDS),
+        ("SCHEDULER_MAX_WORKERS", "16"),
+        ("RUST_LOG", "warn"),
+    ];
+    let mut generation = 0;
+    let mut nodes: Vec<NodeProcess> = (0..NODES)
+        .map(|i| NodeProcess::start(&db, &scratch.dir, &format!("n{i}-g0"), &env))
+        .collect();
+
+    // The immediate requests, spread over the first two thirds of the chaos.
+    let feeder = {
+        let store = store.clone();
+        let spread = duration * 2 / 3;
+        tokio::spawn(async move {
+            let batch = 50;
+            let pause = spread / (IMMEDIATE_REQUESTS / batch) as u32;
+            let mut made = 0;
+            while made < IMMEDIATE_REQUESTS {
+                let requests: Vec<NewRequest> = (made..made + batch)
+                    .map(|i| {
+                        NewRequest::new(
+                            format!("I{:02}", i % IMMEDIATE_MAPREFS),
+                            RequestType::Immediate,
+                            "{}".into(),
+                        )
+                    })
+                    .collect();
+                // The server may be restarting: try again.
+                if store.enqueue_many(&requests).await.is_ok() {
+                    made += batch;
+                    tokio::time::sleep(pause).await;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        })
+    };
+
+    // Kill a node every 20 s and start a new one in its place; restart the server once,
+    // halfway between two kills.
+    let rescue_delays: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
+    let started = Instant::now();
+    let mut next_kill = KILL_EVERY;
+    let restart_at = KILL_EVERY * 5 / 2;
+    let mut restarted = false;
+    let mut seed = u64::from(std::process::id());
+    while started.elapsed() < duration {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !restarted && started.elapsed() >= restart_at.min(duration / 2) {
+            restarted = true;
+            eprintln!(
+                "chaos: restarting the {backend:?} server at {:?}",
+                started.elapsed()
+            );
+            restart_server(backend, &db).await;
+        }
+        if started.elapsed() < next_kill {
+            continue;
+        }
+        next_kill += KILL_EVERY;
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // A node with a run in progress, if there is one, so that there is work to
+        // rescue.
+        let running = store
+            .list_runs(&RunFilter {
+                status: Some(RunStatus::InProgress),
+                limit: 1000,
+                ..RunFilter::default()
+            })
+            .await
+            .unwrap_or_default();
+        let busy: Vec<usize> = (0..nodes.len())
+            .filter(|i| {
+                running
+                    .iter()
+                    .any(|r| r.node.as_deref() == Some(nodes[*i].node_id.as_str()))
+            })
+            .collect();
+        let victim = if busy.is_empty() {
+            (seed >> 33) as usize % nodes.len()
+        } else {
+            busy[(seed >> 33) as usize % busy.len()]
+        };
+        generation += 1;
+        let dead_id = nodes[victim].node_id.clone();
+        nodes[victim].signal(nix::sys::signal::Signal::SIGKILL);
+        let killed_at = Instant::now();
+        let _ = nodes[victim].child.wait();
+        eprintln!("chaos: killed {dead_id} at {:?}", started.elapsed());
+        let replacement = format!("n{victim}-g{generation}");
+        nodes[victim] = NodeProcess::start(&db, &scratch.dir, &replacement, &env);
+        // The dead node's row goes when another node rescues its work.
+        let (store, delays) = (store.clone(), rescue_delays.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(None) = store.get_node(&dead_id).await {
+                    delays.lock().unwrap().push((dead_id, killed_at.elapsed()));
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+    feeder.await.unwrap();
+
+    // Stop the fires, then let the queue drain.
+    let now = Utc::now();
+    for id in &schedule_ids {
+        ops::set_schedule_enabled(&*store, *id, false, chrono_tz::UTC, now)
+            .await
+            .unwrap();
+    }
+    let drain = Instant::now();
+    loop {
+        let open = store
+            .list_requests(None, 1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    Some(RequestStatus::New | RequestStatus::Processing) | None
+                )
+            })
+            .count();
+        let in_progress = store
+            .list_runs(&RunFilter {
+                status: Some(RunStatus::InProgress),
+                limit: 1000,
+                ..RunFilter::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        if open == 0 && in_progress == 0 {
+            break;
+        }
+        assert!(
+            drain.elapsed() < Duration::from_secs(180),
+            "the queue did not drain: {open} requests open, {in_progress} runs IP"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let drained_in = drain.elapsed();
+    for node in &nodes {
+        node.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+    for node in &mut nodes {
+        node.wait_exit(Duration::from_secs(30));
+    }
+
+    // The figures.
+    let requests = store.list_requests(None, 1_000_000).await.unwrap();
+    let runs = store
+        .list_runs(&RunFilter {
+            limit: 1_000_000,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    let mut completed_runs: HashMap<&str, usize> = HashMap::new();
+    for run in runs
+        .iter()
+        .filter(|r| r.status == Some(RunStatus::Completed))
+    {
+        if let Some(id) = run.request_id.as_deref() {
+            *completed_runs.entry(id).or_default() += 1;
+        }
+    }
+    // Fires are IMMEDIATE requests too, with a slot key.
+    let run_requests: Vec<_> = requests
+        .iter()
+        .filter(|r| r.request_type == RequestType::Immediate)
+        .collect();
+    let enqueued = run_requests
+        .iter()
+        .filter(|r| r.dedupe_key.is_none())
+        .count();
+    let once = run_requests
+        .iter()
+        .filter(|r| completed_runs.get(r.request_id.as_str()) == Some(&1))
+        .count();
+    let twice = run_requests
+        .iter()
+        .filter(|r| {
+            completed_runs
+                .get(r.request_id.as_str())
+                .is_some_and(|n| *n > 1)
+        })
+        .count();
+    let failed: Vec<_> = run_requests
+        .iter()
+        .filter(|r| r.status != Some(RequestStatus::Done))
+        .collect();
+    let rescued = run_requests.iter().filter(|r| r.attempts > 1).count();
+    let slot_keys: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r.dedupe_key.as_deref())
+        .filter(|k| k.starts_with("sch:"))
+        .collect();
+    let distinct_slots: HashSet<&str> = slot_keys.iter().copied().collect();
+    let slot_requests: HashMap<&str, &str> = requests
+        .iter()
+        .filter_map(|r| Some((r.request_id.as_str(), r.dedupe_key.as_deref()?)))
+        .collect();
+    let mut slot_runs: HashMap<&str, usize> = HashMap::new();
+    for (id, n) in &completed_runs {
+        if let Some(key) = slot_requests.get(id) {
+            *slot_runs.entry(key).or_default() += n;
+        }
+    }
+    let slots_twice =
+        slot_runs.values().filter(|n| **n > 1).count() + (slot_keys.len() - distinct_slots.len());
+    let closed_by_rescue = runs
+        .iter()
+        .filter(|r| {
+            r.msg
+                .as_deref()
+                .is_some_and(|m| m.contains("stopped heartbeating"))
+        })
+        .count();
+    let fenced = runs
+        .iter()
+        .filter(|r| r.msg.as_deref().is_some_and(|m| m.contains("(fencing)")))
+        .count();
+    let left_ip = runs
+        .iter()
+        .filter(|r| r.status == Some(RunStatus::InProgress))
+        .count();
+
+    // Overlaps by the tables: runs of one mapref whose [start, end] cross.
+    let mut by_mapref: BTreeMap<&str, Vec<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>> =
+        BTreeMap::new();
+    for run in &runs {
+        if let (Some(m), Some(s), Some(e)) = (run.mapref.as_deref(), run.started_at, run.ended_at) {
+            by_mapref.entry(m).or_default().push((s, e));
+        }
+    }
+    let table_overlaps: usize = by_mapref
+        .values_mut()
+        .map(|spans| {
+            spans.sort();
+            spans.windows(2).filter(|w| w[1].0 < w[0].1).count()
+        })
+        .sum();
+    // Overlaps by the commands' own clock.
+    let mut trace_overlaps = 0;
+    let mut unfinished = 0;
+    for entry in std::fs::read_dir(&trace).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let mut spans: HashMap<&str, (Option<u128>, Option<u128>)> = HashMap::new();
+        for l in text.lines() {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            if let [kind, ns, prcid] = parts[..] {
+                let span = spans.entry(prcid).or_default();
+                let at = ns.parse().ok();
+                if kind == "S" {
+                    span.0 = at
+                } else {
+                    span.1 = at
+                }
+            }
+        }
+        let mut intervals: Vec<(u128, u128)> = spans
+            .values()
+            .filter_map(|(s, e)| {
+                if e.is_none() {
+                    unfinished += 1;
+                }
+                Some((s.or(*e)?, e.or(*s)?))
+            })
+            .collect();
+        intervals.sort();
+        trace_overlaps += intervals.windows(2).filter(|w| w[1].0 < w[0].1).count();
+    }
+    let delays = rescue_delays.lock().unwrap().clone();
+    let longest_rescue = delays.iter().map(|(_, d)| *d).max().unwrap_or_default();
+
+    let mut report = format!(
+        "chaos on {backend:?}: {NODES} nodes, {SCHEDULES} schedules every 5 s, a kill every {}s, {:?} of chaos, lease {LEASE_SECONDS} s\n",
+        KILL_EVERY.as_secs(),
+        duration
+    );
+    line(&mut report, "requests created", requests.len());
+    line(
+        &mut report,
+        "run requests (fires and IMMEDIATE)",
+        run_requests.len(),
+    );
+    line(&mut report, "  IMMEDIATE requests enqueued", enqueued);
+    line(&mut report, "  run exactly once (one PC run)", once);
+    line(&mut report, "  run more than once (must be 0)", twice);
+    line(&mut report, "  not DONE (must be 0)", failed.len());
+    line(&mut report, "  rescued (claimed more than once)", rescued);
+    line(
+        &mut report,
+        "runs of killed nodes closed FL by a rescue",
+        closed_by_rescue,
+    );
+    line(&mut report, "runs stopped by their node's fencing", fenced);
+    line(&mut report, "slots fired", distinct_slots.len());
+    line(
+        &mut report,
+        "slots fired or run twice (must be 0)",
+        slots_twice,
+    );
+    line(&mut report, "runs left IP (must be 0)", left_ip);
+    line(
+        &mut report,
+        "overlapping runs by PRCLOG (must be 0)",
+        table_overlaps,
+    );
+    line(
+        &mut report,
+        "overlapping runs by trace (must be 0)",
+        trace_overlaps,
+    );
+    line(&mut report, "commands stopped before their end", unfinished);
+    line(
+        &mut report,
+        "nodes killed / rescued",
+        format!("{} / {}", generation, delays.len()),
+    );
+    line(
+        &mut report,
+        "longest rescue delay",
+        format!("{longest_rescue:.1?}"),
+    );
+    line(
+        &mut report,
+        "drained after the chaos in",
+        format!("{drained_in:.1?}"),
+    );
+    eprintln!("{report}");
+
+    assert_eq!(enqueued, IMMEDIATE_REQUESTS, "{report}");
+    assert_eq!(twice, 0, "{report}");
+    assert!(failed.is_empty(), "{report}\n{failed:#?}");
+    assert_eq!(once, run_requests.len(), "{report}");
+    assert_eq!(slots_twice, 0, "{report}");
+    assert_eq!(left_ip, 0, "{report}");
+    assert_eq!(table_overlaps, 0, "{report}");
+    assert_eq!(trace_overlaps, 0, "{report}");
+    assert_eq!(
+        delays.len(),
+        generation,
+        "every killed node is rescued: {report}"
+    );
+    let lease: u64 = LEASE_SECONDS.parse().unwrap();
+    assert!(
+        longest_rescue < Duration::from_secs(2 * lease),
+        "rescue within two leases: {report}"
+    );
+    assert!(
+        distinct_slots.len() >= SCHEDULES * (duration.as_secs() as usize / 5) / 2,
+        "{report}"
+    );
+    db.cleanup().await;
+}
