@@ -30,6 +30,9 @@ const NODES: usize = 3;
 const KILL_EVERY: Duration = Duration::from_secs(20);
 const LEASE_SECONDS: &str = "5";
 
+/// When a run started and ended, by its `DMS_PRCLOG` row.
+type Span = (chrono::DateTime<Utc>, chrono::DateTime<Utc>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "kills nodes and restarts the local PostgreSQL server; run it alone with --ignored"]
 async fn chaos_on_postgres() {
@@ -419,8 +422,7 @@ async fn chaos(backend: Backend) {
         .count();
 
     // Overlaps by the tables: runs of one mapref whose [start, end] cross.
-    let mut by_mapref: BTreeMap<&str, Vec<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>> =
-        BTreeMap::new();
+    let mut by_mapref: BTreeMap<&str, Vec<Span>> = BTreeMap::new();
     for run in &runs {
         if let (Some(m), Some(s), Some(e)) = (run.mapref.as_deref(), run.started_at, run.ended_at) {
             by_mapref.entry(m).or_default().push((s, e));
