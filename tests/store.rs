@@ -581,7 +581,7 @@ async fn runs_open_heartbeat_and_close(db: TestDb) {
         .claim_requests(&claim("node-a", RequestClass::Runs, 1, at(0)))
         .await
         .unwrap();
-    assert_eq!(ids(&claimed), [request.clone()]);
+    assert_eq!(ids(&claimed), std::slice::from_ref(&request));
     let mut params: [Option<String>; 10] = Default::default();
     params[0] = Some("EU".into());
     params[9] = Some("x".into());
