@@ -77,6 +77,8 @@ pub struct Settings {
     pub poll_interval: Duration,
     pub refresh_interval: Duration,
     pub max_workers: u32,
+    /// Claims of one request after which a rescue fails it.
+    pub max_attempts: u32,
     pub timezone: Tz,
     pub shutdown_timeout: Duration,
     pub lease: Duration,
@@ -94,13 +96,14 @@ impl Settings {
     pub fn describe(&self) -> String {
         format!(
             "database={} ({}) schema={} poll_interval={}s refresh_interval={}s max_workers={} \
-             timezone={} shutdown_timeout={}s lease={}s http={} api_token={} log_dir={}",
+             max_attempts={} timezone={} shutdown_timeout={}s lease={}s http={} api_token={} log_dir={}",
             redact_url(&self.database_url),
             self.database_url_origin,
             self.schema.as_deref().unwrap_or("(default)"),
             self.poll_interval.as_secs(),
             self.refresh_interval.as_secs(),
             self.max_workers,
+            self.max_attempts,
             self.timezone,
             self.shutdown_timeout.as_secs(),
             self.lease.as_secs(),
@@ -168,6 +171,27 @@ impl<'a> Resolver<'a> {
         })
     }
 
+    /// A whole number from 1 to `max`.
+    fn count(
+        &self,
+        flag: Option<(&'static str, &Option<String>)>,
+        var: &'static str,
+        default: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
+        match self.lookup(flag, &[var]) {
+            None => Ok(default),
+            Some((origin, text)) => match text.trim().parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(bad(
+                    &origin,
+                    &text,
+                    &format!("expected a whole number from 1 to {max}"),
+                )),
+            },
+        }
+    }
+
     fn seconds(
         &self,
         flag: Option<(&'static str, &Option<String>)>,
@@ -211,22 +235,13 @@ impl<'a> Resolver<'a> {
                 ));
             }
         };
-        let max_workers = match self.lookup(
+        let max_workers = self.count(
             Some(("--max-workers", &f.max_workers)),
-            &["SCHEDULER_MAX_WORKERS"],
-        ) {
-            None => 4,
-            Some((origin, text)) => match text.trim().parse::<u32>() {
-                Ok(n @ 1..=1024) => n,
-                _ => {
-                    return Err(bad(
-                        &origin,
-                        &text,
-                        "expected a whole number from 1 to 1024",
-                    ));
-                }
-            },
-        };
+            "SCHEDULER_MAX_WORKERS",
+            4,
+            1024,
+        )?;
+        let max_attempts = self.count(None, "SCHEDULER_MAX_ATTEMPTS", 3, 1000)?;
         let timezone = match self.lookup(
             Some(("--timezone", &f.timezone)),
             &["SCHEDULER_TIMEZONE", "DMS_TIMEZONE"],
@@ -285,6 +300,7 @@ impl<'a> Resolver<'a> {
                 60,
             )?,
             max_workers,
+            max_attempts,
             timezone,
             shutdown_timeout: self.seconds(None, "SCHEDULER_SHUTDOWN_TIMEOUT", 300)?,
             lease: self.seconds(None, "SCHEDULER_LEASE_SECONDS", 30)?,
@@ -423,6 +439,7 @@ mod tests {
         assert_eq!(s.poll_interval, Duration::from_secs(15));
         assert_eq!(s.refresh_interval, Duration::from_secs(60));
         assert_eq!(s.max_workers, 4);
+        assert_eq!(s.max_attempts, 3);
         assert_eq!(s.timezone, Tz::UTC);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(300));
         assert_eq!(s.lease, Duration::from_secs(30));
@@ -503,6 +520,10 @@ mod tests {
         assert_eq!(
             resolve(Flags::default(), &[("SCHEDULER_LEASE_SECONDS", "-3")]).unwrap_err(),
             "SCHEDULER_LEASE_SECONDS='-3': expected a whole number of seconds, 1 or more"
+        );
+        assert_eq!(
+            resolve(Flags::default(), &[("SCHEDULER_MAX_ATTEMPTS", "0")]).unwrap_err(),
+            "SCHEDULER_MAX_ATTEMPTS='0': expected a whole number from 1 to 1000"
         );
     }
 

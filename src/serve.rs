@@ -62,7 +62,7 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         default_zone: settings.timezone,
         shutdown_timeout: settings.shutdown_timeout,
         lease: settings.lease,
-        max_attempts: 3,
+        max_attempts: i64::from(settings.max_attempts),
         log_dir: settings.log_dir.clone(),
         misfire_grace: Duration::from_secs(60),
     };
