@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use dwsched_flow::FlowFormat;
 use dwsched_model::{RunFilter, RunParams, payload::parse_business_date};
@@ -260,11 +260,11 @@ fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<Schedu
         cron: rule.cron,
         start: rule
             .start
-            .map(|t| parse_wall_clock("--start", &t, zone))
+            .map(|t| ops::parse_wall_clock("--start", &t, zone))
             .transpose()?,
         end: rule
             .end
-            .map(|t| parse_wall_clock("--end", &t, zone))
+            .map(|t| ops::parse_wall_clock("--end", &t, zone))
             .transpose()?,
         timezone: rule.timezone,
         ..ScheduleInput::default()
@@ -377,28 +377,4 @@ fn parse_date(flag: &str, text: &str) -> Result<NaiveDate> {
         .map_err(|reason| UsageError(format!("{flag}='{text}': {reason}")).into())
 }
 
-/// A schedule bound: a date (midnight), a wall-clock time in `zone`, or an RFC 3339
-/// instant (converted to `zone`'s wall clock, as bounds are stored).
-fn parse_wall_clock(flag: &str, text: &str, zone: Tz) -> Result<NaiveDateTime> {
-    let text = text.trim();
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Ok(instant.with_timezone(&zone).naive_local());
-    }
-    for format in [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(local);
-        }
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists"));
-    }
-    Err(UsageError(format!(
-        "{flag}='{text}': expected a date (2026-03-01), a wall-clock time (2026-03-01 06:00) or RFC 3339"
-    ))
-    .into())
-}
+

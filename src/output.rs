@@ -5,7 +5,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use dwsched_model::{Connection, Job, JobFlow, Run, ScheduleRow};
 use dwsched_service::status::StatusReport;
 use dwsched_store::MigrationReport;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Settings;
 
@@ -23,10 +23,6 @@ fn time(t: Option<DateTime<Utc>>) -> String {
         || "-".to_string(),
         |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
     )
-}
-
-fn rfc3339(t: Option<DateTime<Utc>>) -> Value {
-    t.map_or(Value::Null, |t| json!(dwsched_schedule::format_slot(t)))
 }
 
 fn or_dash(value: Option<&str>) -> String {
@@ -138,26 +134,7 @@ pub fn schedules_table(rows: &[ScheduleRow]) -> String {
 pub fn schedules_json(rows: &[ScheduleRow]) -> String {
     let items: Vec<Value> = rows
         .iter()
-        .map(|r| {
-            json!({
-                "jobschid": r.jobschid,
-                "mapref": r.mapref,
-                "frqcd": r.frqcd,
-                "frqdd": r.frqdd,
-                "frqhh": r.frqhh,
-                "frqmi": r.frqmi,
-                "cronexpr": r.cronexpr,
-                "timezone": r.timezone,
-                "misfire": r.misfire,
-                "depends_on": r.dpnd_jobschid,
-                "enabled": r.is_scheduled(),
-                "next_fire": rfc3339(r.nxt_run_dt),
-                "last_run": rfc3339(r.lst_run_dt),
-                "failures": r.failcnt,
-                "max_failures": r.maxfail,
-                "error": r.scherr,
-            })
-        })
+        .map(dwsched_service::status::schedule_json)
         .collect();
     serde_json::to_string_pretty(&items).expect("JSON values serialise")
 }

@@ -20,6 +20,7 @@ pub struct DbHealth {
 impl DbHealth {
     pub fn failed(&self, what: &str, err: &StoreError) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::database_error();
         let mut down = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
         if down.is_none() && err.is_transient() {
             *down = Some(Instant::now());

@@ -10,6 +10,8 @@
 
 mod control;
 mod health;
+
+mod telemetry;
 mod node;
 pub mod ops;
 mod runner;

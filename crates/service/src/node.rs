@@ -81,6 +81,8 @@ pub struct Stats {
     pub slots_dropped: AtomicU64,
     pub runs_started: AtomicU64,
     pub syncs: AtomicU64,
+    /// When the schedules were last synced, in Unix milliseconds (0: never).
+    pub last_sync_millis: AtomicI64,
 }
 
 pub(crate) enum SchedulerCommand {
@@ -138,6 +140,7 @@ pub async fn run_node(
     config: NodeConfig,
     shutdown: Shutdown,
 ) -> Result<(), NodeError> {
+    crate::telemetry::install();
     let (scheduler_tx, scheduler_rx) = mpsc::channel(16);
     let shared = Arc::new(Shared {
         store,
@@ -718,6 +721,11 @@ async fn sync(
     }
     shared.health.ok();
     shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .last_sync_millis
+        .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    metrics::histogram!(crate::telemetry::SYNC_DURATION).record(started.elapsed().as_secs_f64());
     let changed = report.added + report.changed + report.removed > 0;
     let message = "Synchronising job schedules...";
     let mode = if ids.is_some() { "incremental" } else { "full" };
@@ -770,6 +778,7 @@ async fn fire_due(
                 .stats
                 .slots_fired
                 .fetch_add(inserted as u64, Ordering::Relaxed);
+            metrics::counter!(crate::telemetry::SLOTS_FIRED).increment(inserted as u64);
             if inserted > 0 {
                 shared.wake_claimer.notify_one();
             }
@@ -804,16 +813,19 @@ async fn fire_due(
 fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {
     let plan = &due.plan;
     let floor = if plan.count_is_floor { "at least " } else { "" };
-    for (count, counter, what) in [
+    for (count, counter, what, outcome) in [
         (
             plan.merged,
             &shared.stats.slots_merged,
             "merged into one run",
+            "merged",
         ),
-        (plan.dropped, &shared.stats.slots_dropped, "dropped"),
+        (plan.dropped, &shared.stats.slots_dropped, "dropped", "dropped"),
     ] {
         if count > 0 {
             counter.fetch_add(count, Ordering::Relaxed);
+            metrics::counter!(crate::telemetry::SLOTS_MISFIRED, "outcome" => outcome)
+                .increment(count);
             tracing::warn!(
                 jobschid = due.jobschid,
                 mapref = %due.mapref,

@@ -266,6 +266,31 @@ async fn require_job(store: &dyn Store, mapref: &str) -> OpResult<()> {
     }
 }
 
+/// A schedule's start or end as a wall-clock time in `zone`: an RFC 3339 instant (seen in
+/// `zone`), a wall-clock time, or a date (its midnight). `field` names the input.
+pub fn parse_wall_clock(field: &str, text: &str, zone: Tz) -> OpResult<NaiveDateTime> {
+    let text = text.trim();
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&zone).naive_local());
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(local);
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    }
+    Err(OpError::Invalid(format!(
+        "{field}='{text}': expected a date (2026-03-01), a wall-clock time (2026-03-01 06:00) or RFC 3339"
+    )))
+}
+
 /// Queues one run of a job. Returns the request id.
 pub async fn enqueue_run(
     store: &dyn Store,

@@ -169,6 +169,28 @@ impl StatusReport {
     }
 }
 
+/// A schedule as JSON, the same shape everywhere it is shown.
+pub fn schedule_json(r: &ScheduleRow) -> Value {
+    json!({
+        "jobschid": r.jobschid,
+        "mapref": r.mapref,
+        "frqcd": r.frqcd,
+        "frqdd": r.frqdd,
+        "frqhh": r.frqhh,
+        "frqmi": r.frqmi,
+        "cronexpr": r.cronexpr,
+        "timezone": r.timezone,
+        "misfire": r.misfire,
+        "depends_on": r.dpnd_jobschid,
+        "enabled": r.is_scheduled(),
+        "next_fire": r.nxt_run_dt.map(format_slot),
+        "last_run": r.lst_run_dt.map(format_slot),
+        "failures": r.failcnt,
+        "max_failures": r.maxfail,
+        "error": r.scherr,
+    })
+}
+
 /// A run as JSON, the same shape everywhere it is shown.
 pub fn run_json(run: &Run) -> Value {
     json!({

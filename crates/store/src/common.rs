@@ -1040,6 +1040,24 @@ macro_rules! store_impl {
                 Ok(QueueDepth { requests })
             }
 
+            async fn live_counts(&self) -> Result<crate::LiveCounts> {
+                let context = || "counting waiting requests and runs in progress".to_string();
+                let row = sqlx::query(self.sql(
+                    "SELECT \
+                     (SELECT CAST(COUNT(*) AS BIGINT) FROM DMS_PRCREQ WHERE STATUS = 'NEW'), \
+                     (SELECT CAST(COUNT(*) AS BIGINT) FROM DMS_PRCREQ WHERE STATUS = 'PROCESSING'), \
+                     (SELECT CAST(COUNT(*) AS BIGINT) FROM DMS_PRCLOG WHERE STATUS = 'IP')",
+                ))
+                .fetch_one(&self.pool)
+                .await
+                .context(context)?;
+                Ok(crate::LiveCounts {
+                    waiting: row.try_get(0).context(context)?,
+                    processing: row.try_get(1).context(context)?,
+                    runs_in_progress: row.try_get(2).context(context)?,
+                })
+            }
+
             async fn open_run(&self, run: &NewRun) -> Result<i64> {
                 let context = || format!("opening a run of job '{}'", run.mapref);
                 let sql = self.insert_sql(

@@ -280,6 +280,14 @@ pub struct QueueDepth {
     pub requests: Vec<(String, i64)>,
 }
 
+/// Requests waiting (`NEW`), requests being processed, and runs in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub waiting: i64,
+    pub processing: i64,
+    pub runs_in_progress: i64,
+}
+
 /// The metadata store. Every method is one short transaction or statement; a method
 /// that changes a row only when it is in an expected state (`complete_request`,
 /// `close_run`) says with its `bool` whether it did.
@@ -398,6 +406,9 @@ pub trait Store: Send + Sync {
         not_before: Option<DateTime<Utc>>,
     ) -> Result<bool>;
     async fn queue_depth(&self) -> Result<QueueDepth>;
+    /// What is waiting and running now, counted over the status indexes only (cheap
+    /// enough for every metrics scrape, however long the history).
+    async fn live_counts(&self) -> Result<LiveCounts>;
 
     // Runs and their logs.
     /// Opens a run `IP` and returns its `PRCID`. A run of a request on a node opens only

@@ -1,0 +1,108 @@
+//! Prometheus metrics: counters and histograms the node records as things happen, and
+//! gauges read from the tables when `/metrics` is scraped.
+
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+
+use chrono::Utc;
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::node::Shared;
+
+pub const RUNS_FINISHED: &str = "dwsched_runs_finished_total";
+pub const RUN_DURATION: &str = "dwsched_run_duration_seconds";
+pub const FIRE_LATENESS: &str = "dwsched_fire_lateness_seconds";
+pub const SLOTS_FIRED: &str = "dwsched_slots_fired_total";
+pub const SLOTS_MISFIRED: &str = "dwsched_slots_misfired_total";
+pub const SYNC_DURATION: &str = "dwsched_sync_duration_seconds";
+pub const DATABASE_ERRORS: &str = "dwsched_database_errors_total";
+const QUEUE_REQUESTS: &str = "dwsched_queue_requests";
+const RUNS_IN_PROGRESS: &str = "dwsched_runs_in_progress";
+const SYNC_AGE: &str = "dwsched_seconds_since_last_sync";
+const NODES_LIVE: &str = "dwsched_nodes_live";
+const FIRES_SCHEDULES: &str = "dwsched_fires_schedules";
+
+/// Bucket bounds for every `_seconds` histogram: from a millisecond to an hour.
+const SECONDS_BUCKETS: [f64; 16] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    3600.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's metrics recorder, once.
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+            .ok()?
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).ok()?;
+        describe();
+        Some(handle)
+    });
+}
+
+fn describe() {
+    describe_counter!(RUNS_FINISHED, "Runs this node finished, by final status (PC, FL, ST)");
+    describe_histogram!(RUN_DURATION, Unit::Seconds, "Duration of the runs this node finished");
+    describe_histogram!(
+        FIRE_LATENESS,
+        Unit::Seconds,
+        "How long after its slot a scheduled run started"
+    );
+    describe_counter!(SLOTS_FIRED, "Schedule slots this node queued");
+    describe_counter!(
+        SLOTS_MISFIRED,
+        "Missed schedule slots, by what their misfire policy did (merged, dropped)"
+    );
+    describe_histogram!(SYNC_DURATION, Unit::Seconds, "Duration of schedule syncs");
+    describe_counter!(DATABASE_ERRORS, "Database errors this node met");
+    describe_gauge!(QUEUE_REQUESTS, "Requests in the queue, by status (NEW, PROCESSING)");
+    describe_gauge!(RUNS_IN_PROGRESS, "Runs in progress (IP) on every node");
+    describe_gauge!(
+        SYNC_AGE,
+        Unit::Seconds,
+        "Seconds since this node last synced the schedules (only on the node that fires them)"
+    );
+    describe_gauge!(NODES_LIVE, "Nodes whose heartbeat is within the lease");
+    describe_gauge!(FIRES_SCHEDULES, "1 when this node holds the scheduler lease");
+}
+
+/// The metrics in Prometheus text, after reading the gauges that come from the tables.
+/// A database error leaves those gauges as they were and counts the error.
+pub async fn render(shared: &Shared) -> Option<String> {
+    let handle = HANDLE.get()?.as_ref()?;
+    match shared.store.live_counts().await {
+        Ok(counts) => {
+            gauge!(QUEUE_REQUESTS, "status" => "NEW").set(counts.waiting as f64);
+            gauge!(QUEUE_REQUESTS, "status" => "PROCESSING").set(counts.processing as f64);
+            gauge!(RUNS_IN_PROGRESS).set(counts.runs_in_progress as f64);
+        }
+        Err(err) => shared.health.failed("reading metrics", &err),
+    }
+    let now = Utc::now();
+    let lease = shared.config.lease_span();
+    if let Ok(nodes) = shared.store.list_nodes().await {
+        let live = nodes
+            .iter()
+            .filter(|n| n.heartbeat_at.is_some_and(|at| now - at <= lease))
+            .count();
+        gauge!(NODES_LIVE).set(live as f64);
+    }
+    let leading = shared.leading.load(Ordering::SeqCst);
+    gauge!(FIRES_SCHEDULES).set(if leading { 1.0 } else { 0.0 });
+    let last_sync = shared.stats.last_sync_millis.load(Ordering::Relaxed);
+    if leading && last_sync > 0 {
+        let age = (now.timestamp_millis() - last_sync).max(0) as f64 / 1000.0;
+        gauge!(SYNC_AGE).set(age);
+    }
+    Some(handle.render())
+}
+
+/// Counts a database error (the health tracker calls it for every failure).
+pub fn database_error() {
+    counter!(DATABASE_ERRORS).increment(1);
+}
