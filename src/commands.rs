@@ -235,15 +235,7 @@ async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
 
 /// `--timezone`, or `default` when it is not given.
 fn zone_flag(timezone: Option<&str>, default: Tz) -> Result<Tz> {
-    match timezone {
-        Some(name) => name.trim().parse::<Tz>().map_err(|_| {
-            UsageError(format!(
-                "--timezone='{name}': not an IANA time zone name (such as Europe/London)"
-            ))
-            .into()
-        }),
-        None => Ok(default),
-    }
+    Ok(ops::parse_zone("--timezone", timezone, default)?)
 }
 
 fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<ScheduleInput> {
@@ -376,5 +368,3 @@ fn parse_date(flag: &str, text: &str) -> Result<NaiveDate> {
     parse_business_date(text)
         .map_err(|reason| UsageError(format!("{flag}='{text}': {reason}")).into())
 }
-
-

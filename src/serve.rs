@@ -24,12 +24,6 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         "Starting scheduler service: {}",
         settings.describe()
     );
-    if let Some(addr) = settings.http_addr {
-        return Err(UsageError(format!(
-            "DWSCHED_HTTP_ADDR/--http='{addr}': this build of dwsched does not serve the HTTP API yet; unset it"
-        ))
-        .into());
-    }
     let options = StoreOptions::new(settings.database_url.clone())
         .schema(settings.schema.clone())
         .create(true);
@@ -65,6 +59,8 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         max_attempts: i64::from(settings.max_attempts),
         log_dir: settings.log_dir.clone(),
         misfire_grace: Duration::from_secs(60),
+        http: settings.http_addr,
+        api_token: settings.api_token.clone(),
     };
     let shutdown = Shutdown::default();
     listen_for_signals(shutdown.clone())?;

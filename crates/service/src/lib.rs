@@ -10,12 +10,15 @@
 
 mod control;
 mod health;
+mod http;
+mod openapi;
+mod page;
 
-mod telemetry;
 mod node;
 pub mod ops;
 mod runner;
 pub mod schedules;
 pub mod status;
+mod telemetry;
 
 pub use node::{NodeConfig, NodeError, SCHEDULER_LEASE, Shutdown, Stats, run_node};

@@ -45,6 +45,10 @@ pub struct NodeConfig {
     pub log_dir: PathBuf,
     /// How late a slot may be and still count as on time (not a misfire).
     pub misfire_grace: Duration,
+    /// Where the HTTP API and status page listen; off when `None`.
+    pub http: Option<std::net::SocketAddr>,
+    /// The bearer token mutating HTTP calls need, when set.
+    pub api_token: Option<String>,
 }
 
 impl NodeConfig {
@@ -141,6 +145,19 @@ pub async fn run_node(
     shutdown: Shutdown,
 ) -> Result<(), NodeError> {
     crate::telemetry::install();
+    // Listening first: a taken address stops the start before the node registers.
+    let listener = match config.http {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
+                NodeError::Refused(format!(
+                    "--http/DWSCHED_HTTP_ADDR='{addr}': cannot listen there: {err}"
+                ))
+            })?;
+            tracing::info!("HTTP API and status page on http://{addr}/");
+            Some(listener)
+        }
+        None => None,
+    };
     let (scheduler_tx, scheduler_rx) = mpsc::channel(16);
     let shared = Arc::new(Shared {
         store,
@@ -188,6 +205,9 @@ pub async fn run_node(
         sd_notify::NotifyState::Status("scheduling"),
     ]);
     let mut tasks = JoinSet::new();
+    if let Some(listener) = listener {
+        tasks.spawn(crate::http::serve(shared.clone(), listener));
+    }
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tasks.spawn(watchdog_loop(shared.clone(), interval / 2));
     }
@@ -820,7 +840,12 @@ fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {
             "merged into one run",
             "merged",
         ),
-        (plan.dropped, &shared.stats.slots_dropped, "dropped", "dropped"),
+        (
+            plan.dropped,
+            &shared.stats.slots_dropped,
+            "dropped",
+            "dropped",
+        ),
     ] {
         if count > 0 {
             counter.fetch_add(count, Ordering::Relaxed);

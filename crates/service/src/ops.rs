@@ -266,6 +266,18 @@ async fn require_job(store: &dyn Store, mapref: &str) -> OpResult<()> {
     }
 }
 
+/// The zone named by `field` (an IANA name), or `default` when none is given.
+pub fn parse_zone(field: &str, name: Option<&str>, default: Tz) -> OpResult<Tz> {
+    match name {
+        Some(name) => name.trim().parse::<Tz>().map_err(|_| {
+            OpError::Invalid(format!(
+                "{field}='{name}': not an IANA time zone name (such as Europe/London)"
+            ))
+        }),
+        None => Ok(default),
+    }
+}
+
 /// A schedule's start or end as a wall-clock time in `zone`: an RFC 3339 instant (seen in
 /// `zone`), a wall-clock time, or a date (its midnight). `field` names the input.
 pub fn parse_wall_clock(field: &str, text: &str, zone: Tz) -> OpResult<NaiveDateTime> {

@@ -343,7 +343,9 @@ async fn run_one(
     if let Some(Trigger::Schedule { slot, .. }) = &spec.trigger
         && let Ok(slot) = DateTime::parse_from_rfc3339(slot)
     {
-        let late = (started_at - slot.with_timezone(&Utc)).num_milliseconds().max(0);
+        let late = (started_at - slot.with_timezone(&Utc))
+            .num_milliseconds()
+            .max(0);
         metrics::histogram!(crate::telemetry::FIRE_LATENESS).record(late as f64 / 1000.0);
     }
     let report = match resolve_connections(shared, flow).await {
@@ -426,7 +428,8 @@ async fn run_one(
     }
     let seconds = clock.elapsed().as_secs_f64();
     metrics::counter!(crate::telemetry::RUNS_FINISHED, "status" => status.as_str()).increment(1);
-    metrics::histogram!(crate::telemetry::RUN_DURATION, "status" => status.as_str()).record(seconds);
+    metrics::histogram!(crate::telemetry::RUN_DURATION, "status" => status.as_str())
+        .record(seconds);
     match &msg {
         None => tracing::info!(
             prcid,

@@ -25,8 +25,7 @@ const FIRES_SCHEDULES: &str = "dwsched_fires_schedules";
 
 /// Bucket bounds for every `_seconds` histogram: from a millisecond to an hour.
 const SECONDS_BUCKETS: [f64; 16] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-    3600.0,
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -46,8 +45,15 @@ pub fn install() {
 }
 
 fn describe() {
-    describe_counter!(RUNS_FINISHED, "Runs this node finished, by final status (PC, FL, ST)");
-    describe_histogram!(RUN_DURATION, Unit::Seconds, "Duration of the runs this node finished");
+    describe_counter!(
+        RUNS_FINISHED,
+        "Runs this node finished, by final status (PC, FL, ST)"
+    );
+    describe_histogram!(
+        RUN_DURATION,
+        Unit::Seconds,
+        "Duration of the runs this node finished"
+    );
     describe_histogram!(
         FIRE_LATENESS,
         Unit::Seconds,
@@ -60,7 +66,10 @@ fn describe() {
     );
     describe_histogram!(SYNC_DURATION, Unit::Seconds, "Duration of schedule syncs");
     describe_counter!(DATABASE_ERRORS, "Database errors this node met");
-    describe_gauge!(QUEUE_REQUESTS, "Requests in the queue, by status (NEW, PROCESSING)");
+    describe_gauge!(
+        QUEUE_REQUESTS,
+        "Requests in the queue, by status (NEW, PROCESSING)"
+    );
     describe_gauge!(RUNS_IN_PROGRESS, "Runs in progress (IP) on every node");
     describe_gauge!(
         SYNC_AGE,
@@ -68,7 +77,10 @@ fn describe() {
         "Seconds since this node last synced the schedules (only on the node that fires them)"
     );
     describe_gauge!(NODES_LIVE, "Nodes whose heartbeat is within the lease");
-    describe_gauge!(FIRES_SCHEDULES, "1 when this node holds the scheduler lease");
+    describe_gauge!(
+        FIRES_SCHEDULES,
+        "1 when this node holds the scheduler lease"
+    );
 }
 
 /// The metrics in Prometheus text, after reading the gauges that come from the tables.

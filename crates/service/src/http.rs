@@ -1,0 +1,400 @@
+//! The node's HTTP surface (SPEC §9): health, Prometheus metrics, the JSON API, and
+//! the status page. Served only when an address is configured.
+//!
+//! Every answer that is not the page or the metrics is JSON; errors are
+//! `{"error": "..."}` with a 4xx status for what the caller can fix. Mutating calls
+//! need `Authorization: Bearer <DWSCHED_API_TOKEN>` when a token is set. Bodies are
+//! read as the queue's own payloads, so the API accepts and refuses exactly what a
+//! request row would.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use dwsched_model::{HistoryPayload, RunFilter, RunPayload, RunStatus, StopPayload};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+
+use crate::node::Shared;
+use crate::ops::{self, OpError, ScheduleInput};
+use crate::status::{StatusReport, run_json, schedule_json};
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// An answer the caller gets as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(err: OpError) -> Self {
+        let status = match &err {
+            OpError::Invalid(_) => StatusCode::BAD_REQUEST,
+            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpError::Conflict(_) => StatusCode::CONFLICT,
+            OpError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            OpError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, err.to_string())
+    }
+}
+
+impl From<dwsched_store::StoreError> for ApiError {
+    fn from(err: dwsched_store::StoreError) -> Self {
+        OpError::Store(err).into()
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        Self::new(rejection.status(), rejection.body_text())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let mutating = Router::new()
+        .route("/api/jobs/{mapref}/run", post(run_job))
+        .route("/api/jobs/{mapref}/history", post(history_job))
+        .route("/api/jobs/{mapref}/stop", post(stop_job))
+        .route("/api/schedules", post(add_schedule))
+        .route("/api/schedules/{id}/enable", post(enable_schedule))
+        .route("/api/schedules/{id}/disable", post(disable_schedule))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/", get(crate::page::status_page))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/status", get(status))
+        .route("/api/runs", get(runs))
+        .route("/api/schedules", get(schedules))
+        .route("/api/openapi.json", get(openapi))
+        .merge(mutating)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(shared)
+}
+
+/// Serves until the node finishes.
+pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+    let finished = shared.finished.clone();
+    let app = router(shared.clone());
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { finished.cancelled().await })
+        .await
+    {
+        tracing::error!("the HTTP server stopped: {err}");
+    }
+}
+
+async fn require_token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = shared.config.api_token.as_deref() {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(
+                    json!({ "error": "this call needs Authorization: Bearer <DWSCHED_API_TOKEN>" }),
+                ),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let reachable = shared.store.schema_version().await.is_ok();
+    let body = json!({
+        "status": if reachable { "ok" } else { "database unreachable" },
+        "node": shared.config.node_id,
+        "fires_schedules": shared.leading.load(Ordering::SeqCst),
+    });
+    let status = if reachable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    match crate::telemetry::render(&shared).await {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the metrics recorder is not installed in this process",
+        )
+        .into_response(),
+    }
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<axum::Json<Value>> {
+    let report =
+        StatusReport::gather(&*shared.store, Utc::now(), shared.config.lease_span(), 20).await?;
+    let mut body = report.to_json(20);
+    body["node"] = json!(shared.config.node_id);
+    Ok(axum::Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    mapref: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn runs(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Value>> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("status '{text}' is not a run status (IP, PC, FL or ST)"),
+            )
+        })?),
+    };
+    let filter = RunFilter {
+        mapref: query.mapref.filter(|m| !m.is_empty()),
+        status,
+        limit: query.limit.unwrap_or(50).clamp(1, 1000),
+        ..RunFilter::default()
+    };
+    let runs = shared.store.list_runs(&filter).await?;
+    Ok(axum::Json(Value::Array(
+        runs.iter().map(run_json).collect(),
+    )))
+}
+
+async fn schedules(State(shared): State<Arc<Shared>>) -> ApiResult<axum::Json<Value>> {
+    let rows = shared.store.list_schedules(false).await?;
+    Ok(axum::Json(Value::Array(
+        rows.iter().map(schedule_json).collect(),
+    )))
+}
+
+/// A body as the text of a payload: an empty body is `{}`.
+fn payload_text(body: &Bytes) -> ApiResult<&str> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body is not UTF-8 text"))?;
+    Ok(if text.trim().is_empty() { "{}" } else { text })
+}
+
+/// The answer to a request made through the API; the node is woken to take it at once.
+fn queued(shared: &Shared, request_id: String) -> Response {
+    shared.wake_claimer.notify_one();
+    shared.wake_control.notify_one();
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({ "request_id": request_id })),
+    )
+        .into_response()
+}
+
+async fn run_job(
+    State(shared): State<Arc<Shared>>,
+    Path(mapref): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body?;
+    let payload = RunPayload::parse(Some(payload_text(&body)?)).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("run of job '{mapref}': {e}"),
+        )
+    })?;
+    if payload.trigger.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "'source' is set by dwsched for fires and dependencies, not by callers",
+        ));
+    }
+    let id = ops::enqueue_run(&*shared.store, &mapref, payload.params, Utc::now()).await?;
+    Ok(queued(&shared, id))
+}
+
+async fn history_job(
+    State(shared): State<Arc<Shared>>,
+    Path(mapref): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body?;
+    let payload = HistoryPayload::parse(Some(payload_text(&body)?)).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("history of job '{mapref}': {e}"),
+        )
+    })?;
+    let id = ops::enqueue_history(
+        &*shared.store,
+        &mapref,
+        payload.start_date,
+        payload.end_date,
+        payload.params,
+        Utc::now(),
+    )
+    .await?;
+    Ok(queued(&shared, id))
+}
+
+async fn stop_job(
+    State(shared): State<Arc<Shared>>,
+    Path(mapref): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body?;
+    let stop = StopPayload::parse(Some(payload_text(&body)?)).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("stop of job '{mapref}': {e}"),
+        )
+    })?;
+    let id = ops::enqueue_stop(&*shared.store, &mapref, stop.force, Utc::now()).await?;
+    Ok(queued(&shared, id))
+}
+
+/// The body of `POST /api/schedules`: the flags of `dwsched schedule add`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleBody {
+    mapref: String,
+    frqcd: String,
+    frqdd: Option<String>,
+    frqhh: Option<i64>,
+    frqmi: Option<i64>,
+    cron: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    timezone: Option<String>,
+    misfire: Option<String>,
+    after: Option<i64>,
+    maxfail: Option<i64>,
+    #[serde(default)]
+    enable: bool,
+}
+
+async fn add_schedule(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body?;
+    let body: ScheduleBody = serde_json::from_str(payload_text(&body)?)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("schedule: {e}")))?;
+    let default_zone = shared.config.default_zone;
+    let zone = ops::parse_zone("timezone", body.timezone.as_deref(), default_zone)?;
+    let bound = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| ops::parse_wall_clock(field, t, zone))
+            .transpose()
+    };
+    let input = ScheduleInput {
+        start: bound("start", &body.start)?,
+        end: bound("end", &body.end)?,
+        mapref: body.mapref,
+        frqcd: body.frqcd,
+        frqdd: body.frqdd,
+        frqhh: body.frqhh,
+        frqmi: body.frqmi,
+        cron: body.cron,
+        timezone: body.timezone,
+        misfire: body.misfire,
+        after: body.after,
+        maxfail: body.maxfail,
+        enable: body.enable,
+    };
+    let id = ops::add_schedule(&*shared.store, &input, default_zone, Utc::now()).await?;
+    shared.wake_control.notify_one();
+    Ok((StatusCode::CREATED, axum::Json(json!({ "jobschid": id }))).into_response())
+}
+
+async fn set_enabled(shared: &Shared, id: &str, enabled: bool) -> ApiResult<axum::Json<Value>> {
+    let jobschid: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("'{id}' is not a schedule id (JOBSCHID)"),
+        )
+    })?;
+    let next = ops::set_schedule_enabled(
+        &*shared.store,
+        jobschid,
+        enabled,
+        shared.config.default_zone,
+        Utc::now(),
+    )
+    .await?;
+    Ok(axum::Json(json!({
+        "jobschid": jobschid,
+        "enabled": enabled,
+        "next_fire": next.map(dwsched_schedule::format_slot),
+    })))
+}
+
+async fn enable_schedule(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    set_enabled(&shared, &id, true).await
+}
+
+async fn disable_schedule(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    set_enabled(&shared, &id, false).await
+}
+
+async fn openapi() -> axum::Json<Value> {
+    axum::Json(crate::openapi::document())
+}

@@ -1,0 +1,190 @@
+//! The OpenAPI 3.1 description of the HTTP API, served at `/api/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn error_responses(codes: &[&str]) -> Value {
+    let mut responses = serde_json::Map::new();
+    for code in codes {
+        let description = match *code {
+            "400" => "The input is not valid; the message says which field and why",
+            "401" => "A token is set and the call did not bring it",
+            "404" => "The job, schedule or endpoint does not exist",
+            "409" => "The object is not in a state that allows this",
+            "413" => "The body is larger than 64 KiB",
+            _ => "The database cannot be reached",
+        };
+        responses.insert(
+            (*code).to_string(),
+            json!({
+                "description": description,
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+            }),
+        );
+    }
+    Value::Object(responses)
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+fn mapref_parameter() -> Value {
+    json!({
+        "name": "mapref", "in": "path", "required": true,
+        "description": "The job's MAPREF",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 100 }
+    })
+}
+
+fn queued(summary: &str, body: &str) -> Value {
+    json!({
+        "summary": summary,
+        "security": [{ "bearer": [] }, {}],
+        "parameters": [mapref_parameter()],
+        "requestBody": {
+            "required": false,
+            "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{body}") } } }
+        },
+        "responses": with(json!({
+            "201": {
+                "description": "The request is queued",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Queued" } } }
+            }
+        }), error_responses(&["400", "401", "404", "413", "503"]))
+    })
+}
+
+fn toggle(summary: &str) -> Value {
+    json!({
+        "post": {
+            "summary": summary,
+            "security": [{ "bearer": [] }, {}],
+            "parameters": [{
+                "name": "id", "in": "path", "required": true,
+                "description": "The schedule's JOBSCHID",
+                "schema": { "type": "integer", "format": "int64" }
+            }],
+            "responses": with(json!({
+                "200": {
+                    "description": "The schedule's new state",
+                    "content": { "application/json": { "schema": { "type": "object" } } }
+                }
+            }), error_responses(&["400", "401", "404", "409", "503"]))
+        }
+    })
+}
+
+pub fn document() -> Value {
+    let params: serde_json::Map<String, Value> = (1..=10)
+        .map(|i| {
+            (
+                format!("param{i}"),
+                json!({ "type": ["string", "number", "boolean", "null"] }),
+            )
+        })
+        .collect();
+    let run_properties = with(
+        Value::Object(params),
+        json!({
+            "run_date": { "type": "string", "description": "Business date, YYYY-MM-DD" },
+            "truncate_flag": { "type": "string", "enum": ["Y", "N"] },
+            "params": { "type": "object" }
+        }),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "dwsched",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A dwsched node's API: health, metrics, status, runs, schedules, and requests to run, backfill or stop jobs."
+        },
+        "paths": {
+            "/healthz": { "get": {
+                "summary": "Whether the node is alive and reaches its database",
+                "responses": {
+                    "200": { "description": "Alive", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "503": { "description": "The database cannot be reached", "content": { "application/json": { "schema": { "type": "object" } } } }
+                }
+            } },
+            "/metrics": { "get": {
+                "summary": "Prometheus metrics",
+                "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+            } },
+            "/api/status": { "get": {
+                "summary": "Nodes, queue, runs in progress and recent, next fires, error rate",
+                "responses": with(json!({ "200": { "description": "The status", "content": { "application/json": { "schema": { "type": "object" } } } } }), error_responses(&["503"]))
+            } },
+            "/api/runs": { "get": {
+                "summary": "Runs, newest first",
+                "parameters": [
+                    { "name": "mapref", "in": "query", "schema": { "type": "string" } },
+                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["IP", "PC", "FL", "ST"] } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+                ],
+                "responses": with(json!({ "200": { "description": "Runs", "content": { "application/json": { "schema": { "type": "array", "items": { "type": "object" } } } } } }), error_responses(&["400", "503"]))
+            } },
+            "/api/schedules": {
+                "get": {
+                    "summary": "Every schedule row with its next fire and last result",
+                    "responses": with(json!({ "200": { "description": "Schedules", "content": { "application/json": { "schema": { "type": "array", "items": { "type": "object" } } } } } }), error_responses(&["503"]))
+                },
+                "post": {
+                    "summary": "Add a schedule (the fields of `dwsched schedule add`)",
+                    "security": [{ "bearer": [] }, {}],
+                    "requestBody": {
+                        "required": true,
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewSchedule" } } }
+                    },
+                    "responses": with(json!({
+                        "201": { "description": "The new schedule's JOBSCHID", "content": { "application/json": { "schema": { "type": "object", "properties": { "jobschid": { "type": "integer" } } } } } }
+                    }), error_responses(&["400", "401", "404", "413", "503"]))
+                }
+            },
+            "/api/schedules/{id}/enable": toggle("Enable a schedule"),
+            "/api/schedules/{id}/disable": toggle("Disable a schedule"),
+            "/api/jobs/{mapref}/run": { "post": queued("Queue one run of a job (IMMEDIATE)", "RunRequest") },
+            "/api/jobs/{mapref}/history": { "post": queued("Queue one run per business date (HISTORY)", "HistoryRequest") },
+            "/api/jobs/{mapref}/stop": { "post": queued("Stop the job's running run (STOP)", "StopRequest") }
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
+                "Queued": { "type": "object", "required": ["request_id"], "properties": { "request_id": { "type": "string" } } },
+                "RunRequest": { "type": "object", "properties": run_properties },
+                "HistoryRequest": {
+                    "type": "object",
+                    "required": ["start_date", "end_date"],
+                    "properties": with(run_properties.clone(), json!({
+                        "start_date": { "type": "string", "description": "YYYY-MM-DD" },
+                        "end_date": { "type": "string", "description": "YYYY-MM-DD" }
+                    }))
+                },
+                "StopRequest": { "type": "object", "properties": { "force": { "type": ["string", "boolean"] } } },
+                "NewSchedule": {
+                    "type": "object",
+                    "required": ["mapref", "frqcd"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "mapref": { "type": "string" },
+                        "frqcd": { "type": "string", "enum": ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR", "CR"] },
+                        "frqdd": { "type": "string" },
+                        "frqhh": { "type": "integer" },
+                        "frqmi": { "type": "integer" },
+                        "cron": { "type": "string" },
+                        "start": { "type": "string" },
+                        "end": { "type": "string" },
+                        "timezone": { "type": "string" },
+                        "misfire": { "type": "string", "enum": ["COALESCE", "SKIP", "CATCHUP"] },
+                        "after": { "type": "integer" },
+                        "maxfail": { "type": "integer" },
+                        "enable": { "type": "boolean" }
+                    }
+                }
+            }
+        }
+    })
+}
