@@ -202,7 +202,7 @@ pub async fn runs_of(store: &dyn Store, mapref: &str) -> Vec<dwsched_model::Run>
     runs
 }
 
-async fn wait_run_status(
+pub async fn wait_run_status(
     store: &dyn Store,
     mapref: &str,
     status: RunStatus,

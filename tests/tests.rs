@@ -5,6 +5,7 @@ mod util;
 mod chaos;
 mod cli;
 mod flows;
+mod http;
 mod migrate;
 mod service;
 mod store;

@@ -19,6 +19,8 @@ const TIMELINE_RUNS: u32 = 5000;
 const TIMELINE_WIDTH: f64 = 960.0;
 const ROW_HEIGHT: f64 = 18.0;
 const LABEL_WIDTH: f64 = 160.0;
+/// Room right of "now" for the last hour label.
+const RIGHT_MARGIN: f64 = 24.0;
 
 /// Text made safe for HTML.
 fn esc(text: &str) -> String {
@@ -259,7 +261,7 @@ fn timeline(runs: &[Run], now: DateTime<Utc>) -> String {
     if by_job.is_empty() {
         return "<p id=\"timeline\">No runs in the last 24 hours.</p>\n".into();
     }
-    let span = TIMELINE_WIDTH - LABEL_WIDTH;
+    let span = TIMELINE_WIDTH - LABEL_WIDTH - RIGHT_MARGIN;
     let x = |t: DateTime<Utc>| {
         let seconds = (t - from).num_milliseconds() as f64 / 1000.0;
         LABEL_WIDTH + (seconds / 86_400.0).clamp(0.0, 1.0) * span
@@ -291,7 +293,9 @@ fn timeline(runs: &[Run], now: DateTime<Utc>) -> String {
                 continue;
             };
             let end = run.ended_at.unwrap_or(now);
-            let (x0, x1) = (x(start), x(end));
+            // A bar at least 2 px wide, ending at "now" at the latest.
+            let x1 = x(end).max(x(start) + 2.0).min(LABEL_WIDTH + span);
+            let x0 = x(start).min(x1 - 2.0);
             let colour = match run.status {
                 Some(RunStatus::Completed) => "#2da44e",
                 Some(RunStatus::Failed) => "#cf222e",
@@ -305,7 +309,7 @@ fn timeline(runs: &[Run], now: DateTime<Utc>) -> String {
                  <title>{} PRCID {} {} {} – {}{}</title></rect>",
                 status_class(run.status),
                 y + 3.0,
-                (x1 - x0).max(2.0),
+                x1 - x0,
                 ROW_HEIGHT - 6.0,
                 esc(job),
                 run.prcid,

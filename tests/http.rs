@@ -1,0 +1,504 @@
+//! The HTTP surface of a real `dwsched run --http` process: the API with its token and
+//! its errors, the metrics, the OpenAPI document, and the status page driven in
+//! headless Chromium (Debian's `chromium` and `chromium-driver`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use dwsched_model::{RequestStatus, RunStatus};
+use serde_json::{Value, json};
+
+use crate::service::{NodeProcess, Scratch, cli, eventually, wait_request, wait_run_status};
+use crate::util::TestDb;
+
+crate::per_backend!(the_api_queues_reads_and_refuses_by_the_rules);
+
+const TOKEN: &str = "t0k-for-tests";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A node serving HTTP on a free port, with the test token.
+async fn node_with_http(
+    db: &TestDb,
+    scratch: &Scratch,
+    token: Option<&str>,
+) -> (NodeProcess, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut env = vec![("DWSCHED_HTTP_ADDR", addr.as_str())];
+    if let Some(token) = token {
+        env.push(("DWSCHED_API_TOKEN", token));
+    }
+    let node = NodeProcess::start(db, &scratch.dir, "web", &env);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(20), "the HTTP server", || async {
+        let answer = client.get(format!("{base}/healthz")).send().await.ok()?;
+        (answer.status() == 200).then_some(())
+    })
+    .await;
+    (node, base)
+}
+
+async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("hello", "echo hello $DWSCHED_PARAM1");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "HELLO", "--flow", flow.to_str().unwrap()],
+    );
+    let (_node, base) = node_with_http(&db, &scratch, Some(TOKEN)).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: &str, token: Option<&str>| {
+        let mut request = client
+            .post(format!("{base}{path}"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    let health: Value = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["node"], "web");
+
+    // Mutating calls need the token, compared whole.
+    for token in [None, Some("wrong"), Some("t0k-for-test")] {
+        let answer = post("/api/jobs/HELLO/run", "{}", token).await.unwrap();
+        assert_eq!(answer.status(), 401, "{token:?}");
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+    }
+    let answer = post(
+        "/api/jobs/HELLO/run",
+        r#"{"param1":"EU","run_date":"2026-03-01"}"#,
+        Some(TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 201);
+    let queued: Value = answer.json().await.unwrap();
+    let id = queued["request_id"].as_str().unwrap().to_string();
+    wait_request(&*store, &id, RequestStatus::Done, Duration::from_secs(20)).await;
+    let runs: Value = client
+        .get(format!("{base}/api/runs?mapref=HELLO&status=PC"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs[0]["request_id"], id.as_str());
+    assert_eq!(runs[0]["params"][0], "EU");
+
+    // Errors are JSON with the status the caller can act on.
+    for (path, body, status, says) in [
+        (
+            "/api/jobs/HELLO/run",
+            r#"{"param1":"#,
+            400,
+            "not valid JSON",
+        ),
+        (
+            "/api/jobs/HELLO/run",
+            r#"{"run_date":"yesterday"}"#,
+            400,
+            "run_date",
+        ),
+        (
+            "/api/jobs/HELLO/run",
+            r#"{"source":"schedule","jobschid":1,"slot":"2026-01-01T00:00:00Z"}"#,
+            400,
+            "source",
+        ),
+        ("/api/jobs/NOPE/run", "{}", 404, "NOPE"),
+        (
+            "/api/jobs/HELLO/history",
+            r#"{"start_date":"2026-03-05","end_date":"2026-03-01"}"#,
+            400,
+            "before",
+        ),
+        (
+            "/api/schedules",
+            r#"{"mapref":"HELLO","frqcd":"XX"}"#,
+            400,
+            "XX",
+        ),
+        (
+            "/api/schedules",
+            r#"{"mapref":"HELLO","frqcd":"DL","colour":"red"}"#,
+            400,
+            "colour",
+        ),
+        ("/api/schedules/abc/enable", "", 400, "abc"),
+        ("/api/schedules/999999/enable", "", 404, "999999"),
+    ] {
+        let answer = post(path, body, Some(TOKEN)).await.unwrap();
+        assert_eq!(answer.status(), status, "{path} {body}");
+        let error: Value = answer.json().await.unwrap();
+        let message = error["error"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{path} {body}: {message}");
+    }
+    let big = format!(r#"{{"param1":"{}"}}"#, "x".repeat(100_000));
+    let answer = post("/api/jobs/HELLO/run", &big, Some(TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 413);
+    let answer = client
+        .get(format!("{base}/api/runs?status=XX"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let answer = client
+        .get(format!("{base}/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+
+    // Schedules: add, disable, enable.
+    let answer = post(
+        "/api/schedules",
+        r#"{"mapref":"HELLO","frqcd":"DL","frqhh":6,"frqmi":30,"timezone":"Europe/London","enable":true}"#,
+        Some(TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 201);
+    let jobschid = answer.json::<Value>().await.unwrap()["jobschid"]
+        .as_i64()
+        .unwrap();
+    let off: Value = post(
+        &format!("/api/schedules/{jobschid}/disable"),
+        "",
+        Some(TOKEN),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(off["enabled"], false);
+    let on: Value = post(
+        &format!("/api/schedules/{jobschid}/enable"),
+        "",
+        Some(TOKEN),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(on["enabled"], true);
+    assert!(
+        on["next_fire"].as_str().unwrap().ends_with(":30:00Z"),
+        "{on}"
+    );
+    let schedules: Value = client
+        .get(format!("{base}/api/schedules"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        schedules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["jobschid"] == jobschid)
+    );
+
+    // Status, metrics, and the API's own description.
+    let status: Value = client
+        .get(format!("{base}/api/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["node"], "web");
+    assert!(
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["node_id"] == "web")
+    );
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let metrics = metrics.text().await.unwrap();
+    for name in [
+        "dwsched_runs_finished_total{status=\"PC\"} 1",
+        "dwsched_run_duration_seconds_bucket",
+        "dwsched_queue_requests{status=\"NEW\"}",
+        "dwsched_runs_in_progress 0",
+        "dwsched_nodes_live 1",
+        "dwsched_fires_schedules 1",
+    ] {
+        assert!(metrics.contains(name), "{name} in:\n{metrics}");
+    }
+    let openapi: Value = client
+        .get(format!("{base}/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    for path in [
+        "/api/jobs/{mapref}/run",
+        "/api/schedules",
+        "/api/schedules/{id}/enable",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(openapi["paths"][path].is_object(), "{path}");
+    }
+}
+
+/// A chromedriver process, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A WebDriver session of headless Chromium.
+struct Browser {
+    client: reqwest::Client,
+    session: String,
+}
+
+impl Browser {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/{}", self.session, path);
+        let mut request = self.client.request(method, url.trim_end_matches('/'));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.expect("chromedriver answers");
+        let value: Value = answer.json().await.expect("WebDriver JSON");
+        assert!(value["value"]["error"].is_null(), "{path}: {value}");
+        value["value"].clone()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let element = self
+            .call(
+                reqwest::Method::POST,
+                "element",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        element
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("an element id")
+            .to_string()
+    }
+
+    async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "source", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// The status page in a real browser: a failed and a running run show, the stop
+/// button stops the running one, and a screenshot is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_runs_and_stops_one_in_a_browser() {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let driver_binary = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(driver_binary) = driver_binary else {
+        assert!(
+            !in_ci,
+            "chromedriver is missing: install Debian's chromium and chromium-driver"
+        );
+        eprintln!(
+            "note: skipped the browser test (install chromium and chromium-driver to run it)"
+        );
+        return;
+    };
+    let Some(db) = TestDb::new(dwsched_store::Backend::Sqlite) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let failing = scratch.command_flow("failing", "echo the warehouse is closed >&2; exit 3");
+    let slow = scratch.command_flow("slow", "sleep 600");
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "job",
+            "put",
+            "NIGHTLY_FAIL",
+            "--flow",
+            failing.to_str().unwrap(),
+        ],
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "LONG_LOAD", "--flow", slow.to_str().unwrap()],
+    );
+    let (_node, base) = node_with_http(&db, &scratch, None).await;
+    cli(&db, &scratch.dir, &["enqueue", "NIGHTLY_FAIL"]);
+    wait_run_status(
+        &*store,
+        "NIGHTLY_FAIL",
+        RunStatus::Failed,
+        Duration::from_secs(20),
+    )
+    .await;
+    cli(&db, &scratch.dir, &["enqueue", "LONG_LOAD"]);
+    let running = wait_run_status(
+        &*store,
+        "LONG_LOAD",
+        RunStatus::InProgress,
+        Duration::from_secs(20),
+    )
+    .await;
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(driver_binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let client = reqwest::Client::new();
+    let driver = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(20), "chromedriver", || async {
+        client
+            .get(format!("{driver}/status"))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let created: Value = client
+        .post(format!("{driver}/session"))
+        .json(&json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400"]
+            }
+        } } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = created["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no WebDriver session: {created}"));
+    let browser = Browser {
+        client: client.clone(),
+        session: format!("{driver}/session/{session}"),
+    };
+    browser
+        .call(
+            reqwest::Method::POST,
+            "url",
+            json!({ "url": format!("{base}/") }),
+        )
+        .await;
+    let page = browser.source().await;
+    assert!(page.contains("Alive at"), "{page}");
+    assert!(
+        page.contains("NIGHTLY_FAIL") && page.contains("class=\"fl\""),
+        "{page}"
+    );
+    assert!(page.contains("the warehouse is closed"), "{page}");
+    assert!(
+        page.contains(&format!("data-prcid=\"{}\"", running.prcid)),
+        "{page}"
+    );
+    assert!(page.contains("<svg id=\"timeline\""), "{page}");
+
+    let stop = browser.find("button.stop[data-mapref=\"LONG_LOAD\"]").await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("element/{stop}/click"),
+            json!({}),
+        )
+        .await;
+    let stopped = wait_run_status(
+        &*store,
+        "LONG_LOAD",
+        RunStatus::Stopped,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(stopped.prcid, running.prcid);
+    assert!(
+        stopped.msg.as_deref().unwrap_or_default().contains("STOP"),
+        "{stopped:?}"
+    );
+
+    // The page after the stop, kept as the test's screenshot.
+    browser
+        .call(
+            reqwest::Method::POST,
+            "url",
+            json!({ "url": format!("{base}/") }),
+        )
+        .await;
+    let page = browser.source().await;
+    assert!(page.contains("class=\"st\""), "{page}");
+    let png = browser
+        .call(reqwest::Method::GET, "screenshot", Value::Null)
+        .await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(png.as_str().expect("a base64 screenshot"))
+        .expect("base64");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    std::fs::write(&shots, &png).unwrap();
+    eprintln!("status page screenshot: {}", shots.display());
+    let _ = browser.call(reqwest::Method::DELETE, "", Value::Null).await;
+}
