@@ -84,6 +84,9 @@ pub struct Settings {
     pub lease: Duration,
     pub http_addr: Option<SocketAddr>,
     pub api_token: Option<String>,
+    /// Where alerts are POSTed, and the command that gets them on stdin.
+    pub alert_webhook: Option<String>,
+    pub alert_command: Option<String>,
     pub log_format: LogFormat,
     pub node_id: Option<String>,
     pub pid_file: Option<PathBuf>,
@@ -262,6 +265,17 @@ impl<'a> Resolver<'a> {
                     bad(&origin, &text, "expected an address such as 127.0.0.1:8080")
                 })?),
             };
+        let alert_webhook = match self.lookup(None, &["DWSCHED_ALERT_WEBHOOK"]) {
+            None => None,
+            Some((origin, text)) => match url::Url::parse(text.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url.to_string()),
+                _ => return Err(bad(&origin, &text, "expected an http:// or https:// URL")),
+            },
+        };
+        let alert_command = self
+            .lookup(None, &["DWSCHED_ALERT_COMMAND"])
+            .map(|(_, command)| command)
+            .filter(|c| !c.trim().is_empty());
         let log_format = match self.lookup(None, &["DWSCHED_LOG_FORMAT"]) {
             None => LogFormat::Text,
             Some((origin, text)) => match text.trim().to_ascii_lowercase().as_str() {
@@ -306,6 +320,8 @@ impl<'a> Resolver<'a> {
             lease: self.seconds(None, "SCHEDULER_LEASE_SECONDS", 30)?,
             http_addr,
             api_token: self.lookup(None, &["DWSCHED_API_TOKEN"]).map(|(_, t)| t),
+            alert_webhook,
+            alert_command,
             log_format,
             node_id,
             pid_file: f.pid_file.clone(),

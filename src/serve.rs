@@ -61,6 +61,10 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         misfire_grace: Duration::from_secs(60),
         http: settings.http_addr,
         api_token: settings.api_token.clone(),
+        alerts: dwsched_service::AlertConfig {
+            webhook: settings.alert_webhook.clone(),
+            command: settings.alert_command.clone(),
+        },
     };
     let shutdown = Shutdown::default();
     listen_for_signals(shutdown.clone())?;

@@ -16,6 +16,126 @@ use crate::util::TestDb;
 
 crate::per_backend!(the_api_queues_reads_and_refuses_by_the_rules);
 
+/// A failed run and a schedule disabled at MAXFAIL reach the alert command and the
+/// webhook, which is retried after it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_alerted_to_the_webhook_and_the_command() {
+    use std::sync::{Arc, Mutex};
+    let Some(db) = TestDb::new(dwsched_store::Backend::Sqlite) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let failing = scratch.command_flow("failing", "echo no files today >&2; exit 4");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "FEED", "--flow", failing.to_str().unwrap()],
+    );
+
+    // A webhook that refuses its first call, then records the events.
+    let received: Arc<Mutex<(usize, Vec<Value>)>> = Arc::default();
+    let hook = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::Json<Value>| {
+                let received = received.clone();
+                async move {
+                    let mut seen = received.lock().unwrap();
+                    seen.0 += 1;
+                    if seen.0 == 1 {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    seen.1.push(body.0);
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let webhook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let file = scratch.dir.join("alerts.jsonl");
+    let command = format!("cat >> '{}'", file.display());
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "FEED",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "* * * * * *",
+            "--maxfail",
+            "1",
+            "--enable",
+        ],
+    );
+    let _node = NodeProcess::start(
+        &db,
+        &scratch.dir,
+        "n1",
+        &[
+            ("DWSCHED_ALERT_WEBHOOK", webhook.as_str()),
+            ("DWSCHED_ALERT_COMMAND", command.as_str()),
+        ],
+    );
+    let events = eventually(
+        Duration::from_secs(30),
+        "both alerts at the webhook",
+        || async {
+            let seen = received.lock().unwrap();
+            let kinds: Vec<&str> = seen.1.iter().filter_map(|e| e["event"].as_str()).collect();
+            (kinds.contains(&"run_failed") && kinds.contains(&"schedule_disabled"))
+                .then(|| seen.1.clone())
+        },
+    )
+    .await;
+    assert!(
+        received.lock().unwrap().0 >= 3,
+        "the refused call was retried"
+    );
+    let failed = events.iter().find(|e| e["event"] == "run_failed").unwrap();
+    assert_eq!(failed["mapref"], "FEED");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("no files today"),
+        "{failed}"
+    );
+    let disabled = events
+        .iter()
+        .find(|e| e["event"] == "schedule_disabled")
+        .unwrap();
+    assert!(
+        disabled["reason"].as_str().unwrap().contains("MAXFAIL"),
+        "{disabled}"
+    );
+    let lines = eventually(
+        Duration::from_secs(10),
+        "both alerts from the command",
+        || async {
+            let text = std::fs::read_to_string(&file).ok()?;
+            let lines: Vec<Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            (lines.len() >= 2).then_some(lines)
+        },
+    )
+    .await;
+    assert!(
+        lines.iter().any(|e| e["event"] == "schedule_disabled"),
+        "{lines:?}"
+    );
+    let schedules = store.list_schedules(false).await.unwrap();
+    assert_eq!(schedules[0].schflg.as_deref(), Some("N"));
+}
+
 const TOKEN: &str = "t0k-for-tests";
 
 fn free_port() -> u16 {

@@ -8,6 +8,7 @@
 //! *Architecture Invariant:* this crate holds no SQL text; it speaks to the database
 //! only through the `Store` trait, and to steps only through `dwsched_flow`.
 
+mod alerts;
 mod control;
 mod health;
 mod http;
@@ -21,4 +22,5 @@ pub mod schedules;
 pub mod status;
 mod telemetry;
 
+pub use alerts::AlertConfig;
 pub use node::{NodeConfig, NodeError, SCHEDULER_LEASE, Shutdown, Stats, run_node};

@@ -49,6 +49,8 @@ pub struct NodeConfig {
     pub http: Option<std::net::SocketAddr>,
     /// The bearer token mutating HTTP calls need, when set.
     pub api_token: Option<String>,
+    /// Where failed runs and disabled schedules are reported.
+    pub alerts: crate::alerts::AlertConfig,
 }
 
 impl NodeConfig {
@@ -112,6 +114,7 @@ pub(crate) struct Shared {
     pub leading: AtomicBool,
     /// Set while the node has gone too long without a heartbeat: it claims nothing.
     pub fenced: AtomicBool,
+    pub alerts: crate::alerts::Alerter,
 }
 
 impl Shared {
@@ -159,6 +162,8 @@ pub async fn run_node(
         None => None,
     };
     let (scheduler_tx, scheduler_rx) = mpsc::channel(16);
+    let finished = CancellationToken::new();
+    let alerts = crate::alerts::Alerter::start(config.alerts.clone(), finished.clone());
     let shared = Arc::new(Shared {
         store,
         config,
@@ -169,7 +174,8 @@ pub async fn run_node(
         wake_control: Notify::new(),
         scheduler: scheduler_tx,
         shutdown,
-        finished: CancellationToken::new(),
+        alerts,
+        finished,
         pools: dwsched_flow::Pools::new(),
         leading: AtomicBool::new(false),
         fenced: AtomicBool::new(false),

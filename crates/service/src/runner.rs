@@ -428,6 +428,18 @@ async fn run_one(
     }
     let seconds = clock.elapsed().as_secs_f64();
     metrics::counter!(crate::telemetry::RUNS_FINISHED, "status" => status.as_str()).increment(1);
+    if status == RunStatus::Failed {
+        shared.alerts.send(json!({
+            "event": "run_failed",
+            "mapref": mapref,
+            "prcid": prcid,
+            "request_id": request.request_id,
+            "run_date": spec.run_date.to_string(),
+            "message": msg,
+            "node": config.node_id,
+            "at": dwsched_schedule::format_slot(ended_at),
+        }));
+    }
     metrics::histogram!(crate::telemetry::RUN_DURATION, "status" => status.as_str())
         .record(seconds);
     match &msg {
@@ -445,6 +457,7 @@ async fn run_one(
     if let Some(trigger) = &spec.trigger {
         record_schedule_result(
             shared,
+            mapref,
             trigger.jobschid(),
             ended_at,
             status == RunStatus::Completed,
@@ -538,6 +551,7 @@ fn error_rows(
 
 async fn record_schedule_result(
     shared: &Shared,
+    mapref: &str,
     jobschid: i64,
     at: DateTime<Utc>,
     succeeded: bool,
@@ -553,11 +567,20 @@ async fn record_schedule_result(
     if let Some(Ok(result)) = recorded
         && result.disabled
     {
-        tracing::warn!(
-            jobschid,
-            "schedule {jobschid} disabled after {} consecutive failed runs (MAXFAIL)",
+        let reason = format!(
+            "schedule {jobschid} of {mapref} disabled after {} consecutive failed runs (MAXFAIL)",
             result.failures
         );
+        tracing::warn!(jobschid, mapref, "{reason}");
+        shared.alerts.send(json!({
+            "event": "schedule_disabled",
+            "jobschid": jobschid,
+            "mapref": mapref,
+            "failures": result.failures,
+            "reason": reason,
+            "node": shared.config.node_id,
+            "at": dwsched_schedule::format_slot(at),
+        }));
     }
 }
 
