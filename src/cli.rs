@@ -73,6 +73,8 @@ pub enum Command {
     },
     /// Cancel a request that has not started
     Cancel { request_id: String },
+    /// Check the configuration, database, schema, zone, connections, schedules and nodes
+    Doctor,
     /// Live nodes, queue depth, runs in progress, recent runs, next fires, error rate
     Status {
         /// Print JSON instead of tables

@@ -32,6 +32,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         flags.http = args.http.clone();
         flags.pid_file = args.pid_file.clone();
     }
+    if matches!(cli.command, Command::Doctor) {
+        // The doctor reports a bad configuration as one of its checks.
+        return Ok(crate::doctor::run(&flags).await);
+    }
     let env = config::process_env;
     let settings = Resolver::new(&flags, &env).resolve()?;
     let is_service = matches!(cli.command, Command::Run(_));
@@ -83,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("request {request_id} cancelled");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor => unreachable!("handled before the configuration is resolved"),
         Command::Status { json, limit } => {
             let store = open(&settings).await?;
             let lease =

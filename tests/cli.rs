@@ -10,7 +10,86 @@ crate::per_backend!(
     jobs_connections_and_schedules,
     invalid_input_exits_2_with_one_error_line,
     requests_print_their_id_alone,
+    doctor_reports_each_check,
 );
+
+/// `doctor`: one line per check, exit 1 when one fails, and a bad setting is a failed
+/// check rather than a refusal.
+async fn doctor_reports_each_check(db: TestDb) {
+    let cli = Cli::new(&db);
+    let out = cli.run(&["doctor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    if db.schema.is_some() {
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(text.contains("not initialised"), "{text}");
+        assert!(text.contains("run `dwsched init`"), "{text}");
+    }
+    cli.ok(&["init"]);
+    let out = cli.run(&["doctor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in [
+        "OK    configuration:",
+        "OK    database:",
+        "OK    schema: version",
+        "OK    default zone",
+        "WARN  nodes: none is running",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    let plain = cli.dir.join("plain.db");
+    std::fs::File::create(&plain).unwrap();
+    let plain_url = format!("sqlite://{}", plain.display());
+    cli.ok(&[
+        "conn",
+        "put",
+        "plain",
+        "--url",
+        &plain_url,
+        "--password",
+        "hunter2",
+    ]);
+    cli.ok(&[
+        "conn",
+        "put",
+        "ghost",
+        "--url",
+        "postgres://etl@127.0.0.1:9/dw",
+    ]);
+    let out = cli.run(&["doctor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("WARN  connection 'plain' keeps a plain-text password"),
+        "{text}"
+    );
+    assert!(text.contains("OK    connection 'plain'"), "{text}");
+    assert!(
+        text.contains("FAIL  connection 'ghost' (PostgreSQL at 127.0.0.1:9/dw):"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let out = cli.run(&["doctor", "--timezone-typo"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown flag is still a usage error"
+    );
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dwsched"));
+    let out = command
+        .args(["doctor", "--database-url", &db.url])
+        .env("SCHEDULER_TIMEZONE", "Mars/Olympus")
+        .current_dir(&cli.dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  configuration: SCHEDULER_TIMEZONE='Mars/Olympus'"),
+        "{text}"
+    );
+}
 
 fn flow_path(name: &str) -> String {
     format!("{}/examples/flows/{name}", env!("CARGO_MANIFEST_DIR"))

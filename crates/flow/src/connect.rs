@@ -99,7 +99,12 @@ impl ConnectionSpec {
                 )));
             }
         };
-        if let Some(stored) = row.passwd.as_deref().filter(|p| !p.is_empty()) {
+        // SQLite has no passwords; one stored for it is ignored.
+        if let Some(stored) = row
+            .passwd
+            .as_deref()
+            .filter(|p| !p.is_empty() && kind != DbKind::Sqlite)
+        {
             let password = match stored.strip_prefix("env:") {
                 Some(variable) => env(variable).ok_or_else(|| {
                     fail(format!(
