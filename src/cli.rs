@@ -62,6 +62,10 @@ pub enum Command {
         /// Truncate the targets of append loads once, before the first date
         #[arg(long)]
         truncate: bool,
+        /// Wait for the runs, with a progress bar over the dates on stderr; exit 1 if
+        /// the request fails
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         params: ParamArgs,
     },

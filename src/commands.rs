@@ -65,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             from,
             to,
             truncate,
+            wait,
             params,
         } => {
             let from = parse_date("--from", &from)?;
@@ -73,7 +74,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let params = run_params(params, truncate, None);
             let id = ops::enqueue_history(&*store, &mapref, from, to, params, now).await?;
             println!("{id}");
-            Ok(ExitCode::SUCCESS)
+            if !wait {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let dates = (to - from).num_days() + 1;
+            wait_for_history(&*store, &mapref, &id, u64::try_from(dates).unwrap_or(0)).await
         }
         Command::Stop { mapref, force } => {
             let store = open(&settings).await?;
@@ -372,4 +377,66 @@ fn run_params(params: ParamArgs, truncate: bool, run_date: Option<NaiveDate>) ->
 fn parse_date(flag: &str, text: &str) -> Result<NaiveDate> {
     parse_business_date(text)
         .map_err(|reason| UsageError(format!("{flag}='{text}': {reason}")).into())
+}
+
+/// Follows a HISTORY request to its end with a progress bar over its dates (on stderr,
+/// so that stdout keeps only the request id).
+async fn wait_for_history(
+    store: &dyn Store,
+    mapref: &str,
+    request_id: &str,
+    dates: u64,
+) -> Result<ExitCode> {
+    use dwsched_model::{RequestStatus, RunStatus};
+    let bar = indicatif::ProgressBar::new(dates);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} dates, {elapsed}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("{mapref} waiting"));
+    let filter = RunFilter {
+        mapref: Some(mapref.to_string()),
+        request_id: Some(request_id.to_string()),
+        limit: 100_000,
+        ..RunFilter::default()
+    };
+    loop {
+        let request = store.get_request(request_id).await?;
+        let runs = store.list_runs(&filter).await?;
+        let done = runs
+            .iter()
+            .filter(|r| r.status == Some(RunStatus::Completed))
+            .count();
+        bar.set_position(done as u64);
+        if let Some(running) = runs
+            .iter()
+            .find(|r| r.status == Some(RunStatus::InProgress))
+        {
+            bar.set_message(format!("{mapref} run {}", running.prcid));
+        }
+        match request.and_then(|r| r.status) {
+            Some(RequestStatus::Done) => {
+                bar.finish_with_message(format!("{mapref} done"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(status @ (RequestStatus::Failed | RequestStatus::Cancelled)) => {
+                bar.abandon_with_message(format!("{mapref} {status}"));
+                let failed = runs.iter().find(|r| r.status == Some(RunStatus::Failed));
+                if let Some(run) = failed {
+                    eprintln!(
+                        "run {} failed: {}",
+                        run.prcid,
+                        run.msg.as_deref().unwrap_or("no message")
+                    );
+                }
+                return Ok(ExitCode::from(1));
+            }
+            _ => {}
+        }
+        bar.tick();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

@@ -531,6 +531,36 @@ async fn a_history_runs_each_date_oldest_first(db: TestDb) {
         2,
         "the dates after the failed one do not run"
     );
+
+    // --wait follows the request: stdout keeps the id, stderr shows the progress, and
+    // the exit status says how it ended.
+    let waited = |mapref: &str, from: &str, to: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dwsched"));
+        command
+            .args(["history", mapref, "--from", from, "--to", to, "--wait"])
+            .args(["--database-url", &db.url])
+            .current_dir(&scratch.dir);
+        if let Some(schema) = &db.schema {
+            command.args(["--schema", schema]);
+        }
+        command.output().unwrap()
+    };
+    let out = waited("HIST2", "2026-01-01", "2026-01-03");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed"), "{stderr}");
+    let out = waited("HIST", "2026-02-01", "2026-02-03");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "only the request id: {stdout}");
+    let id = stdout.trim();
+    let request = store.get_request(id).await.unwrap().unwrap();
+    assert_eq!(request.status, Some(RequestStatus::Done));
 }
 
 async fn a_stop_ends_a_long_run_and_its_processes(db: TestDb) {
