@@ -198,7 +198,7 @@ async fn runs(
 ) -> ApiResult<axum::Json<Value>> {
     let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let status = match query.status.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -206,10 +206,20 @@ async fn runs(
             )
         })?),
     };
+    let limit = match query.limit {
+        None => 50,
+        Some(limit @ 1..=1000) => limit,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("limit={other}: expected 1 to 1000"),
+            ));
+        }
+    };
     let filter = RunFilter {
         mapref: query.mapref.filter(|m| !m.is_empty()),
         status,
-        limit: query.limit.unwrap_or(50).clamp(1, 1000),
+        limit,
         ..RunFilter::default()
     };
     let runs = shared.store.list_runs(&filter).await?;

@@ -2,6 +2,10 @@
 
 use serde_json::{Value, json};
 
+/// What `validate_mapref` accepts.
+const MAPREF_PATTERN: &str = "^[A-Za-z0-9_.$-]{1,100}$";
+const DATE_PATTERN: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$";
+
 fn error_responses(codes: &[&str]) -> Value {
     let mut responses = serde_json::Map::new();
     for code in codes {
@@ -35,7 +39,7 @@ fn mapref_parameter() -> Value {
     json!({
         "name": "mapref", "in": "path", "required": true,
         "description": "The job's MAPREF",
-        "schema": { "type": "string", "minLength": 1, "maxLength": 100 }
+        "schema": { "type": "string", "pattern": MAPREF_PATTERN }
     })
 }
 
@@ -89,7 +93,7 @@ pub fn document() -> Value {
     let run_properties = with(
         Value::Object(params),
         json!({
-            "run_date": { "type": "string", "description": "Business date, YYYY-MM-DD" },
+            "run_date": { "type": "string", "pattern": DATE_PATTERN, "description": "Business date, YYYY-MM-DD" },
             "truncate_flag": { "type": "string", "enum": ["Y", "N"] },
             "params": { "type": "object" }
         }),
@@ -159,17 +163,20 @@ pub fn document() -> Value {
                     "type": "object",
                     "required": ["start_date", "end_date"],
                     "properties": with(run_properties.clone(), json!({
-                        "start_date": { "type": "string", "description": "YYYY-MM-DD" },
-                        "end_date": { "type": "string", "description": "YYYY-MM-DD" }
+                        "start_date": { "type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD" },
+                        "end_date": { "type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD, not before start_date, at most 10 years after it" }
                     }))
                 },
-                "StopRequest": { "type": "object", "properties": { "force": { "type": ["string", "boolean"] } } },
+                "StopRequest": { "type": "object", "properties": { "force": { "oneOf": [
+                    { "type": "string", "enum": ["Y", "N", "y", "n"] },
+                    { "type": "boolean" }
+                ] } } },
                 "NewSchedule": {
                     "type": "object",
                     "required": ["mapref", "frqcd"],
                     "additionalProperties": false,
                     "properties": {
-                        "mapref": { "type": "string" },
+                        "mapref": { "type": "string", "pattern": MAPREF_PATTERN },
                         "frqcd": { "type": "string", "enum": ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR", "CR"] },
                         "frqdd": { "type": "string" },
                         "frqhh": { "type": "integer" },
@@ -177,7 +184,7 @@ pub fn document() -> Value {
                         "cron": { "type": "string" },
                         "start": { "type": "string" },
                         "end": { "type": "string" },
-                        "timezone": { "type": "string" },
+                        "timezone": { "type": "string", "description": "An IANA zone name such as Europe/London" },
                         "misfire": { "type": "string", "enum": ["COALESCE", "SKIP", "CATCHUP"] },
                         "after": { "type": "integer" },
                         "maxfail": { "type": "integer" },
