@@ -190,6 +190,8 @@ async fn chaos(backend: Backend) {
     let env = [
         ("SCHEDULER_LEASE_SECONDS", LEASE_SECONDS),
         ("SCHEDULER_MAX_WORKERS", "16"),
+        // Disabling the schedules at the end takes effect within a sync.
+        ("SCHEDULER_REFRESH_INTERVAL", "2"),
         ("RUST_LOG", "warn"),
     ];
     let mut generation = 0;
@@ -302,6 +304,9 @@ async fn chaos(backend: Backend) {
             .await
             .unwrap();
     }
+    // The leader sees the change at its next sync; slots already queued ahead of time
+    // (up to 2 s) still run.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let drain = Instant::now();
     loop {
         let open = store
@@ -465,6 +470,14 @@ async fn chaos(backend: Backend) {
         intervals.sort();
         trace_overlaps += intervals.windows(2).filter(|w| w[1].0 < w[0].1).count();
     }
+    // The last node killed may still be waiting for its rescue.
+    let lease: u64 = LEASE_SECONDS.parse().unwrap();
+    let waiting = Instant::now();
+    while rescue_delays.lock().unwrap().len() < generation
+        && waiting.elapsed() < Duration::from_secs(3 * lease)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let delays = rescue_delays.lock().unwrap().clone();
     let longest_rescue = delays.iter().map(|(_, d)| *d).max().unwrap_or_default();
 
@@ -538,7 +551,6 @@ async fn chaos(backend: Backend) {
         generation,
         "every killed node is rescued: {report}"
     );
-    let lease: u64 = LEASE_SECONDS.parse().unwrap();
     assert!(
         longest_rescue < Duration::from_secs(2 * lease),
         "rescue within two leases: {report}"
