@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use dwsched_model::{Connection, Job, JobFlow, Run, ScheduleRow};
-use dwsched_service::status::StatusReport;
+use dwsched_service::status::{StatusReport, human_duration};
 use dwsched_store::MigrationReport;
 use serde_json::Value;
 
@@ -27,14 +27,6 @@ fn time(t: Option<DateTime<Utc>>) -> String {
 
 fn or_dash(value: Option<&str>) -> String {
     value.filter(|v| !v.is_empty()).unwrap_or("-").to_string()
-}
-
-fn human_duration(seconds: i64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 pub fn migration_summary(report: &MigrationReport, settings: &Settings) -> String {
@@ -245,11 +237,7 @@ pub fn status_text(report: &StatusReport, limit: usize) -> String {
         } else {
             or_dash(n.node.role.as_deref())
         };
-        let heartbeat = match (n.heartbeat_age, n.alive) {
-            (Some(age), true) => format!("{age}s ago"),
-            (Some(age), false) => format!("{age}s ago (dead)"),
-            (None, _) => "never".to_string(),
-        };
+        let heartbeat = n.heartbeat_text();
         let running: Vec<String> = n
             .runs
             .iter()

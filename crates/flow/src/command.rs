@@ -71,17 +71,7 @@ pub(crate) async fn run_command(
     token: &CancellationToken,
 ) -> StepEnd {
     let log_path = ctx.log_file();
-    let opened = log_path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .read(true)
-                .open(&log_path)
-        });
-    let mut log = match opened {
+    let mut log = match ctx.open_log() {
         Ok(file) => file,
         Err(err) => {
             return StepEnd::Failed(

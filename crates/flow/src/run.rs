@@ -88,21 +88,31 @@ impl RunContext {
             .join(format!("{}.log", self.prcid))
     }
 
-    /// Appends to the run's log file; a log that cannot be written does not fail a run.
-    pub(crate) fn append_log(&self, text: &[u8]) {
+    /// Opens the run's log file for appending (and reading back its tail), making its
+    /// directory.
+    pub(crate) fn open_log(&self) -> std::io::Result<std::fs::File> {
         let path = self.log_file();
-        let written = path
-            .parent()
+        path.parent()
             .map_or(Ok(()), std::fs::create_dir_all)
             .and_then(|()| {
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .read(true)
                     .open(&path)
             })
+    }
+
+    /// Appends to the run's log file; a log that cannot be written does not fail a run.
+    pub(crate) fn append_log(&self, text: &[u8]) {
+        let written = self
+            .open_log()
             .and_then(|mut file| std::io::Write::write_all(&mut file, text));
         if let Err(err) = written {
-            tracing::warn!("cannot write the run log {}: {err}", path.display());
+            tracing::warn!(
+                "cannot write the run log {}: {err}",
+                self.log_file().display()
+            );
         }
     }
 }

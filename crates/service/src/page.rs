@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use dwsched_model::{Run, RunFilter, RunStatus};
 
 use crate::node::Shared;
-use crate::status::StatusReport;
+use crate::status::{StatusReport, human_duration};
 
 /// Runs read for the timeline, newest first.
 const TIMELINE_RUNS: u32 = 5000;
@@ -40,14 +40,6 @@ fn esc(text: &str) -> String {
 
 fn when(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-}
-
-fn elapsed(seconds: i64) -> String {
-    match seconds.max(0) {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 fn status_class(status: Option<RunStatus>) -> &'static str {
@@ -150,10 +142,10 @@ svg text {{ font: 11px system-ui, sans-serif; }}
 
     html.push_str("<h2>Nodes</h2><table id=\"nodes\"><tr><th>Node</th><th>Host</th><th>Heartbeat</th><th>Role</th><th>Running</th></tr>\n");
     for n in &report.nodes {
-        let heartbeat = match (n.heartbeat_age, n.alive) {
-            (Some(age), true) => format!("{age}s ago"),
-            (Some(age), false) => format!("<span class=bad>{age}s ago (dead)</span>"),
-            (None, _) => "never".into(),
+        let heartbeat = if n.alive {
+            n.heartbeat_text()
+        } else {
+            format!("<span class=bad>{}</span>", n.heartbeat_text())
         };
         let running: Vec<String> = n
             .runs
@@ -189,7 +181,7 @@ svg text {{ font: 11px system-ui, sans-serif; }}
                  <td><button class=\"stop\" data-mapref=\"{mapref}\">Stop</button></td></tr>",
                 esc(r.node.as_deref().unwrap_or("-")),
                 when(r.started_at),
-                elapsed(age),
+                human_duration(age),
                 prcid = r.prcid,
             );
         }
@@ -202,8 +194,8 @@ svg text {{ font: 11px system-ui, sans-serif; }}
     html.push_str("<h2>Recent runs</h2><table id=\"recent\"><tr><th>PRCID</th><th>Job</th><th>Status</th><th>Started</th><th>Duration</th><th>Node</th><th>Message</th></tr>\n");
     for r in &report.recent {
         let duration = match (r.started_at, r.ended_at) {
-            (Some(s), Some(e)) => elapsed((e - s).num_seconds()),
-            (Some(s), None) => elapsed((now - s).num_seconds()),
+            (Some(s), Some(e)) => human_duration((e - s).num_seconds()),
+            (Some(s), None) => human_duration((now - s).num_seconds()),
             _ => "-".into(),
         };
         let _ = writeln!(

@@ -169,6 +169,26 @@ impl StatusReport {
     }
 }
 
+/// A span of seconds as people read it: `42s`, `3m07s`, `2h05m`.
+pub fn human_duration(seconds: i64) -> String {
+    match seconds.max(0) {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+impl NodeStatus {
+    /// Its heartbeat's age, and whether that makes it dead.
+    pub fn heartbeat_text(&self) -> String {
+        match (self.heartbeat_age, self.alive) {
+            (Some(age), true) => format!("{age}s ago"),
+            (Some(age), false) => format!("{age}s ago (dead)"),
+            (None, _) => "never".to_string(),
+        }
+    }
+}
+
 /// A schedule as JSON, the same shape everywhere it is shown.
 pub fn schedule_json(r: &ScheduleRow) -> Value {
     json!({
