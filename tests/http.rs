@@ -138,6 +138,13 @@ async fn failures_are_alerted_to_the_webhook_and_the_command() {
 
 const TOKEN: &str = "t0k-for-tests";
 
+/// An HTTP client; reqwest is built without a default TLS provider, so the test
+/// process installs ring's, as the node does.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -158,7 +165,7 @@ async fn node_with_http(
     }
     let node = NodeProcess::start(db, &scratch.dir, "web", &env);
     let base = format!("http://{addr}");
-    let client = reqwest::Client::new();
+    let client = http_client();
     eventually(Duration::from_secs(20), "the HTTP server", || async {
         let answer = client.get(format!("{base}/healthz")).send().await.ok()?;
         (answer.status() == 200).then_some(())
@@ -177,7 +184,7 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
         &["job", "put", "HELLO", "--flow", flow.to_str().unwrap()],
     );
     let (_node, base) = node_with_http(&db, &scratch, Some(TOKEN)).await;
-    let client = reqwest::Client::new();
+    let client = http_client();
     let post = |path: &str, body: &str, token: Option<&str>| {
         let mut request = client
             .post(format!("{base}{path}"))
@@ -526,7 +533,7 @@ async fn the_status_page_shows_runs_and_stops_one_in_a_browser() {
             .spawn()
             .expect("start chromedriver"),
     );
-    let client = reqwest::Client::new();
+    let client = http_client();
     let driver = format!("http://127.0.0.1:{port}");
     eventually(Duration::from_secs(20), "chromedriver", || async {
         client

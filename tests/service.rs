@@ -417,7 +417,6 @@ async fn a_load_flow_records_counts_and_rejected_rows(db: TestDb) {
 async fn a_connection_that_cannot_be_resolved_fails_the_run_by_name(db: TestDb) {
     let scratch = Scratch::new();
     let store = db.open().await;
-    let url = format!("sqlite://{}", scratch.dir.join("dw.db").display());
     cli(
         &db,
         &scratch.dir,
@@ -426,7 +425,7 @@ async fn a_connection_that_cannot_be_resolved_fails_the_run_by_name(db: TestDb) 
             "put",
             "dw",
             "--url",
-            &url,
+            "postgres://etl@127.0.0.1:9/dw",
             "--password",
             "env:DWSCHED_TEST_UNSET_PASSWORD",
         ],
