@@ -213,7 +213,21 @@ svg text {{ font: 11px system-ui, sans-serif; }}
     }
     html.push_str("</table>\n");
 
-    html.push_str("<h2>Schedules</h2><table id=\"schedules\"><tr><th>JOBSCHID</th><th>Job</th><th>Next fire (UTC)</th><th>Last run</th><th>Failures</th></tr>\n");
+    html.push_str("<h2>Schedules</h2>\n");
+    html.push_str(&schedules_table(report));
+    html.push_str(STOP_SCRIPT);
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// Enabled schedules by next fire, then those that cannot be scheduled.
+fn schedules_table(report: &StatusReport) -> String {
+    if report.upcoming.is_empty() && report.invalid_schedules.is_empty() {
+        return "<p id=\"schedules\">No enabled schedules.</p>\n".into();
+    }
+    let mut html = String::from(
+        "<table id=\"schedules\"><tr><th>JOBSCHID</th><th>Job</th><th>Next fire (UTC)</th><th>Last run</th><th>Failures</th></tr>\n",
+    );
     for s in report.upcoming.iter().take(50) {
         let _ = writeln!(
             html,
@@ -235,8 +249,6 @@ svg text {{ font: 11px system-ui, sans-serif; }}
         );
     }
     html.push_str("</table>\n");
-    html.push_str(STOP_SCRIPT);
-    html.push_str("</body></html>\n");
     html
 }
 
