@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use dwsched_flow::ConnectionSpec;
 use dwsched_schedule::ScheduleParser;
-use dwsched_store::{Store, StoreError};
+use dwsched_store::Store;
 
 use crate::config::{self, Flags, Resolver, Settings};
 
@@ -81,9 +81,7 @@ async fn check_with(settings: &Settings, report: &mut Report) {
             "schema: version {} (this build's)",
             dwsched_store::schema::latest_version()
         )),
-        Err(err @ StoreError::NotInitialised { .. }) | Err(err @ StoreError::TooNew { .. }) => {
-            return report.fail(&format!("schema: {err}"));
-        }
+        // Not initialised, too new, or unreadable: each says what to do.
         Err(err) => return report.fail(&format!("schema: {err}")),
     }
     check_connections(&*store, report).await;

@@ -59,6 +59,29 @@ fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// A job `TICK` whose flow does nothing, scheduled every second (with `extra` flags of
+/// `schedule add`); returns the new JOBSCHID.
+fn tick_every_second(db: &TestDb, scratch: &Scratch, extra: &[&str]) -> String {
+    let flow = scratch.command_flow("tick", "true");
+    cli(
+        db,
+        &scratch.dir,
+        &["job", "put", "TICK", "--flow", flow.to_str().unwrap()],
+    );
+    let mut args = vec![
+        "schedule",
+        "add",
+        "TICK",
+        "--frqcd",
+        "CR",
+        "--cron",
+        "* * * * * *",
+        "--enable",
+    ];
+    args.extend_from_slice(extra);
+    cli(db, &scratch.dir, &args)
+}
+
 /// Runs a CLI command against the test database; returns stdout.
 pub fn cli(db: &TestDb, dir: &Path, args: &[&str]) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dwsched"));
@@ -763,26 +786,7 @@ async fn kill_9_and_restart_rescues_the_interrupted_run(db: TestDb) {
 async fn schedules_fire_each_slot_once(db: TestDb) {
     let scratch = Scratch::new();
     let store = db.open().await;
-    let flow = scratch.command_flow("tick", "true");
-    cli(
-        &db,
-        &scratch.dir,
-        &["job", "put", "TICK", "--flow", flow.to_str().unwrap()],
-    );
-    let id = cli(
-        &db,
-        &scratch.dir,
-        &[
-            "schedule",
-            "add",
-            "TICK",
-            "--frqcd",
-            "CR",
-            "--cron",
-            "* * * * * *",
-            "--enable",
-        ],
-    );
+    let id = tick_every_second(&db, &scratch, &[]);
     // Two nodes share the database: each slot still runs once.
     let _a = NodeProcess::start(&db, &scratch.dir, "a", &[]);
     let _b = NodeProcess::start(&db, &scratch.dir, "b", &[]);
@@ -820,26 +824,7 @@ async fn schedules_fire_each_slot_once(db: TestDb) {
 async fn a_dead_leaders_schedules_move_to_another_node(db: TestDb) {
     let scratch = Scratch::new();
     let store = db.open().await;
-    let flow = scratch.command_flow("tick", "true");
-    cli(
-        &db,
-        &scratch.dir,
-        &["job", "put", "TICK", "--flow", flow.to_str().unwrap()],
-    );
-    cli(
-        &db,
-        &scratch.dir,
-        &[
-            "schedule",
-            "add",
-            "TICK",
-            "--frqcd",
-            "CR",
-            "--cron",
-            "* * * * * *",
-            "--enable",
-        ],
-    );
+    tick_every_second(&db, &scratch, &[]);
     let holder = || async {
         store
             .get_lease(dwsched_service::SCHEDULER_LEASE)
@@ -1080,28 +1065,7 @@ async fn postgres_restart_while_runs_are_in_flight() {
             &["job", "put", mapref, "--flow", flow.to_str().unwrap()],
         );
     }
-    let tick = scratch.command_flow("tick", "true");
-    cli(
-        &db,
-        &scratch.dir,
-        &["job", "put", "TICK", "--flow", tick.to_str().unwrap()],
-    );
-    cli(
-        &db,
-        &scratch.dir,
-        &[
-            "schedule",
-            "add",
-            "TICK",
-            "--frqcd",
-            "CR",
-            "--cron",
-            "* * * * * *",
-            "--enable",
-            "--misfire",
-            "catchup",
-        ],
-    );
+    tick_every_second(&db, &scratch, &["--misfire", "catchup"]);
     let node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
     let ids: Vec<String> = ["A", "B", "C"]
         .iter()
