@@ -49,3 +49,91 @@ pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
 }
+
+/// The value at percentile `p` (0–100) of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// CPU seconds used so far and resident memory in MiB of process `pid`, from `/proc`.
+pub fn proc_stat(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line; 11 and 12 after the name.
+    let cpu_seconds = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    (cpu_seconds, rss_kib / 1024.0)
+}
+
+/// A child process that is killed when dropped.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `dwsched` binary the benchmarks run (`DWSCHED_BIN`, default the release build).
+pub fn dwsched_bin() -> String {
+    std::env::var("DWSCHED_BIN").unwrap_or_else(|_| "target/release/dwsched".into())
+}
+
+/// Runs a `dwsched` command against `schema` and panics when it fails.
+pub fn dwsched_cli(url: &str, schema: &str, args: &[&str]) {
+    let status = Command::new(dwsched_bin())
+        .args(args)
+        .args(["--database-url", url, "--schema", schema])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run dwsched");
+    assert!(status.success(), "dwsched {args:?} failed");
+}
+
+/// Starts `dwsched run` as node `node_id` with `workers` workers; `env` adds settings.
+/// Its log (warnings and errors) goes to a file in the temporary directory.
+pub fn start_dwsched(
+    url: &str,
+    schema: &str,
+    node_id: &str,
+    workers: usize,
+    env: &[(&str, &str)],
+) -> Process {
+    let log = std::env::temp_dir().join(format!("dwsched-bench-{node_id}.log"));
+    let child = Command::new(dwsched_bin())
+        .args(["run", "--database-url", url, "--schema", schema])
+        .args(["--node-id", node_id, "--max-workers", &workers.to_string()])
+        .env("RUST_LOG", "warn")
+        .env(
+            "DWSCHED_LOG_DIR",
+            std::env::temp_dir().join("dwsched-bench-logs"),
+        )
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("start dwsched run");
+    Process(child)
+}

@@ -336,3 +336,35 @@ pub struct FinishRun {
     pub log: JobLogEntry,
     pub errors: Vec<JobErrorEntry>,
 }
+
+/// The end of a request, written by the node that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub request_id: String,
+    /// Only while this node still holds the request (`None`: whoever holds it).
+    pub claimed_by: Option<String>,
+    /// `DONE` or `FAILED`.
+    pub status: RequestStatus,
+    pub result_payload: String,
+    pub completed_at: DateTime<Utc>,
+}
+
+/// One write of a run's bookkeeping. A node's workers hand theirs to one writer, which
+/// commits the writes that arrive together in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunWrite {
+    Open(NewRun),
+    Finish(FinishRun),
+    Complete(Completion),
+}
+
+/// What one [`RunWrite`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunWritten {
+    /// The new run's `PRCID`.
+    Opened(i64),
+    /// Whether the run was still `IP` (a rescue may have closed it).
+    Finished(bool),
+    /// Whether the request was still held and is now complete.
+    Completed(bool),
+}

@@ -12,6 +12,7 @@ mod alerts;
 mod control;
 mod health;
 mod http;
+mod journal;
 mod openapi;
 mod page;
 

@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     /// Set while the node has gone too long without a heartbeat: it claims nothing.
     pub fenced: AtomicBool,
     pub alerts: crate::alerts::Alerter,
+    /// Where workers write their runs' bookkeeping (shared transactions).
+    pub journal: crate::journal::RunJournal,
 }
 
 impl Shared {
@@ -164,7 +166,9 @@ pub async fn run_node(
     let (scheduler_tx, scheduler_rx) = mpsc::channel(16);
     let finished = CancellationToken::new();
     let alerts = crate::alerts::Alerter::start(config.alerts.clone(), finished.clone());
+    let journal = crate::journal::RunJournal::start(store.clone());
     let shared = Arc::new(Shared {
+        journal,
         store,
         config,
         health: DbHealth::default(),

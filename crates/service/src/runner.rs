@@ -10,7 +10,7 @@ use dwsched_flow::{
     run_flow,
 };
 use dwsched_model::{
-    ErrorType, FinishRun, HistoryPayload, JobErrorEntry, JobFlow, JobLogEntry, NewRequest, NewRun,
+    Completion, ErrorType, FinishRun, HistoryPayload, JobErrorEntry, JobFlow, JobLogEntry, NewRequest, NewRun,
     Request, RequestStatus, RequestType, RunFilter, RunParams, RunPayload, RunStatus, Trigger,
 };
 use serde_json::{Value, json};
@@ -69,11 +69,15 @@ pub(crate) async fn process(shared: &Shared, request: Request, active: ActiveRun
     let give_up = &shared.shutdown.immediate;
     match disposition {
         Disposition::Complete(status, result) => {
-            let text = result.to_string();
+            let completion = Completion {
+                request_id: id.to_string(),
+                claimed_by: Some(node_id.to_string()),
+                status,
+                result_payload: result.to_string(),
+                completed_at: Utc::now(),
+            };
             let done = retry(&shared.health, "completing a request", give_up, || {
-                shared
-                    .store
-                    .complete_request(id, Some(node_id), status, &text, Utc::now())
+                shared.journal.complete(&completion)
             })
             .await;
             if let Some(Err(err)) = done {
@@ -294,7 +298,6 @@ async fn run_one(
     spec: &RunSpec,
 ) -> Option<RunResult> {
     let config = &shared.config;
-    let store = &shared.store;
     let give_up = &shared.shutdown.immediate;
     let mapref = request.mapref.as_str();
     let started_at = Utc::now();
@@ -310,7 +313,7 @@ async fn run_one(
         started_at,
     };
     let prcid = match retry(&shared.health, "opening a run", give_up, || {
-        store.open_run(&new_run)
+        shared.journal.open(&new_run)
     })
     .await?
     {
@@ -403,7 +406,7 @@ async fn run_one(
     };
     // The run's end must reach the table: wait out an outage, unless told to stop now.
     let closed = match retry(&shared.health, "closing a run", give_up, || {
-        store.finish_run(&finish)
+        shared.journal.finish(&finish)
     })
     .await
     {

@@ -38,23 +38,22 @@ pub const FLOW_COLUMNS: &str =
 pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOST, \
      CAST(DBPORT AS BIGINT), DBSRVNM, USRNM, PASSWD, CONSTR, SCHNM, CURFLG";
 
-/// The candidates of a run claim (`$1` is now, `$2` the limit): for each mapref its
-/// oldest waiting run request, if no run request of that mapref is being processed and
-/// no run of it is in progress. This is what keeps two runs of one mapref apart, on one
-/// node or many. The heads come from one window over the waiting rows, joined to the
-/// table (not `IN`), so that a claim costs one pass over the backlog even when the
-/// planner has no statistics yet.
-const RUN_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM \
-     (SELECT q.REQUEST_ID, q.MAPREF, ROW_NUMBER() OVER \
-         (PARTITION BY q.MAPREF ORDER BY q.REQUESTED_AT, q.REQUEST_ID) AS HEAD \
-      FROM DMS_PRCREQ q WHERE q.STATUS IN ('NEW', 'QUEUED') \
-      AND q.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
-      AND (q.NOT_BEFORE IS NULL OR q.NOT_BEFORE <= $1)) h \
-     JOIN DMS_PRCREQ r ON r.REQUEST_ID = h.REQUEST_ID \
-     WHERE h.HEAD = 1 AND r.STATUS IN ('NEW', 'QUEUED') \
-     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = h.MAPREF \
+/// What makes a waiting run request (alias `r`, `$1` now) a run claim's candidate: it
+/// is due, is the oldest due run request of its mapref (a `NULL`
+/// `REQUESTED_AT` counts as oldest), and its mapref has no request being processed and
+/// no run in progress. Each test is a seek on a `(MAPREF, …)` index, so a claim walks
+/// the queue in order and stops at its limit instead of reading the whole backlog.
+/// This is what keeps two runs of one mapref apart, on one node or many.
+const RUN_CANDIDATE: &str = "(r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
+         AND o.STATUS IN ('NEW', 'QUEUED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
+         AND (o.NOT_BEFORE IS NULL OR o.NOT_BEFORE <= $1) \
+         AND ((o.REQUESTED_AT IS NULL AND (r.REQUESTED_AT IS NOT NULL OR o.REQUEST_ID < r.REQUEST_ID)) \
+             OR o.REQUESTED_AT < r.REQUESTED_AT \
+             OR (o.REQUESTED_AT = r.REQUESTED_AT AND o.REQUEST_ID < r.REQUEST_ID))) \
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
          AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY')) \
-     AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = h.MAPREF AND l.STATUS = 'IP')";
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP')";
 
 /// The candidates of a control claim (`$1` now, `$3` the claiming node): every waiting
 /// type that does not start runs, written as ranges around `HISTORY` and `IMMEDIATE` so
@@ -77,14 +76,34 @@ const CONTROL_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
          WHERE s.NAME = 'scheduler' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= $1))";
 
 /// The ids a claim takes, oldest first (`$1` now, `$2` the limit, `$3` the node); `lock`
-/// locks them
-/// (`FOR UPDATE … SKIP LOCKED` where the backend has it).
+/// locks them (`FOR UPDATE … SKIP LOCKED` where the backend has it). Run requests are
+/// read per waiting status (`QUEUED` is the legacy spelling of `NEW`) and type, each an
+/// equality range of the `(STATUS, REQUEST_TYPE, REQUESTED_AT)` index already in queue
+/// order, so the limit ends the walk even before the planner has statistics.
 pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
-    let candidates = match class {
-        dwsched_model::RequestClass::Runs => RUN_CANDIDATES,
-        dwsched_model::RequestClass::Control => CONTROL_CANDIDATES,
-    };
-    format!("{candidates} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}")
+    match class {
+        dwsched_model::RequestClass::Runs => {
+            let ranges: Vec<String> = ["NEW", "QUEUED"]
+                .iter()
+                .flat_map(|status| {
+                    ["IMMEDIATE", "HISTORY"].iter().map(move |kind| {
+                        format!(
+                            "SELECT * FROM (SELECT r.REQUEST_ID, r.REQUESTED_AT FROM DMS_PRCREQ r \
+                             WHERE r.STATUS = '{status}' AND r.REQUEST_TYPE = '{kind}' \
+                             AND {RUN_CANDIDATE} ORDER BY r.REQUESTED_AT LIMIT $2 {lock}) w_{status}_{kind}"
+                        )
+                    })
+                })
+                .collect();
+            format!(
+                "SELECT c.REQUEST_ID FROM ({}) c ORDER BY c.REQUESTED_AT, c.REQUEST_ID LIMIT $2",
+                ranges.join(" UNION ALL ")
+            )
+        }
+        dwsched_model::RequestClass::Control => format!(
+            "{CONTROL_CANDIDATES} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}"
+        ),
+    }
 }
 
 /// The update of `n` schedules' `NXT_RUN_DT` and `SCHERR`. PostgreSQL and SQLite join a
@@ -238,10 +257,10 @@ macro_rules! store_impl {
 
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
-            Claim, Connection, Enqueued, ErrorType, FinishRun, Job, JobError, JobErrorEntry, JobFlow,
+            Claim, Completion, Connection, Enqueued, ErrorType, FinishRun, Job, JobError, JobErrorEntry, JobFlow,
             JobLogEntry, Lease, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
             RequestStatus, RequestType, Run, RunFilter, RunStatus, ScheduleResult, ScheduleRow,
-            ScheduleState,
+            ScheduleState, RunWrite, RunWritten,
         };
         use sqlx::Row as _;
 
@@ -387,6 +406,126 @@ macro_rules! store_impl {
                 .await
                 .context(|| "listing schedules".to_string())?;
                 decode_all(rows, decode_schedule).context(|| "reading schedules".to_string())
+            }
+
+            /// Opens a run on `conn` (see `Store::open_run`); the caller commits.
+            async fn open_run_in(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                run: &NewRun,
+            ) -> Result<i64> {
+                let context = || format!("opening a run of job '{}'", run.mapref);
+                let sql = self.insert_sql(
+                    "DMS_PRCLOG",
+                    "PRCID",
+                    "DMS_PRCLOGSEQ",
+                    &[
+                        "JOBID", "JOBFLWID", "STRTDT", "STATUS", "PRCLOG", "MAPREF", "SESSIONID",
+                        "PARAM1", "PARAM2", "PARAM3", "PARAM4", "PARAM5", "PARAM6", "PARAM7",
+                        "PARAM8", "PARAM9", "PARAM10", "RECCRDT", "RECUPDT", "REQUEST_ID", "NODE",
+                    ],
+                );
+                let started = run.started_at.naive_utc();
+                let mut query = sqlx::query(sql)
+                    .bind(run.jobid)
+                    .bind(run.jobflwid)
+                    .bind(started)
+                    .bind(RunStatus::InProgress.as_str())
+                    .bind(&run.prclog)
+                    .bind(&run.mapref)
+                    .bind(&run.sessionid);
+                for param in &run.params {
+                    query = query.bind(param);
+                }
+                let query = query
+                    .bind(started)
+                    .bind(started)
+                    .bind(&run.request_id)
+                    .bind(&run.node);
+                // The claim and the run: a rescue between the two must not leave this
+                // node running a request another node now holds.
+                if let (Some(request_id), Some(node)) = (&run.request_id, &run.node) {
+                    let held = sqlx::query(self.sql(
+                        "UPDATE DMS_PRCREQ SET CLAIMED_BY = CLAIMED_BY WHERE REQUEST_ID = $1 \
+                         AND CLAIMED_BY = $2 AND STATUS IN ('PROCESSING', 'CLAIMED')",
+                    ))
+                    .bind(request_id)
+                    .bind(node)
+                    .execute(&mut *conn)
+                    .await
+                    .context(context)?
+                    .rows_affected()
+                        > 0;
+                    if !held {
+                        return Err(StoreError::ClaimLost {
+                            request_id: request_id.clone(),
+                            node: node.clone(),
+                        });
+                    }
+                }
+                Self::insert_returning_id(conn, query).await.context(context)
+            }
+
+
+            /// Ends a run on `conn` (see `Store::finish_run`); the caller commits.
+            async fn finish_run_in(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                f: &FinishRun,
+            ) -> Result<bool> {
+                let context = || format!("closing run {} as {}", f.prcid, f.status);
+                if f.status == RunStatus::InProgress {
+                    return Err(StoreError::Invalid(format!("run {} cannot be closed as IP", f.prcid)));
+                }
+                let ended = f.ended_at.naive_utc();
+                let closed = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
+                     WHERE PRCID = $5 AND STATUS = 'IP'",
+                ))
+                .bind(f.status.as_str())
+                .bind(&f.msg)
+                .bind(ended)
+                .bind(ended)
+                .bind(f.prcid)
+                .execute(&mut *conn)
+                .await
+                .context(context)?
+                .rows_affected()
+                    > 0;
+                let joblogid = self.insert_job_log(conn, &f.log, ended).await.context(context)?;
+                for error in &f.errors {
+                    self.insert_job_error(conn, error, Some(joblogid)).await.context(context)?;
+                }
+                Ok(closed)
+            }
+
+            /// Completes a request on `conn` (see `Store::complete_request`).
+            async fn complete_in(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                c: &Completion,
+            ) -> Result<bool> {
+                if !matches!(c.status, RequestStatus::Done | RequestStatus::Failed) {
+                    return Err(StoreError::Invalid(format!(
+                        "request {} cannot be completed as {}",
+                        c.request_id, c.status
+                    )));
+                }
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCREQ SET STATUS = $1, RESULT_PAYLOAD = $2, COMPLETED_AT = $3, \
+                     LEASE_UNTIL = NULL WHERE REQUEST_ID = $4 AND STATUS IN ('PROCESSING', 'CLAIMED') \
+                     AND ($5 IS NULL OR CLAIMED_BY = $6)",
+                ))
+                .bind(c.status.as_str())
+                .bind(&c.result_payload)
+                .bind(c.completed_at.naive_utc())
+                .bind(&c.request_id)
+                .bind(&c.claimed_by)
+                .bind(&c.claimed_by)
+                .execute(&mut *conn)
+                .await
+                .context(|| format!("completing request {}", c.request_id))?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn insert_job_log(
@@ -983,26 +1122,19 @@ macro_rules! store_impl {
                 result_payload: &str,
                 now: DateTime<Utc>,
             ) -> Result<bool> {
-                if !matches!(status, RequestStatus::Done | RequestStatus::Failed) {
-                    return Err(StoreError::Invalid(format!(
-                        "request {request_id} cannot be completed as {status}"
-                    )));
-                }
-                let done = sqlx::query(self.sql(
-                    "UPDATE DMS_PRCREQ SET STATUS = $1, RESULT_PAYLOAD = $2, COMPLETED_AT = $3, \
-                     LEASE_UNTIL = NULL WHERE REQUEST_ID = $4 AND STATUS IN ('PROCESSING', 'CLAIMED') \
-                     AND ($5 IS NULL OR CLAIMED_BY = $6)",
-                ))
-                .bind(status.as_str())
-                .bind(result_payload)
-                .bind(now.naive_utc())
-                .bind(request_id)
-                .bind(claimed_by)
-                .bind(claimed_by)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("completing request {request_id}"))?;
-                Ok(done.rows_affected() > 0)
+                let completion = Completion {
+                    request_id: request_id.to_string(),
+                    claimed_by: claimed_by.map(str::to_string),
+                    status,
+                    result_payload: result_payload.to_string(),
+                    completed_at: now,
+                };
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .context(|| format!("completing request {request_id}"))?;
+                self.complete_in(&mut conn, &completion).await
             }
 
             async fn cancel_request(
@@ -1060,58 +1192,38 @@ macro_rules! store_impl {
 
             async fn open_run(&self, run: &NewRun) -> Result<i64> {
                 let context = || format!("opening a run of job '{}'", run.mapref);
-                let sql = self.insert_sql(
-                    "DMS_PRCLOG",
-                    "PRCID",
-                    "DMS_PRCLOGSEQ",
-                    &[
-                        "JOBID", "JOBFLWID", "STRTDT", "STATUS", "PRCLOG", "MAPREF", "SESSIONID",
-                        "PARAM1", "PARAM2", "PARAM3", "PARAM4", "PARAM5", "PARAM6", "PARAM7",
-                        "PARAM8", "PARAM9", "PARAM10", "RECCRDT", "RECUPDT", "REQUEST_ID", "NODE",
-                    ],
-                );
-                let started = run.started_at.naive_utc();
-                let mut query = sqlx::query(sql)
-                    .bind(run.jobid)
-                    .bind(run.jobflwid)
-                    .bind(started)
-                    .bind(RunStatus::InProgress.as_str())
-                    .bind(&run.prclog)
-                    .bind(&run.mapref)
-                    .bind(&run.sessionid);
-                for param in &run.params {
-                    query = query.bind(param);
-                }
-                let query = query
-                    .bind(started)
-                    .bind(started)
-                    .bind(&run.request_id)
-                    .bind(&run.node);
                 let mut tx = self.begin_write().await.context(context)?;
-                // The claim and the run: a rescue between the two must not leave this
-                // node running a request another node now holds.
-                if let (Some(request_id), Some(node)) = (&run.request_id, &run.node) {
-                    let held = sqlx::query(self.sql(
-                        "UPDATE DMS_PRCREQ SET CLAIMED_BY = CLAIMED_BY WHERE REQUEST_ID = $1 \
-                         AND CLAIMED_BY = $2 AND STATUS IN ('PROCESSING', 'CLAIMED')",
-                    ))
-                    .bind(request_id)
-                    .bind(node)
-                    .execute(&mut *tx)
-                    .await
-                    .context(context)?
-                    .rows_affected()
-                        > 0;
-                    if !held {
-                        return Err(StoreError::ClaimLost {
-                            request_id: request_id.clone(),
-                            node: node.clone(),
-                        });
-                    }
-                }
-                let prcid = Self::insert_returning_id(&mut tx, query).await.context(context)?;
+                let prcid = self.open_run_in(&mut tx, run).await?;
                 tx.commit().await.context(context)?;
                 Ok(prcid)
+            }
+
+            async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
+                let context = || format!("writing {} run records", writes.len());
+                let mut tx = self.begin_write().await.context(context)?;
+                let mut outcomes = Vec::with_capacity(writes.len());
+                for write in writes {
+                    let outcome = match write {
+                        RunWrite::Open(run) => self.open_run_in(&mut tx, run).await.map(RunWritten::Opened),
+                        RunWrite::Finish(finish) => {
+                            self.finish_run_in(&mut tx, finish).await.map(RunWritten::Finished)
+                        }
+                        RunWrite::Complete(completion) => {
+                            self.complete_in(&mut tx, completion).await.map(RunWritten::Completed)
+                        }
+                    };
+                    match outcome {
+                        // Refusals of one write leave the others be; a database error
+                        // rolls the transaction back.
+                        Err(err @ (StoreError::ClaimLost { .. } | StoreError::Invalid(_))) => {
+                            outcomes.push(Err(err));
+                        }
+                        Err(err) => return Err(err),
+                        Ok(written) => outcomes.push(Ok(written)),
+                    }
+                }
+                tx.commit().await.context(context)?;
+                Ok(outcomes)
             }
 
             async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
@@ -1155,29 +1267,8 @@ macro_rules! store_impl {
 
             async fn finish_run(&self, f: &FinishRun) -> Result<bool> {
                 let context = || format!("closing run {} as {}", f.prcid, f.status);
-                if f.status == RunStatus::InProgress {
-                    return Err(StoreError::Invalid(format!("run {} cannot be closed as IP", f.prcid)));
-                }
-                let ended = f.ended_at.naive_utc();
                 let mut tx = self.begin_write().await.context(context)?;
-                let closed = sqlx::query(self.sql(
-                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
-                     WHERE PRCID = $5 AND STATUS = 'IP'",
-                ))
-                .bind(f.status.as_str())
-                .bind(&f.msg)
-                .bind(ended)
-                .bind(ended)
-                .bind(f.prcid)
-                .execute(&mut *tx)
-                .await
-                .context(context)?
-                .rows_affected()
-                    > 0;
-                let joblogid = self.insert_job_log(&mut tx, &f.log, ended).await.context(context)?;
-                for error in &f.errors {
-                    self.insert_job_error(&mut tx, error, Some(joblogid)).await.context(context)?;
-                }
+                let closed = self.finish_run_in(&mut tx, f).await?;
                 tx.commit().await.context(context)?;
                 Ok(closed)
             }
@@ -1776,7 +1867,12 @@ mod tests {
         );
         assert_eq!(rewrite(Dialect::Postgres, "X = $1"), "X = $1");
         let runs = claim_candidates_sql(dwsched_model::RequestClass::Runs, "");
-        assert_eq!(to_positional(&runs).1, [1, 2]);
+        // Four ranges of the queue, each due at `$1` (twice) and limited by `$2`,
+        // then the overall limit.
+        let order = to_positional(&runs).1;
+        assert_eq!(order.iter().filter(|&&p| p == 1).count(), 8);
+        assert_eq!(order.iter().filter(|&&p| p == 2).count(), 5);
+        assert_eq!(order.len(), 13);
     }
 
     #[test]

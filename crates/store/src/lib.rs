@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dwsched_model::{
     Claim, Connection, Enqueued, FinishRun, Job, JobError, JobErrorEntry, JobFlow, JobLogEntry,
-    Lease, NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run,
+    Lease, NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run, RunWrite, RunWritten,
     RunFilter, RunStatus, ScheduleResult, ScheduleRow, ScheduleState,
 };
 use thiserror::Error;
@@ -414,6 +414,11 @@ pub trait Store: Send + Sync {
     /// Opens a run `IP` and returns its `PRCID`. A run of a request on a node opens only
     /// while that node holds the request: else [`StoreError::ClaimLost`].
     async fn open_run(&self, run: &NewRun) -> Result<i64>;
+    /// Makes `writes` in order in one transaction (one commit for many runs) and
+    /// returns each one's outcome. A [`StoreError::ClaimLost`] or
+    /// [`StoreError::Invalid`] refuses that write alone; any other error rolls all
+    /// back and is returned for the whole.
+    async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>>;
     /// Bumps `RECUPDT` of a run still `IP`.
     async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool>;
     /// Closes a run still `IP` with a final status and message.
