@@ -22,6 +22,7 @@ crate::per_backend!(
     a_load_flow_records_counts_and_rejected_rows,
     a_connection_that_cannot_be_resolved_fails_the_run_by_name,
     a_dead_leaders_schedules_move_to_another_node,
+    a_dependent_schedule_runs_after_its_parent_succeeds,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -310,6 +311,86 @@ async fn an_immediate_run_completes_with_its_logs(db: TestDb) {
     assert!(
         output.contains("hello from HELLO for 2026-03-01 p1=EU"),
         "{output}"
+    );
+}
+
+/// A schedule that follows another job runs after each successful run of that job
+/// (the claimer reads with the parent's flow whether anything follows it), with the
+/// parent's run date; a job nothing follows queues nothing.
+async fn a_dependent_schedule_runs_after_its_parent_succeeds(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    for (job, script) in [
+        ("PARENT", "true"),
+        ("CHILD", "echo child"),
+        ("LONER", "true"),
+    ] {
+        let flow = scratch.command_flow(&job.to_lowercase(), script);
+        cli(
+            &db,
+            &scratch.dir,
+            &["job", "put", job, "--flow", flow.to_str().unwrap()],
+        );
+    }
+    // The parent's own schedule fires once a year; the child follows it.
+    let parent = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "PARENT",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "0 0 1 1 *",
+            "--enable",
+        ],
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "CHILD",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "0 0 1 1 *",
+            "--after",
+            parent.trim(),
+            "--enable",
+        ],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let loner = cli(&db, &scratch.dir, &["enqueue", "LONER"]);
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &["enqueue", "PARENT", "--run-date", "2026-03-01"],
+    );
+    wait_request(&*store, &id, RequestStatus::Done, LONG).await;
+    wait_request(&*store, &loner, RequestStatus::Done, LONG).await;
+    let child = eventually(LONG, "the child's run", || async {
+        let runs = runs_of(&*store, "CHILD").await;
+        runs.into_iter()
+            .find(|r| r.status == Some(RunStatus::Completed))
+    })
+    .await;
+    let request = store
+        .get_request(child.request_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_str(request.payload.as_deref().unwrap()).unwrap();
+    assert_eq!(payload["run_date"], "2026-03-01", "{payload}");
+    let waiting = store.list_requests(None, 100).await.unwrap();
+    assert_eq!(
+        waiting.len(),
+        3,
+        "the parent's run queued one request, the loner's none: {waiting:?}"
     );
 }
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use dwsched_model::{
-    Claim, Connection, Enqueued, ErrorType, JobErrorEntry, JobLogEntry, NewRequest, NewRun,
-    NewSchedule, Node, RequestClass, RequestStatus, RequestType, RunFilter, RunStatus,
-    ScheduleState,
+    Claim, Completion, Connection, Enqueued, ErrorType, FinishRun, JobErrorEntry, JobLogEntry,
+    NewRequest, NewRun, NewSchedule, Node, RequestClass, RequestStatus, RequestType, RunFilter,
+    RunStatus, RunWrite, RunWritten, ScheduleState,
 };
 use dwsched_store::Store;
 
@@ -33,6 +33,7 @@ crate::per_backend!(
     dependents_states_and_released_requests,
     watchers_wake_on_new_requests,
     runs_finish_in_one_transaction_and_fires_skip_taken_keys,
+    run_writes_share_a_transaction_and_answer_each,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -1245,4 +1246,137 @@ async fn runs_finish_in_one_transaction_and_fires_skip_taken_keys(db: TestDb) {
         "a taken dedupe key is skipped"
     );
     assert_eq!(store.list_requests(None, 100).await.unwrap().len(), 4);
+}
+
+/// A node's run journal hands the store many runs' writes at once: each is answered on
+/// its own (a lost claim refuses that open alone), and they all land.
+async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
+    let store = db.open().await;
+    let mut requests = Vec::new();
+    for (i, mapref) in ["A", "B", "C"].iter().enumerate() {
+        requests.push(enqueue_at(&*store, run_request(mapref), i as i64).await);
+    }
+    let claimed = store
+        .claim_requests(&claim("node-a", RequestClass::Runs, 3, at(5)))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let new_run = |mapref: &str, request: &str, node: &str| {
+        let mut params: [Option<String>; 10] = Default::default();
+        params[2] = Some(format!("p-{mapref}"));
+        NewRun {
+            mapref: mapref.into(),
+            jobid: Some(1),
+            jobflwid: Some(2),
+            params,
+            prclog: format!("run of {mapref}"),
+            sessionid: Some(node.into()),
+            request_id: Some(request.into()),
+            node: Some(node.into()),
+            started_at: at(6),
+        }
+    };
+    let opens = [
+        RunWrite::Open(new_run("A", &requests[0], "node-a")),
+        RunWrite::Open(new_run("B", &requests[1], "node-b")),
+        RunWrite::Open(new_run("C", &requests[2], "node-a")),
+    ];
+    let outcomes = store.write_runs(&opens).await.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    let prcid = |outcome: &dwsched_store::Result<RunWritten>| match outcome {
+        Ok(RunWritten::Opened(prcid)) => *prcid,
+        other => panic!("expected a run opened, got {other:?}"),
+    };
+    let (a, c) = (prcid(&outcomes[0]), prcid(&outcomes[2]));
+    assert!(
+        matches!(
+            outcomes[1],
+            Err(dwsched_store::StoreError::ClaimLost { .. })
+        ),
+        "node-b does not hold B's request: {:?}",
+        outcomes[1]
+    );
+    let stored = store.get_run(c).await.unwrap().unwrap();
+    assert_eq!(stored.mapref.as_deref(), Some("C"));
+    assert_eq!(stored.params[2].as_deref(), Some("p-C"));
+    assert_eq!(stored.request_id.as_deref(), Some(requests[2].as_str()));
+    assert_eq!(stored.started_at, Some(at(6)));
+
+    let finish = |prcid: i64, mapref: &str, status: RunStatus| FinishRun {
+        prcid,
+        status,
+        msg: (status != RunStatus::Completed).then(|| "it failed".to_string()),
+        ended_at: at(8),
+        log: JobLogEntry {
+            prcdt: at(8),
+            mapref: mapref.into(),
+            prcid: Some(prcid),
+            srcrows: 3,
+            trgrows: 2,
+            ..JobLogEntry::default()
+        },
+        errors: Vec::new(),
+    };
+    let complete = |request: &str, status: RequestStatus, node: &str| Completion {
+        request_id: request.into(),
+        claimed_by: Some(node.into()),
+        status,
+        result_payload: format!("{{\"status\":\"{status}\"}}"),
+        completed_at: at(9),
+    };
+    // Finishing one run and completing another request in one batch; a completion by a
+    // node that does not hold the request changes nothing.
+    let outcomes = store
+        .write_runs(&[
+            RunWrite::Finish(finish(a, "A", RunStatus::Completed)),
+            RunWrite::Finish(finish(c, "C", RunStatus::Failed)),
+            RunWrite::Complete(complete(&requests[1], RequestStatus::Done, "node-b")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [
+            RunWritten::Finished(true),
+            RunWritten::Finished(true),
+            RunWritten::Completed(false)
+        ]
+    );
+    let outcomes = store
+        .write_runs(&[
+            RunWrite::Complete(complete(&requests[0], RequestStatus::Done, "node-a")),
+            RunWrite::Complete(complete(&requests[2], RequestStatus::Failed, "node-a")),
+            RunWrite::Finish(finish(a, "A", RunStatus::Failed)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [
+            RunWritten::Completed(true),
+            RunWritten::Completed(true),
+            RunWritten::Finished(false)
+        ]
+    );
+    let run_a = store.get_run(a).await.unwrap().unwrap();
+    assert_eq!(
+        (run_a.status, run_a.ended_at),
+        (Some(RunStatus::Completed), Some(at(8)))
+    );
+    let run_c = store.get_run(c).await.unwrap().unwrap();
+    assert_eq!(run_c.status, Some(RunStatus::Failed));
+    assert_eq!(run_c.msg.as_deref(), Some("it failed"));
+    let log = store.job_log_for_run(c).await.unwrap().unwrap();
+    assert_eq!((log.srcrows, log.trgrows, log.mapref.as_str()), (3, 2, "C"));
+    let done = store.get_request(&requests[0]).await.unwrap().unwrap();
+    assert_eq!(done.status, Some(RequestStatus::Done));
+    assert_eq!(done.completed_at, Some(at(9)));
+    let failed = store.get_request(&requests[2]).await.unwrap().unwrap();
+    assert_eq!(failed.status, Some(RequestStatus::Failed));
+    assert_eq!(
+        failed.result_payload.as_deref(),
+        Some("{\"status\":\"FAILED\"}")
+    );
+    let held = store.get_request(&requests[1]).await.unwrap().unwrap();
+    assert_eq!(held.status, Some(RequestStatus::Processing));
 }

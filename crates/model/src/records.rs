@@ -352,6 +352,7 @@ pub struct Completion {
 /// One write of a run's bookkeeping. A node's workers hand theirs to one writer, which
 /// commits the writes that arrive together in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // short-lived, a few dozen at a time
 pub enum RunWrite {
     Open(NewRun),
     Finish(FinishRun),
@@ -367,4 +368,13 @@ pub enum RunWritten {
     Finished(bool),
     /// Whether the request was still held and is now complete.
     Completed(bool),
+}
+
+/// A job's current flow as a claimer reads it for the runs it claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowToRun {
+    pub flow: JobFlow,
+    /// Whether an enabled schedule follows the job (`DPND_JOBSCHID`); when none does,
+    /// a successful run has no dependent runs to queue.
+    pub followed: bool,
 }

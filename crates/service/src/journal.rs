@@ -1,36 +1,57 @@
 //! The run journal: workers hand the bookkeeping of their runs (a run opened, a run
-//! finished, a request completed) to one writer, which commits every write that
-//! arrived together in one transaction. A lone write goes at once; under load, many
-//! runs share a commit, which is what the database's commit rate limits.
+//! finished, a request completed) to a few writers, each of which commits the writes
+//! that arrived together in one transaction. A lone write goes at once; under load,
+//! many runs share a transaction and a handful of statements.
 
 use std::sync::Arc;
 
-use dwsched_model::{Completion, FinishRun, NewRun, RunWrite, RunWritten};
+use dwsched_model::{FinishRun, NewRun, RunWrite, RunWritten};
 use dwsched_store::{Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// The most writes one transaction carries.
 pub const MAX_BATCH: usize = 64;
+/// Transactions in flight at once: one commit's wait for the disk overlaps the next
+/// batch's statements (the server flushes concurrent commits together).
+const WRITERS: usize = 4;
 
-type Reply = oneshot::Sender<Result<RunWritten, StoreError>>;
+type Outcomes = Vec<Result<RunWritten, StoreError>>;
+
+/// Writes that go in the same transaction, and where their outcomes go.
+struct Group {
+    writes: Vec<RunWrite>,
+    /// Each write's outcome, or the error that failed the group's transaction.
+    reply: oneshot::Sender<Result<Outcomes, StoreError>>,
+}
 
 pub(crate) struct RunJournal {
-    sender: mpsc::UnboundedSender<(RunWrite, Reply)>,
+    sender: mpsc::UnboundedSender<Group>,
 }
 
 impl RunJournal {
-    /// Starts the writer; it ends when the journal is dropped.
+    /// Starts the writers; they end when the journal is dropped.
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(writer(store, receiver));
+        tokio::spawn(dispatch(store, receiver));
         Self { sender }
     }
 
-    async fn write(&self, write: RunWrite) -> Result<RunWritten, StoreError> {
+    /// Writes `writes` in one transaction (with others' writes) and returns what each
+    /// did; the first refusal or error is returned instead.
+    pub async fn write_all(&self, writes: Vec<RunWrite>) -> Result<Vec<RunWritten>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Invalid("the node's run journal has stopped".into());
-        self.sender.send((write, reply)).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.sender
+            .send(Group { writes, reply })
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())??.into_iter().collect()
+    }
+
+    async fn write(&self, write: RunWrite) -> Result<RunWritten, StoreError> {
+        let mut written = self.write_all(vec![write]).await?;
+        written
+            .pop()
+            .ok_or_else(|| StoreError::Invalid("a run write had no outcome".into()))
     }
 
     /// [`Store::open_run`], in the next shared transaction.
@@ -48,68 +69,61 @@ impl RunJournal {
             other => Err(unexpected(other)),
         }
     }
-
-    /// [`Store::complete_request`], in the next shared transaction.
-    pub async fn complete(&self, completion: &Completion) -> Result<bool, StoreError> {
-        match self.write(RunWrite::Complete(completion.clone())).await? {
-            RunWritten::Completed(done) => Ok(done),
-            other => Err(unexpected(other)),
-        }
-    }
 }
 
 fn unexpected(written: RunWritten) -> StoreError {
-    StoreError::Invalid(format!("the run journal answered {written:?} to another write"))
+    StoreError::Invalid(format!(
+        "the run journal answered {written:?} to another write"
+    ))
 }
 
-async fn writer(
-    store: Arc<dyn Store>,
-    mut receiver: mpsc::UnboundedReceiver<(RunWrite, Reply)>,
-) {
-    let mut writes = Vec::with_capacity(MAX_BATCH);
-    let mut replies = Vec::with_capacity(MAX_BATCH);
-    while let Some((write, reply)) = receiver.recv().await {
-        writes.push(write);
-        replies.push(reply);
-        // Whatever queued up while the previous transaction committed goes in this one.
-        while writes.len() < MAX_BATCH {
+async fn dispatch(store: Arc<dyn Store>, mut receiver: mpsc::UnboundedReceiver<Group>) {
+    let writers = Arc::new(Semaphore::new(WRITERS));
+    while let Some(first) = receiver.recv().await {
+        // While every writer is busy, writes pile up here and go in one batch.
+        let Ok(writer) = writers.clone().acquire_owned().await else {
+            return;
+        };
+        let mut size = first.writes.len();
+        let mut groups = vec![first];
+        while size < MAX_BATCH {
             match receiver.try_recv() {
-                Ok((write, reply)) => {
-                    writes.push(write);
-                    replies.push(reply);
+                Ok(group) => {
+                    size += group.writes.len();
+                    groups.push(group);
                 }
                 Err(_) => break,
             }
         }
-        commit(store.as_ref(), &writes, replies.drain(..)).await;
-        writes.clear();
+        let store = store.clone();
+        tokio::spawn(async move {
+            commit(store.as_ref(), groups).await;
+            drop(writer);
+        });
     }
 }
 
-/// Writes a batch in one transaction. When that fails, each write is tried alone, so
+/// Writes a batch in one transaction. When that fails, each group is tried alone, so
 /// that one bad write (or a database that went away) is answered to its own worker
 /// and does not fail the others.
-async fn commit(store: &dyn Store, writes: &[RunWrite], mut replies: impl Iterator<Item = Reply>) {
-    match store.write_runs(writes).await {
+async fn commit(store: &dyn Store, groups: Vec<Group>) {
+    let writes: Vec<RunWrite> = groups.iter().flat_map(|g| g.writes.clone()).collect();
+    match store.write_runs(&writes).await {
         Ok(outcomes) => {
-            for (reply, outcome) in replies.zip(outcomes) {
-                let _ = reply.send(outcome);
+            let mut outcomes = outcomes.into_iter();
+            for group in groups {
+                let mine: Outcomes = outcomes.by_ref().take(group.writes.len()).collect();
+                let _ = group.reply.send(Ok(mine));
             }
         }
-        Err(err) if writes.len() == 1 => {
-            if let Some(reply) = replies.next() {
-                let _ = reply.send(Err(err));
+        Err(err) if groups.len() == 1 => {
+            if let Some(group) = groups.into_iter().next() {
+                let _ = group.reply.send(Err(err));
             }
         }
         Err(_) => {
-            for (write, reply) in writes.iter().zip(replies) {
-                let outcome = match store.write_runs(std::slice::from_ref(write)).await {
-                    Ok(mut outcomes) => outcomes.pop().unwrap_or_else(|| {
-                        Err(StoreError::Invalid("a run write had no outcome".into()))
-                    }),
-                    Err(err) => Err(err),
-                };
-                let _ = reply.send(outcome);
+            for group in groups {
+                let _ = group.reply.send(store.write_runs(&group.writes).await);
             }
         }
     }

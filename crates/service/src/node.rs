@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::Utc;
 use chrono_tz::Tz;
 use dwsched_flow::StopSignal;
-use dwsched_model::{Claim, Node, Request, RequestClass};
+use dwsched_model::{Claim, FlowToRun, Node, Request, RequestClass};
 use dwsched_store::{Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -904,8 +904,10 @@ async fn claim_loop(shared: Arc<Shared>) {
                             "Polling queue for pending requests..."
                         );
                     }
+                    let mut flows = read_flows(&shared, &requests).await;
                     for request in requests {
-                        start_worker(&shared, &mut workers, request);
+                        let flow = flows.remove(&request.mapref);
+                        start_worker(&shared, &mut workers, request, flow);
                     }
                 }
                 Err(err) => {
@@ -924,7 +926,28 @@ async fn claim_loop(shared: Arc<Shared>) {
     drain(&shared, &mut workers).await;
 }
 
-fn start_worker(shared: &Arc<Shared>, workers: &mut JoinSet<()>, request: Request) {
+/// The current flows of the claimed requests' jobs in one read; a worker whose flow is
+/// missing here (or all, when the read failed) reads its own.
+async fn read_flows(shared: &Shared, requests: &[Request]) -> HashMap<String, FlowToRun> {
+    let maprefs: Vec<String> = requests.iter().map(|r| r.mapref.clone()).collect();
+    match shared.store.flows_to_run(&maprefs).await {
+        Ok(flows) => flows
+            .into_iter()
+            .map(|f| (f.flow.mapref.clone(), f))
+            .collect(),
+        Err(err) => {
+            tracing::warn!("{err}; each run reads its own flow");
+            HashMap::new()
+        }
+    }
+}
+
+fn start_worker(
+    shared: &Arc<Shared>,
+    workers: &mut JoinSet<()>,
+    request: Request,
+    flow: Option<FlowToRun>,
+) {
     let active = ActiveRun {
         request_id: request.request_id.clone(),
         prcid: Arc::new(AtomicI64::new(0)),
@@ -939,7 +962,7 @@ fn start_worker(shared: &Arc<Shared>, workers: &mut JoinSet<()>, request: Reques
     let shared = shared.clone();
     workers.spawn(async move {
         let mapref = request.mapref.clone();
-        crate::runner::process(&shared, request, active).await;
+        crate::runner::process(&shared, request, active, flow).await;
         shared
             .active
             .lock()

@@ -10,8 +10,9 @@ use dwsched_flow::{
     run_flow,
 };
 use dwsched_model::{
-    Completion, ErrorType, FinishRun, HistoryPayload, JobErrorEntry, JobFlow, JobLogEntry, NewRequest, NewRun,
-    Request, RequestStatus, RequestType, RunFilter, RunParams, RunPayload, RunStatus, Trigger,
+    Completion, ErrorType, FinishRun, FlowToRun, HistoryPayload, JobErrorEntry, JobFlow,
+    JobLogEntry, NewRequest, NewRun, Request, RequestStatus, RequestType, RunFilter, RunParams,
+    RunPayload, RunStatus, RunWrite, RunWritten, Trigger,
 };
 use serde_json::{Value, json};
 
@@ -36,6 +37,7 @@ enum Disposition {
 }
 
 /// What one run ended with.
+#[derive(Clone)]
 struct RunResult {
     prcid: i64,
     run_date: NaiveDate,
@@ -61,8 +63,15 @@ fn failed(mapref: &str, error: impl Into<String>) -> Disposition {
     )
 }
 
-pub(crate) async fn process(shared: &Shared, request: Request, active: ActiveRun) {
-    let disposition = work(shared, &request, &active).await;
+/// Runs a claimed request. `prefetched` is its job's flow when the claimer read it
+/// with the claim (`None`: read it here).
+pub(crate) async fn process(
+    shared: &Shared,
+    request: Request,
+    active: ActiveRun,
+    prefetched: Option<FlowToRun>,
+) {
+    let (disposition, last_run) = work(shared, &request, &active, prefetched).await;
     let id = request.request_id.as_str();
     let node_id = shared.config.node_id.as_str();
     // These writes wait out an outage; only an immediate shutdown gives up on them.
@@ -76,15 +85,39 @@ pub(crate) async fn process(shared: &Shared, request: Request, active: ActiveRun
                 result_payload: result.to_string(),
                 completed_at: Utc::now(),
             };
+            // The last run's end and the request's end commit together.
+            let mut writes = Vec::new();
+            if let Some(ended) = &last_run {
+                writes.push(RunWrite::Finish(ended.finish.clone()));
+            }
+            writes.push(RunWrite::Complete(completion));
             let done = retry(&shared.health, "completing a request", give_up, || {
-                shared.journal.complete(&completion)
+                shared.journal.write_all(writes.clone())
             })
             .await;
-            if let Some(Err(err)) = done {
-                tracing::error!(request = id, "could not complete request {id}: {err}");
+            match (done, last_run) {
+                (None, Some(ended)) => ended.unrecorded(),
+                (None, None) => {}
+                (Some(Err(err)), last_run) => {
+                    tracing::error!(request = id, "could not complete request {id}: {err}");
+                    if let Some(ended) = last_run {
+                        ended.after_close(shared, false).await;
+                    }
+                }
+                (Some(Ok(written)), last_run) => {
+                    if let Some(ended) = last_run {
+                        let closed = written.first() == Some(&RunWritten::Finished(true));
+                        ended.after_close(shared, closed).await;
+                    }
+                }
             }
         }
         Disposition::Requeue => {
+            if let Some(ended) = last_run
+                && close(shared, ended).await.is_none()
+            {
+                return;
+            }
             let released = retry(
                 &shared.health,
                 "returning a request to the queue",
@@ -99,60 +132,71 @@ pub(crate) async fn process(shared: &Shared, request: Request, active: ActiveRun
                 );
             }
         }
-        Disposition::Abandon => {}
+        Disposition::Abandon => {
+            if let Some(ended) = last_run {
+                ended.unrecorded();
+            }
+        }
     }
 }
 
-async fn work(shared: &Shared, request: &Request, active: &ActiveRun) -> Disposition {
+/// Makes the request's runs. The end of the last run is returned unwritten, to be
+/// written with the request's own end.
+async fn work(
+    shared: &Shared,
+    request: &Request,
+    active: &ActiveRun,
+    prefetched: Option<FlowToRun>,
+) -> (Disposition, Option<Ended>) {
     let mapref = request.mapref.as_str();
     let today = Utc::now()
         .with_timezone(&shared.config.default_zone)
         .date_naive();
     let specs = match plan_runs(request, today) {
         Ok(specs) => specs,
-        Err(error) => return failed(mapref, error),
+        Err(error) => return (failed(mapref, error), None),
     };
     let give_up = &shared.shutdown.immediate;
-    let flow_row = match retry(&shared.health, "reading a job's flow", give_up, || {
-        shared.store.current_flow(mapref)
-    })
-    .await
-    {
-        None => return Disposition::Abandon,
-        Some(Err(err)) => {
-            return failed(
-                mapref,
-                format!("cannot read the flow of job '{mapref}': {err}"),
-            );
-        }
-        Some(Ok(None)) => {
-            return failed(
-                mapref,
-                format!(
+    let (flow_row, followed) = match prefetched {
+        Some(found) => (found.flow, found.followed),
+        None => match retry(&shared.health, "reading a job's flow", give_up, || {
+            shared.store.current_flow(mapref)
+        })
+        .await
+        {
+            None => return (Disposition::Abandon, None),
+            Some(Err(err)) => {
+                let error = format!("cannot read the flow of job '{mapref}': {err}");
+                return (failed(mapref, error), None);
+            }
+            Some(Ok(None)) => {
+                let error = format!(
                     "job '{mapref}' does not exist or has no current flow (DMS_JOBFLW CURFLG='Y')"
-                ),
-            );
-        }
-        Some(Ok(Some(flow))) => flow,
+                );
+                return (failed(mapref, error), None);
+            }
+            // Not known: the schedules that follow it are read when a run succeeds.
+            Some(Ok(Some(flow))) => (flow, true),
+        },
     };
     let flow = match parse_flow(flow_row.dwlogic.as_deref().unwrap_or(""), FlowFormat::Json) {
         Ok(flow) => flow,
         Err(err) => {
-            return failed(
-                mapref,
-                format!(
-                    "the flow of job '{mapref}' (JOBFLWID {}) is not valid: {err}",
-                    flow_row.jobflwid
-                ),
+            let error = format!(
+                "the flow of job '{mapref}' (JOBFLWID {}) is not valid: {err}",
+                flow_row.jobflwid
             );
+            return (failed(mapref, error), None);
         }
     };
     // A request claimed before (its node died or stopped) keeps the runs that
     // completed then: they are not run again.
     let mut results = match completed_earlier(shared, request).await {
         Some(done) => done,
-        None => return Disposition::Abandon,
+        None => return (Disposition::Abandon, None),
     };
+    let count = specs.len();
+    let mut last_run = None;
     for (index, spec) in specs.into_iter().enumerate() {
         if active.stop.is_stopped() {
             break;
@@ -169,17 +213,33 @@ async fn work(shared: &Shared, request: &Request, active: &ActiveRun) -> Disposi
             ..spec.params.clone()
         };
         let spec = RunSpec { params, ..spec };
-        match run_one(shared, request, active, &flow_row, &flow, &spec).await {
-            Some(result) => {
-                let ok = result.status == RunStatus::Completed;
-                results.push(result);
-                if !ok {
+        let ended =
+            match execute_run(shared, request, active, &flow_row, &flow, &spec, followed).await {
+                None => return (Disposition::Abandon, None),
+                Some(Err(not_opened)) => {
+                    results.push(not_opened);
                     break;
                 }
+                Some(Ok(ended)) => ended,
+            };
+        let ok = ended.result.status == RunStatus::Completed;
+        results.push(ended.result.clone());
+        if ok && index + 1 < count && !active.stop.is_stopped() {
+            // More dates follow: this run's end is written before the next starts.
+            if close(shared, ended).await.is_none() {
+                return (Disposition::Abandon, None);
             }
-            None => return Disposition::Abandon,
+        } else {
+            last_run = Some(ended);
+            break;
         }
     }
+    (conclude(request, active, &results), last_run)
+}
+
+/// How the request ends, from its runs' results.
+fn conclude(request: &Request, active: &ActiveRun, results: &[RunResult]) -> Disposition {
+    let mapref = request.mapref.as_str();
     let runs: Vec<Value> = results.iter().map(RunResult::json).collect();
     let last = results.last();
     if active.requeue.load(Ordering::SeqCst) && last.is_some_and(|r| r.status == RunStatus::Stopped)
@@ -287,16 +347,131 @@ fn plan_runs(request: &Request, today: NaiveDate) -> Result<Vec<RunSpec>, String
     }
 }
 
-/// Makes one run: opens it `IP`, runs the flow, and closes it with its logs. `None`
-/// when the database could not be reached before an immediate shutdown.
-async fn run_one(
+/// A run that has ended, its end not yet written.
+pub(crate) struct Ended {
+    result: RunResult,
+    finish: FinishRun,
+    request_id: String,
+    trigger: Option<Trigger>,
+    /// Whether enabled schedules may follow the job (`false` only when known not to).
+    followed: bool,
+    seconds: f64,
+}
+
+impl Ended {
+    /// What follows the end of a run once it is written (`closed`: it was still
+    /// `IP`): its log line, metrics, alert, schedule result and dependent runs.
+    async fn after_close(self, shared: &Shared, closed: bool) {
+        let Ended {
+            result,
+            finish,
+            request_id,
+            trigger,
+            followed,
+            seconds,
+        } = self;
+        let (prcid, status, mapref) = (result.prcid, result.status, finish.log.mapref.as_str());
+        if !closed {
+            tracing::warn!(
+                prcid,
+                "run {prcid} of {mapref} was already closed (rescued as abandoned); its logs were added"
+            );
+        }
+        metrics::counter!(crate::telemetry::RUNS_FINISHED, "status" => status.as_str())
+            .increment(1);
+        metrics::histogram!(crate::telemetry::RUN_DURATION, "status" => status.as_str())
+            .record(seconds);
+        if status == RunStatus::Failed {
+            shared.alerts.send(json!({
+                "event": "run_failed",
+                "mapref": mapref,
+                "prcid": prcid,
+                "request_id": request_id,
+                "run_date": result.run_date.to_string(),
+                "message": result.msg,
+                "node": shared.config.node_id,
+                "at": dwsched_schedule::format_slot(finish.ended_at),
+            }));
+        }
+        match &result.msg {
+            None => tracing::info!(
+                prcid,
+                mapref,
+                "run {prcid} of {mapref} ended {status} in {seconds:.2} s"
+            ),
+            Some(m) => tracing::warn!(
+                prcid,
+                mapref,
+                "run {prcid} of {mapref} ended {status} in {seconds:.2} s: {m}"
+            ),
+        }
+        if let Some(trigger) = &trigger {
+            record_schedule_result(
+                shared,
+                mapref,
+                trigger.jobschid(),
+                finish.ended_at,
+                status == RunStatus::Completed,
+            )
+            .await;
+        }
+        if status == RunStatus::Completed && followed {
+            fire_dependents(shared, mapref, prcid, result.run_date).await;
+        }
+    }
+
+    /// The database stayed unreachable through an immediate shutdown.
+    fn unrecorded(&self) {
+        let (prcid, mapref, status) = (
+            self.result.prcid,
+            &self.finish.log.mapref,
+            self.result.status,
+        );
+        tracing::error!(
+            prcid,
+            "run {prcid} of {mapref} ended {status} but the database stayed unreachable; it will be closed as FL by the next rescue"
+        );
+    }
+}
+
+/// Writes a run's end on its own and does what follows it. `None` when the database
+/// could not be reached before an immediate shutdown.
+async fn close(shared: &Shared, ended: Ended) -> Option<RunResult> {
+    let give_up = &shared.shutdown.immediate;
+    // The run's end must reach the table: wait out an outage, unless told to stop now.
+    let closed = match retry(&shared.health, "closing a run", give_up, || {
+        shared.journal.finish(&ended.finish)
+    })
+    .await
+    {
+        None => {
+            ended.unrecorded();
+            return None;
+        }
+        Some(Err(err)) => {
+            let prcid = ended.result.prcid;
+            tracing::error!(prcid, "could not record the end of run {prcid}: {err}");
+            false
+        }
+        Some(Ok(closed)) => closed,
+    };
+    let result = ended.result.clone();
+    ended.after_close(shared, closed).await;
+    Some(result)
+}
+
+/// Makes one run: opens it `IP` and runs the flow. Its end is returned, not written;
+/// `Err` is a run that could not be opened, `None` that the database could not be
+/// reached before an immediate shutdown.
+async fn execute_run(
     shared: &Shared,
     request: &Request,
     active: &ActiveRun,
     flow_row: &JobFlow,
     flow: &Flow,
     spec: &RunSpec,
-) -> Option<RunResult> {
+    followed: bool,
+) -> Option<Result<Ended, RunResult>> {
     let config = &shared.config;
     let give_up = &shared.shutdown.immediate;
     let mapref = request.mapref.as_str();
@@ -325,12 +500,12 @@ async fn run_one(
             return None;
         }
         Err(err) => {
-            return Some(RunResult {
+            return Some(Err(RunResult {
                 prcid: 0,
                 run_date: spec.run_date,
                 status: RunStatus::Failed,
                 msg: Some(format!("could not open the run: {err}")),
-            });
+            }));
         }
     };
     active.prcid.store(prcid, Ordering::SeqCst);
@@ -404,78 +579,19 @@ async fn run_one(
             ended_at,
         ),
     };
-    // The run's end must reach the table: wait out an outage, unless told to stop now.
-    let closed = match retry(&shared.health, "closing a run", give_up, || {
-        shared.journal.finish(&finish)
-    })
-    .await
-    {
-        None => {
-            tracing::error!(
-                prcid,
-                "run {prcid} of {mapref} ended {status} but the database stayed unreachable; it will be closed as FL by the next rescue"
-            );
-            return None;
-        }
-        Some(Err(err)) => {
-            tracing::error!(prcid, "could not record the end of run {prcid}: {err}");
-            false
-        }
-        Some(Ok(closed)) => closed,
-    };
-    if !closed {
-        tracing::warn!(
+    Some(Ok(Ended {
+        result: RunResult {
             prcid,
-            "run {prcid} of {mapref} was already closed (rescued as abandoned); its logs were added"
-        );
-    }
-    let seconds = clock.elapsed().as_secs_f64();
-    metrics::counter!(crate::telemetry::RUNS_FINISHED, "status" => status.as_str()).increment(1);
-    if status == RunStatus::Failed {
-        shared.alerts.send(json!({
-            "event": "run_failed",
-            "mapref": mapref,
-            "prcid": prcid,
-            "request_id": request.request_id,
-            "run_date": spec.run_date.to_string(),
-            "message": msg,
-            "node": config.node_id,
-            "at": dwsched_schedule::format_slot(ended_at),
-        }));
-    }
-    metrics::histogram!(crate::telemetry::RUN_DURATION, "status" => status.as_str())
-        .record(seconds);
-    match &msg {
-        None => tracing::info!(
-            prcid,
-            mapref,
-            "run {prcid} of {mapref} ended {status} in {seconds:.2} s"
-        ),
-        Some(m) => tracing::warn!(
-            prcid,
-            mapref,
-            "run {prcid} of {mapref} ended {status} in {seconds:.2} s: {m}"
-        ),
-    }
-    if let Some(trigger) = &spec.trigger {
-        record_schedule_result(
-            shared,
-            mapref,
-            trigger.jobschid(),
-            ended_at,
-            status == RunStatus::Completed,
-        )
-        .await;
-    }
-    if status == RunStatus::Completed {
-        fire_dependents(shared, mapref, prcid, spec.run_date).await;
-    }
-    Some(RunResult {
-        prcid,
-        run_date: spec.run_date,
-        status,
-        msg,
-    })
+            run_date: spec.run_date,
+            status,
+            msg,
+        },
+        finish,
+        request_id: request.request_id.clone(),
+        trigger: spec.trigger.clone(),
+        followed,
+        seconds: clock.elapsed().as_secs_f64(),
+    }))
 }
 
 /// The named connections a flow uses, read from `DMS_DBCONDTLS` as the run starts (a

@@ -100,9 +100,9 @@ pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> S
                 ranges.join(" UNION ALL ")
             )
         }
-        dwsched_model::RequestClass::Control => format!(
-            "{CONTROL_CANDIDATES} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}"
-        ),
+        dwsched_model::RequestClass::Control => {
+            format!("{CONTROL_CANDIDATES} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}")
+        }
     }
 }
 
@@ -226,7 +226,7 @@ pub fn flag(value: bool) -> &'static str {
 
 /// Implements `Store` for a backend type from the shared statements below and the
 /// backend's own `migrate_impl`, `schema_version_impl`, `insert_returning_id`,
-/// `claim_impl` and `sql` methods.
+/// `claim_impl`, `write_runs_impl` and `sql` methods.
 macro_rules! store_impl {
     ($store:ty, $db:ty, $backend:expr) => {
         impl $store {
@@ -257,7 +257,7 @@ macro_rules! store_impl {
 
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
-            Claim, Completion, Connection, Enqueued, ErrorType, FinishRun, Job, JobError, JobErrorEntry, JobFlow,
+            Claim, Completion, Connection, Enqueued, ErrorType, FinishRun, FlowToRun, Job, JobError, JobErrorEntry, JobFlow,
             JobLogEntry, Lease, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
             RequestStatus, RequestType, Run, RunFilter, RunStatus, ScheduleResult, ScheduleRow,
             ScheduleState, RunWrite, RunWritten,
@@ -406,6 +406,35 @@ macro_rules! store_impl {
                 .await
                 .context(|| "listing schedules".to_string())?;
                 decode_all(rows, decode_schedule).context(|| "reading schedules".to_string())
+            }
+
+            /// `Store::write_runs` one write after another in one transaction.
+            async fn write_runs_each(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
+                let context = || format!("writing {} run records", writes.len());
+                let mut tx = self.begin_write().await.context(context)?;
+                let mut outcomes = Vec::with_capacity(writes.len());
+                for write in writes {
+                    let outcome = match write {
+                        RunWrite::Open(run) => self.open_run_in(&mut tx, run).await.map(RunWritten::Opened),
+                        RunWrite::Finish(finish) => {
+                            self.finish_run_in(&mut tx, finish).await.map(RunWritten::Finished)
+                        }
+                        RunWrite::Complete(completion) => {
+                            self.complete_in(&mut tx, completion).await.map(RunWritten::Completed)
+                        }
+                    };
+                    match outcome {
+                        // Refusals of one write leave the others be; a database error
+                        // rolls the transaction back.
+                        Err(err @ (StoreError::ClaimLost { .. } | StoreError::Invalid(_))) => {
+                            outcomes.push(Err(err));
+                        }
+                        Err(err) => return Err(err),
+                        Ok(written) => outcomes.push(Ok(written)),
+                    }
+                }
+                tx.commit().await.context(context)?;
+                Ok(outcomes)
             }
 
             /// Opens a run on `conn` (see `Store::open_run`); the caller commits.
@@ -825,6 +854,37 @@ macro_rules! store_impl {
                     .find(|job| job.mapref == mapref))
             }
 
+            async fn flows_to_run(&self, maprefs: &[String]) -> Result<Vec<FlowToRun>> {
+                if maprefs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let context = || format!("reading the current flows of {} jobs", maprefs.len());
+                let placeholders: Vec<String> = (1..=maprefs.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT {FLOW_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM DMS_JOBSCH s \
+                     WHERE s.CURFLG = 'Y' AND s.SCHFLG = 'Y' AND COALESCE(s.STFLG, 'A') = 'A' \
+                     AND s.DPND_JOBSCHID IN (SELECT p.JOBSCHID FROM DMS_JOBSCH p \
+                     WHERE p.MAPREF = DMS_JOBFLW.MAPREF AND p.CURFLG = 'Y')) THEN 1 ELSE 0 END AS BIGINT) \
+                     FROM DMS_JOBFLW WHERE MAPREF IN ({}) AND CURFLG = 'Y' ORDER BY JOBFLWID DESC",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query(self.sql(&sql));
+                for mapref in maprefs {
+                    query = query.bind(mapref);
+                }
+                let rows = query.fetch_all(&self.pool).await.context(context)?;
+                let mut flows: Vec<FlowToRun> = Vec::with_capacity(maprefs.len());
+                for row in &rows {
+                    let flow = decode_flow(row).context(context)?;
+                    let followed: i64 = row.try_get(6).context(context)?;
+                    // Newest first: the first row of a mapref is its current flow.
+                    if !flows.iter().any(|f| f.flow.mapref == flow.mapref) {
+                        flows.push(FlowToRun { flow, followed: followed != 0 });
+                    }
+                }
+                Ok(flows)
+            }
+
             async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>> {
                 let context = || format!("reading the current flow of job '{mapref}'");
                 let row = sqlx::query(self.sql(&format!(
@@ -1199,31 +1259,10 @@ macro_rules! store_impl {
             }
 
             async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
-                let context = || format!("writing {} run records", writes.len());
-                let mut tx = self.begin_write().await.context(context)?;
-                let mut outcomes = Vec::with_capacity(writes.len());
-                for write in writes {
-                    let outcome = match write {
-                        RunWrite::Open(run) => self.open_run_in(&mut tx, run).await.map(RunWritten::Opened),
-                        RunWrite::Finish(finish) => {
-                            self.finish_run_in(&mut tx, finish).await.map(RunWritten::Finished)
-                        }
-                        RunWrite::Complete(completion) => {
-                            self.complete_in(&mut tx, completion).await.map(RunWritten::Completed)
-                        }
-                    };
-                    match outcome {
-                        // Refusals of one write leave the others be; a database error
-                        // rolls the transaction back.
-                        Err(err @ (StoreError::ClaimLost { .. } | StoreError::Invalid(_))) => {
-                            outcomes.push(Err(err));
-                        }
-                        Err(err) => return Err(err),
-                        Ok(written) => outcomes.push(Ok(written)),
-                    }
+                if writes.is_empty() {
+                    return Ok(Vec::new());
                 }
-                tx.commit().await.context(context)?;
-                Ok(outcomes)
+                self.write_runs_impl(writes).await
             }
 
             async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {

@@ -22,9 +22,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dwsched_model::{
-    Claim, Connection, Enqueued, FinishRun, Job, JobError, JobErrorEntry, JobFlow, JobLogEntry,
-    Lease, NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus, RescueReport, Run, RunWrite, RunWritten,
-    RunFilter, RunStatus, ScheduleResult, ScheduleRow, ScheduleState,
+    Claim, Connection, Enqueued, FinishRun, FlowToRun, Job, JobError, JobErrorEntry, JobFlow,
+    JobLogEntry, Lease, NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus,
+    RescueReport, Run, RunFilter, RunStatus, RunWrite, RunWritten, ScheduleResult, ScheduleRow,
+    ScheduleState,
 };
 use thiserror::Error;
 
@@ -314,6 +315,9 @@ pub trait Store: Send + Sync {
     async fn list_jobs(&self) -> Result<Vec<Job>>;
     async fn get_job(&self, mapref: &str) -> Result<Option<Job>>;
     async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>>;
+    /// The current flows of `maprefs` in one read, with whether schedules follow each
+    /// job; a mapref without a current flow is left out.
+    async fn flows_to_run(&self, maprefs: &[String]) -> Result<Vec<FlowToRun>>;
     /// Retires a job, its current flow and its current schedules.
     async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool>;
 
@@ -544,4 +548,14 @@ mod tests {
         assert!(err.contains("unknown scheme 'oracle'"), "{err}");
         assert!(!err.contains("pw@"), "{err}");
     }
+}
+
+/// The statement a node's run claim sends to PostgreSQL (`$1` now, `$2` the limit, `$3`
+/// the node, `$4` the lease's end), for tools that replay the node's load on the
+/// database (the benchmarks' pgbench ceiling).
+pub fn postgres_run_claim_statement() -> String {
+    common::claim_update_sql(
+        dwsched_model::RequestClass::Runs,
+        "FOR UPDATE OF r SKIP LOCKED",
+    )
 }

@@ -169,6 +169,13 @@ impl MySqlStore {
             .map_err(|_| sqlx::Error::Protocol("an insert id does not fit in BIGINT".into()))
     }
 
+    async fn write_runs_impl(
+        &self,
+        writes: &[dwsched_model::RunWrite],
+    ) -> crate::Result<Vec<crate::Result<dwsched_model::RunWritten>>> {
+        self.write_runs_each(writes).await
+    }
+
     async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let now = claim.now.naive_utc();
         let mut tx = self.pool.begin().await?;

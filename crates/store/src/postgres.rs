@@ -2,6 +2,7 @@
 //! which is put first on each connection's `search_path`; ids come from the original
 //! install's sequences (`DMS_JOBSCHSEQ`, …); claims use `FOR UPDATE SKIP LOCKED`.
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use sqlx::Connection as _;
@@ -10,6 +11,43 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolO
 use crate::common::{claim_update_sql, sort_oldest_first, store_impl};
 use crate::schema::Table;
 use crate::{StoreOptions, redact_url};
+
+/// Opens the runs of requests their nodes still hold (the request rows locked, so that
+/// a rescue waits), with the `PRCID` of each by request.
+const OPEN_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+     $4::bigint[], $5::bigint[], $6::timestamp[], $7::text[], $8::text[], $9::text[], $10::text[], \
+     $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) \
+     AS i(request_id, node, mapref, jobid, jobflwid, started, prclog, sessionid, \
+     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10)), \
+     held AS (SELECT i.* FROM input i JOIN DMS_PRCREQ q ON q.REQUEST_ID = i.request_id \
+     AND q.CLAIMED_BY = i.node AND q.STATUS IN ('PROCESSING', 'CLAIMED') FOR UPDATE OF q) \
+     INSERT INTO DMS_PRCLOG (PRCID, JOBID, JOBFLWID, STRTDT, STATUS, PRCLOG, MAPREF, SESSIONID, \
+     PARAM1, PARAM2, PARAM3, PARAM4, PARAM5, PARAM6, PARAM7, PARAM8, PARAM9, PARAM10, \
+     RECCRDT, RECUPDT, REQUEST_ID, NODE) \
+     SELECT nextval('dms_prclogseq'), jobid, jobflwid, started, 'IP', prclog, mapref, sessionid, \
+     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, started, started, request_id, node FROM held \
+     RETURNING CAST(PRCID AS BIGINT), REQUEST_ID";
+
+/// Closes the runs still `IP` and writes every run's `DMS_JOBLOG` row; returns the
+/// runs it closed.
+const FINISH_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], \
+     $4::timestamp[], $5::timestamp[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], \
+     $10::bigint[], $11::bigint[], $12::text[]) \
+     AS i(prcid, status, msg, ended, prcdt, mapref, jobid, srcrows, trgrows, errrows, log_prcid, sessionid)), \
+     closed AS (UPDATE DMS_PRCLOG l SET STATUS = i.status, MSG = i.msg, ENDDT = i.ended, RECUPDT = i.ended \
+     FROM input i WHERE l.PRCID = i.prcid AND l.STATUS = 'IP' RETURNING CAST(l.PRCID AS BIGINT) AS prcid), \
+     logged AS (INSERT INTO DMS_JOBLOG (JOBLOGID, PRCDT, MAPREF, JOBID, SRCROWS, TRGROWS, ERRROWS, \
+     PRCID, SESSIONID, RECCRDT) SELECT nextval('dms_joblogseq'), prcdt, mapref, jobid, srcrows, \
+     trgrows, errrows, log_prcid, sessionid, $13 FROM input) \
+     SELECT prcid FROM closed";
+
+/// Completes the requests their nodes still hold; returns those it completed.
+const COMPLETE_REQUESTS: &str = "UPDATE DMS_PRCREQ q SET STATUS = i.status, RESULT_PAYLOAD = i.payload, \
+     COMPLETED_AT = i.completed_at, LEASE_UNTIL = NULL \
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamp[], $5::text[]) \
+     AS i(request_id, status, payload, completed_at, node) \
+     WHERE q.REQUEST_ID = i.request_id AND q.STATUS IN ('PROCESSING', 'CLAIMED') \
+     AND (i.node IS NULL OR q.CLAIMED_BY = i.node) RETURNING q.REQUEST_ID";
 
 pub struct PgStore {
     pool: PgPool,
@@ -182,6 +220,204 @@ impl PgStore {
     ) -> sqlx::Result<i64> {
         use sqlx::Row as _;
         query.fetch_one(conn).await?.try_get(0)
+    }
+
+    /// A batch of run writes in one transaction with one statement per kind (`UNNEST`ed
+    /// arrays), instead of one or two per write: under load the statements, not the
+    /// commits, are what the server spends its time on. A batch with a write the set
+    /// statements do not cover (a run without a request, a finish with error rows)
+    /// goes write by write.
+    async fn write_runs_impl(
+        &self,
+        writes: &[RunWrite],
+    ) -> crate::Result<Vec<crate::Result<RunWritten>>> {
+        let plain = writes.iter().all(|write| match write {
+            RunWrite::Open(run) => run.request_id.is_some() && run.node.is_some(),
+            RunWrite::Finish(finish) => {
+                finish.errors.is_empty() && finish.status != dwsched_model::RunStatus::InProgress
+            }
+            RunWrite::Complete(c) => matches!(
+                c.status,
+                dwsched_model::RequestStatus::Done | dwsched_model::RequestStatus::Failed
+            ),
+        });
+        if !plain || writes.len() == 1 {
+            return self.write_runs_each(writes).await;
+        }
+        let context = || format!("writing {} run records", writes.len());
+        let mut tx = self.pool.begin().await.context(context)?;
+        let opens: Vec<&NewRun> = writes
+            .iter()
+            .filter_map(|w| match w {
+                RunWrite::Open(run) => Some(run),
+                _ => None,
+            })
+            .collect();
+        let finishes: Vec<&FinishRun> = writes
+            .iter()
+            .filter_map(|w| match w {
+                RunWrite::Finish(finish) => Some(finish),
+                _ => None,
+            })
+            .collect();
+        let completions: Vec<&Completion> = writes
+            .iter()
+            .filter_map(|w| match w {
+                RunWrite::Complete(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let mut opened: HashMap<String, i64> = HashMap::new();
+        if !opens.is_empty() {
+            let mut query = sqlx::query_as::<_, (i64, String)>(OPEN_RUNS)
+                .bind(
+                    opens
+                        .iter()
+                        .map(|r| r.request_id.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(opens.iter().map(|r| r.node.clone()).collect::<Vec<_>>())
+                .bind(opens.iter().map(|r| r.mapref.clone()).collect::<Vec<_>>())
+                .bind(opens.iter().map(|r| r.jobid).collect::<Vec<_>>())
+                .bind(opens.iter().map(|r| r.jobflwid).collect::<Vec<_>>())
+                .bind(
+                    opens
+                        .iter()
+                        .map(|r| r.started_at.naive_utc())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(opens.iter().map(|r| r.prclog.clone()).collect::<Vec<_>>())
+                .bind(
+                    opens
+                        .iter()
+                        .map(|r| r.sessionid.clone())
+                        .collect::<Vec<_>>(),
+                );
+            for index in 0..dwsched_model::PARAM_COUNT {
+                query = query.bind(
+                    opens
+                        .iter()
+                        .map(|r| r.params[index].clone())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            opened = query
+                .fetch_all(&mut *tx)
+                .await
+                .context(context)?
+                .into_iter()
+                .map(|(prcid, id)| (id, prcid))
+                .collect();
+        }
+        let mut closed: HashSet<i64> = HashSet::new();
+        if !finishes.is_empty() {
+            let logged_at = chrono::Utc::now().naive_utc();
+            closed = sqlx::query_scalar::<_, i64>(FINISH_RUNS)
+                .bind(finishes.iter().map(|f| f.prcid).collect::<Vec<_>>())
+                .bind(
+                    finishes
+                        .iter()
+                        .map(|f| f.status.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(finishes.iter().map(|f| f.msg.clone()).collect::<Vec<_>>())
+                .bind(
+                    finishes
+                        .iter()
+                        .map(|f| f.ended_at.naive_utc())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    finishes
+                        .iter()
+                        .map(|f| f.log.prcdt.naive_utc())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    finishes
+                        .iter()
+                        .map(|f| f.log.mapref.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(finishes.iter().map(|f| f.log.jobid).collect::<Vec<_>>())
+                .bind(finishes.iter().map(|f| f.log.srcrows).collect::<Vec<_>>())
+                .bind(finishes.iter().map(|f| f.log.trgrows).collect::<Vec<_>>())
+                .bind(finishes.iter().map(|f| f.log.errrows).collect::<Vec<_>>())
+                .bind(finishes.iter().map(|f| f.log.prcid).collect::<Vec<_>>())
+                .bind(
+                    finishes
+                        .iter()
+                        .map(|f| f.log.sessionid.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(logged_at)
+                .fetch_all(&mut *tx)
+                .await
+                .context(context)?
+                .into_iter()
+                .collect();
+        }
+        let mut completed: HashSet<String> = HashSet::new();
+        if !completions.is_empty() {
+            completed = sqlx::query_scalar::<_, String>(COMPLETE_REQUESTS)
+                .bind(
+                    completions
+                        .iter()
+                        .map(|c| c.request_id.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    completions
+                        .iter()
+                        .map(|c| c.status.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    completions
+                        .iter()
+                        .map(|c| c.result_payload.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    completions
+                        .iter()
+                        .map(|c| c.completed_at.naive_utc())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    completions
+                        .iter()
+                        .map(|c| c.claimed_by.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .context(context)?
+                .into_iter()
+                .collect();
+        }
+        tx.commit().await.context(context)?;
+        Ok(writes
+            .iter()
+            .map(|write| match write {
+                RunWrite::Open(run) => {
+                    let request_id = run.request_id.clone().unwrap_or_default();
+                    match opened.get(&request_id) {
+                        Some(prcid) => Ok(RunWritten::Opened(*prcid)),
+                        None => Err(crate::StoreError::ClaimLost {
+                            request_id,
+                            node: run.node.clone().unwrap_or_default(),
+                        }),
+                    }
+                }
+                RunWrite::Finish(finish) => {
+                    Ok(RunWritten::Finished(closed.contains(&finish.prcid)))
+                }
+                RunWrite::Complete(c) => {
+                    Ok(RunWritten::Completed(completed.contains(&c.request_id)))
+                }
+            })
+            .collect())
     }
 
     async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {

@@ -158,6 +158,13 @@ impl SqliteStore {
         query.fetch_one(conn).await?.try_get(0)
     }
 
+    async fn write_runs_impl(
+        &self,
+        writes: &[dwsched_model::RunWrite],
+    ) -> crate::Result<Vec<crate::Result<dwsched_model::RunWritten>>> {
+        self.write_runs_each(writes).await
+    }
+
     async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let sql = claim_update_sql(claim.class, "");
         let now = claim.now.naive_utc();
