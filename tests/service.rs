@@ -23,6 +23,7 @@ crate::per_backend!(
     a_connection_that_cannot_be_resolved_fails_the_run_by_name,
     a_dead_leaders_schedules_move_to_another_node,
     a_dependent_schedule_runs_after_its_parent_succeeds,
+    a_request_claimed_ahead_waits_for_a_worker_and_can_be_stopped,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -312,6 +313,56 @@ async fn an_immediate_run_completes_with_its_logs(db: TestDb) {
         output.contains("hello from HELLO for 2026-03-01 p1=EU"),
         "{output}"
     );
+}
+
+/// With every worker busy, a node holds the next requests claimed ahead: they start
+/// as soon as a worker is free, and a STOP for one of them ends it before its run.
+async fn a_request_claimed_ahead_waits_for_a_worker_and_can_be_stopped(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let slow = scratch.command_flow("slow", "sleep 3");
+    let quick = scratch.command_flow("quick", "true");
+    for (job, flow) in [("SLOW", &slow), ("NEXT", &quick), ("DOOMED", &quick)] {
+        cli(
+            &db,
+            &scratch.dir,
+            &["job", "put", job, "--flow", flow.to_str().unwrap()],
+        );
+    }
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[("SCHEDULER_MAX_WORKERS", "1")]);
+    let slow_id = cli(&db, &scratch.dir, &["enqueue", "SLOW"]);
+    wait_run_status(&*store, "SLOW", RunStatus::InProgress, LONG).await;
+    let doomed = cli(&db, &scratch.dir, &["enqueue", "DOOMED"]);
+    // Claimed by the node while its only worker is busy.
+    eventually(LONG, "DOOMED claimed ahead", || async {
+        (request_status(&*store, &doomed).await == Some(RequestStatus::Processing)).then_some(())
+    })
+    .await;
+    assert!(
+        runs_of(&*store, "DOOMED").await.is_empty(),
+        "no run before a worker is free"
+    );
+    let stop = cli(&db, &scratch.dir, &["stop", "DOOMED"]);
+    let answer = wait_request(&*store, &stop, RequestStatus::Done, LONG).await;
+    assert!(
+        answer
+            .result_payload
+            .unwrap()
+            .contains("before its run starts"),
+        "the STOP is answered at once"
+    );
+    let next = cli(&db, &scratch.dir, &["enqueue", "NEXT"]);
+    let failed = wait_request(&*store, &doomed, RequestStatus::Failed, LONG).await;
+    assert!(
+        failed
+            .result_payload
+            .unwrap()
+            .contains("before its run started"),
+        "the stopped request ends without a run"
+    );
+    assert!(runs_of(&*store, "DOOMED").await.is_empty());
+    wait_request(&*store, &slow_id, RequestStatus::Done, LONG).await;
+    wait_request(&*store, &next, RequestStatus::Done, LONG).await;
 }
 
 /// A schedule that follows another job runs after each successful run of that job

@@ -223,11 +223,18 @@ async fn stop_run(shared: &Shared, request: &Request, force: bool) -> Answer {
             "STOP request {}: stopping run {prcid} of {mapref}",
             request.request_id
         );
-        return done(json!({
-            "status": "DONE",
-            "message": format!("stopping run {prcid} of {mapref} (request {})", run.request_id),
-            "prcid": prcid,
-        }));
+        let message = if prcid > 0 {
+            format!(
+                "stopping run {prcid} of {mapref} (request {})",
+                run.request_id
+            )
+        } else {
+            format!(
+                "stopping request {} of {mapref} before its run starts",
+                run.request_id
+            )
+        };
+        return done(json!({ "status": "DONE", "message": message, "prcid": prcid }));
     }
     let filter = RunFilter {
         mapref: Some(mapref.to_string()),

@@ -21,7 +21,7 @@ use chrono_tz::Tz;
 use dwsched_flow::StopSignal;
 use dwsched_model::{Claim, FlowToRun, Node, Request, RequestClass};
 use dwsched_store::{Store, StoreError};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -871,17 +871,25 @@ fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {
     }
 }
 
-/// Claims run requests while worker slots are free; on shutdown, drains.
+/// How many requests a node holds per worker slot: one running, the rest claimed
+/// ahead and waiting for a slot.
+const CLAIM_AHEAD_FACTOR: usize = 2;
+
+/// Claims run requests while worker slots are free, and as many again ahead of them,
+/// so that a worker that finishes starts its next run without waiting for a claim.
+/// Claimed-ahead requests wait for a worker slot (the semaphore); on shutdown, drains.
 async fn claim_loop(shared: Arc<Shared>) {
     let mut workers: JoinSet<()> = JoinSet::new();
     let mut backoff = Backoff::default();
     let lease = shared.config.lease_span();
+    let slots = shared.config.max_workers as usize;
+    let worker_slots = Arc::new(Semaphore::new(slots));
     loop {
         if shared.shutdown.graceful.is_cancelled() {
             break;
         }
         while workers.try_join_next().is_some() {}
-        let free = (shared.config.max_workers as usize).saturating_sub(workers.len());
+        let free = (slots * CLAIM_AHEAD_FACTOR).saturating_sub(workers.len());
         let mut delay = shared.config.poll_interval;
         if free > 0 && !shared.fenced.load(Ordering::SeqCst) {
             let now = Utc::now();
@@ -907,7 +915,7 @@ async fn claim_loop(shared: Arc<Shared>) {
                     let mut flows = read_flows(&shared, &requests).await;
                     for request in requests {
                         let flow = flows.remove(&request.mapref);
-                        start_worker(&shared, &mut workers, request, flow);
+                        start_worker(&shared, &mut workers, &worker_slots, request, flow);
                     }
                 }
                 Err(err) => {
@@ -945,6 +953,7 @@ async fn read_flows(shared: &Shared, requests: &[Request]) -> HashMap<String, Fl
 fn start_worker(
     shared: &Arc<Shared>,
     workers: &mut JoinSet<()>,
+    worker_slots: &Arc<Semaphore>,
     request: Request,
     flow: Option<FlowToRun>,
 ) {
@@ -960,9 +969,13 @@ fn start_worker(
         .unwrap_or_else(|e| e.into_inner())
         .insert(request.mapref.clone(), active.clone());
     let shared = shared.clone();
+    let worker_slots = worker_slots.clone();
     workers.spawn(async move {
         let mapref = request.mapref.clone();
+        // The semaphore is never closed.
+        let slot = worker_slots.acquire_owned().await.ok();
         crate::runner::process(&shared, request, active, flow).await;
+        drop(slot);
         shared
             .active
             .lock()

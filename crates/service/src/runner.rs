@@ -149,6 +149,15 @@ async fn work(
     prefetched: Option<FlowToRun>,
 ) -> (Disposition, Option<Ended>) {
     let mapref = request.mapref.as_str();
+    // A request claimed ahead waited for a worker slot: meanwhile the node may have
+    // begun to stop, or the request been stopped.
+    if shared.shutdown.graceful.is_cancelled() || active.requeue.load(Ordering::SeqCst) {
+        return (Disposition::Requeue, None);
+    }
+    if active.stop.is_stopped() {
+        let error = format!("{} before its run started", active.stop.reason());
+        return (failed(mapref, error), None);
+    }
     let today = Utc::now()
         .with_timezone(&shared.config.default_zone)
         .date_naive();
