@@ -559,3 +559,10 @@ pub fn postgres_run_claim_statement() -> String {
         "FOR UPDATE OF r SKIP LOCKED",
     )
 }
+
+/// The statements a node's run journal sends to PostgreSQL for a batch of run opens,
+/// of run ends with their `DMS_JOBLOG` rows, and of request completions (each takes
+/// arrays, one element per run), for tools that replay the node's load.
+pub fn postgres_run_write_statements() -> [&'static str; 3] {
+    postgres::RUN_WRITE_STATEMENTS
+}

@@ -49,6 +49,8 @@ const COMPLETE_REQUESTS: &str = "UPDATE DMS_PRCREQ q SET STATUS = i.status, RESU
      WHERE q.REQUEST_ID = i.request_id AND q.STATUS IN ('PROCESSING', 'CLAIMED') \
      AND (i.node IS NULL OR q.CLAIMED_BY = i.node) RETURNING q.REQUEST_ID";
 
+pub(crate) const RUN_WRITE_STATEMENTS: [&str; 3] = [OPEN_RUNS, FINISH_RUNS, COMPLETE_REQUESTS];
+
 pub struct PgStore {
     pool: PgPool,
     schema: String,
