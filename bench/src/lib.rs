@@ -44,10 +44,15 @@ pub fn machine_report() -> String {
     )
 }
 
-/// The median of some measurements.
+/// The median of some measurements (the mean of the middle two of an even count).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
 }
 
 /// The value at percentile `p` (0–100) of sorted values.

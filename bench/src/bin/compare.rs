@@ -105,6 +105,8 @@ struct Bench {
 #[derive(Default)]
 struct Results {
     figures: BTreeMap<(String, String), BTreeMap<System, Vec<f64>>>,
+    /// Settings in the order they were first measured.
+    settings: Vec<String>,
     units: BTreeMap<String, (&'static str, bool)>,
     notes: Vec<String>,
 }
@@ -870,9 +872,11 @@ async fn run_ceiling(bench: &mut Bench) {
     for _ in 0..bench.rounds {
         for batch in [WORKERS, 64] {
             let (rate, clients) = pgbench_ceiling(bench, batch, 10).await;
-            bench.results.notes.push(format!(
-                "pgbench ceiling with {batch} jobs per claim: best with {clients} clients"
-            ));
+            let note =
+                format!("pgbench ceiling with {batch} jobs per claim: best with {clients} clients");
+            if !bench.results.notes.contains(&note) {
+                bench.results.notes.push(note);
+            }
             let setting = ceiling_setting(batch);
             bench.results.add(
                 "pgbench ceiling",
@@ -914,9 +918,11 @@ fn report(bench: &Bench, header: &str, postgres: &str, load: &str, started: Inst
         "Written by `bench/run-all.sh` (`bench/src/bin/compare.rs`); do not edit by hand: \
          the analysis lives in `bench/next-steps.md` and is appended below.\n"
     );
+    let peers = std::fs::read_to_string(bench.peers.join("versions.txt")).unwrap_or_default();
     let _ = writeln!(
         out,
-        "```\n{header}\n{postgres}\nrounds: {} (systems interleaved A B A B)\nwall time: {:.1} min\n```\n",
+        "```\n{header}\n{postgres}\npeers: {}\nrounds: {} (systems interleaved A B A B)\nwall time of the workloads: {:.1} min\n```\n",
+        peers.trim().replace('\n', ", "),
         bench.rounds,
         started.elapsed().as_secs_f64() / 60.0
     );
@@ -949,10 +955,10 @@ fn report(bench: &Bench, header: &str, postgres: &str, load: &str, started: Inst
             "| setting | system | median (min–max) | ratio to dwsched |"
         );
         let _ = writeln!(out, "|---|---|---|---|");
-        for ((f, setting), systems) in &results.figures {
-            if f != figure {
+        for setting in &results.settings {
+            let Some(systems) = results.figures.get(&(figure.clone(), setting.clone())) else {
                 continue;
-            }
+            };
             let reference = systems.get(&System::Dwsched).map(|v| spread(v).0);
             for (system, values) in systems {
                 let (mid, text) = spread(values);
