@@ -126,6 +126,9 @@ impl Results {
             "  {figure} | {setting} | {}: {value:.1} {unit}",
             system.name()
         );
+        if !self.settings.iter().any(|s| s == setting) {
+            self.settings.push(setting.to_string());
+        }
         self.units
             .insert(figure.to_string(), (unit, higher_is_better));
         self.figures
