@@ -629,13 +629,7 @@ fn pgbench_script(batch: usize) -> String {
             (5, fill(NODE, "text", ids)),
         ],
     );
-    let flows = format!(
-        "SELECT CAST(JOBFLWID AS BIGINT), CAST(JOBID AS BIGINT), MAPREF, DWLOGIC, CURFLG, RECRDT, \
-         CAST(CASE WHEN EXISTS (SELECT 1 FROM DMS_JOBSCH s WHERE s.CURFLG = 'Y' AND s.SCHFLG = 'Y' \
-         AND COALESCE(s.STFLG, 'A') = 'A' AND s.DPND_JOBSCHID IN (SELECT p.JOBSCHID FROM DMS_JOBSCH p \
-         WHERE p.MAPREF = DMS_JOBFLW.MAPREF AND p.CURFLG = 'Y')) THEN 1 ELSE 0 END AS BIGINT) \
-         FROM DMS_JOBFLW WHERE MAPREF = ANY({maps}) AND CURFLG = 'Y' ORDER BY JOBFLWID DESC"
-    );
+    let flows = dwsched_store::postgres_flows_to_run_statement(&format!("= ANY({maps})"));
     let line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     format!(
         "WITH c AS ({}) SELECT string_agg(REQUEST_ID, ',') AS ids, string_agg(MAPREF, ',') AS maps FROM c \\gset\n\

@@ -75,6 +75,27 @@ const CONTROL_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
      AND NOT (r.REQUEST_TYPE = 'REFRESH_SCHEDULE' AND EXISTS (SELECT 1 FROM DMS_SCHLEASE s \
          WHERE s.NAME = 'scheduler' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= $1))";
 
+/// What makes a schedule (alias `s`) one that follows job `parent` (a mapref
+/// expression): current, enabled, and depending on one of that job's schedules.
+pub fn following(parent: &str) -> String {
+    format!(
+        "s.CURFLG = 'Y' AND s.SCHFLG = 'Y' AND COALESCE(s.STFLG, 'A') = 'A' \
+         AND s.DPND_JOBSCHID IN (SELECT p.JOBSCHID FROM DMS_JOBSCH p \
+         WHERE p.MAPREF = {parent} AND p.CURFLG = 'Y')"
+    )
+}
+
+/// The current flows of the maprefs `among` selects (`IN (…)`, `= ANY(…)`), newest
+/// first, each with 1 when a schedule follows its job.
+pub fn flows_to_run_sql(among: &str) -> String {
+    format!(
+        "SELECT {FLOW_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM DMS_JOBSCH s WHERE {}) \
+         THEN 1 ELSE 0 END AS BIGINT) FROM DMS_JOBFLW \
+         WHERE MAPREF {among} AND CURFLG = 'Y' ORDER BY JOBFLWID DESC",
+        following("DMS_JOBFLW.MAPREF")
+    )
+}
+
 /// The ids a claim takes, oldest first (`$1` now, `$2` the limit, `$3` the node); `lock`
 /// locks them (`FOR UPDATE … SKIP LOCKED` where the backend has it). Run requests are
 /// read per waiting status (`QUEUED` is the legacy spelling of `NEW`) and type, each an
@@ -860,14 +881,7 @@ macro_rules! store_impl {
                 }
                 let context = || format!("reading the current flows of {} jobs", maprefs.len());
                 let placeholders: Vec<String> = (1..=maprefs.len()).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "SELECT {FLOW_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM DMS_JOBSCH s \
-                     WHERE s.CURFLG = 'Y' AND s.SCHFLG = 'Y' AND COALESCE(s.STFLG, 'A') = 'A' \
-                     AND s.DPND_JOBSCHID IN (SELECT p.JOBSCHID FROM DMS_JOBSCH p \
-                     WHERE p.MAPREF = DMS_JOBFLW.MAPREF AND p.CURFLG = 'Y')) THEN 1 ELSE 0 END AS BIGINT) \
-                     FROM DMS_JOBFLW WHERE MAPREF IN ({}) AND CURFLG = 'Y' ORDER BY JOBFLWID DESC",
-                    placeholders.join(", ")
-                );
+                let sql = $crate::common::flows_to_run_sql(&format!("IN ({})", placeholders.join(", ")));
                 let mut query = sqlx::query(self.sql(&sql));
                 for mapref in maprefs {
                     query = query.bind(mapref);
@@ -1583,10 +1597,8 @@ macro_rules! store_impl {
 
             async fn dependent_schedules(&self, mapref: &str) -> Result<Vec<ScheduleRow>> {
                 let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE CURFLG = 'Y' AND SCHFLG = 'Y' \
-                     AND COALESCE(STFLG, 'A') = 'A' AND DPND_JOBSCHID IN \
-                     (SELECT p.JOBSCHID FROM DMS_JOBSCH p WHERE p.MAPREF = $1 AND p.CURFLG = 'Y') \
-                     ORDER BY JOBSCHID"
+                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH s WHERE {} ORDER BY JOBSCHID",
+                    $crate::common::following("$1")
                 )))
                 .bind(mapref)
                 .fetch_all(&self.pool)

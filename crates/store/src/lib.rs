@@ -566,3 +566,9 @@ pub fn postgres_run_claim_statement() -> String {
 pub fn postgres_run_write_statements() -> [&'static str; 3] {
     postgres::RUN_WRITE_STATEMENTS
 }
+
+/// The claimer's read of the claimed jobs' flows on PostgreSQL, for the maprefs `among`
+/// selects (`= ANY(…)`), for tools that replay the node's load.
+pub fn postgres_flows_to_run_statement(among: &str) -> String {
+    common::flows_to_run_sql(among)
+}

@@ -248,27 +248,14 @@ impl PgStore {
         }
         let context = || format!("writing {} run records", writes.len());
         let mut tx = self.pool.begin().await.context(context)?;
-        let opens: Vec<&NewRun> = writes
-            .iter()
-            .filter_map(|w| match w {
-                RunWrite::Open(run) => Some(run),
-                _ => None,
-            })
-            .collect();
-        let finishes: Vec<&FinishRun> = writes
-            .iter()
-            .filter_map(|w| match w {
-                RunWrite::Finish(finish) => Some(finish),
-                _ => None,
-            })
-            .collect();
-        let completions: Vec<&Completion> = writes
-            .iter()
-            .filter_map(|w| match w {
-                RunWrite::Complete(c) => Some(c),
-                _ => None,
-            })
-            .collect();
+        let (mut opens, mut finishes, mut completions) = (Vec::new(), Vec::new(), Vec::new());
+        for write in writes {
+            match write {
+                RunWrite::Open(run) => opens.push(run),
+                RunWrite::Finish(finish) => finishes.push(finish),
+                RunWrite::Complete(completion) => completions.push(completion),
+            }
+        }
         let mut opened: HashMap<String, i64> = HashMap::new();
         if !opens.is_empty() {
             let mut query = sqlx::query_as::<_, (i64, String)>(OPEN_RUNS)
