@@ -82,6 +82,8 @@ pub struct Settings {
     pub timezone: Tz,
     pub shutdown_timeout: Duration,
     pub lease: Duration,
+    /// How late a slot may be handled and still count as on time (SPEC §6).
+    pub misfire_grace: Duration,
     pub http_addr: Option<SocketAddr>,
     pub api_token: Option<String>,
     /// Where alerts are POSTed, and the command that gets them on stdin.
@@ -99,7 +101,8 @@ impl Settings {
     pub fn describe(&self) -> String {
         format!(
             "database={} ({}) schema={} poll_interval={}s refresh_interval={}s max_workers={} \
-             max_attempts={} timezone={} shutdown_timeout={}s lease={}s http={} api_token={} log_dir={}",
+             max_attempts={} timezone={} shutdown_timeout={}s lease={}s misfire_grace={}s http={} \
+             api_token={} log_dir={}",
             redact_url(&self.database_url),
             self.database_url_origin,
             self.schema.as_deref().unwrap_or("(default)"),
@@ -110,6 +113,7 @@ impl Settings {
             self.timezone,
             self.shutdown_timeout.as_secs(),
             self.lease.as_secs(),
+            self.misfire_grace.as_secs(),
             self.http_addr.map_or("off".to_string(), |a| a.to_string()),
             if self.api_token.is_some() {
                 "set"
@@ -318,6 +322,7 @@ impl<'a> Resolver<'a> {
             timezone,
             shutdown_timeout: self.seconds(None, "SCHEDULER_SHUTDOWN_TIMEOUT", 300)?,
             lease: self.seconds(None, "SCHEDULER_LEASE_SECONDS", 30)?,
+            misfire_grace: self.seconds(None, "SCHEDULER_MISFIRE_GRACE", 60)?,
             http_addr,
             api_token: self.lookup(None, &["DWSCHED_API_TOKEN"]).map(|(_, t)| t),
             alert_webhook,
@@ -459,6 +464,7 @@ mod tests {
         assert_eq!(s.timezone, Tz::UTC);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(300));
         assert_eq!(s.lease, Duration::from_secs(30));
+        assert_eq!(s.misfire_grace, Duration::from_secs(60));
         assert_eq!(
             (s.http_addr, s.api_token.as_deref(), s.schema.as_deref()),
             (None, None, None)

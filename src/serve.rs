@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use chrono::Utc;
@@ -58,7 +57,7 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         lease: settings.lease,
         max_attempts: i64::from(settings.max_attempts),
         log_dir: settings.log_dir.clone(),
-        misfire_grace: Duration::from_secs(60),
+        misfire_grace: settings.misfire_grace,
         http: settings.http_addr,
         api_token: settings.api_token.clone(),
         alerts: dwsched_service::AlertConfig {

@@ -1,5 +1,7 @@
-//! The chaos test: three nodes on one database, 200 schedules firing every 5 s and
-//! 2,000 IMMEDIATE requests of short command flows, while a random node is killed
+//! The chaos test: three nodes on one database, 200 schedules firing every 5 s,
+//! 2,000 IMMEDIATE requests of short command flows and a few of 8-second ones (so that
+//! kills land mid-command, and a command outliving its node would show in the trace
+//! beside its rescued run), while a random node is killed
 //! (`kill -9`) every 20 s and started again under a new id, and the database server is
 //! restarted once. Afterwards every request must have run exactly once, no slot twice,
 //! nothing may be left `IP`, and no two runs of one mapref may have overlapped, by the
@@ -12,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,9 @@ use crate::util::TestDb;
 const SCHEDULES: usize = 200;
 const IMMEDIATE_REQUESTS: usize = 2000;
 const IMMEDIATE_MAPREFS: usize = 50;
+/// Maprefs `L0`.. of the long commands, each given a request every 10 s.
+const LONG_MAPREFS: usize = 4;
+const LONG_EVERY: Duration = Duration::from_secs(10);
 const NODES: usize = 3;
 const KILL_EVERY: Duration = Duration::from_secs(20);
 const LEASE_SECONDS: &str = "5";
@@ -129,16 +135,11 @@ async fn restart_server(backend: Backend, db: &TestDb) {
 /// immediate requests. Every run appends when it really started and ended to a trace
 /// file of its mapref.
 async fn set_up(store: &dyn Store, trace: &Path) -> Vec<i64> {
-    let flow = format!(
-        r#"
-        [[steps]]
-        name = "work"
-        kind = "command"
-        program = "sh"
-        args = ["-c", "echo S $(date +%s%N) $DWSCHED_PRCID >> \"$TRACE/$DWSCHED_MAPREF\"; sleep 0.2; echo E $(date +%s%N) $DWSCHED_PRCID >> \"$TRACE/$DWSCHED_MAPREF\""]
-        env = {{ TRACE = "{}" }}
-        "#,
-        trace.display()
+    let flow = traced_flow(trace, "sleep 0.2");
+    // Eight seconds, longer than a rescue takes, saying it is alive every half second.
+    let long_flow = traced_flow(
+        trace,
+        "i=0; while [ $i -lt 16 ]; do sleep 0.5; echo H $(date +%s%N) $DWSCHED_PRCID >> \\\"$TRACE/$DWSCHED_MAPREF\\\"; i=$((i+1)); done",
     );
     let now = Utc::now();
     let zone = chrono_tz::UTC;
@@ -168,7 +169,34 @@ async fn set_up(store: &dyn Store, trace: &Path) -> Vec<i64> {
         .await
         .unwrap();
     }
+    for i in 0..LONG_MAPREFS {
+        ops::register_flow(
+            store,
+            &format!("L{i}"),
+            &long_flow,
+            dwsched_flow::FlowFormat::Toml,
+            now,
+        )
+        .await
+        .unwrap();
+    }
     schedule_ids
+}
+
+/// A flow of one command that writes `S <ns> <prcid>` to its mapref's trace file when it
+/// starts, runs `work`, and writes `E <ns> <prcid>` when it ends.
+fn traced_flow(trace: &Path, work: &str) -> String {
+    format!(
+        r#"
+        [[steps]]
+        name = "work"
+        kind = "command"
+        program = "sh"
+        args = ["-c", "echo S $(date +%s%N) $DWSCHED_PRCID >> \"$TRACE/$DWSCHED_MAPREF\"; {work}; echo E $(date +%s%N) $DWSCHED_PRCID >> \"$TRACE/$DWSCHED_MAPREF\""]
+        env = {{ TRACE = "{}" }}
+        "#,
+        trace.display()
+    )
 }
 
 /// One figure of the report, and whether it must be zero.
@@ -199,15 +227,30 @@ async fn chaos(backend: Backend) {
         .map(|i| NodeProcess::start(&db, &scratch.dir, &format!("n{i}-g0"), &env))
         .collect();
 
-    // The immediate requests, spread over the first two thirds of the chaos.
+    // The immediate requests, spread over the first two thirds of the chaos, and the
+    // long ones every 10 s meanwhile.
+    let long_made = Arc::new(AtomicUsize::new(0));
     let feeder = {
-        let store = store.clone();
+        let (store, long_made) = (store.clone(), long_made.clone());
         let spread = duration * 2 / 3;
         tokio::spawn(async move {
             let batch = 50;
             let pause = spread / (IMMEDIATE_REQUESTS / batch) as u32;
             let mut made = 0;
+            let mut next_long = Duration::ZERO;
+            let fed = Instant::now();
             while made < IMMEDIATE_REQUESTS {
+                if fed.elapsed() >= next_long {
+                    let long: Vec<NewRequest> = (0..LONG_MAPREFS)
+                        .map(|i| {
+                            NewRequest::new(format!("L{i}"), RequestType::Immediate, "{}".into())
+                        })
+                        .collect();
+                    if store.enqueue_many(&long).await.is_ok() {
+                        next_long += LONG_EVERY;
+                        long_made.fetch_add(LONG_MAPREFS, Ordering::SeqCst);
+                    }
+                }
                 let requests: Vec<NewRequest> = (made..made + batch)
                     .map(|i| {
                         NewRequest::new(
@@ -445,23 +488,26 @@ async fn chaos(backend: Backend) {
     let mut unfinished = 0;
     for entry in std::fs::read_dir(&trace).unwrap().flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap();
-        let mut spans: HashMap<&str, (Option<u128>, Option<u128>)> = HashMap::new();
+        // Per run: its start, the last time it said anything, and whether it ended.
+        let mut spans: HashMap<&str, (Option<u128>, Option<u128>, bool)> = HashMap::new();
         for l in text.lines() {
             let parts: Vec<&str> = l.split_whitespace().collect();
             if let [kind, ns, prcid] = parts[..] {
                 let span = spans.entry(prcid).or_default();
                 let at = ns.parse().ok();
-                if kind == "S" {
-                    span.0 = at
-                } else {
-                    span.1 = at
+                match kind {
+                    "S" => span.0 = at,
+                    _ => {
+                        span.1 = span.1.max(at);
+                        span.2 |= kind == "E";
+                    }
                 }
             }
         }
         let mut intervals: Vec<(u128, u128)> = spans
             .values()
-            .filter_map(|(s, e)| {
-                if e.is_none() {
+            .filter_map(|(s, e, ended)| {
+                if !ended {
                     unfinished += 1;
                 }
                 Some((s.or(*e)?, e.or(*s)?))
@@ -538,7 +584,11 @@ async fn chaos(backend: Backend) {
     );
     eprintln!("{report}");
 
-    assert_eq!(enqueued, IMMEDIATE_REQUESTS, "{report}");
+    assert_eq!(
+        enqueued,
+        IMMEDIATE_REQUESTS + long_made.load(Ordering::SeqCst),
+        "{report}"
+    );
     assert_eq!(twice, 0, "{report}");
     assert!(failed.is_empty(), "{report}\n{failed:#?}");
     assert_eq!(once, run_requests.len(), "{report}");

@@ -54,6 +54,7 @@ impl Fixture {
             log_dir: self.log_dir.clone(),
             connections: self.connections.clone(),
             stop: StopSignal::new(),
+            supervisor: PathBuf::from(env!("CARGO_BIN_EXE_dwsched")),
         }
     }
 

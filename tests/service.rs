@@ -877,11 +877,15 @@ async fn kill_9_and_restart_rescues_the_interrupted_run(db: TestDb) {
     let scratch = Scratch::new();
     let store = db.open().await;
     let flag = scratch.dir.join("second-attempt");
-    // The first attempt hangs; the second finishes.
+    let marker = format!("orphan-{}", uuid::Uuid::new_v4().simple());
+    // The first attempt hangs, with a double-forked grandchild in a session of its own;
+    // the second attempt finishes.
     let flow = scratch.command_flow(
         "resume",
         &format!(
-            "if [ -e {0} ]; then exit 0; fi; touch {0}; sleep 600",
+            "if [ -e {0} ]; then exit 0; fi; touch {0}; \
+             (setsid sh -c 'sleep 600; :' {marker}-grandchild &); \
+             sh -c 'sleep 600; :' {marker}-child",
             flag.display()
         ),
     );
@@ -893,8 +897,26 @@ async fn kill_9_and_restart_rescues_the_interrupted_run(db: TestDb) {
     let mut node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
     let id = cli(&db, &scratch.dir, &["enqueue", "RESUME"]);
     let first = wait_run_status(&*store, "RESUME", RunStatus::InProgress, LONG).await;
+    // The child's and grandchild's command lines (no quotes, unlike the script's).
+    let running = format!("sleep 600; : {marker}");
+    eventually(LONG, "the command and its grandchild", || async {
+        (processes_with(&running) == 2).then_some(())
+    })
+    .await;
     node.signal(nix::sys::signal::Signal::SIGKILL);
     node.wait_exit(LONG);
+    // No process of the command outlives its node, whether or not the node restarts.
+    let killed = Instant::now();
+    eventually(
+        Duration::from_secs(2),
+        "the command's processes to end",
+        || async { (processes_with(&running) == 0).then_some(()) },
+    )
+    .await;
+    eprintln!(
+        "the command's processes were gone {:?} after the node",
+        killed.elapsed()
+    );
 
     let _restarted = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
     let request = wait_request(&*store, &id, RequestStatus::Done, LONG).await;

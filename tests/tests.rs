@@ -4,6 +4,7 @@ mod util;
 
 mod chaos;
 mod cli;
+mod commands;
 mod flows;
 mod http;
 mod migrate;

@@ -69,6 +69,8 @@ async fn dwsched_load(connections: &Connections, query: &str) {
         log_dir: std::env::temp_dir(),
         connections: connections.clone(),
         stop: StopSignal::new(),
+        // A load step starts no command.
+        supervisor: dwsched_flow::supervisor::this_executable(),
     };
     let report = run_flow(&flow, &ctx).await;
     assert_eq!(report.outcome, RunOutcome::Completed, "{report:?}");

@@ -1,5 +1,8 @@
-//! `command` steps: an external program in a process group of its own, its output
-//! appended to the run's log file, stopped by signalling the whole group.
+//! `command` steps: an external program under the command supervisor
+//! ([`crate::supervisor`]), its output appended to the run's log file. A stop signals
+//! the supervisor, which passes SIGTERM to every process of the command; closing the
+//! supervisor's socket (after the grace, at once when forced, or when this step's future
+//! is dropped) makes it kill them all.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -7,11 +10,12 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
 use crate::run::{RowTotals, RunContext, StepEnd};
+use crate::supervisor::{SPAWN_FAILED, SUPERVISOR_ARG};
 
 /// How long a stopped command has between SIGTERM and SIGKILL (none when forced).
 const TERM_GRACE: Duration = Duration::from_secs(5);
@@ -24,25 +28,6 @@ pub(crate) struct CommandSpec<'a> {
     pub args: &'a [String],
     pub env: &'a BTreeMap<String, String>,
     pub workdir: Option<&'a str>,
-}
-
-/// Kills the process group when dropped, so that no child outlives its step, even if
-/// the step's future is abandoned.
-struct GroupGuard(Option<Pid>);
-
-impl GroupGuard {
-    fn signal(&self, signal: Signal) {
-        if let Some(group) = self.0 {
-            // ESRCH (the group is gone) is the expected end.
-            let _ = killpg(group, signal);
-        }
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.signal(Signal::SIGKILL);
-    }
 }
 
 /// The variables that give a command its run's parameters.
@@ -95,49 +80,66 @@ pub(crate) async fn run_command(
             return StepEnd::Failed(format!("cannot share the run log: {e}"), Vec::new());
         }
     };
-    let mut command = tokio::process::Command::new(spec.program);
+    let place = spec.workdir.map(|d| format!(" in {d}")).unwrap_or_default();
+    let cannot_start =
+        |err: &dyn std::fmt::Display| format!("cannot start '{}'{place}: {err}", spec.program);
+    // The supervisor reads end-of-file on its end once `watch` is closed: when this
+    // node dies, or when this function returns or is dropped.
+    let (watch, supervisor_end) = match std::os::unix::net::UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(err) => return StepEnd::Failed(cannot_start(&err), Vec::new()),
+    };
+    let mut command = tokio::process::Command::new(&ctx.supervisor);
     command
+        .arg(SUPERVISOR_ARG)
+        .arg(spec.program)
         .args(spec.args)
         .envs(run_environment(ctx, spec.step))
         .envs(spec.env)
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(supervisor_end)))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
-        .process_group(0)
-        .kill_on_drop(true);
+        .process_group(0);
     if let Some(dir) = spec.workdir {
         command.current_dir(dir);
     }
-    let mut child = match command.spawn() {
+    let spawned = command.spawn();
+    // The command keeps the supervisor's end of the socket until it is dropped.
+    drop(command);
+    let mut child = match spawned {
         Ok(child) => child,
-        Err(err) => {
-            let place = spec.workdir.map(|d| format!(" in {d}")).unwrap_or_default();
-            return StepEnd::Failed(
-                format!("cannot start '{}'{place}: {err}", spec.program),
-                Vec::new(),
-            );
-        }
+        Err(err) => return StepEnd::Failed(cannot_start(&err), Vec::new()),
     };
-    let group = GroupGuard(
-        child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw),
-    );
+    let supervisor = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
     let status = tokio::select! {
         status = child.wait() => status,
         _ = token.cancelled() => {
             if !ctx.stop.is_forced() {
-                group.signal(Signal::SIGTERM);
+                if let Some(pid) = supervisor {
+                    let _ = kill(pid, Signal::SIGTERM);
+                }
                 let _ = tokio::time::timeout(TERM_GRACE, child.wait()).await;
             }
-            // Grandchildren that ignored SIGTERM go too.
-            group.signal(Signal::SIGKILL);
+            // Whatever ignored SIGTERM is killed by the supervisor once the socket closes.
+            drop(watch);
             let _ = child.wait().await;
             let _ = writeln!(log, "==> step '{}' stopped", spec.step);
             return StepEnd::Stopped;
         }
     };
+    if let Ok(status) = &status
+        && status.code() == Some(SPAWN_FAILED)
+    {
+        let mut reason = String::new();
+        let _ = watch.set_nonblocking(true);
+        let _ = (&watch).read_to_string(&mut reason);
+        if !reason.is_empty() {
+            return StepEnd::Failed(cannot_start(&reason), Vec::new());
+        }
+    }
     match status {
         Ok(status) if status.success() => StepEnd::Done(RowTotals::default(), Vec::new()),
         Ok(status) => {

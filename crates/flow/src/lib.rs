@@ -19,6 +19,7 @@ mod model;
 mod parse;
 mod run;
 mod sql;
+pub mod supervisor;
 mod value;
 
 pub use command::run_environment;
@@ -92,6 +93,3 @@ pub(crate) fn bind_spans(sql: &str) -> Vec<std::ops::Range<usize>> {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod run_tests;

@@ -79,6 +79,9 @@ pub struct RunContext {
     /// The named connections of the flow's `sql` and `load` steps.
     pub connections: Connections,
     pub stop: StopSignal,
+    /// The `dwsched` executable that supervises `command` steps
+    /// ([`crate::supervisor::this_executable`] in the node).
+    pub supervisor: PathBuf,
 }
 
 impl RunContext {

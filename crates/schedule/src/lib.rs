@@ -13,7 +13,7 @@ mod zone;
 #[cfg(test)]
 mod tests;
 
-pub use misfire::{CATCHUP_LIMIT, MisfirePlan, MisfirePolicy, plan_misfires};
+pub use misfire::{CATCHUP_LIMIT, MisfirePlan, MisfirePolicy, plan_fires, plan_misfires};
 pub use parse::{
     ScheduleError, ScheduleParser, parse_frequency_code, parse_schedule, parse_timezone,
 };

@@ -59,44 +59,65 @@ pub struct MisfirePlan {
     pub handled_through: Option<DateTime<Utc>>,
 }
 
-/// Plans the fires of `schedule` for the slots after `last_handled` up to `now`. A slot
-/// later than `now - grace` is on time; older ones are missed and the policy decides.
-/// Without a `last_handled` (a schedule seen for the first time), only on-time slots
-/// are due: a schedule does not owe runs from before it was loaded.
+/// Plans the fires of `schedule` for the slots after `last_handled` up to `now`, with
+/// nothing queued ahead: [`plan_fires`] with no lead.
 pub fn plan_misfires(
     schedule: &Schedule,
     last_handled: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     grace: Duration,
 ) -> MisfirePlan {
+    plan_fires(schedule, last_handled, now, Duration::zero(), grace)
+}
+
+/// Plans the fires of `schedule` for the slots after `last_handled` up to `now + lead`.
+///
+/// Slots after `now` are queued ahead of their time and always fire. Of the slots that
+/// have come, only the latest can be on time, and only when it is at most `grace` late;
+/// every other one is *missed* (too late, or followed by another slot that is also
+/// due), and the policy decides about those: `COALESCE` fires the latest of them once,
+/// `SKIP` drops them, `CATCHUP` fires each (at most [`CATCHUP_LIMIT`]).
+///
+/// Without a `last_handled` (a schedule seen for the first time), only slots within the
+/// grace are due: a schedule does not owe runs from before it was loaded.
+pub fn plan_fires(
+    schedule: &Schedule,
+    last_handled: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    lead: Duration,
+    grace: Duration,
+) -> MisfirePlan {
     let on_time_from = now - grace;
     let from = last_handled.unwrap_or(on_time_from);
-    let (slots, due, count_is_floor) = due_slots(schedule, from, now, grace);
+    let (slots, due, count_is_floor) = due_slots(schedule, from, now + lead, grace);
     let Some(&latest) = slots.last() else {
         return MisfirePlan::default();
     };
-    let missed = due - slots.iter().filter(|s| **s > on_time_from).count() as u64;
+    let (come, upcoming) = slots.split_at(slots.partition_point(|s| *s <= now));
+    let come_count = due - upcoming.len() as u64;
+    let on_time = come.last().filter(|s| **s > on_time_from).copied();
+    let missed = come_count - u64::from(on_time.is_some());
     let mut plan = MisfirePlan {
         due,
         count_is_floor,
         handled_through: Some(latest),
         ..MisfirePlan::default()
     };
-    match schedule.misfire {
+    plan.run = match schedule.misfire {
         MisfirePolicy::Coalesce => {
-            plan.run = vec![latest];
-            plan.merged = due - 1;
+            plan.merged = come_count.saturating_sub(1);
+            come.last().copied().into_iter().collect()
         }
         MisfirePolicy::Skip => {
-            plan.run = slots.into_iter().filter(|s| *s > on_time_from).collect();
             plan.dropped = missed;
+            on_time.into_iter().collect()
         }
         MisfirePolicy::Catchup => {
-            let keep = slots.len().min(CATCHUP_LIMIT);
-            plan.run = slots[slots.len() - keep..].to_vec();
-            plan.dropped = due - keep as u64;
+            plan.dropped = due - slots.len() as u64;
+            come.to_vec()
         }
-    }
+    };
+    plan.run.extend_from_slice(upcoming);
     plan
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use dwsched_model::ScheduleRow;
 
-use crate::{MisfirePolicy, Schedule, parse_schedule, plan_misfires};
+use crate::{MisfirePolicy, Schedule, parse_schedule, plan_fires, plan_misfires};
 
 struct Row(ScheduleRow);
 
@@ -429,6 +429,74 @@ fn misfire_policies_after_an_outage() {
     );
     assert_eq!(nothing, Default::default());
     assert_eq!(MisfirePolicy::default(), MisfirePolicy::Coalesce);
+}
+
+/// An every-5-s schedule down for 22 s: four slots came, all within the grace, so only
+/// "followed by another due slot" makes the first three missed.
+#[test]
+fn an_outage_shorter_than_the_grace_is_no_burst() {
+    let every_5s = |policy: &str| sched("CR").cron("*/5 * * * * *").misfire(policy).parse();
+    let last = Some(utc("2026-03-01T00:00:00Z"));
+    let now = utc("2026-03-01T00:00:22Z");
+    let grace = Duration::seconds(60);
+    let check = |policy: &str, lead: i64, run: &[&str], merged: u64, dropped: u64| {
+        let plan = plan_fires(&every_5s(policy), last, now, Duration::seconds(lead), grace);
+        let run: Vec<_> = run.iter().map(|t| utc(t)).collect();
+        assert_eq!(plan.run, run, "{policy} with a lead of {lead} s");
+        assert_eq!((plan.merged, plan.dropped), (merged, dropped), "{policy}");
+    };
+    check("SKIP", 0, &["2026-03-01T00:00:20Z"], 0, 3);
+    check("COALESCE", 0, &["2026-03-01T00:00:20Z"], 3, 0);
+    check(
+        "CATCHUP",
+        0,
+        &[
+            "2026-03-01T00:00:05Z",
+            "2026-03-01T00:00:10Z",
+            "2026-03-01T00:00:15Z",
+            "2026-03-01T00:00:20Z",
+        ],
+        0,
+        0,
+    );
+    // A slot queued ahead of its time is never missed, and fires beside the latest.
+    check(
+        "SKIP",
+        3,
+        &["2026-03-01T00:00:20Z", "2026-03-01T00:00:25Z"],
+        0,
+        3,
+    );
+    check(
+        "COALESCE",
+        3,
+        &["2026-03-01T00:00:20Z", "2026-03-01T00:00:25Z"],
+        3,
+        0,
+    );
+    // In normal running only slots ahead are planned, and each of them fires.
+    let plan = plan_fires(
+        &every_5s("SKIP"),
+        Some(utc("2026-03-01T00:00:20Z")),
+        utc("2026-03-01T00:00:23Z"),
+        Duration::seconds(8),
+        grace,
+    );
+    assert_eq!(
+        plan.run,
+        [utc("2026-03-01T00:00:25Z"), utc("2026-03-01T00:00:30Z")]
+    );
+    assert_eq!(plan.dropped, 0);
+    // Late beyond the grace, SKIP waits for the next slot.
+    let plan = plan_fires(
+        &every_5s("SKIP"),
+        last,
+        utc("2026-03-01T00:01:02Z"),
+        Duration::zero(),
+        Duration::seconds(1),
+    );
+    assert!(plan.run.is_empty(), "{plan:?}");
+    assert_eq!(plan.dropped, 12);
 }
 
 #[test]

@@ -546,6 +546,7 @@ async fn execute_run(
                 log_dir: config.log_dir.clone(),
                 connections,
                 stop: active.stop.clone(),
+                supervisor: dwsched_flow::supervisor::this_executable(),
             };
             run_flow(flow, &ctx).await
         }

@@ -12,9 +12,7 @@ use chrono_tz::Tz;
 use dwsched_model::{
     NewRequest, RequestType, RunParams, RunPayload, ScheduleRow, ScheduleState, Trigger,
 };
-use dwsched_schedule::{
-    MisfirePlan, Schedule, ScheduleParser, format_slot, plan_misfires, to_local,
-};
+use dwsched_schedule::{MisfirePlan, Schedule, ScheduleParser, format_slot, plan_fires, to_local};
 
 /// One schedule as the node tracks it.
 #[derive(Debug)]
@@ -346,7 +344,7 @@ impl ScheduleSet {
                 .last_handled
                 .unwrap_or(at - Duration::nanoseconds(1))
                 .min(at - Duration::nanoseconds(1));
-            let plan = plan_misfires(schedule, Some(from), horizon, grace);
+            let plan = plan_fires(schedule, Some(from), now, lead, grace);
             let requests = plan
                 .run
                 .iter()

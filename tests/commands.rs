@@ -1,10 +1,10 @@
-//! The flow runner on real processes.
+//! `command` steps on real processes, under the `dwsched` binary as their supervisor.
 
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
-use crate::{FlowFormat, RunContext, RunOutcome, StopSignal, parse_flow, run_flow};
+use dwsched_flow::{FlowFormat, RunContext, RunOutcome, StopSignal, parse_flow, run_flow};
 
 fn context(dir: &std::path::Path) -> RunContext {
     let mut params: [Option<String>; 10] = Default::default();
@@ -16,8 +16,9 @@ fn context(dir: &std::path::Path) -> RunContext {
         params,
         truncate: false,
         log_dir: dir.to_path_buf(),
-        connections: crate::Connections::default(),
+        connections: dwsched_flow::Connections::default(),
         stop: StopSignal::new(),
+        supervisor: env!("CARGO_BIN_EXE_dwsched").into(),
     }
 }
 
@@ -38,7 +39,7 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
-fn flow(text: &str) -> crate::Flow {
+fn flow(text: &str) -> dwsched_flow::Flow {
     parse_flow(text, FlowFormat::Toml).unwrap()
 }
 
@@ -195,7 +196,7 @@ async fn a_stop_ends_the_run_and_leaves_no_process_behind() {
         name = "long"
         kind = "command"
         program = "sh"
-        args = ["-c", "sleep {marker} & sleep {marker}; echo never"]
+        args = ["-c", "(setsid sleep {marker} &); sleep {marker} & sleep {marker}; echo never"]
         "#
     );
     let ctx = context(&dir);
@@ -203,14 +204,14 @@ async fn a_stop_ends_the_run_and_leaves_no_process_behind() {
     let flow = flow(&text);
     let started = Instant::now();
     let run = tokio::spawn(async move { run_flow(&flow, &ctx).await });
-    // The shell and its two sleeps.
-    while processes_with(marker).len() < 3 && started.elapsed() < Duration::from_secs(5) {
+    // The supervisor, the shell, its two sleeps and one in a session of its own.
+    while processes_with(marker).len() < 5 && started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
         processes_with(marker).len(),
-        3,
-        "the shell and both sleeps started"
+        5,
+        "the supervisor, the shell and the three sleeps started"
     );
     stop.stop("stopped by STOP request 1", false);
     let report = run.await.unwrap();
