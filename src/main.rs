@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Usage and configuration errors (bad flags or variables, bad input, an unreachable or
+/// Usage and configuration errors (bad flags or variables, bad input, an
 /// uninitialised database) exit 2; failures while doing the work exit 1.
 fn exit_code(err: &anyhow::Error) -> u8 {
     use dwsched_service::ops::OpError;
@@ -87,11 +87,13 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 fn store_exit_code(err: &dwsched_store::StoreError) -> u8 {
     use dwsched_store::StoreError;
     match err {
-        StoreError::Connect { .. }
-        | StoreError::BadUrl(_)
+        StoreError::BadUrl(_)
         | StoreError::NotInitialised { .. }
         | StoreError::TooNew { .. }
         | StoreError::Invalid(_) => 2,
-        StoreError::Database { .. } | StoreError::ClaimLost { .. } => 1,
+        // An unreachable database is not a configuration error (SPEC §5).
+        StoreError::Connect { .. } | StoreError::Database { .. } | StoreError::ClaimLost { .. } => {
+            1
+        }
     }
 }

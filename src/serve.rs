@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use chrono::Utc;
 use dwsched_flow::FlowFormat;
 use dwsched_service::ops::{self, ScheduleInput};
-use dwsched_service::{NodeConfig, NodeError, Shutdown, run_node};
+use dwsched_service::{NodeConfig, NodeError, Shutdown, open_when_reachable, run_node};
 use dwsched_store::{Store, StoreOptions};
 
 use crate::UsageError;
@@ -26,12 +26,22 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
     let options = StoreOptions::new(settings.database_url.clone())
         .schema(settings.schema.clone())
         .create(true);
-    let store: Arc<dyn Store> = Arc::from(
-        dwsched_store::open(&options)
-            .await
-            .with_context(|| settings.database_url_origin.to_string())?,
-    );
-    let report = store.migrate().await?;
+    // Signals are heard while the database is awaited, too.
+    let shutdown = Shutdown::default();
+    listen_for_signals(shutdown.clone())?;
+    let _pid_file = settings
+        .pid_file
+        .as_deref()
+        .map(PidFile::write)
+        .transpose()?;
+    let (store, report) = match open_when_reachable(&options, &shutdown.graceful).await {
+        Some(opened) => opened.with_context(|| settings.database_url_origin.to_string())?,
+        None => {
+            tracing::info!("stopped before the metadata database could be reached");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let store: Arc<dyn Store> = Arc::from(store);
     if report.changed_anything() {
         tracing::info!(
             "schema upgraded to version {}: created tables {:?}, added columns {:?}",
@@ -65,21 +75,7 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
             command: settings.alert_command.clone(),
         },
     };
-    let shutdown = Shutdown::default();
-    listen_for_signals(shutdown.clone())?;
-    let pid_file = settings.pid_file.clone();
-    if let Some(path) = &pid_file {
-        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
-            UsageError(format!(
-                "--pid-file '{}': cannot be written: {e}",
-                path.display()
-            ))
-        })?;
-    }
     let result = run_node(store.clone(), config, shutdown).await;
-    if let Some(path) = &pid_file {
-        let _ = std::fs::remove_file(path);
-    }
     store.close().await;
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -141,4 +137,25 @@ async fn create_demo(store: &dyn Store, settings: &Settings) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `--pid-file`, written at start and removed when the service ends.
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    fn write(path: &std::path::Path) -> Result<Self> {
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+            UsageError(format!(
+                "--pid-file '{}': cannot be written: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

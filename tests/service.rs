@@ -113,10 +113,21 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(db: &TestDb, dir: &Path, node_id: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_on(&db.url, db.schema.as_deref(), dir, node_id, extra_env)
+    }
+
+    /// A node on the database at `url` (in `schema`).
+    pub fn start_on(
+        url: &str,
+        schema: Option<&str>,
+        dir: &Path,
+        node_id: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let log = dir.join(format!("{node_id}-{}.log", uuid::Uuid::new_v4().simple()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_dwsched"));
         command
-            .args(["run", "--node-id", node_id, "--database-url", &db.url])
+            .args(["run", "--node-id", node_id, "--database-url", url])
             .current_dir(dir)
             .env("SCHEDULER_POLL_INTERVAL", "1")
             .env("SCHEDULER_LEASE_SECONDS", "3")
@@ -129,7 +140,7 @@ impl NodeProcess {
         for (key, value) in extra_env {
             command.env(key, value);
         }
-        if let Some(schema) = &db.schema {
+        if let Some(schema) = schema {
             command.arg("--schema").arg(schema);
         }
         let child = command.spawn().expect("start dwsched run");
@@ -1310,4 +1321,94 @@ async fn postgres_restart_while_runs_are_in_flight() {
     assert!(log.contains("database reachable again"), "{log}");
     drop(node);
     db.cleanup().await;
+}
+
+/// After a power cut the database may come up after the scheduler: the node waits for
+/// it (not ready for systemd meanwhile) instead of exiting as if misconfigured, and
+/// one-shot commands exit 1, not 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_waits_for_a_database_that_is_down_at_boot() {
+    use std::os::unix::net::UnixDatagram;
+    let Some(server) = crate::util::PrivatePostgres::new() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let dwsched = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dwsched"))
+            .args(args)
+            .args(["--database-url", &server.url()])
+            .current_dir(&scratch.dir)
+            .output()
+            .unwrap()
+    };
+    let out = dwsched(&["runs"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains("cannot connect to the PostgreSQL database"),
+        "{stderr}"
+    );
+
+    let socket_path = scratch.dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut node = NodeProcess::start_on(
+        &server.url(),
+        None,
+        &scratch.dir,
+        "boot",
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    let mut said = String::new();
+    let mut buffer = [0_u8; 512];
+    let mut hear = |said: &mut String| {
+        while let Ok(n) = socket.recv(&mut buffer) {
+            said.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            said.push('\n');
+        }
+    };
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    hear(&mut said);
+    assert!(
+        node.child.try_wait().unwrap().is_none(),
+        "the node exited while the database was down:\n{}",
+        node.output()
+    );
+    assert!(
+        !said.contains("READY=1"),
+        "ready without a database: {said}"
+    );
+    assert!(
+        node.output()
+            .contains("database unreachable while opening the metadata database"),
+        "{}",
+        node.output()
+    );
+
+    server.start();
+    let up = Instant::now();
+    eventually(Duration::from_secs(40), "the node to become ready", || {
+        hear(&mut said);
+        let ready = said.contains("READY=1");
+        async move { ready.then_some(()) }
+    })
+    .await;
+    eprintln!("ready {:?} after the server started", up.elapsed());
+    let flow = scratch.command_flow("boot", "echo booted");
+    let put = dwsched(&["job", "put", "BOOT", "--flow", flow.to_str().unwrap()]);
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let store = dwsched_store::open(&dwsched_store::StoreOptions::new(server.url()))
+        .await
+        .unwrap();
+    let id = String::from_utf8(dwsched(&["enqueue", "BOOT"]).stdout).unwrap();
+    wait_request(&*store, id.trim(), RequestStatus::Done, LONG).await;
+    store.close().await;
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(node.wait_exit(LONG), Some(0));
+    server.stop();
 }

@@ -248,3 +248,136 @@ macro_rules! per_backend {
         }
     };
 }
+
+/// A PostgreSQL server of a test's own, made with `initdb` in a scratch directory and
+/// started and stopped with `pg_ctl` as user `postgres`, for tests that need a server
+/// that is down. `None` (the test is skipped) where PostgreSQL is not tested.
+pub struct PrivatePostgres {
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl PrivatePostgres {
+    pub fn new() -> Option<Self> {
+        server_url(Backend::Postgres)?;
+        let bin = Self::bin_dir();
+        let dir =
+            std::env::temp_dir().join(format!("dwsched-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        if running_as_root() {
+            run_program(&["chown", "-R", "postgres", dir.to_str().unwrap()], false);
+        }
+        let port = {
+            // A port the kernel just handed out and took back is free for a while.
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let data = dir.join("data");
+        run_program(
+            &[
+                bin.join("initdb").to_str().unwrap(),
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            true,
+        );
+        let conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n",
+            dir.display()
+        );
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        file.write_all(conf.as_bytes()).unwrap();
+        Some(Self { dir, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn start(&self) {
+        self.pg_ctl(&[
+            "start",
+            "-w",
+            "-l",
+            self.dir.join("server.log").to_str().unwrap(),
+        ]);
+    }
+
+    pub fn stop(&self) {
+        self.pg_ctl(&["stop", "-w", "-m", "fast"]);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let pg_ctl = Self::bin_dir().join("pg_ctl");
+        let data = self.dir.join("data");
+        let mut command = vec![pg_ctl.to_str().unwrap(), "-D", data.to_str().unwrap()];
+        command.extend_from_slice(args);
+        run_program(&command, true);
+    }
+
+    /// The newest installed PostgreSQL's programs.
+    fn bin_dir() -> PathBuf {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's programs under /usr/lib/postgresql")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .collect();
+        versions.sort();
+        versions.pop().expect("a PostgreSQL version")
+    }
+}
+
+/// Runs a program, as user `postgres` when asked and this process is root (PostgreSQL
+/// refuses to run as root), failing the test with its output when it fails.
+fn run_program(command: &[&str], as_postgres: bool) {
+    let mut process = if as_postgres && running_as_root() {
+        let mut p = std::process::Command::new("runuser");
+        p.args(["-u", "postgres", "--"]).args(command);
+        p
+    } else {
+        let mut p = std::process::Command::new(command[0]);
+        p.args(&command[1..]);
+        p
+    };
+    let out = process
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        if data.join("postmaster.pid").exists() {
+            let pg_ctl = Self::bin_dir().join("pg_ctl");
+            let mut command = if running_as_root() {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(pg_ctl);
+                c
+            } else {
+                std::process::Command::new(pg_ctl)
+            };
+            let _ = command
+                .args(["-D", data.to_str().unwrap(), "stop", "-m", "immediate"])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

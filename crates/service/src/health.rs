@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dwsched_store::StoreError;
+use dwsched_store::{MigrationReport, Store, StoreError, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// Tracks whether the database is reachable, so that an outage is logged once when it
@@ -102,4 +102,39 @@ where
             }
         }
     }
+}
+
+/// Opens the metadata store and brings its schema up to date, waiting for a database
+/// that cannot be reached yet (a server still starting after a power cut): the outage is
+/// logged once, systemd is told what the node waits for (and its watchdog fed), and the
+/// attempts back off until the database answers. `None` when `give_up` is cancelled
+/// first; a lasting error (a bad URL, a schema too new) is returned at once.
+pub async fn open_when_reachable(
+    options: &StoreOptions,
+    give_up: &CancellationToken,
+) -> Option<Result<(Box<dyn Store>, MigrationReport), StoreError>> {
+    let health = DbHealth::default();
+    let waiting = tokio::spawn(async {
+        let every = sd_notify::watchdog_enabled().unwrap_or(Duration::from_secs(10)) / 2;
+        loop {
+            tokio::time::sleep(every).await;
+            let _ = sd_notify::notify(&[
+                sd_notify::NotifyState::Status("waiting for the metadata database"),
+                sd_notify::NotifyState::Watchdog,
+            ]);
+        }
+    });
+    let opened = retry(
+        &health,
+        "opening the metadata database",
+        give_up,
+        || async {
+            let store = dwsched_store::open(options).await?;
+            let report = store.migrate().await?;
+            Ok((store, report))
+        },
+    )
+    .await;
+    waiting.abort();
+    opened
 }

@@ -24,4 +24,5 @@ pub mod status;
 mod telemetry;
 
 pub use alerts::AlertConfig;
+pub use health::open_when_reachable;
 pub use node::{NodeConfig, NodeError, SCHEDULER_LEASE, Shutdown, Stats, run_node};
