@@ -50,8 +50,15 @@ fn claim(node: &str, class: RequestClass, limit: u32, now: DateTime<Utc>) -> Cla
         class,
         limit,
         now,
-        lease_until: now + Duration::seconds(30),
+        lease: std::time::Duration::from_secs(30),
     }
+}
+
+/// Whether `t` is about `seconds` from now: lease deadlines come from the database's
+/// clock, which is this machine's.
+fn about_from_now(t: Option<DateTime<Utc>>, seconds: i64) -> bool {
+    let expected = Utc::now() + Duration::seconds(seconds);
+    t.is_some_and(|t| (t - expected).num_milliseconds().abs() < 5_000)
 }
 
 async fn enqueue_at(store: &dyn Store, request: NewRequest, seconds: i64) -> String {
@@ -317,7 +324,11 @@ async fn claims_keep_one_run_per_mapref(db: TestDb) {
         assert_eq!(request.status, Some(RequestStatus::Processing));
         assert_eq!(request.claimed_by.as_deref(), Some("n1"));
         assert_eq!(request.claimed_at, Some(at(10)));
-        assert_eq!(request.lease_until, Some(at(40)));
+        assert!(
+            about_from_now(request.lease_until, 30),
+            "{:?}",
+            request.lease_until
+        );
         assert_eq!(request.attempts, 1);
     }
     let none = store
@@ -463,7 +474,7 @@ async fn control_requests_are_claimed_while_the_mapref_runs(db: TestDb) {
     .await;
     assert!(
         store
-            .acquire_lease("scheduler", "n1", at(6), at(60))
+            .acquire_lease("scheduler", "n1", std::time::Duration::from_secs(60))
             .await
             .unwrap()
     );
@@ -814,53 +825,28 @@ async fn the_scheduler_lease_has_one_holder(db: TestDb) {
     let store = db.open().await;
     assert_eq!(store.get_lease("scheduler").await.unwrap(), None);
     // The first taker makes the row; the other is refused until the lease expires.
-    assert!(
-        store
-            .acquire_lease("scheduler", "n1", at(0), at(10))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .acquire_lease("scheduler", "n2", at(1), at(11))
-            .await
-            .unwrap()
-    );
+    // Deadlines and expiry are the database's clock's, whatever the nodes' clocks say.
+    let short = std::time::Duration::from_millis(300);
+    let long = std::time::Duration::from_secs(30);
+    assert!(store.acquire_lease("scheduler", "n1", short).await.unwrap());
+    let first = store.get_lease("scheduler").await.unwrap().unwrap();
+    assert!(about_from_now(first.acquired_at, 0), "{first:?}");
+    assert!(!store.acquire_lease("scheduler", "n2", long).await.unwrap());
     // Renewals keep the holder's start.
-    assert!(
-        store
-            .acquire_lease("scheduler", "n1", at(5), at(15))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .acquire_lease("scheduler", "n2", at(14), at(24))
-            .await
-            .unwrap()
-    );
+    assert!(store.acquire_lease("scheduler", "n1", long).await.unwrap());
+    assert!(!store.acquire_lease("scheduler", "n2", long).await.unwrap());
     let lease = store.get_lease("scheduler").await.unwrap().unwrap();
     assert_eq!(lease.holder.as_deref(), Some("n1"));
-    assert_eq!(
-        (lease.acquired_at, lease.lease_until),
-        (Some(at(0)), Some(at(15)))
-    );
+    assert_eq!(lease.acquired_at, first.acquired_at);
+    assert!(about_from_now(lease.lease_until, 30), "{lease:?}");
     // Expired: another node takes it.
-    assert!(
-        store
-            .acquire_lease("scheduler", "n2", at(16), at(26))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .acquire_lease("scheduler", "n1", at(17), at(27))
-            .await
-            .unwrap()
-    );
+    assert!(store.acquire_lease("scheduler", "n1", short).await.unwrap());
+    tokio::time::sleep(short * 2).await;
+    assert!(store.acquire_lease("scheduler", "n2", long).await.unwrap());
+    assert!(!store.acquire_lease("scheduler", "n1", long).await.unwrap());
     let lease = store.get_lease("scheduler").await.unwrap().unwrap();
     assert_eq!(lease.holder.as_deref(), Some("n2"));
-    assert_eq!(lease.acquired_at, Some(at(16)));
+    assert_ne!(lease.acquired_at, first.acquired_at);
     // Released: free at once; a release by a non-holder changes nothing.
     store.release_lease("scheduler", "n1").await.unwrap();
     assert_eq!(
@@ -874,12 +860,7 @@ async fn the_scheduler_lease_has_one_holder(db: TestDb) {
         Some("n2")
     );
     store.release_lease("scheduler", "n2").await.unwrap();
-    assert!(
-        store
-            .acquire_lease("scheduler", "n3", at(18), at(28))
-            .await
-            .unwrap()
-    );
+    assert!(store.acquire_lease("scheduler", "n3", long).await.unwrap());
 
     // Many nodes at once: exactly one wins.
     let store: Arc<dyn Store> = Arc::from(store);
@@ -887,7 +868,7 @@ async fn the_scheduler_lease_has_one_holder(db: TestDb) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .acquire_lease("race", &format!("c{i}"), at(0), at(10))
+                .acquire_lease("race", &format!("c{i}"), std::time::Duration::from_secs(10))
                 .await
                 .unwrap()
         })
@@ -954,24 +935,44 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         .await
         .unwrap();
 
-    assert!(store.heartbeat_node("n1", at(10), at(40)).await.unwrap());
-    assert_eq!(
-        store.get_request(&held).await.unwrap().unwrap().lease_until,
-        Some(at(40))
-    );
-    assert_eq!(
+    // Heartbeats and their leases are stamped by the database's clock.
+    let lease = std::time::Duration::from_secs(30);
+    assert!(
         store
-            .get_request(&other)
+            .heartbeat_node("n1", std::time::Duration::from_secs(100))
             .await
             .unwrap()
-            .unwrap()
-            .lease_until,
-        Some(at(34)),
-        "n2's lease is its own"
+    );
+    let n1 = store.get_node("n1").await.unwrap().unwrap();
+    assert!(about_from_now(n1.heartbeat_at, 0), "{n1:?}");
+    let held_lease = store.get_request(&held).await.unwrap().unwrap().lease_until;
+    assert!(about_from_now(held_lease, 100), "{held_lease:?}");
+    let other_lease = store
+        .get_request(&other)
+        .await
+        .unwrap()
+        .unwrap()
+        .lease_until;
+    assert!(
+        about_from_now(other_lease, 30),
+        "n2's lease is its own: {other_lease:?}"
+    );
+    // n2's heartbeat is months old; n1's is fresh, and a rescue that finds it fresh
+    // does nothing.
+    assert_eq!(store.stale_nodes(lease).await.unwrap(), ["n2"]);
+    let report = store
+        .rescue_node("n1", "judged dead too early", Some(lease), 3)
+        .await
+        .unwrap();
+    assert_eq!(report, Default::default());
+    assert!(store.get_node("n1").await.unwrap().is_some());
+    assert_eq!(
+        store.get_run(prcid).await.unwrap().unwrap().status,
+        Some(RunStatus::InProgress)
     );
 
     let report = store
-        .rescue_node("n1", "node n1 stopped heartbeating", at(100), 3)
+        .rescue_node("n1", "node n1 stopped heartbeating", None, 3)
         .await
         .unwrap();
     assert_eq!(report.runs_closed, [prcid]);
@@ -987,7 +988,7 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
     );
     assert!(store.get_node("n1").await.unwrap().is_none());
     assert!(
-        !store.heartbeat_node("n1", at(101), at(130)).await.unwrap(),
+        !store.heartbeat_node("n1", lease).await.unwrap(),
         "a rescued node learns it lost its lease"
     );
 
@@ -998,7 +999,7 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         .await
         .unwrap();
     let report = store
-        .rescue_node("n3", "node n3 is gone", at(104), 2)
+        .rescue_node("n3", "node n3 is gone", Some(lease), 2)
         .await
         .unwrap();
     assert_eq!(report.requests_failed, std::slice::from_ref(&held));

@@ -9,4 +9,5 @@ mod flows;
 mod http;
 mod migrate;
 mod service;
+mod skew;
 mod store;

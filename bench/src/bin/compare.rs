@@ -567,7 +567,7 @@ fn pgbench_script(batch: usize) -> String {
             (1, now.to_string()),
             (2, batch.to_string()),
             (3, NODE.to_string()),
-            (4, format!("{now} + interval '60 seconds'")),
+            (4, "60".to_string()),
         ],
     );
     let ids = "string_to_array(:ids, ',')";

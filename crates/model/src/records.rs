@@ -166,7 +166,9 @@ pub struct Claim {
     pub class: RequestClass,
     pub limit: u32,
     pub now: DateTime<Utc>,
-    pub lease_until: DateTime<Utc>,
+    /// How long the claimed requests are held without a heartbeat, from the database's
+    /// clock at the claim.
+    pub lease: std::time::Duration,
 }
 
 /// A new run for `DMS_PRCLOG`, opened `IP`.

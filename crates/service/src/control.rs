@@ -39,7 +39,7 @@ pub(crate) async fn control_loop(shared: std::sync::Arc<Shared>) {
             class: RequestClass::Control,
             limit: 32,
             now,
-            lease_until: now + shared.config.lease_span(),
+            lease: shared.config.lease,
         };
         let mut delay = shared.config.poll_interval;
         match shared.store.claim_requests(&claim).await {

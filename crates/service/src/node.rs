@@ -250,9 +250,11 @@ async fn register(shared: &Shared) -> Result<(), NodeError> {
     let config = &shared.config;
     let now = Utc::now();
     if let Some(previous) = store.get_node(&config.node_id).await? {
-        let fresh = previous
-            .heartbeat_at
-            .is_some_and(|t| now - t < config.lease_span());
+        // Fresh by the database's clock, which every node shares.
+        let fresh = !store
+            .stale_nodes(config.lease)
+            .await?
+            .contains(&config.node_id);
         let same_host = previous.host.as_deref() == Some(config.host.as_str());
         let alive = same_host
             && previous
@@ -261,11 +263,11 @@ async fn register(shared: &Shared) -> Result<(), NodeError> {
                 .is_some_and(|pid| pid != std::process::id() as i32 && process_alive(pid));
         if fresh && (alive || !same_host) {
             return Err(NodeError::Refused(format!(
-                "node id '{}' is in use by a live scheduler (host {}, pid {}, heartbeat {} s ago); give this one another --node-id",
+                "node id '{}' is in use by a live scheduler (host {}, pid {}, heartbeat within the last {} s); give this one another --node-id",
                 config.node_id,
                 previous.host.as_deref().unwrap_or("?"),
                 previous.pid.unwrap_or_default(),
-                previous.heartbeat_at.map_or(0, |t| (now - t).num_seconds()),
+                config.lease.as_secs(),
             )));
         }
     }
@@ -278,7 +280,7 @@ async fn register(shared: &Shared) -> Result<(), NodeError> {
                 config.node_id,
                 now.format("%Y-%m-%d %H:%M:%SZ")
             ),
-            now,
+            None,
             config.max_attempts,
         )
         .await?;
@@ -289,8 +291,9 @@ async fn register(shared: &Shared) -> Result<(), NodeError> {
             host: Some(config.host.clone()),
             pid: Some(i64::from(std::process::id())),
             version: Some(env!("CARGO_PKG_VERSION").to_string()),
-            started_at: Some(now),
-            heartbeat_at: Some(now),
+            // Stamped by the database's clock, which the other nodes judge it by.
+            started_at: None,
+            heartbeat_at: None,
             role: Some("worker".into()),
         })
         .await?;
@@ -331,7 +334,6 @@ async fn watchdog_loop(shared: Arc<Shared>, every: Duration) {
 /// when it finds its own row gone.
 async fn heartbeat_loop(shared: Arc<Shared>) {
     let every = (shared.config.lease / 3).max(Duration::from_millis(500));
-    let lease = shared.config.lease_span();
     // Past this long without a heartbeat, other nodes may soon judge this one dead and
     // rescue its work: stop the runs here first (fencing), so that none runs twice.
     let fence_after = shared.config.lease.mul_f64(0.75);
@@ -343,8 +345,11 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
         }
         let now = Utc::now();
         let store = &shared.store;
+        // The database stamps the heartbeat somewhat after this: counting from here
+        // keeps the fencing ahead of any other node's judgement.
+        let sent = std::time::Instant::now();
         let beat = store
-            .heartbeat_node(&shared.config.node_id, now, now + lease)
+            .heartbeat_node(&shared.config.node_id, shared.config.lease)
             .await;
         if beat.is_err()
             && last_heartbeat.elapsed() > fence_after
@@ -364,7 +369,7 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
             );
         }
         if beat.is_ok() {
-            last_heartbeat = std::time::Instant::now();
+            last_heartbeat = sent;
             if shared.fenced.swap(false, Ordering::SeqCst) {
                 tracing::info!(
                     "node {} reached the database again; claiming again",
@@ -411,35 +416,42 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
                 shared.health.failed("heartbeating a run", &err);
             }
         }
-        rescue_dead_nodes(&shared, now, lease).await;
+        rescue_dead_nodes(&shared).await;
     }
 }
 
-async fn rescue_dead_nodes(shared: &Shared, now: chrono::DateTime<Utc>, lease: chrono::Duration) {
-    let nodes = match shared.store.list_nodes().await {
-        Ok(nodes) => nodes,
-        Err(err) => return shared.health.failed("listing nodes", &err),
+/// Rescues the work of nodes whose heartbeat is older than the lease, judged by the
+/// database's clock (so a node with a fast or slow clock neither rescues early nor is
+/// rescued early).
+async fn rescue_dead_nodes(shared: &Shared) {
+    let lease = shared.config.lease;
+    let stale = match shared.store.stale_nodes(lease).await {
+        Ok(stale) => stale,
+        Err(err) => return shared.health.failed("looking for dead nodes", &err),
     };
-    for node in nodes {
-        let last = node
-            .heartbeat_at
-            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-        if node.node_id == shared.config.node_id || now - last <= lease {
+    for node_id in stale {
+        if node_id == shared.config.node_id {
             continue;
         }
+        let last = match shared.store.get_node(&node_id).await {
+            Ok(Some(node)) => node.heartbeat_at,
+            Ok(None) => continue,
+            Err(err) => return shared.health.failed("reading a dead node", &err),
+        };
         let msg = format!(
-            "node {} stopped heartbeating at {} (lease {} s); the run was abandoned",
-            node.node_id,
-            last.format("%Y-%m-%d %H:%M:%SZ"),
-            lease.num_seconds()
+            "node {node_id} stopped heartbeating at {} (lease {} s); the run was abandoned",
+            last.map_or("?".to_string(), |t| t
+                .format("%Y-%m-%d %H:%M:%SZ")
+                .to_string()),
+            lease.as_secs()
         );
         match shared
             .store
-            .rescue_node(&node.node_id, &msg, now, shared.config.max_attempts)
+            .rescue_node(&node_id, &msg, Some(lease), shared.config.max_attempts)
             .await
         {
             Ok(report) => {
-                log_rescue(&node.node_id, &report);
+                log_rescue(&node_id, &report);
                 shared.wake_claimer.notify_one();
             }
             Err(err) => shared.health.failed("rescuing a dead node", &err),
@@ -492,17 +504,21 @@ pub const SCHEDULER_LEASE: &str = "scheduler";
 /// What the scheduler loop knows of its lease.
 #[derive(Debug, Default)]
 struct Leadership {
-    /// Until when this node holds the lease, as last renewed.
-    until: Option<chrono::DateTime<Utc>>,
+    /// Until when this node holds the lease, on its own monotonic clock: a lease
+    /// from the moment the renewal was sent, which is no later than the database's
+    /// deadline (the database set that from when it ran the statement). Wall clocks,
+    /// which nodes disagree on, play no part.
+    until: Option<tokio::time::Instant>,
     next_check: Option<tokio::time::Instant>,
 }
 
 impl Leadership {
-    /// Whether this node may fire now: it holds the lease, with a margin for the clocks
-    /// of the nodes that would take over.
-    fn leading(&self, lease: chrono::Duration) -> bool {
-        let margin = (lease / 10).min(chrono::Duration::seconds(1));
-        self.until.is_some_and(|until| Utc::now() + margin < until)
+    /// Whether this node may fire now: it holds the lease, with a margin for the
+    /// statement that takes it over.
+    fn leading(&self, lease: Duration) -> bool {
+        let margin = (lease / 10).min(Duration::from_secs(1));
+        self.until
+            .is_some_and(|until| tokio::time::Instant::now() + margin < until)
     }
 }
 
@@ -510,22 +526,21 @@ impl Leadership {
 /// leads. A follower tries every second (or third of a lease, if shorter), a leader
 /// renews every third of a lease.
 async fn check_leadership(shared: &Shared, leadership: &mut Leadership) -> bool {
-    let lease = shared.config.lease_span();
+    let lease = shared.config.lease;
     let now_instant = tokio::time::Instant::now();
     if leadership.next_check.is_some_and(|at| now_instant < at) {
         return leadership.leading(lease);
     }
     let node_id = shared.config.node_id.as_str();
     let was_leading = leadership.until.is_some();
-    let now = Utc::now();
     match shared
         .store
-        .acquire_lease(SCHEDULER_LEASE, node_id, now, now + lease)
+        .acquire_lease(SCHEDULER_LEASE, node_id, lease)
         .await
     {
         Ok(true) => {
             shared.health.ok();
-            leadership.until = Some(now + lease);
+            leadership.until = Some(now_instant + lease);
             if !was_leading {
                 tracing::info!(
                     node = node_id,
@@ -576,7 +591,7 @@ async fn set_role(shared: &Shared, role: &str) {
 async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<SchedulerCommand>) {
     let grace = chrono::Duration::from_std(shared.config.misfire_grace)
         .unwrap_or(chrono::Duration::seconds(60));
-    let lease = shared.config.lease_span();
+    let lease = shared.config.lease;
     let mut leadership = Leadership::default();
     let mut set = ScheduleSet::new();
     let mut next_sync = tokio::time::Instant::now();
@@ -881,7 +896,6 @@ const CLAIM_AHEAD_FACTOR: usize = 2;
 async fn claim_loop(shared: Arc<Shared>) {
     let mut workers: JoinSet<()> = JoinSet::new();
     let mut backoff = Backoff::default();
-    let lease = shared.config.lease_span();
     let slots = shared.config.max_workers as usize;
     let worker_slots = Arc::new(Semaphore::new(slots));
     loop {
@@ -898,7 +912,7 @@ async fn claim_loop(shared: Arc<Shared>) {
                 class: RequestClass::Runs,
                 limit: free as u32,
                 now,
-                lease_until: now + lease,
+                lease: shared.config.lease,
             };
             match shared.store.claim_requests(&claim).await {
                 Ok(requests) => {

@@ -73,7 +73,7 @@ const CONTROL_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
              AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
              AND o.CLAIMED_BY <> $3))) \
      AND NOT (r.REQUEST_TYPE = 'REFRESH_SCHEDULE' AND EXISTS (SELECT 1 FROM DMS_SCHLEASE s \
-         WHERE s.NAME = 'scheduler' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= $1))";
+         WHERE s.NAME = 'scheduler' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= DB_NOW()))";
 
 /// What makes a schedule (alias `s`) one that follows job `parent` (a mapref
 /// expression): current, enabled, and depending on one of that job's schedules.
@@ -162,12 +162,12 @@ pub fn states_update_sql(dialect: Dialect, n: usize) -> String {
 }
 
 /// A claim as one `UPDATE … RETURNING` (PostgreSQL, SQLite): `$1` is now, `$2` the
-/// limit, `$3` the node and `$4` the lease. `lock` locks the candidates
-/// (`FOR UPDATE … SKIP LOCKED` where the backend has it).
+/// limit, `$3` the node and `$4` the lease in seconds (from the database's clock).
+/// `lock` locks the candidates (`FOR UPDATE … SKIP LOCKED` where the backend has it).
 pub fn claim_update_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
     format!(
         "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = $1, CLAIMED_BY = $3, \
-         LEASE_UNTIL = $4, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 \
+         LEASE_UNTIL = DB_NOW_PLUS($4), ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 \
          WHERE REQUEST_ID IN ({}) RETURNING {REQUEST_COLUMNS}",
         claim_candidates_sql(class, lock)
     )
@@ -204,19 +204,41 @@ pub fn insert_sql(
     }
 }
 
-/// Rewrites shared statement text for `dialect`: MySQL takes `?` for `$n` and `SIGNED`
-/// for `BIGINT` in casts. Shared statements use each `$n` once, in order, so their binds
-/// line up with the `?`s; a statement that repeats one goes through `to_positional`.
+/// Rewrites shared statement text for `dialect`: the database clock's [`DB_NOW`] and
+/// [`DB_NOW_PLUS`] become the dialect's expressions, and MySQL takes `?` for `$n` and
+/// `SIGNED` for `BIGINT` in casts. Shared statements use each `$n` once, in order, so
+/// their binds line up with the `?`s; a statement that repeats one goes through
+/// `to_positional`.
 pub fn rewrite(dialect: Dialect, text: &str) -> String {
+    let text = with_database_clock(dialect, text);
     if dialect != Dialect::MySql {
-        return text.to_string();
+        return text;
     }
-    let (sql, order) = to_positional(text);
+    let (sql, order) = to_positional(&text);
     debug_assert!(
         order.iter().copied().eq(1..=order.len()),
         "placeholders out of order in: {text}"
     );
     sql
+}
+
+/// The database's current UTC time, in shared statement text.
+pub const DB_NOW: &str = "DB_NOW()";
+/// `DB_NOW_PLUS($n)`: the database's UTC time `$n` seconds (a float bind) from now.
+pub const DB_NOW_PLUS: &str = "DB_NOW_PLUS(";
+
+/// `text` with [`DB_NOW`] and [`DB_NOW_PLUS`] written in `dialect`.
+pub fn with_database_clock(dialect: Dialect, text: &str) -> String {
+    let mut out = text.replace(DB_NOW, dialect.now_utc());
+    while let Some(start) = out.find(DB_NOW_PLUS) {
+        let argument_start = start + DB_NOW_PLUS.len();
+        let Some(length) = out[argument_start..].find(')') else {
+            break;
+        };
+        let expression = dialect.now_plus(&out[argument_start..argument_start + length]);
+        out.replace_range(start..argument_start + length + 1, &expression);
+    }
+    out
 }
 
 /// MySQL text for a statement written with `$n`, and the parameter number each `?`
@@ -1640,7 +1662,7 @@ macro_rules! store_impl {
                     .context(context)?;
                 sqlx::query(self.sql(
                     "INSERT INTO DMS_SCHNODE (NODE_ID, HOST, PID, VERSION, STARTED_AT, HEARTBEAT_AT, ROLE) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     VALUES ($1, $2, $3, $4, COALESCE($5, DB_NOW()), COALESCE($6, DB_NOW()), $7)",
                 ))
                 .bind(&node.node_id)
                 .bind(&node.host)
@@ -1683,16 +1705,10 @@ macro_rules! store_impl {
                     .context(|| "reading scheduler nodes".to_string())
             }
 
-            async fn heartbeat_node(
-                &self,
-                node_id: &str,
-                now: DateTime<Utc>,
-                lease_until: DateTime<Utc>,
-            ) -> Result<bool> {
+            async fn heartbeat_node(&self, node_id: &str, lease: std::time::Duration) -> Result<bool> {
                 let context = || format!("heartbeat of node {node_id}");
                 let mut tx = self.begin_write().await.context(context)?;
-                let alive = sqlx::query(self.sql("UPDATE DMS_SCHNODE SET HEARTBEAT_AT = $1 WHERE NODE_ID = $2"))
-                    .bind(now.naive_utc())
+                let alive = sqlx::query(self.sql("UPDATE DMS_SCHNODE SET HEARTBEAT_AT = DB_NOW() WHERE NODE_ID = $1"))
                     .bind(node_id)
                     .execute(&mut *tx)
                     .await
@@ -1701,10 +1717,10 @@ macro_rules! store_impl {
                     > 0;
                 if alive {
                     sqlx::query(self.sql(
-                        "UPDATE DMS_PRCREQ SET LEASE_UNTIL = $1 WHERE CLAIMED_BY = $2 \
+                        "UPDATE DMS_PRCREQ SET LEASE_UNTIL = DB_NOW_PLUS($1) WHERE CLAIMED_BY = $2 \
                          AND STATUS IN ('PROCESSING', 'CLAIMED')",
                     ))
-                    .bind(lease_until.naive_utc())
+                    .bind(lease.as_secs_f64())
                     .bind(node_id)
                     .execute(&mut *tx)
                     .await
@@ -1728,23 +1744,21 @@ macro_rules! store_impl {
                 &self,
                 name: &str,
                 holder: &str,
-                now: DateTime<Utc>,
-                until: DateTime<Utc>,
+                lease: std::time::Duration,
             ) -> Result<bool> {
                 let context = || format!("taking the {name} lease for node {holder}");
+                let seconds = lease.as_secs_f64();
                 // ACQUIRED_AT first: MySQL evaluates SET left to right, on updated values.
                 let taken = sqlx::query(self.sql(
-                    "UPDATE DMS_SCHLEASE SET ACQUIRED_AT = CASE WHEN HOLDER = $1 THEN ACQUIRED_AT ELSE $2 END, \
-                     HOLDER = $3, LEASE_UNTIL = $4 \
-                     WHERE NAME = $5 AND (HOLDER = $6 OR HOLDER IS NULL OR LEASE_UNTIL IS NULL OR LEASE_UNTIL < $7)",
+                    "UPDATE DMS_SCHLEASE SET ACQUIRED_AT = CASE WHEN HOLDER = $1 THEN ACQUIRED_AT ELSE DB_NOW() END, \
+                     HOLDER = $2, LEASE_UNTIL = DB_NOW_PLUS($3) \
+                     WHERE NAME = $4 AND (HOLDER = $5 OR HOLDER IS NULL OR LEASE_UNTIL IS NULL OR LEASE_UNTIL < DB_NOW())",
                 ))
                 .bind(holder)
-                .bind(now.naive_utc())
                 .bind(holder)
-                .bind(until.naive_utc())
+                .bind(seconds)
                 .bind(name)
                 .bind(holder)
-                .bind(now.naive_utc())
                 .execute(&self.pool)
                 .await
                 .context(context)?
@@ -1756,12 +1770,12 @@ macro_rules! store_impl {
                 // The first node to want the lease makes its row; a node that loses that
                 // race finds the row taken.
                 let inserted = sqlx::query(self.sql(
-                    "INSERT INTO DMS_SCHLEASE (NAME, HOLDER, LEASE_UNTIL, ACQUIRED_AT) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO DMS_SCHLEASE (NAME, HOLDER, LEASE_UNTIL, ACQUIRED_AT) \
+                     VALUES ($1, $2, DB_NOW_PLUS($3), DB_NOW())",
                 ))
                 .bind(name)
                 .bind(holder)
-                .bind(until.naive_utc())
-                .bind(now.naive_utc())
+                .bind(seconds)
                 .execute(&self.pool)
                 .await;
                 match inserted {
@@ -1812,17 +1826,45 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<String>> {
+                sqlx::query_scalar(self.sql(
+                    "SELECT NODE_ID FROM DMS_SCHNODE \
+                     WHERE HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($1) ORDER BY NODE_ID",
+                ))
+                .bind(-lease.as_secs_f64())
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "looking for nodes that stopped heartbeating".to_string())
+            }
+
             async fn rescue_node(
                 &self,
                 node_id: &str,
                 msg: &str,
-                now: DateTime<Utc>,
+                stale_after: Option<std::time::Duration>,
                 max_attempts: i64,
             ) -> Result<RescueReport> {
                 let context = || format!("rescuing the work of node {node_id}");
-                let at = now.naive_utc();
                 let mut tx = self.begin_write().await.context(context)?;
                 let mut report = RescueReport::default();
+                // The node's row goes first, and only while it is still stale by the
+                // database's clock: a node that heartbeated meanwhile keeps its work,
+                // and of two rescuers only one finds the row.
+                let removed = sqlx::query(self.sql(
+                    "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1 AND ($2 IS NULL \
+                     OR HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($3))",
+                ))
+                .bind(node_id)
+                .bind(stale_after.map(|_| 1_i64))
+                .bind(-stale_after.unwrap_or_default().as_secs_f64())
+                .execute(&mut *tx)
+                .await
+                .context(context)?
+                .rows_affected();
+                if removed == 0 && stale_after.is_some() {
+                    tx.rollback().await.context(context)?;
+                    return Ok(report);
+                }
                 report.runs_closed = sqlx::query_scalar(self.sql(
                     "SELECT CAST(PRCID AS BIGINT) FROM DMS_PRCLOG WHERE STATUS = 'IP' AND NODE = $1 ORDER BY PRCID",
                 ))
@@ -1831,12 +1873,10 @@ macro_rules! store_impl {
                 .await
                 .context(context)?;
                 sqlx::query(self.sql(
-                    "UPDATE DMS_PRCLOG SET STATUS = 'FL', MSG = $1, ENDDT = $2, RECUPDT = $3 \
-                     WHERE STATUS = 'IP' AND NODE = $4",
+                    "UPDATE DMS_PRCLOG SET STATUS = 'FL', MSG = $1, ENDDT = DB_NOW(), RECUPDT = DB_NOW() \
+                     WHERE STATUS = 'IP' AND NODE = $2",
                 ))
                 .bind(msg)
-                .bind(at)
-                .bind(at)
                 .bind(node_id)
                 .execute(&mut *tx)
                 .await
@@ -1859,11 +1899,10 @@ macro_rules! store_impl {
                         })
                         .to_string();
                         sqlx::query(self.sql(
-                            "UPDATE DMS_PRCREQ SET STATUS = 'FAILED', RESULT_PAYLOAD = $1, COMPLETED_AT = $2, \
-                             LEASE_UNTIL = NULL WHERE REQUEST_ID = $3",
+                            "UPDATE DMS_PRCREQ SET STATUS = 'FAILED', RESULT_PAYLOAD = $1, COMPLETED_AT = DB_NOW(), \
+                             LEASE_UNTIL = NULL WHERE REQUEST_ID = $2",
                         ))
                         .bind(result)
-                        .bind(at)
                         .bind(&request_id)
                         .execute(&mut *tx)
                         .await
@@ -1881,11 +1920,6 @@ macro_rules! store_impl {
                         report.requests_requeued.push(request_id);
                     }
                 }
-                sqlx::query(self.sql("DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1"))
-                    .bind(node_id)
-                    .execute(&mut *tx)
-                    .await
-                    .context(context)?;
                 tx.commit().await.context(context)?;
                 Ok(report)
             }

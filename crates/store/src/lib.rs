@@ -451,43 +451,44 @@ pub trait Store: Send + Sync {
     async fn get_connection(&self, name: &str) -> Result<Option<Connection>>;
 
     // Scheduler nodes.
-    /// Registers a node, replacing an earlier row of the same id.
+    /// Registers a node, replacing an earlier row of the same id. A start or heartbeat
+    /// time left `None` is the database's current time.
     async fn register_node(&self, node: &Node) -> Result<()>;
     async fn get_node(&self, node_id: &str) -> Result<Option<Node>>;
     async fn list_nodes(&self) -> Result<Vec<Node>>;
-    /// Bumps a node's heartbeat and the lease of the requests it holds. `false` when
-    /// the node's row is gone (another node rescued its work).
-    async fn heartbeat_node(
-        &self,
-        node_id: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool>;
+    /// Bumps a node's heartbeat and the lease of the requests it holds to `lease` from
+    /// now, both by the database's clock. `false` when the node's row is gone (another
+    /// node rescued its work).
+    async fn heartbeat_node(&self, node_id: &str, lease: std::time::Duration) -> Result<bool>;
     async fn deregister_node(&self, node_id: &str) -> Result<()>;
     /// Records what a node does (`leader` while it fires schedules, else `worker`).
     async fn set_node_role(&self, node_id: &str, role: &str) -> Result<()>;
 
     // Leases: a duty that one node at a time performs.
-    /// Takes the lease `name` for `holder` until `until` when it is free, expired at
-    /// `now`, or already `holder`'s (a renewal). `true` when `holder` holds it.
+    /// Takes the lease `name` for `holder`, for `lease` from now, when it is free,
+    /// expired, or already `holder`'s (a renewal); "now" and "expired" by the
+    /// database's clock. `true` when `holder` holds it.
     async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
+        lease: std::time::Duration,
     ) -> Result<bool>;
     /// Gives the lease up, if `holder` holds it, so that another node takes it at once.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
     async fn get_lease(&self, name: &str) -> Result<Option<Lease>>;
-    /// Takes over a dead node's work in one transaction: its `IP` runs close `FL` with
-    /// `msg`, its claimed requests go back to `NEW` (or end `FAILED` once they have had
-    /// `max_attempts` claims), and its row is removed.
+    /// The nodes whose heartbeat is older than `lease` by the database's clock.
+    async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<String>>;
+    /// Takes over a dead node's work in one transaction: its row is removed, its `IP`
+    /// runs close `FL` with `msg`, and its claimed requests go back to `NEW` (or end
+    /// `FAILED` once they have had `max_attempts` claims). With `stale_after`, only
+    /// while its heartbeat is still older than that by the database's clock (else
+    /// nothing happens).
     async fn rescue_node(
         &self,
         node_id: &str,
         msg: &str,
-        now: DateTime<Utc>,
+        stale_after: Option<std::time::Duration>,
         max_attempts: i64,
     ) -> Result<RescueReport>;
 
@@ -551,12 +552,15 @@ mod tests {
 }
 
 /// The statement a node's run claim sends to PostgreSQL (`$1` now, `$2` the limit, `$3`
-/// the node, `$4` the lease's end), for tools that replay the node's load on the
+/// the node, `$4` the lease in seconds), for tools that replay the node's load on the
 /// database (the benchmarks' pgbench ceiling).
 pub fn postgres_run_claim_statement() -> String {
-    common::claim_update_sql(
-        dwsched_model::RequestClass::Runs,
-        "FOR UPDATE OF r SKIP LOCKED",
+    common::with_database_clock(
+        Dialect::Postgres,
+        &common::claim_update_sql(
+            dwsched_model::RequestClass::Runs,
+            "FOR UPDATE OF r SKIP LOCKED",
+        ),
     )
 }
 

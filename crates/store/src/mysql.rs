@@ -182,7 +182,10 @@ impl MySqlStore {
         // InnoDB locks every row a locking read touches, subqueries included, and
         // MariaDB has no `FOR UPDATE OF`: so the candidates are found with a plain read
         // and only they are locked, by key, with their status checked again.
-        let (sql, order) = to_positional(&claim_candidates_sql(claim.class, ""));
+        let (sql, order) = to_positional(&crate::common::with_database_clock(
+            crate::Dialect::MySql,
+            &claim_candidates_sql(claim.class, ""),
+        ));
         let mut select_candidates = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
         for parameter in order {
             select_candidates = match parameter {
@@ -212,11 +215,12 @@ impl MySqlStore {
         let placeholders = vec!["?"; picked.len()].join(", ");
         let mut update = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = ?, CLAIMED_BY = ?, \
-             LEASE_UNTIL = ?, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 WHERE REQUEST_ID IN ({placeholders})"
+             LEASE_UNTIL = {}, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 WHERE REQUEST_ID IN ({placeholders})",
+            crate::Dialect::MySql.now_plus("?")
         )))
         .bind(now)
         .bind(&claim.node)
-        .bind(claim.lease_until.naive_utc());
+        .bind(claim.lease.as_secs_f64());
         let mut select = sqlx::query(sqlx::AssertSqlSafe(
             crate::common::rewrite(
                 crate::Dialect::MySql,

@@ -416,7 +416,7 @@ impl PgStore {
             .bind(now)
             .bind(i64::from(claim.limit))
             .bind(&claim.node)
-            .bind(claim.lease_until.naive_utc())
+            .bind(claim.lease.as_secs_f64())
             .fetch_all(&self.pool)
             .await?;
         let mut claimed = decode_all(rows, decode_request)?;

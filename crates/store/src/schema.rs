@@ -14,6 +14,36 @@ pub enum Dialect {
     MySql,
 }
 
+impl Dialect {
+    /// The database's current UTC time as an SQL expression. Lease deadlines and expiry
+    /// tests are taken from it, never from a node's clock: nodes' clocks disagree.
+    /// (SQLite has one node, whose clock is the database's.)
+    pub fn now_utc(self) -> &'static str {
+        match self {
+            Self::Postgres => "(statement_timestamp() AT TIME ZONE 'UTC')",
+            Self::MySql => "UTC_TIMESTAMP(6)",
+            Self::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        }
+    }
+
+    /// The database's UTC time `seconds` from now (an SQL number, negative for the
+    /// past).
+    pub fn now_plus(self, seconds: &str) -> String {
+        match self {
+            Self::Postgres => format!(
+                "({} + CAST({seconds} AS DOUBLE PRECISION) * INTERVAL '1 second')",
+                self.now_utc()
+            ),
+            Self::MySql => format!(
+                "TIMESTAMPADD(MICROSECOND, CAST(ROUND({seconds} * 1000000) AS SIGNED), UTC_TIMESTAMP(6))"
+            ),
+            Self::Sqlite => {
+                format!("strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {seconds}))")
+            }
+        }
+    }
+}
+
 /// Column types, named by what they hold rather than by any one dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
