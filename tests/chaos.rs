@@ -199,6 +199,53 @@ fn traced_flow(trace: &Path, work: &str) -> String {
     )
 }
 
+/// What the commands' own trace says: pairs of runs of one job whose real times
+/// crossed, and runs that did not reach their end (stopped or killed).
+pub struct TraceCheck {
+    pub overlaps: usize,
+    pub unfinished: usize,
+}
+
+/// Reads a trace directory: a file per mapref of `S <ns> <prcid>` (start), `H <ns>
+/// <prcid>` (still running) and `E <ns> <prcid>` (end) lines.
+pub fn check_trace(trace: &Path) -> TraceCheck {
+    let mut check = TraceCheck {
+        overlaps: 0,
+        unfinished: 0,
+    };
+    for entry in std::fs::read_dir(trace).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        // Per run: its start, the last time it said anything, and whether it ended.
+        let mut spans: HashMap<&str, (Option<u128>, Option<u128>, bool)> = HashMap::new();
+        for l in text.lines() {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            if let [kind, ns, prcid] = parts[..] {
+                let span = spans.entry(prcid).or_default();
+                let at = ns.parse().ok();
+                match kind {
+                    "S" => span.0 = at,
+                    _ => {
+                        span.1 = span.1.max(at);
+                        span.2 |= kind == "E";
+                    }
+                }
+            }
+        }
+        let mut intervals: Vec<(u128, u128)> = spans
+            .values()
+            .filter_map(|(s, e, ended)| {
+                if !ended {
+                    check.unfinished += 1;
+                }
+                Some((s.or(*e)?, e.or(*s)?))
+            })
+            .collect();
+        intervals.sort();
+        check.overlaps += intervals.windows(2).filter(|w| w[1].0 < w[0].1).count();
+    }
+    check
+}
+
 /// One figure of the report, and whether it must be zero.
 fn line(report: &mut String, name: &str, value: impl std::fmt::Display) {
     report.push_str(&format!("  {name:<42} {value}\n"));
@@ -484,38 +531,10 @@ async fn chaos(backend: Backend) {
         })
         .sum();
     // Overlaps by the commands' own clock.
-    let mut trace_overlaps = 0;
-    let mut unfinished = 0;
-    for entry in std::fs::read_dir(&trace).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        // Per run: its start, the last time it said anything, and whether it ended.
-        let mut spans: HashMap<&str, (Option<u128>, Option<u128>, bool)> = HashMap::new();
-        for l in text.lines() {
-            let parts: Vec<&str> = l.split_whitespace().collect();
-            if let [kind, ns, prcid] = parts[..] {
-                let span = spans.entry(prcid).or_default();
-                let at = ns.parse().ok();
-                match kind {
-                    "S" => span.0 = at,
-                    _ => {
-                        span.1 = span.1.max(at);
-                        span.2 |= kind == "E";
-                    }
-                }
-            }
-        }
-        let mut intervals: Vec<(u128, u128)> = spans
-            .values()
-            .filter_map(|(s, e, ended)| {
-                if !ended {
-                    unfinished += 1;
-                }
-                Some((s.or(*e)?, e.or(*s)?))
-            })
-            .collect();
-        intervals.sort();
-        trace_overlaps += intervals.windows(2).filter(|w| w[1].0 < w[0].1).count();
-    }
+    let TraceCheck {
+        overlaps: trace_overlaps,
+        unfinished,
+    } = check_trace(&trace);
     // The last node killed may still be waiting for its rescue.
     let lease: u64 = LEASE_SECONDS.parse().unwrap();
     let waiting = Instant::now();

@@ -4,7 +4,6 @@
 //! slow clock neither rescues others' work early nor loses its own; runs of one job
 //! never overlap. SQLite has one node, whose clock is the database's: no such test.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use dwsched_model::{NewRequest, RequestStatus, RequestType, RunFilter, RunStatus};
@@ -147,7 +146,7 @@ async fn skewed(backend: Backend, offset_seconds: i64) {
         .iter()
         .filter(|r| r.node.as_deref() == Some("skewed"))
         .count();
-    let overlaps = trace_overlaps(&trace);
+    let overlaps = crate::chaos::check_trace(&trace).overlaps;
     eprintln!(
         "skew {offset} on {backend:?}: {} requests in {took:.1?}, {} runs ({by_skewed} by the skewed node), {} not DONE, {} re-attempted, {} runs not PC, {overlaps} overlaps",
         all.len(),
@@ -164,28 +163,4 @@ async fn skewed(backend: Backend, offset_seconds: i64) {
     assert_eq!(overlaps, 0, "runs of one job overlapped");
     assert!(by_skewed > 0, "the skewed node ran nothing");
     db.cleanup().await;
-}
-
-/// Pairs of runs of one job whose real start and end times cross.
-fn trace_overlaps(trace: &std::path::Path) -> usize {
-    let mut overlaps = 0;
-    for entry in std::fs::read_dir(trace).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let mut spans: HashMap<&str, (u128, u128)> = HashMap::new();
-        for line in text.lines() {
-            if let [kind, ns, prcid] = line.split_whitespace().collect::<Vec<_>>()[..] {
-                let at: u128 = ns.parse().unwrap();
-                let span = spans.entry(prcid).or_insert((at, at));
-                if kind == "S" {
-                    span.0 = at;
-                } else {
-                    span.1 = at;
-                }
-            }
-        }
-        let mut intervals: Vec<(u128, u128)> = spans.into_values().collect();
-        intervals.sort();
-        overlaps += intervals.windows(2).filter(|w| w[1].0 < w[0].1).count();
-    }
-    overlaps
 }
