@@ -959,7 +959,14 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
     );
     // n2's heartbeat is months old; n1's is fresh, and a rescue that finds it fresh
     // does nothing.
-    assert_eq!(store.stale_nodes(lease).await.unwrap(), ["n2"]);
+    let stale: Vec<String> = store
+        .stale_nodes(lease)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(stale, ["n2"]);
     let report = store
         .rescue_node("n1", "judged dead too early", Some(lease), 3)
         .await

@@ -2,7 +2,7 @@
 //! that nothing a command starts can outlive its node.
 //!
 //! A command's process group is not enough: a grandchild may start its own session, and
-//! a node killed with SIGKILL signals nobody. So the node starts `dwsched __supervise --
+//! a node killed with SIGKILL signals nobody. So the node starts `dwsched __supervise
 //! PROGRAM ARGS…` instead of the program. The supervisor
 //!
 //! - holds one end of a socket pair as its standard input; the node holds the other end
@@ -10,10 +10,10 @@
 //!   closed it: when the node dies, however it dies, or when it wants the command gone;
 //! - is a child subreaper (Linux), so descendants whose parents die are re-parented to
 //!   it instead of to init, and the whole tree stays below it;
-//! - starts the program in its own process group, forwards a SIGTERM to descendants that
-//!   left that group, and exits with the program's status (re-raising its signal);
-//! - kills every remaining descendant, found by walking `/proc`, when the program ends,
-//!   when the socket closes, and before it exits.
+//! - starts the program in a process group of its own, passes a SIGTERM it gets on to
+//!   every descendant, and exits with the program's status (re-raising its signal);
+//! - kills every remaining descendant, found by walking `/proc` (elsewhere than Linux:
+//!   the program's process group), when the program ends and when the socket closes.
 //!
 //! A program that cannot be started is reported on the socket, and the supervisor exits
 //! with [`SPAWN_FAILED`].
@@ -88,25 +88,22 @@ pub fn supervise(command: &[OsString]) -> i32 {
             return SPAWN_FAILED;
         }
     };
-    let child = Pid::from_raw(child.id() as i32);
+    let program = Pid::from_raw(child.id() as i32);
     let status = loop {
         if node_is_gone(node) {
-            kill_descendants(Signal::SIGKILL);
+            kill_descendants(program);
             return 137;
         }
         if TERM_REQUESTED.swap(false, Ordering::SeqCst) {
-            // The node signalled our group; the program's own group and anything that
-            // left it get the signal too.
-            for pid in descendants() {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
+            // The node asks the command to stop: each of its processes hears it once.
+            signal_descendants(program, Signal::SIGTERM);
         }
-        if let Some(status) = reap_children(child) {
+        if let Some(status) = reap_children(Some(program)) {
             break status;
         }
     };
     // The program is done; whatever it left running goes with it.
-    kill_descendants(Signal::SIGKILL);
+    kill_descendants(program);
     match (status.code(), status.signal()) {
         (Some(code), _) => code,
         (None, Some(signal)) => mirror_signal(signal),
@@ -137,14 +134,14 @@ fn node_is_gone(node: BorrowedFd<'_>) -> bool {
 
 /// Reaps every child that has ended (adopted orphans included) and returns the
 /// program's status once it has ended.
-fn reap_children(program: Pid) -> Option<ExitStatus> {
+fn reap_children(program: Option<Pid>) -> Option<ExitStatus> {
     let mut ended = None;
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == program => {
+            Ok(WaitStatus::Exited(pid, code)) if Some(pid) == program => {
                 ended = Some(ExitStatus::from_raw((code & 0xff) << 8));
             }
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
+            Ok(WaitStatus::Signaled(pid, signal, _)) if Some(pid) == program => {
                 ended = Some(ExitStatus::from_raw(signal as i32));
             }
             Ok(WaitStatus::StillAlive) | Err(_) => return ended,
@@ -153,20 +150,32 @@ fn reap_children(program: Pid) -> Option<ExitStatus> {
     }
 }
 
-/// Signals every descendant until none is left, reaping them as they end.
-fn kill_descendants(signal: Signal) {
+/// Kills every descendant, again until none is left (one may fork meanwhile; its
+/// orphans come to this subreaper), reaping them as they end.
+fn kill_descendants(program: Pid) {
     loop {
-        let _ = reap_children(Pid::from_raw(0));
-        let pids = descendants();
-        if pids.is_empty() {
+        let _ = reap_children(None);
+        if !signal_descendants(program, Signal::SIGKILL) {
             break;
-        }
-        for pid in pids {
-            let _ = kill(pid, signal);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let _ = reap_children(Pid::from_raw(0));
+    let _ = reap_children(None);
+}
+
+/// Sends `signal` to every descendant; false when there was none. Without `/proc`
+/// (not Linux), the program's process group stands for them.
+fn signal_descendants(program: Pid, signal: Signal) -> bool {
+    if cfg!(target_os = "linux") {
+        let pids = descendants();
+        for pid in &pids {
+            let _ = kill(*pid, signal);
+        }
+        !pids.is_empty()
+    } else {
+        let _ = nix::sys::signal::killpg(program, signal);
+        false
+    }
 }
 
 /// Exits the way the program did: by the same signal, with its default action.
@@ -249,7 +258,7 @@ fn descendants() -> Vec<Pid> {
     found.into_iter().skip(1).map(Pid::from_raw).collect()
 }
 
-/// Without `/proc`, the program's process group stands for its descendants.
+/// Without `/proc`, descendants are not found one by one (see `signal_descendants`).
 #[cfg(not(target_os = "linux"))]
 fn descendants() -> Vec<Pid> {
     Vec::new()

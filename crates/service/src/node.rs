@@ -254,7 +254,8 @@ async fn register(shared: &Shared) -> Result<(), NodeError> {
         let fresh = !store
             .stale_nodes(config.lease)
             .await?
-            .contains(&config.node_id);
+            .iter()
+            .any(|node| node.node_id == config.node_id);
         let same_host = previous.host.as_deref() == Some(config.host.as_str());
         let alive = same_host
             && previous
@@ -429,29 +430,25 @@ async fn rescue_dead_nodes(shared: &Shared) {
         Ok(stale) => stale,
         Err(err) => return shared.health.failed("looking for dead nodes", &err),
     };
-    for node_id in stale {
-        if node_id == shared.config.node_id {
+    for node in stale {
+        if node.node_id == shared.config.node_id {
             continue;
         }
-        let last = match shared.store.get_node(&node_id).await {
-            Ok(Some(node)) => node.heartbeat_at,
-            Ok(None) => continue,
-            Err(err) => return shared.health.failed("reading a dead node", &err),
-        };
         let msg = format!(
-            "node {node_id} stopped heartbeating at {} (lease {} s); the run was abandoned",
-            last.map_or("?".to_string(), |t| t
+            "node {} stopped heartbeating at {} (lease {} s); the run was abandoned",
+            node.node_id,
+            node.heartbeat_at.map_or("?".to_string(), |t| t
                 .format("%Y-%m-%d %H:%M:%SZ")
                 .to_string()),
             lease.as_secs()
         );
         match shared
             .store
-            .rescue_node(&node_id, &msg, Some(lease), shared.config.max_attempts)
+            .rescue_node(&node.node_id, &msg, Some(lease), shared.config.max_attempts)
             .await
         {
             Ok(report) => {
-                log_rescue(&node_id, &report);
+                log_rescue(&node.node_id, &report);
                 shared.wake_claimer.notify_one();
             }
             Err(err) => shared.health.failed("rescuing a dead node", &err),

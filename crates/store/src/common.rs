@@ -34,6 +34,10 @@ pub const RUN_COLUMNS: &str = "CAST(PRCID AS BIGINT), CAST(JOBID AS BIGINT), \
 pub const FLOW_COLUMNS: &str =
     "CAST(JOBFLWID AS BIGINT), CAST(JOBID AS BIGINT), MAPREF, DWLOGIC, CURFLG, RECRDT";
 
+/// `DMS_SCHNODE` columns in the order `decode_node` reads them.
+pub const NODE_COLUMNS: &str =
+    "NODE_ID, HOST, CAST(PID AS BIGINT), VERSION, STARTED_AT, HEARTBEAT_AT, ROLE";
+
 /// `DMS_DBCONDTLS` columns in the order `decode_connection` reads them.
 pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOST, \
      CAST(DBPORT AS BIGINT), DBSRVNM, USRNM, PASSWD, CONSTR, SCHNM, CURFLG";
@@ -210,11 +214,10 @@ pub fn insert_sql(
 /// their binds line up with the `?`s; a statement that repeats one goes through
 /// `to_positional`.
 pub fn rewrite(dialect: Dialect, text: &str) -> String {
-    let text = with_database_clock(dialect, text);
     if dialect != Dialect::MySql {
-        return text;
+        return with_database_clock(dialect, text);
     }
-    let (sql, order) = to_positional(&text);
+    let (sql, order) = to_positional(text);
     debug_assert!(
         order.iter().copied().eq(1..=order.len()),
         "placeholders out of order in: {text}"
@@ -241,9 +244,10 @@ pub fn with_database_clock(dialect: Dialect, text: &str) -> String {
     out
 }
 
-/// MySQL text for a statement written with `$n`, and the parameter number each `?`
-/// stands for, in order.
+/// MySQL text for a statement written with `$n` (and the database clock's tokens), and
+/// the parameter number each `?` stands for, in order.
 pub fn to_positional(text: &str) -> (String, Vec<usize>) {
+    let text = with_database_clock(Dialect::MySql, text);
     let mut out = String::with_capacity(text.len());
     let mut order = Vec::new();
     let mut chars = text.chars().peekable();
@@ -308,8 +312,8 @@ macro_rules! store_impl {
         use sqlx::Row as _;
 
         use $crate::common::{
-            flag, states_update_sql, CONNECTION_COLUMNS, FLOW_COLUMNS, REQUEST_COLUMNS, RUN_COLUMNS,
-            SCHEDULED, SCHEDULE_COLUMNS,
+            flag, states_update_sql, CONNECTION_COLUMNS, FLOW_COLUMNS, NODE_COLUMNS, REQUEST_COLUMNS,
+            RUN_COLUMNS, SCHEDULED, SCHEDULE_COLUMNS,
         };
         use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
 
@@ -417,6 +421,18 @@ macro_rules! store_impl {
                 constr: row.try_get(8)?,
                 schnm: row.try_get(9)?,
                 current: curflg.as_deref().unwrap_or("Y") == "Y",
+            })
+        }
+
+        fn decode_node(row: &DbRow) -> std::result::Result<Node, sqlx::Error> {
+            Ok(Node {
+                node_id: row.try_get(0)?,
+                host: row.try_get(1)?,
+                pid: row.try_get(2)?,
+                version: row.try_get(3)?,
+                started_at: utc(row.try_get(4)?),
+                heartbeat_at: utc(row.try_get(5)?),
+                role: row.try_get(6)?,
             })
         }
 
@@ -1682,27 +1698,26 @@ macro_rules! store_impl {
             }
 
             async fn list_nodes(&self) -> Result<Vec<Node>> {
-                let rows = sqlx::query(self.sql(
-                    "SELECT NODE_ID, HOST, CAST(PID AS BIGINT), VERSION, STARTED_AT, HEARTBEAT_AT, ROLE \
-                     FROM DMS_SCHNODE ORDER BY NODE_ID",
-                ))
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {NODE_COLUMNS} FROM DMS_SCHNODE ORDER BY NODE_ID"
+                )))
                 .fetch_all(&self.pool)
                 .await
                 .context(|| "listing scheduler nodes".to_string())?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(Node {
-                            node_id: row.try_get(0)?,
-                            host: row.try_get(1)?,
-                            pid: row.try_get(2)?,
-                            version: row.try_get(3)?,
-                            started_at: utc(row.try_get(4)?),
-                            heartbeat_at: utc(row.try_get(5)?),
-                            role: row.try_get(6)?,
-                        })
-                    })
-                    .collect::<std::result::Result<_, sqlx::Error>>()
-                    .context(|| "reading scheduler nodes".to_string())
+                decode_all(rows, decode_node).context(|| "reading scheduler nodes".to_string())
+            }
+
+            async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<Node>> {
+                let context = || "looking for nodes that stopped heartbeating".to_string();
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {NODE_COLUMNS} FROM DMS_SCHNODE \
+                     WHERE HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($1) ORDER BY NODE_ID"
+                )))
+                .bind(-lease.as_secs_f64())
+                .fetch_all(&self.pool)
+                .await
+                .context(context)?;
+                decode_all(rows, decode_node).context(context)
             }
 
             async fn heartbeat_node(&self, node_id: &str, lease: std::time::Duration) -> Result<bool> {
@@ -1826,17 +1841,6 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<String>> {
-                sqlx::query_scalar(self.sql(
-                    "SELECT NODE_ID FROM DMS_SCHNODE \
-                     WHERE HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($1) ORDER BY NODE_ID",
-                ))
-                .bind(-lease.as_secs_f64())
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "looking for nodes that stopped heartbeating".to_string())
-            }
-
             async fn rescue_node(
                 &self,
                 node_id: &str,
@@ -1850,17 +1854,17 @@ macro_rules! store_impl {
                 // The node's row goes first, and only while it is still stale by the
                 // database's clock: a node that heartbeated meanwhile keeps its work,
                 // and of two rescuers only one finds the row.
-                let removed = sqlx::query(self.sql(
-                    "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1 AND ($2 IS NULL \
-                     OR HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($3))",
-                ))
-                .bind(node_id)
-                .bind(stale_after.map(|_| 1_i64))
-                .bind(-stale_after.unwrap_or_default().as_secs_f64())
-                .execute(&mut *tx)
-                .await
-                .context(context)?
-                .rows_affected();
+                let delete = sqlx::query(self.sql(match stale_after {
+                    Some(_) => "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1 \
+                                AND (HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($2))",
+                    None => "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1",
+                }))
+                .bind(node_id);
+                let delete = match stale_after {
+                    Some(lease) => delete.bind(-lease.as_secs_f64()),
+                    None => delete,
+                };
+                let removed = delete.execute(&mut *tx).await.context(context)?.rows_affected();
                 if removed == 0 && stale_after.is_some() {
                     tx.rollback().await.context(context)?;
                     return Ok(report);

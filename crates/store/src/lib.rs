@@ -478,7 +478,7 @@ pub trait Store: Send + Sync {
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
     async fn get_lease(&self, name: &str) -> Result<Option<Lease>>;
     /// The nodes whose heartbeat is older than `lease` by the database's clock.
-    async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<String>>;
+    async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<Node>>;
     /// Takes over a dead node's work in one transaction: its row is removed, its `IP`
     /// runs close `FL` with `msg`, and its claimed requests go back to `NEW` (or end
     /// `FAILED` once they have had `max_attempts` claims). With `stale_after`, only

@@ -182,10 +182,7 @@ impl MySqlStore {
         // InnoDB locks every row a locking read touches, subqueries included, and
         // MariaDB has no `FOR UPDATE OF`: so the candidates are found with a plain read
         // and only they are locked, by key, with their status checked again.
-        let (sql, order) = to_positional(&crate::common::with_database_clock(
-            crate::Dialect::MySql,
-            &claim_candidates_sql(claim.class, ""),
-        ));
+        let (sql, order) = to_positional(&claim_candidates_sql(claim.class, ""));
         let mut select_candidates = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
         for parameter in order {
             select_candidates = match parameter {
