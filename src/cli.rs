@@ -196,7 +196,7 @@ pub enum ConnCommand {
         /// Default schema of the connection's statements (PostgreSQL search_path; the
         /// database on MySQL when the URL names none)
         #[arg(long, value_name = "SCHEMA")]
-        schema: Option<String>,
+        default_schema: Option<String>,
     },
     /// List the connections (passwords are never shown)
     List,

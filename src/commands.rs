@@ -214,14 +214,14 @@ async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
             name,
             url,
             password,
-            schema,
+            default_schema,
         } => {
             let stored = ops::register_connection(
                 &*store,
                 &name,
                 &url,
                 password.as_deref(),
-                schema.as_deref(),
+                default_schema.as_deref(),
             )
             .await?;
             if stored

@@ -53,12 +53,26 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let code = exit_code(&err);
-            // One line: causes joined, newlines flattened.
-            let message = format!("{err:#}").replace('\n', " ");
-            eprintln!("error: {message}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::from(code)
         }
     }
+}
+
+/// An error and its causes on one line, each cause said once: many errors already
+/// include their cause in their own text.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 /// Usage and configuration errors (bad flags or variables, bad input, an

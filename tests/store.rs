@@ -603,7 +603,7 @@ async fn runs_open_heartbeat_and_close(db: TestDb) {
         jobflwid: Some(9),
         params,
         prclog: "param1=EU | param10=x".into(),
-        sessionid: Some("s-1".into()),
+        sessionid: Some(1_764_000_000_123_456),
         request_id: Some(request.clone()),
         node: Some("node-a".into()),
         started_at: at(0),
@@ -640,6 +640,7 @@ async fn runs_open_heartbeat_and_close(db: TestDb) {
     assert_eq!(stored.request_id.as_deref(), Some(request.as_str()));
     assert_eq!(stored.node.as_deref(), Some("node-a"));
     assert_eq!(stored.started_at, Some(at(0)));
+    assert_eq!(stored.sessionid.as_deref(), Some("1764000000123456"));
     assert_eq!(stored.ended_at, None);
 
     assert!(store.heartbeat_run(prcid, at(5)).await.unwrap());
@@ -729,7 +730,7 @@ async fn job_log_and_errors_are_written(db: TestDb) {
         trgrows: 999_998,
         errrows: 2,
         prcid: Some(prcid),
-        sessionid: Some("s-1".into()),
+        sessionid: Some(1_764_000_000_123_456),
     };
     let joblogid = store.write_job_log(&entry).await.unwrap();
     assert_eq!(store.job_log_for_run(prcid).await.unwrap(), Some(entry));
@@ -1278,7 +1279,7 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
             jobflwid: Some(2),
             params,
             prclog: format!("run of {mapref}"),
-            sessionid: Some(node.into()),
+            sessionid: Some(node.len() as i64),
             request_id: Some(request.into()),
             node: Some(node.into()),
             started_at: at(6),

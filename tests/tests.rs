@@ -2,6 +2,7 @@
 
 mod util;
 
+mod adopt;
 mod chaos;
 mod cli;
 mod commands;

@@ -179,7 +179,8 @@ pub struct NewRun {
     pub jobflwid: Option<i64>,
     pub params: [Option<String>; PARAM_COUNT],
     pub prclog: String,
-    pub sessionid: Option<String>,
+    /// The number DWTOOL's views join `DMS_PRCLOG`, `DMS_JOBLOG` and `DMS_JOBERR` on.
+    pub sessionid: Option<i64>,
     pub request_id: Option<String>,
     pub node: Option<String>,
     pub started_at: DateTime<Utc>,
@@ -225,7 +226,7 @@ pub struct JobLogEntry {
     pub trgrows: i64,
     pub errrows: i64,
     pub prcid: Option<i64>,
-    pub sessionid: Option<String>,
+    pub sessionid: Option<i64>,
 }
 
 /// A `DMS_JOBERR` row.
@@ -238,7 +239,7 @@ pub struct JobErrorEntry {
     pub errmsg: String,
     pub keyvalue: Option<String>,
     pub jobid: Option<i64>,
-    pub sessionid: Option<String>,
+    pub sessionid: Option<i64>,
     pub prcid: Option<i64>,
     pub mapref: String,
 }

@@ -117,6 +117,10 @@ pub(crate) struct Shared {
     pub alerts: crate::alerts::Alerter,
     /// Where workers write their runs' bookkeeping (shared transactions).
     pub journal: crate::journal::RunJournal,
+    /// The `SESSIONID` of this node's runs in `DMS_PRCLOG`, `DMS_JOBLOG` and
+    /// `DMS_JOBERR`: a number, as DWTOOL's views join on it, distinct for each start of
+    /// the node (its start in microseconds since the Unix epoch).
+    pub session: i64,
 }
 
 impl Shared {
@@ -183,6 +187,7 @@ pub async fn run_node(
         pools: dwsched_flow::Pools::new(),
         leading: AtomicBool::new(false),
         fenced: AtomicBool::new(false),
+        session: chrono::Utc::now().timestamp_micros(),
     });
     // A database that is briefly busy or restarting is waited for; anything else
     // (a live node with this id, a broken schema) stops the start.

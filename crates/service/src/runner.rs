@@ -491,7 +491,7 @@ async fn execute_run(
         jobflwid: Some(flow_row.jobflwid),
         params: spec.params.params.clone(),
         prclog: spec.params.prclog_text(),
-        sessionid: Some(config.node_id.clone()),
+        sessionid: Some(shared.session),
         request_id: Some(request.request_id.clone()),
         node: Some(config.node_id.clone()),
         started_at,
@@ -564,30 +564,23 @@ async fn execute_run(
         ),
         RunOutcome::Stopped { message } => (RunStatus::Stopped, Some(message.clone())),
     };
+    let log = JobLogEntry {
+        prcdt: ended_at,
+        mapref: mapref.to_string(),
+        jobid: flow_row.jobid,
+        srcrows: report.totals.source,
+        trgrows: report.totals.target,
+        errrows: report.totals.errors,
+        prcid: Some(prcid),
+        sessionid: Some(shared.session),
+    };
     let finish = FinishRun {
         prcid,
         status,
         msg: msg.clone(),
         ended_at,
-        log: JobLogEntry {
-            prcdt: ended_at,
-            mapref: mapref.to_string(),
-            jobid: flow_row.jobid,
-            srcrows: report.totals.source,
-            trgrows: report.totals.target,
-            errrows: report.totals.errors,
-            prcid: Some(prcid),
-            sessionid: Some(config.node_id.clone()),
-        },
-        errors: error_rows(
-            &report,
-            status,
-            msg.as_deref(),
-            prcid,
-            mapref,
-            flow_row.jobid,
-            ended_at,
-        ),
+        errors: error_rows(&report, status, msg.as_deref(), &log),
+        log,
     };
     Some(Ok(Ended {
         result: RunResult {
@@ -623,28 +616,26 @@ async fn resolve_connections(shared: &Shared, flow: &Flow) -> Result<Connections
 }
 
 /// The `DMS_JOBERR` rows of a run: each failed step attempt (`STEP`), each rejected row
-/// (`ROW`), and the run's own failure (`JOB`).
+/// (`ROW`), and the run's own failure (`JOB`), with the job, session, run and mapref of
+/// its `DMS_JOBLOG` row `log`, which DWTOOL's views join them on.
 fn error_rows(
     report: &RunReport,
     status: RunStatus,
     msg: Option<&str>,
-    prcid: i64,
-    mapref: &str,
-    jobid: Option<i64>,
-    at: DateTime<Utc>,
+    log: &JobLogEntry,
 ) -> Vec<JobErrorEntry> {
     let row = |errtyp, errmsg: String, dberrmsg: Option<String>, keyvalue: Option<String>| {
         JobErrorEntry {
             joblogid: None,
-            prcdt: at,
+            prcdt: log.prcdt,
             errtyp,
             dberrmsg,
             errmsg,
             keyvalue,
-            jobid,
-            sessionid: None,
-            prcid: Some(prcid),
-            mapref: mapref.to_string(),
+            jobid: log.jobid,
+            sessionid: log.sessionid,
+            prcid: log.prcid,
+            mapref: log.mapref.clone(),
         }
     };
     let mut rows: Vec<JobErrorEntry> = report

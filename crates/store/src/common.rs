@@ -3,7 +3,11 @@
 //! Statements are written once with `$n` placeholders, which PostgreSQL and SQLite both
 //! take; the MySQL backend rewrites them to `?` (see `mysql::to_mysql`). Integer columns
 //! are read through `CAST(… AS BIGINT)` so that tables created by the original tool,
-//! whose integer columns may be `INTEGER` or `NUMERIC`, read the same as ours.
+//! whose integer columns may be `INTEGER` or `NUMERIC`, read the same as ours; binds of
+//! `i64`, text and timestamps are ones each backend assigns to any numeric, text or
+//! timestamp column, so writes need no cast. `SESSIONID` (the original's
+//! `NUMERIC(30,0)`, text in tables of older releases) is read through
+//! `CAST(… AS VARCHAR)`.
 //!
 //! The backend-specific parts (ids, claims, the catalogue) are methods each backend
 //! module defines; `store_impl!` builds the `Store` implementation from both.
@@ -26,7 +30,7 @@ pub const REQUEST_COLUMNS: &str = "REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, ST
 
 /// `DMS_PRCLOG` columns in the order `decode_run` reads them.
 pub const RUN_COLUMNS: &str = "CAST(PRCID AS BIGINT), CAST(JOBID AS BIGINT), \
-     CAST(JOBFLWID AS BIGINT), STRTDT, ENDDT, STATUS, MSG, PRCLOG, MAPREF, SESSIONID, PARAM1, \
+     CAST(JOBFLWID AS BIGINT), STRTDT, ENDDT, STATUS, MSG, PRCLOG, MAPREF, CAST(SESSIONID AS VARCHAR), PARAM1, \
      PARAM2, PARAM3, PARAM4, PARAM5, PARAM6, PARAM7, PARAM8, PARAM9, PARAM10, REQUEST_ID, NODE, \
      RECUPDT";
 
@@ -210,7 +214,7 @@ pub fn insert_sql(
 
 /// Rewrites shared statement text for `dialect`: the database clock's [`DB_NOW`] and
 /// [`DB_NOW_PLUS`] become the dialect's expressions, and MySQL takes `?` for `$n` and
-/// `SIGNED` for `BIGINT` in casts. Shared statements use each `$n` once, in order, so
+/// `SIGNED`/`CHAR` for `BIGINT`/`VARCHAR` in casts. Shared statements use each `$n` once, in order, so
 /// their binds line up with the `?`s; a statement that repeats one goes through
 /// `to_positional`.
 pub fn rewrite(dialect: Dialect, text: &str) -> String {
@@ -244,7 +248,8 @@ pub fn with_database_clock(dialect: Dialect, text: &str) -> String {
     out
 }
 
-/// MySQL text for a statement written with `$n` (and the database clock's tokens), and
+/// MySQL text for a statement written with `$n` (and the database clock's tokens, and
+/// `SIGNED`/`CHAR` for the `BIGINT`/`VARCHAR` of casts), and
 /// the parameter number each `?` stands for, in order.
 pub fn to_positional(text: &str) -> (String, Vec<usize>) {
     let text = with_database_clock(Dialect::MySql, text);
@@ -264,7 +269,10 @@ pub fn to_positional(text: &str) -> (String, Vec<usize>) {
             out.push(c);
         }
     }
-    (out.replace(" AS BIGINT)", " AS SIGNED)"), order)
+    let out = out
+        .replace(" AS BIGINT)", " AS SIGNED)")
+        .replace(" AS VARCHAR)", " AS CHAR)");
+    (out, order)
 }
 
 pub fn flag(value: bool) -> &'static str {
@@ -419,7 +427,9 @@ macro_rules! store_impl {
                 usrnm: row.try_get(6)?,
                 passwd: row.try_get(7)?,
                 constr: row.try_get(8)?,
-                schnm: row.try_get(9)?,
+                // The original install declares SCHNM NOT NULL, so "no default schema"
+                // is stored as ''.
+                schnm: row.try_get::<Option<String>, _>(9)?.filter(|s| !s.is_empty()),
                 current: curflg.as_deref().unwrap_or("Y") == "Y",
             })
         }
@@ -1406,7 +1416,8 @@ macro_rules! store_impl {
                 let context = || format!("reading the job log of run {prcid}");
                 let row = sqlx::query(self.sql(
                     "SELECT PRCDT, MAPREF, CAST(JOBID AS BIGINT), CAST(SRCROWS AS BIGINT), \
-                     CAST(TRGROWS AS BIGINT), CAST(ERRROWS AS BIGINT), CAST(PRCID AS BIGINT), SESSIONID \
+                     CAST(TRGROWS AS BIGINT), CAST(ERRROWS AS BIGINT), CAST(PRCID AS BIGINT), \
+                     CAST(SESSIONID AS VARCHAR) \
                      FROM DMS_JOBLOG WHERE PRCID = $1 ORDER BY JOBLOGID DESC",
                 ))
                 .bind(prcid)
@@ -1423,7 +1434,10 @@ macro_rules! store_impl {
                         trgrows: row.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
                         errrows: row.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
                         prcid: row.try_get(6)?,
-                        sessionid: row.try_get(7)?,
+                        // Read as text: rows of older releases hold a node id there.
+                        sessionid: row
+                            .try_get::<Option<String>, _>(7)?
+                            .and_then(|s| s.parse().ok()),
                     }))
                 })()
                 .context(context)
@@ -1485,7 +1499,7 @@ macro_rules! store_impl {
                         .bind(&c.usrnm)
                         .bind(&c.passwd)
                         .bind(&c.constr)
-                        .bind(&c.schnm)
+                        .bind(c.schnm.as_deref().unwrap_or(""))
                         .bind(flag(c.current))
                         .bind(conid)
                         .execute(&mut *tx)
@@ -1512,7 +1526,7 @@ macro_rules! store_impl {
                             .bind(&c.usrnm)
                             .bind(&c.passwd)
                             .bind(&c.constr)
-                            .bind(&c.schnm)
+                            .bind(c.schnm.as_deref().unwrap_or(""))
                             .bind(flag(c.current));
                         Self::insert_returning_id(&mut tx, query).await.context(context)?
                     }

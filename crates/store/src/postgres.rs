@@ -15,7 +15,7 @@ use crate::{StoreOptions, redact_url};
 /// Opens the runs of requests their nodes still hold (the request rows locked, so that
 /// a rescue waits), with the `PRCID` of each by request.
 const OPEN_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
-     $4::bigint[], $5::bigint[], $6::timestamp[], $7::text[], $8::text[], $9::text[], $10::text[], \
+     $4::bigint[], $5::bigint[], $6::timestamp[], $7::text[], $8::bigint[], $9::text[], $10::text[], \
      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) \
      AS i(request_id, node, mapref, jobid, jobflwid, started, prclog, sessionid, \
      p1, p2, p3, p4, p5, p6, p7, p8, p9, p10)), \
@@ -32,7 +32,7 @@ const OPEN_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::tex
 /// runs it closed.
 const FINISH_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], \
      $4::timestamp[], $5::timestamp[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], \
-     $10::bigint[], $11::bigint[], $12::text[]) \
+     $10::bigint[], $11::bigint[], $12::bigint[]) \
      AS i(prcid, status, msg, ended, prcdt, mapref, jobid, srcrows, trgrows, errrows, log_prcid, sessionid)), \
      closed AS (UPDATE DMS_PRCLOG l SET STATUS = i.status, MSG = i.msg, ENDDT = i.ended, RECUPDT = i.ended \
      FROM input i WHERE l.PRCID = i.prcid AND l.STATUS = 'IP' RETURNING CAST(l.PRCID AS BIGINT) AS prcid), \
@@ -276,12 +276,7 @@ impl PgStore {
                         .collect::<Vec<_>>(),
                 )
                 .bind(opens.iter().map(|r| r.prclog.clone()).collect::<Vec<_>>())
-                .bind(
-                    opens
-                        .iter()
-                        .map(|r| r.sessionid.clone())
-                        .collect::<Vec<_>>(),
-                );
+                .bind(opens.iter().map(|r| r.sessionid).collect::<Vec<_>>());
             for index in 0..dwsched_model::PARAM_COUNT {
                 query = query.bind(
                     opens
@@ -333,12 +328,7 @@ impl PgStore {
                 .bind(finishes.iter().map(|f| f.log.trgrows).collect::<Vec<_>>())
                 .bind(finishes.iter().map(|f| f.log.errrows).collect::<Vec<_>>())
                 .bind(finishes.iter().map(|f| f.log.prcid).collect::<Vec<_>>())
-                .bind(
-                    finishes
-                        .iter()
-                        .map(|f| f.log.sessionid.clone())
-                        .collect::<Vec<_>>(),
-                )
+                .bind(finishes.iter().map(|f| f.log.sessionid).collect::<Vec<_>>())
                 .bind(logged_at)
                 .fetch_all(&mut *tx)
                 .await

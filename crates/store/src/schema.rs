@@ -54,6 +54,9 @@ pub enum ColumnType {
     },
     BigInt,
     Int,
+    /// A whole number of up to this many digits (`NUMERIC(p,0)`), as the original
+    /// install declares `SESSIONID`.
+    Numeric(u8),
     Varchar(u32),
     /// Long text: flows, messages, payloads.
     Text,
@@ -117,6 +120,8 @@ use ColumnType::*;
 
 const NAME: ColumnType = Varchar(100);
 const FLAG: ColumnType = Varchar(1);
+/// `SESSIONID`, as the original install declares it (Oracle `NUMBER(30)`).
+const SESSION: ColumnType = Numeric(30);
 
 pub const TABLES: &[Table] = &[
     Table {
@@ -236,7 +241,7 @@ pub const TABLES: &[Table] = &[
             col("MSG", Text),
             col("PRCLOG", Text),
             col("MAPREF", NAME),
-            col("SESSIONID", Varchar(64)),
+            col("SESSIONID", SESSION),
             col("PARAM1", Varchar(250)),
             col("PARAM2", Varchar(250)),
             col("PARAM3", Varchar(250)),
@@ -271,7 +276,7 @@ pub const TABLES: &[Table] = &[
             col("TRGROWS", BigInt),
             col("ERRROWS", BigInt),
             col("PRCID", BigInt),
-            col("SESSIONID", Varchar(64)),
+            col("SESSIONID", SESSION),
             col("RECCRDT", Timestamp),
         ],
     },
@@ -292,7 +297,7 @@ pub const TABLES: &[Table] = &[
             col("ERRMSG", Text),
             col("KEYVALUE", Text),
             col("JOBID", BigInt),
-            col("SESSIONID", Varchar(64)),
+            col("SESSIONID", SESSION),
             col("PRCID", BigInt),
             col("MAPREF", NAME),
         ],
@@ -505,6 +510,9 @@ impl Column {
             (BigInt, Dialect::Sqlite) | (Int, Dialect::Sqlite) => "INTEGER".to_string(),
             (BigInt, _) => "BIGINT".to_string(),
             (Int, _) => "INTEGER".to_string(),
+            (Numeric(_), Dialect::Sqlite) => "INTEGER".to_string(),
+            (Numeric(p), Dialect::Postgres) => format!("NUMERIC({p},0)"),
+            (Numeric(p), Dialect::MySql) => format!("DECIMAL({p},0)"),
             (Varchar(_), Dialect::Sqlite) | (Text, Dialect::Sqlite) => "TEXT".to_string(),
             (Varchar(n), _) => format!("VARCHAR({n})"),
             (Text, Dialect::Postgres) => "TEXT".to_string(),
