@@ -140,7 +140,7 @@ const TOKEN: &str = "t0k-for-tests";
 
 /// An HTTP client; reqwest is built without a default TLS provider, so the test
 /// process installs ring's, as the node does.
-fn http_client() -> reqwest::Client {
+pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
@@ -153,7 +153,7 @@ fn free_port() -> u16 {
 }
 
 /// A node serving HTTP on a free port, with the test token.
-async fn node_with_http(
+pub async fn node_with_http(
     db: &TestDb,
     scratch: &Scratch,
     token: Option<&str>,

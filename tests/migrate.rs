@@ -76,6 +76,7 @@ async fn upgrades_the_original_tables_in_place(db: TestDb) {
         "DMS_JOBSCH.MAXFAIL",
         "DMS_JOBSCH.FAILCNT",
         "DMS_JOBSCH.SCHERR",
+        "DMS_JOBSCH.CHGDT",
         "DMS_PRCREQ.DEDUPE_KEY",
         "DMS_PRCREQ.NOT_BEFORE",
         "DMS_PRCREQ.ATTEMPTS",

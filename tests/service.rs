@@ -1070,7 +1070,79 @@ async fn a_dead_leaders_schedules_move_to_another_node(db: TestDb) {
     assert!(per_request.values().all(|n| *n == 1), "{per_request:?}");
 }
 
+/// The slots fired for schedule `jobschid` (by dedupe key), each with when the node
+/// queued it.
+async fn fires_of(
+    store: &dyn Store,
+    jobschid: &str,
+) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let prefix = format!("sch:{jobschid}:");
+    let mut fires: Vec<_> = store
+        .list_requests(None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| {
+            let slot = r.dedupe_key.as_deref()?.strip_prefix(&prefix)?;
+            let slot = chrono::DateTime::parse_from_rfc3339(slot).ok()?.to_utc();
+            Some((slot, r.requested_at?))
+        })
+        .collect();
+    fires.sort();
+    fires
+}
+
+/// How long after `edited_at` the node first queued a slot of `jobschid`, waiting for it.
+async fn first_fire_after(
+    store: &dyn Store,
+    jobschid: &str,
+    edited_at: chrono::DateTime<chrono::Utc>,
+) -> Duration {
+    let queued = eventually(LONG, &format!("a fire of schedule {jobschid}"), || async {
+        fires_of(store, jobschid)
+            .await
+            .into_iter()
+            .map(|(_, queued)| queued)
+            .filter(|queued| *queued >= edited_at)
+            .min()
+    })
+    .await;
+    (queued - edited_at).to_std().unwrap_or_default()
+}
+
+/// Waits until no more fires can come from before the edit at `edited_at`, and asserts
+/// that the node queued no slot later than the edit seen within `SEEN` (and fires
+/// queued up to their lead ahead).
+async fn assert_no_fire_after(
+    store: &dyn Store,
+    jobschid: &str,
+    edited_at: chrono::DateTime<chrono::Utc>,
+    what: &str,
+) {
+    const SEEN: i64 = 2;
+    const LEAD: i64 = 2;
+    let bound = edited_at + chrono::Duration::seconds(SEEN + LEAD);
+    let settle = (bound + chrono::Duration::seconds(2) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(settle).await;
+    let late: Vec<_> = fires_of(store, jobschid)
+        .await
+        .into_iter()
+        .filter(|(slot, _)| *slot > bound)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{what}: schedule {jobschid} still fired {late:?} after the edit at {edited_at}"
+    );
+}
+
+/// Edits from every path reach the node that fires within 2 s, with no periodic sync
+/// to help (`SCHEDULER_REFRESH_INTERVAL` stays 60 s): the CLI, the HTTP API of another
+/// node, a new row version written the way DWTOOL's UI writes it, and an `UPDATE` by
+/// hand that leaves `RECUPDT` alone.
 async fn a_running_node_follows_schedule_edits(db: TestDb) {
+    const SEEN: Duration = Duration::from_secs(2);
     let scratch = Scratch::new();
     let store = db.open().await;
     let flow = scratch.command_flow("edit", "true");
@@ -1079,13 +1151,22 @@ async fn a_running_node_follows_schedule_edits(db: TestDb) {
         &scratch.dir,
         &["job", "put", "EDIT", "--flow", flow.to_str().unwrap()],
     );
-    let _node = NodeProcess::start(
-        &db,
-        &scratch.dir,
-        "n1",
-        &[("SCHEDULER_REFRESH_INTERVAL", "1")],
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The firing node serves no HTTP; the API is another node's (SQLite has one node).
+    let _lead = (db.backend != dwsched_store::Backend::Sqlite)
+        .then(|| NodeProcess::start(&db, &scratch.dir, "lead", &[]));
+    if _lead.is_some() {
+        eventually(LONG, "node lead to fire the schedules", || async {
+            let lease = store.get_lease("scheduler").await.unwrap()?;
+            (lease.holder.as_deref() == Some("lead")).then_some(())
+        })
+        .await;
+    }
+    let (_web, base) = crate::http::node_with_http(&db, &scratch, None).await;
+    let client = crate::http::http_client();
+    let now = chrono::Utc::now;
+
+    // The CLI adds an enabled schedule, then disables it.
+    let edited = now();
     let id = cli(
         &db,
         &scratch.dir,
@@ -1100,22 +1181,67 @@ async fn a_running_node_follows_schedule_edits(db: TestDb) {
             "--enable",
         ],
     );
-    eventually(
-        LONG,
-        "runs of the schedule added while the node runs",
-        || async { (runs_of(&*store, "EDIT").await.len() >= 2).then_some(()) },
-    )
-    .await;
+    let seen = first_fire_after(&*store, &id, edited).await;
+    eprintln!("schedule add: first fire queued {seen:?} after the edit");
+    assert!(seen <= SEEN, "schedule add took {seen:?} to fire");
+    let edited = now();
     cli(&db, &scratch.dir, &["schedule", "disable", &id]);
-    // After the next sync no further slot is queued.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let settled = store.list_requests(None, 1000).await.unwrap().len();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        store.list_requests(None, 1000).await.unwrap().len(),
-        settled,
-        "a disabled schedule stops firing"
-    );
+    assert_no_fire_after(&*store, &id, edited, "schedule disable").await;
+
+    // The API of the other node enables it again.
+    let edited = now();
+    let answer = client
+        .post(format!("{base}/api/schedules/{id}/enable"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    let seen = first_fire_after(&*store, &id, edited).await;
+    eprintln!("API enable: first fire queued {seen:?} after the edit");
+    assert!(seen <= SEEN, "the API's enable took {seen:?} to fire");
+
+    // DWTOOL's UI replaces the schedule: a new row version, the old one retired, in one
+    // transaction.
+    let new_id = match db.backend {
+        dwsched_store::Backend::Postgres => "nextval('dms_jobschseq')",
+        _ => "NULL",
+    };
+    let edited = now();
+    db.exec_raw(&[
+        "BEGIN",
+        &format!(
+            "INSERT INTO DMS_JOBSCH (JOBSCHID, JOBFLWID, MAPREF, FRQCD, CRONEXPR, STFLG, \
+             RECCRDT, RECUPDT, CURFLG, SCHFLG) SELECT {new_id}, JOBFLWID, MAPREF, 'CR', \
+             '*/2 * * * * *', 'A', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'Y', 'Y' \
+             FROM DMS_JOBSCH WHERE JOBSCHID = {id}"
+        ),
+        &format!(
+            "UPDATE DMS_JOBSCH SET CURFLG = 'N', RECUPDT = CURRENT_TIMESTAMP WHERE JOBSCHID = {id}"
+        ),
+        "COMMIT",
+    ])
+    .await;
+    let version = store
+        .list_schedules(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.mapref == "EDIT" && s.curflg.as_deref() == Some("Y"))
+        .expect("the new row version")
+        .jobschid
+        .to_string();
+    let seen = first_fire_after(&*store, &version, edited).await;
+    eprintln!("new row version: first fire queued {seen:?} after the edit");
+    assert!(seen <= SEEN, "the new row version took {seen:?} to fire");
+    assert_no_fire_after(&*store, &id, edited, "the retired row version").await;
+
+    // An UPDATE by hand that changes the rule and leaves RECUPDT alone.
+    let edited = now();
+    db.exec_raw(&[&format!(
+        "UPDATE DMS_JOBSCH SET CRONEXPR = '0 0 0 1 1 *' WHERE JOBSCHID = {version}"
+    )])
+    .await;
+    assert_no_fire_after(&*store, &version, edited, "a rule changed by hand").await;
 
     // REFRESH_SCHEDULE is answered with the sync's counts.
     let refresh = store

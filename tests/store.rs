@@ -34,6 +34,7 @@ crate::per_backend!(
     watchers_wake_on_new_requests,
     runs_finish_in_one_transaction_and_fires_skip_taken_keys,
     run_writes_share_a_transaction_and_answer_each,
+    schedule_changes_are_counted_whoever_makes_them,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -81,7 +82,7 @@ async fn migrate_is_idempotent(db: TestDb) {
 
     let first = store.migrate().await.unwrap();
     assert_eq!(first.from_version, None);
-    assert_eq!(first.to_version, 2);
+    assert_eq!(first.to_version, 3);
     for table in [
         "DMS_JOBSCH",
         "DMS_PRCREQ",
@@ -93,6 +94,7 @@ async fn migrate_is_idempotent(db: TestDb) {
         "DMS_DBCONDTLS",
         "DMS_SCHNODE",
         "DMS_SCHLEASE",
+        "DMS_SCHVER",
     ] {
         assert!(first.tables_created.iter().any(|t| t == table), "{table}");
     }
@@ -102,23 +104,38 @@ async fn migrate_is_idempotent(db: TestDb) {
             .iter()
             .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
     );
-    assert_eq!(store.schema_version().await.unwrap(), Some(2));
+    assert_eq!(store.schema_version().await.unwrap(), Some(3));
     store.check_schema().await.unwrap();
 
     let second = store.migrate().await.unwrap();
     assert!(!second.changed_anything(), "{second:?}");
-    assert_eq!(second.from_version, Some(2));
+    assert_eq!(second.from_version, Some(3));
 
-    // A database of version 1 gains the lease table.
+    // A database of version 1 gains the lease table, and the count of schedule
+    // changes with its triggers.
     db.exec_raw(&[
         "DROP TABLE DMS_SCHLEASE",
-        "DELETE FROM DWSCHED_MIGRATIONS WHERE VERSION = 2",
+        "DROP TABLE DMS_SCHVER",
+        "DELETE FROM DWSCHED_MIGRATIONS WHERE VERSION >= 2",
     ])
     .await;
     assert!(store.check_schema().await.is_err());
     let upgrade = store.migrate().await.unwrap();
-    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 2));
-    assert_eq!(upgrade.tables_created, ["DMS_SCHLEASE"]);
+    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 3));
+    assert_eq!(upgrade.tables_created, ["DMS_SCHLEASE", "DMS_SCHVER"]);
+    let before = store.schedule_version().await.unwrap();
+    store
+        .insert_schedule(
+            &NewSchedule {
+                mapref: "SALES".into(),
+                frqcd: "DL".into(),
+                ..NewSchedule::default()
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert!(store.schedule_version().await.unwrap() > before);
     store.check_schema().await.unwrap();
 }
 
@@ -1388,4 +1405,67 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
     );
     let held = store.get_request(&requests[1]).await.unwrap().unwrap();
     assert_eq!(held.status, Some(RequestStatus::Processing));
+}
+
+/// Every insert, delete and change of what makes a schedule counts one change and
+/// stamps the row (`CHGDT`), also when another tool writes it and leaves `RECUPDT`
+/// alone; what dwsched keeps in the row (next fire, problem, last run) counts nothing.
+async fn schedule_changes_are_counted_whoever_makes_them(db: TestDb) {
+    let store = db.open().await;
+    let start = store.schedule_version().await.unwrap();
+    let id = store
+        .insert_schedule(
+            &NewSchedule {
+                mapref: "SALES".into(),
+                frqcd: "DL".into(),
+                frqhh: Some(6),
+                frqmi: Some(0),
+                enabled: true,
+                ..NewSchedule::default()
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    let inserted = store.schedule_version().await.unwrap();
+    assert!(inserted > start, "an insert counts");
+    let stamped = store.get_schedule(id).await.unwrap().unwrap().changed_at;
+    assert!(stamped.is_some(), "an insert stamps CHGDT");
+
+    // dwsched's own bookkeeping is no change.
+    store
+        .set_schedule_states(&[ScheduleState {
+            jobschid: id,
+            next_fire: Some(at(3600)),
+            scherr: Some("a problem".into()),
+        }])
+        .await
+        .unwrap();
+    store
+        .record_schedule_result(id, at(60), false)
+        .await
+        .unwrap();
+    db.exec_raw(&[&format!(
+        "UPDATE DMS_JOBSCH SET RECUPDT = CURRENT_TIMESTAMP WHERE JOBSCHID = {id}"
+    )])
+    .await;
+    assert_eq!(store.schedule_version().await.unwrap(), inserted);
+    assert_eq!(
+        store.get_schedule(id).await.unwrap().unwrap().changed_at,
+        stamped
+    );
+
+    // A rule changed by hand, RECUPDT left alone; a flag; the row deleted.
+    let mut seen = inserted;
+    for sql in [
+        format!("UPDATE DMS_JOBSCH SET FRQHH = 7 WHERE JOBSCHID = {id}"),
+        format!("UPDATE DMS_JOBSCH SET SCHFLG = 'N' WHERE JOBSCHID = {id}"),
+        format!("UPDATE DMS_JOBSCH SET TIMEZONE = 'Europe/Paris' WHERE JOBSCHID = {id}"),
+        format!("DELETE FROM DMS_JOBSCH WHERE JOBSCHID = {id}"),
+    ] {
+        db.exec_raw(&[&sql]).await;
+        let version = store.schedule_version().await.unwrap();
+        assert!(version > seen, "{sql} counts");
+        seen = version;
+    }
 }

@@ -184,7 +184,10 @@ async fn incremental_sync(
 ) -> usize {
     let ids = store.scheduled_ids().await.unwrap();
     let missing = set.untracked(&ids);
-    let rows = store.scheduled_changes(since, &missing).await.unwrap();
+    let rows = store
+        .scheduled_changes(Some(since), &missing)
+        .await
+        .unwrap();
     let report = set.sync_changes(&ids, &rows, Tz::UTC, now);
     store
         .set_schedule_states(&report.state_writes)

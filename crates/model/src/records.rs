@@ -76,6 +76,8 @@ pub struct ScheduleRow {
     pub failcnt: Option<i64>,
     pub scherr: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// When the schedule last changed (`CHGDT`, the database's clock), whoever changed it.
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 impl ScheduleRow {

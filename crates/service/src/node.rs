@@ -600,6 +600,7 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
     let mut backoff = Backoff::default();
     let mut pending_reply: Vec<oneshot::Sender<Result<SyncReport, String>>> = Vec::new();
     let mut cursor = SyncCursor::default();
+    let mut next_change_check = tokio::time::Instant::now();
     // Fires queued ahead of their slot; the claimer is woken when each comes.
     let mut early: std::collections::BTreeSet<chrono::DateTime<Utc>> = Default::default();
     loop {
@@ -615,6 +616,12 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
             // The leader answers refreshes; the control loop does not ask a follower.
             for reply in pending_reply.drain(..) {
                 let _ = reply.send(Err(String::from("this node does not fire schedules")));
+            }
+        }
+        if leading && tokio::time::Instant::now() >= next_change_check {
+            next_change_check = tokio::time::Instant::now() + CHANGE_CHECK;
+            if cursor.schedules_changed(&shared).await {
+                next_sync = tokio::time::Instant::now();
             }
         }
         if leading && (tokio::time::Instant::now() >= next_sync || !pending_reply.is_empty()) {
@@ -647,7 +654,7 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
             set.next_wake()
                 .map(|at| instant_of(at - FIRE_LEAD))
                 .into_iter()
-                .chain([next_sync])
+                .chain([next_sync, next_change_check])
                 .collect::<Vec<_>>()
         } else {
             Vec::new()
@@ -680,32 +687,51 @@ async fn scheduler_loop(shared: Arc<Shared>, mut commands: mpsc::Receiver<Schedu
     }
 }
 
-/// Where incremental syncs start from: rows changed (by `RECUPDT`) since the
-/// watermark, less a margin for writers whose clocks run behind.
+/// How often the firing node asks whether any schedule changed (one read of a counter),
+/// so that an edit from any path takes effect within about a second.
+const CHANGE_CHECK: Duration = Duration::from_secs(1);
+
+/// Where the scheduler's view of `DMS_JOBSCH` stands: the count of changes last read,
+/// and where incremental syncs start from, the rows stamped (`CHGDT`, on the database's
+/// clock) since the newest stamp seen, less a margin for transactions that commit
+/// well after they stamp.
 #[derive(Debug, Default)]
 struct SyncCursor {
+    synced: bool,
     watermark: Option<chrono::DateTime<Utc>>,
     since_full: u32,
+    version: Option<i64>,
 }
 
 impl SyncCursor {
-    /// Every this many syncs is a full one, which also catches edits made without
-    /// touching `RECUPDT`.
+    /// Every this many syncs is a full one, a safety net for changes the triggers did
+    /// not count (dropped by hand, say).
     const FULL_EVERY: u32 = 10;
 
     fn margin() -> chrono::Duration {
         chrono::Duration::minutes(10)
     }
 
-    fn advance(&mut self, rows: &[dwsched_model::ScheduleRow], now: chrono::DateTime<Utc>) {
-        let newest = rows.iter().filter_map(|r| r.updated_at).max();
-        self.watermark = Some(
-            self.watermark
-                .into_iter()
-                .chain(newest)
-                .max()
-                .unwrap_or(now),
-        );
+    fn advance(&mut self, rows: &[dwsched_model::ScheduleRow]) {
+        let newest = rows.iter().filter_map(|r| r.changed_at).max();
+        self.watermark = self.watermark.into_iter().chain(newest).max();
+        self.synced = true;
+    }
+
+    /// Whether the count of schedule changes moved since it was last read. It is read
+    /// before the sync it triggers, so a change committed meanwhile moves it again.
+    async fn schedules_changed(&mut self, shared: &Shared) -> bool {
+        match shared.store.schedule_version().await {
+            Ok(version) => {
+                let changed = self.version.is_some_and(|seen| seen != version);
+                self.version = Some(version);
+                changed
+            }
+            Err(err) => {
+                shared.health.failed("checking for schedule changes", &err);
+                false
+            }
+        }
     }
 }
 
@@ -720,10 +746,9 @@ async fn sync(
     let started = std::time::Instant::now();
     let now = Utc::now();
     let zone = shared.config.default_zone;
-    let incremental =
-        !full && cursor.since_full + 1 < SyncCursor::FULL_EVERY && cursor.watermark.is_some();
+    let incremental = !full && cursor.synced && cursor.since_full + 1 < SyncCursor::FULL_EVERY;
     let loaded = if incremental {
-        let since = cursor.watermark.unwrap_or(now) - SyncCursor::margin();
+        let since = cursor.watermark.map(|at| at - SyncCursor::margin());
         match shared.store.scheduled_ids().await {
             Ok(ids) => {
                 let missing = set.untracked(&ids);
@@ -753,7 +778,7 @@ async fn sync(
         Some(ids) => set.sync_changes(ids, &rows, zone, now),
         None => set.sync(&rows, zone, now),
     };
-    cursor.advance(&rows, now);
+    cursor.advance(&rows);
     cursor.since_full = if ids.is_some() {
         cursor.since_full + 1
     } else {

@@ -21,7 +21,7 @@ pub const SCHEDULED: &str = "CURFLG = 'Y' AND SCHFLG = 'Y' AND COALESCE(STFLG, '
 pub const SCHEDULE_COLUMNS: &str = "CAST(JOBSCHID AS BIGINT), CAST(JOBFLWID AS BIGINT), MAPREF, \
      FRQCD, FRQDD, CAST(FRQHH AS BIGINT), CAST(FRQMI AS BIGINT), STRTDT, ENDDT, STFLG, SCHFLG, \
      CURFLG, CAST(DPND_JOBSCHID AS BIGINT), LST_RUN_DT, NXT_RUN_DT, TIMEZONE, CRONEXPR, MISFIRE, \
-     CAST(MAXFAIL AS BIGINT), CAST(FAILCNT AS BIGINT), SCHERR, RECUPDT";
+     CAST(MAXFAIL AS BIGINT), CAST(FAILCNT AS BIGINT), SCHERR, RECUPDT, CHGDT";
 
 /// `DMS_PRCREQ` columns in the order `decode_request` reads them.
 pub const REQUEST_COLUMNS: &str = "REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
@@ -355,6 +355,7 @@ macro_rules! store_impl {
                 failcnt: row.try_get(19)?,
                 scherr: row.try_get(20)?,
                 updated_at: utc(row.try_get(21)?),
+                changed_at: utc(row.try_get(22)?),
             })
         }
 
@@ -716,6 +717,15 @@ macro_rules! store_impl {
                             Step::Notify => Self::install_notify(&mut *conn)
                                 .await
                                 .context(|| "installing the request trigger".to_string())?,
+                            Step::ScheduleTriggers => {
+                                let context = || "installing the schedule change triggers".to_string();
+                                for sql in schema::schedule_change_triggers($backend.dialect(), &self.schema_name()) {
+                                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                                        .execute(&mut *conn)
+                                        .await
+                                        .context(context)?;
+                                }
+                            }
                             Step::EnsureIndex(index) => {
                                 let context = || format!("creating index {}", index.name);
                                 if !Self::index_exists(&mut *conn, index.name).await.context(context)? {
@@ -1022,15 +1032,29 @@ macro_rules! store_impl {
                 self.list_schedules_where(filter).await
             }
 
+            async fn schedule_version(&self) -> Result<i64> {
+                let version: Option<i64> = sqlx::query_scalar(self.sql(&format!(
+                    "SELECT CAST(VERSION AS BIGINT) FROM DMS_SCHVER WHERE NAME = '{}'",
+                    $crate::schema::JOB_SCHEDULES_VERSION
+                )))
+                .fetch_optional(&self.pool)
+                .await
+                .context(|| "reading the count of schedule changes".to_string())?;
+                Ok(version.unwrap_or(0))
+            }
+
             async fn scheduled_ids(&self) -> Result<Vec<i64>> {
                 self.scheduled_ids_impl().await
             }
 
-            async fn scheduled_changes(&self, since: DateTime<Utc>, ids: &[i64]) -> Result<Vec<ScheduleRow>> {
+            async fn scheduled_changes(&self, since: Option<DateTime<Utc>>, ids: &[i64]) -> Result<Vec<ScheduleRow>> {
                 // The literals are a formatted time and integers, never input text.
-                let since = since.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f");
+                let changed = match since {
+                    Some(since) => format!("CHGDT >= '{}'", since.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f")),
+                    None => "CHGDT IS NOT NULL".to_string(),
+                };
                 let mut rows = self
-                    .list_schedules_where(&format!("{SCHEDULED} AND RECUPDT >= '{since}'"))
+                    .list_schedules_where(&format!("{SCHEDULED} AND {changed}"))
                     .await?;
                 let seen: std::collections::HashSet<i64> = rows.iter().map(|r| r.jobschid).collect();
                 let wanted: Vec<i64> = ids.iter().copied().filter(|id| !seen.contains(id)).collect();

@@ -328,13 +328,16 @@ pub trait Store: Send + Sync {
     async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>>;
     /// The ids of the rows the service fires (SPEC §3).
     async fn scheduled_ids(&self) -> Result<Vec<ScheduleId>>;
-    /// The scheduled rows changed since `since` (by `RECUPDT`), and those in `ids`:
-    /// the rows an incremental sync reads.
+    /// The scheduled rows changed since `since` (by `CHGDT`; every row that has one
+    /// when `None`), and those in `ids`: the rows an incremental sync reads.
     async fn scheduled_changes(
         &self,
-        since: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
         ids: &[ScheduleId],
     ) -> Result<Vec<ScheduleRow>>;
+    /// The count of changes to `DMS_JOBSCH` (`DMS_SCHVER`), which grows with every
+    /// committed insert, delete or change of a schedule, whoever makes it.
+    async fn schedule_version(&self) -> Result<i64>;
     async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>>;
     async fn set_schedule_enabled(
         &self,

@@ -200,6 +200,9 @@ pub const TABLES: &[Table] = &[
             col("MAXFAIL", Int),
             col_default("FAILCNT", Int, "0"),
             col("SCHERR", Text),
+            // When the row's schedule last changed, by the database's clock; kept by the
+            // trigger of `schedule_change_triggers`, whoever writes the row.
+            col("CHGDT", Timestamp),
         ],
     },
     Table {
@@ -347,7 +350,154 @@ pub const TABLES: &[Table] = &[
             col("ACQUIRED_AT", Timestamp),
         ],
     },
+    Table {
+        name: "DMS_SCHVER",
+        text_key: Some("NAME"),
+        columns: &[
+            col_required("NAME", NAME),
+            col_default("VERSION", BigInt, "0"),
+        ],
+    },
 ];
+
+/// The `DMS_JOBSCH` columns that make a schedule: a change to any of them (and only
+/// to them: not the next fire, failure count or problem dwsched keeps there) is one the
+/// firing node must see.
+pub const SCHEDULE_CONTENT: &[&str] = &[
+    "JOBFLWID",
+    "MAPREF",
+    "FRQCD",
+    "FRQDD",
+    "FRQHH",
+    "FRQMI",
+    "STRTDT",
+    "ENDDT",
+    "STFLG",
+    "SCHFLG",
+    "CURFLG",
+    "DPND_JOBSCHID",
+    "TIMEZONE",
+    "CRONEXPR",
+    "MISFIRE",
+    "MAXFAIL",
+];
+
+/// The `DMS_SCHVER` row counting the changes to `DMS_JOBSCH`.
+pub const JOB_SCHEDULES_VERSION: &str = "DMS_JOBSCH";
+
+/// The statements that install the triggers keeping `DMS_JOBSCH.CHGDT` and the
+/// `DMS_SCHVER` count of `DMS_JOBSCH`: an insert, a delete, or an update of a
+/// [`SCHEDULE_CONTENT`] column (by dwsched, DWTOOL's UI, or SQL by hand) stamps the
+/// row with the database's time and counts one change, in the writer's transaction.
+/// The firing node reads the count each second and re-reads only the stamped rows.
+/// `schema` is the (validated) schema of the tables on PostgreSQL, which the trigger
+/// function names so that writers with another `search_path` are counted too.
+pub fn schedule_change_triggers(dialect: Dialect, schema: &str) -> Vec<String> {
+    let table = "DMS_JOBSCH";
+    let version = format!(
+        "INSERT INTO DMS_SCHVER (NAME, VERSION) SELECT '{JOB_SCHEDULES_VERSION}', 0 \
+         WHERE NOT EXISTS (SELECT 1 FROM DMS_SCHVER WHERE NAME = '{JOB_SCHEDULES_VERSION}')"
+    );
+    let count = |prefix: &str| {
+        format!(
+            "UPDATE {prefix}DMS_SCHVER SET VERSION = VERSION + 1 WHERE NAME = '{JOB_SCHEDULES_VERSION}'"
+        )
+    };
+    let now = dialect.now_utc();
+    match dialect {
+        Dialect::Postgres => {
+            let unchanged = SCHEDULE_CONTENT
+                .iter()
+                .map(|c| format!("NEW.{c} IS NOT DISTINCT FROM OLD.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            vec![
+                version,
+                format!(
+                    "CREATE OR REPLACE FUNCTION {schema}.dwsched_schedule_changed() RETURNS trigger \
+                     LANGUAGE plpgsql AS $$ BEGIN \
+                     IF TG_OP = 'UPDATE' AND {unchanged} THEN RETURN NEW; END IF; \
+                     {}; \
+                     IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; \
+                     NEW.CHGDT := {now}; RETURN NEW; END $$",
+                    count(&format!("{schema}."))
+                ),
+                format!("DROP TRIGGER IF EXISTS dwsched_schedule_changed ON {table}"),
+                format!(
+                    "CREATE TRIGGER dwsched_schedule_changed BEFORE INSERT OR UPDATE OR DELETE \
+                     ON {table} FOR EACH ROW EXECUTE FUNCTION {schema}.dwsched_schedule_changed()"
+                ),
+            ]
+        }
+        Dialect::MySql => {
+            let changed = SCHEDULE_CONTENT
+                .iter()
+                .map(|c| format!("NOT (NEW.{c} <=> OLD.{c})"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let mut statements = vec![version];
+            for (name, timing) in [
+                ("dwsched_schedule_inserted", "BEFORE INSERT"),
+                ("dwsched_schedule_updated", "BEFORE UPDATE"),
+                ("dwsched_schedule_deleted", "AFTER DELETE"),
+            ] {
+                statements.push(format!("DROP TRIGGER IF EXISTS {name}"));
+                let body = match timing {
+                    "BEFORE INSERT" => format!("BEGIN SET NEW.CHGDT = {now}; {}; END", count("")),
+                    "BEFORE UPDATE" => format!(
+                        "BEGIN IF {changed} THEN SET NEW.CHGDT = {now}; {}; END IF; END",
+                        count("")
+                    ),
+                    _ => format!("BEGIN {}; END", count("")),
+                };
+                statements.push(format!(
+                    "CREATE TRIGGER {name} {timing} ON {table} FOR EACH ROW {body}"
+                ));
+            }
+            statements
+        }
+        Dialect::Sqlite => {
+            let changed = SCHEDULE_CONTENT
+                .iter()
+                .map(|c| format!("NEW.{c} IS NOT OLD.{c}"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let stamp = format!("UPDATE {table} SET CHGDT = {now} WHERE rowid = NEW.rowid");
+            let mut statements = vec![version];
+            for (name, event, when, body) in [
+                (
+                    "dwsched_schedule_inserted",
+                    "INSERT",
+                    String::new(),
+                    stamp.clone(),
+                ),
+                (
+                    "dwsched_schedule_updated",
+                    "UPDATE",
+                    format!("WHEN {changed}"),
+                    stamp.clone(),
+                ),
+                (
+                    "dwsched_schedule_deleted",
+                    "DELETE",
+                    String::new(),
+                    String::new(),
+                ),
+            ] {
+                statements.push(format!("DROP TRIGGER IF EXISTS {name}"));
+                let body = if body.is_empty() {
+                    format!("{};", count(""))
+                } else {
+                    format!("{body}; {};", count(""))
+                };
+                statements.push(format!(
+                    "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW {when} BEGIN {body} END"
+                ));
+            }
+            statements
+        }
+    }
+}
 
 pub const INDEXES: &[Index] = &[
     Index {
@@ -453,6 +603,9 @@ pub enum Step {
     /// Install what wakes nodes when a request is inserted, by any tool (a trigger that
     /// notifies on PostgreSQL; nothing elsewhere).
     Notify,
+    /// Install the triggers that count and stamp schedule changes
+    /// ([`schedule_change_triggers`]).
+    ScheduleTriggers,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -471,6 +624,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         description: "DMS_SCHLEASE: the lease of the node that fires schedules",
     },
+    Migration {
+        version: 3,
+        description: "DMS_JOBSCH.CHGDT and DMS_SCHVER: schedule changes seen within a second",
+    },
 ];
 
 /// The steps of one migration.
@@ -486,6 +643,12 @@ pub fn steps(version: i64) -> Vec<Step> {
             .iter()
             .filter(|t| t.name == "DMS_SCHLEASE")
             .map(Step::EnsureTable)
+            .collect(),
+        3 => TABLES
+            .iter()
+            .filter(|t| t.name == "DMS_JOBSCH" || t.name == "DMS_SCHVER")
+            .map(Step::EnsureTable)
+            .chain([Step::ScheduleTriggers])
             .collect(),
         _ => Vec::new(),
     }

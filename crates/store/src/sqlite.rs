@@ -132,7 +132,7 @@ impl SqliteStore {
             "SELECT COALESCE(json_group_array(json_array(JOBSCHID, JOBFLWID, MAPREF, FRQCD, \
              FRQDD, FRQHH, FRQMI, STRTDT, ENDDT, STFLG, SCHFLG, CURFLG, DPND_JOBSCHID, \
              LST_RUN_DT, NXT_RUN_DT, TIMEZONE, CRONEXPR, MISFIRE, MAXFAIL, FAILCNT, SCHERR, \
-             RECUPDT)), '[]') FROM (SELECT * FROM DMS_JOBSCH WHERE {filter} ORDER BY JOBSCHID)"
+             RECUPDT, CHGDT)), '[]') FROM (SELECT * FROM DMS_JOBSCH WHERE {filter} ORDER BY JOBSCHID)"
         );
         let text: String = sqlx::query_scalar(self.sql(&sql))
             .fetch_one(&self.pool)
@@ -208,6 +208,7 @@ struct JsonSchedule<'a>(
     Option<Number>,
     #[serde(borrow)] Text<'a>,
     #[serde(borrow)] Text<'a>,
+    #[serde(borrow)] Text<'a>,
 );
 
 /// A whole number as SQLite may hold it: an integer, a real, or text.
@@ -248,6 +249,7 @@ impl JsonSchedule<'_> {
             failcnt: int(self.19, "FAILCNT")?,
             scherr: text(self.20),
             updated_at: time(self.21, "RECUPDT")?.map(|t| t.and_utc()),
+            changed_at: time(self.22, "CHGDT")?.map(|t| t.and_utc()),
         })
     }
 }
