@@ -12,6 +12,9 @@ pub use payload::{HistoryPayload, PayloadError, RunParams, RunPayload, StopPaylo
 pub use records::*;
 pub use status::{ErrorType, RequestStatus, RequestType, RunStatus};
 
+/// The name of the lease (`DMS_SCHLEASE.NAME`) held by the node that fires schedules.
+pub const SCHEDULER_LEASE: &str = "scheduler";
+
 /// The maximum number of positional run parameters (`param1`..`param10`).
 pub const PARAM_COUNT: usize = 10;
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::health::{Backoff, retry};
-use crate::node::{SchedulerCommand, Shared};
+use crate::state::{SchedulerCommand, Shared};
 
 /// How a control request ends.
 enum Answer {

@@ -7,7 +7,6 @@
 //! read as the queue's own payloads, so the API accepts and refuses exactly what a
 //! request row would.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
@@ -24,8 +23,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
-use crate::node::Shared;
 use crate::ops::{self, OpError, ScheduleInput};
+use crate::state::NodeView;
 use crate::status::{StatusReport, run_json, schedule_json};
 
 /// Largest request body accepted.
@@ -80,7 +79,7 @@ impl From<BytesRejection> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: NodeView) -> Router {
     let mutating = Router::new()
         .route("/api/jobs/{mapref}/run", post(run_job))
         .route("/api/jobs/{mapref}/history", post(history_job))
@@ -107,7 +106,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Serves until the node finishes.
-pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+pub(crate) async fn serve(shared: NodeView, listener: tokio::net::TcpListener) {
     let finished = shared.finished.clone();
     let app = router(shared.clone());
     if let Err(err) = axum::serve(listener, app)
@@ -119,7 +118,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
 }
 
 async fn require_token(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     headers: HeaderMap,
     request: Request,
     next: Next,
@@ -144,7 +143,7 @@ async fn require_token(
     next.run(request).await
 }
 
-async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+async fn healthz(State(shared): State<NodeView>) -> Response {
     let reachable = shared.store.schema_version().await.is_ok();
     let body = json!({
         "status": if reachable { "ok" } else { "database unreachable" },
@@ -159,8 +158,8 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    match crate::telemetry::render(&shared).await {
+async fn metrics(State(shared): State<NodeView>) -> Response {
+    match render_metrics(&shared).await {
         Some(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -177,7 +176,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<axum::Json<Value>> {
+async fn status(State(shared): State<NodeView>) -> ApiResult<axum::Json<Value>> {
     let report =
         StatusReport::gather(&*shared.store, Utc::now(), shared.config.lease_span(), 20).await?;
     let mut body = report.to_json(20);
@@ -193,7 +192,7 @@ struct RunsQuery {
 }
 
 async fn runs(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Value>> {
     let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -228,7 +227,7 @@ async fn runs(
     )))
 }
 
-async fn schedules(State(shared): State<Arc<Shared>>) -> ApiResult<axum::Json<Value>> {
+async fn schedules(State(shared): State<NodeView>) -> ApiResult<axum::Json<Value>> {
     let rows = shared.store.list_schedules(false).await?;
     Ok(axum::Json(Value::Array(
         rows.iter().map(schedule_json).collect(),
@@ -243,7 +242,7 @@ fn payload_text(body: &Bytes) -> ApiResult<&str> {
 }
 
 /// The answer to a request made through the API; the node is woken to take it at once.
-fn queued(shared: &Shared, request_id: String) -> Response {
+fn queued(shared: &NodeView, request_id: String) -> Response {
     shared.wake_claimer.notify_one();
     shared.wake_control.notify_one();
     (
@@ -254,7 +253,7 @@ fn queued(shared: &Shared, request_id: String) -> Response {
 }
 
 async fn run_job(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     Path(mapref): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -276,7 +275,7 @@ async fn run_job(
 }
 
 async fn history_job(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     Path(mapref): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -300,7 +299,7 @@ async fn history_job(
 }
 
 async fn stop_job(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     Path(mapref): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -336,7 +335,7 @@ struct ScheduleBody {
 }
 
 async fn add_schedule(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body?;
@@ -369,7 +368,7 @@ async fn add_schedule(
     Ok((StatusCode::CREATED, axum::Json(json!({ "jobschid": id }))).into_response())
 }
 
-async fn set_enabled(shared: &Shared, id: &str, enabled: bool) -> ApiResult<axum::Json<Value>> {
+async fn set_enabled(shared: &NodeView, id: &str, enabled: bool) -> ApiResult<axum::Json<Value>> {
     let jobschid: i64 = id.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -392,14 +391,14 @@ async fn set_enabled(shared: &Shared, id: &str, enabled: bool) -> ApiResult<axum
 }
 
 async fn enable_schedule(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     set_enabled(&shared, &id, true).await
 }
 
 async fn disable_schedule(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<NodeView>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     set_enabled(&shared, &id, false).await
@@ -407,4 +406,39 @@ async fn disable_schedule(
 
 async fn openapi() -> axum::Json<Value> {
     axum::Json(crate::openapi::document())
+}
+
+/// The metrics in Prometheus text, after reading the gauges that come from the tables.
+/// A database error leaves those gauges as they were and counts the error.
+async fn render_metrics(shared: &NodeView) -> Option<String> {
+    use crate::telemetry::{
+        FIRES_SCHEDULES, NODES_LIVE, QUEUE_REQUESTS, RUNS_IN_PROGRESS, SYNC_AGE, handle,
+    };
+    use metrics::gauge;
+    let handle = handle()?;
+    match shared.store.live_counts().await {
+        Ok(counts) => {
+            gauge!(QUEUE_REQUESTS, "status" => "NEW").set(counts.waiting as f64);
+            gauge!(QUEUE_REQUESTS, "status" => "PROCESSING").set(counts.processing as f64);
+            gauge!(RUNS_IN_PROGRESS).set(counts.runs_in_progress as f64);
+        }
+        Err(err) => shared.health.failed("reading metrics", &err),
+    }
+    let now = Utc::now();
+    let lease = shared.config.lease_span();
+    if let Ok(nodes) = shared.store.list_nodes().await {
+        let live = nodes
+            .iter()
+            .filter(|n| n.heartbeat_at.is_some_and(|at| now - at <= lease))
+            .count();
+        gauge!(NODES_LIVE).set(live as f64);
+    }
+    let leading = shared.leading.load(Ordering::SeqCst);
+    gauge!(FIRES_SCHEDULES).set(if leading { 1.0 } else { 0.0 });
+    let last_sync = shared.stats.last_sync_millis.load(Ordering::Relaxed);
+    if leading && last_sync > 0 {
+        let age = (now.timestamp_millis() - last_sync).max(0) as f64 / 1000.0;
+        gauge!(SYNC_AGE).set(age);
+    }
+    Some(handle.render())
 }

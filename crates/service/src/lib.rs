@@ -9,20 +9,27 @@
 //! only through the `Store` trait, and to steps only through `dwsched_flow`.
 
 mod alerts;
+mod claimer;
 mod control;
 mod health;
 mod http;
 mod journal;
+mod membership;
 mod openapi;
 mod page;
 
 mod node;
 pub mod ops;
 mod runner;
+mod scheduler;
 pub mod schedules;
+mod state;
 pub mod status;
 mod telemetry;
 
 pub use alerts::AlertConfig;
+pub use dwsched_model::SCHEDULER_LEASE;
 pub use health::open_when_reachable;
-pub use node::{NodeConfig, NodeError, SCHEDULER_LEASE, Shutdown, Stats, run_node};
+pub use membership::NodeError;
+pub use node::run_node;
+pub use state::{NodeConfig, Shutdown, Stats};

@@ -4,14 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use dwsched_model::{Run, RunFilter, RunStatus};
 
-use crate::node::Shared;
+use crate::state::NodeView;
 use crate::status::{StatusReport, human_duration};
 
 /// Runs read for the timeline, newest first.
@@ -52,7 +51,7 @@ fn status_class(status: Option<RunStatus>) -> &'static str {
     }
 }
 
-pub(crate) async fn status_page(State(shared): State<Arc<Shared>>) -> Response {
+pub(crate) async fn status_page(State(shared): State<NodeView>) -> Response {
     let now = Utc::now();
     let report =
         match StatusReport::gather(&*shared.store, now, shared.config.lease_span(), 30).await {
@@ -86,7 +85,7 @@ pub(crate) async fn status_page(State(shared): State<Arc<Shared>>) -> Response {
     Html(render(&shared, &report, &day, now)).into_response()
 }
 
-fn render(shared: &Shared, report: &StatusReport, day: &[Run], now: DateTime<Utc>) -> String {
+fn render(shared: &NodeView, report: &StatusReport, day: &[Run], now: DateTime<Utc>) -> String {
     let mut html = String::with_capacity(32 * 1024);
     let node = esc(&shared.config.node_id);
     let _ = write!(

@@ -17,7 +17,7 @@ use dwsched_model::{
 use serde_json::{Value, json};
 
 use crate::health::retry;
-use crate::node::{ActiveRun, Shared};
+use crate::state::{ActiveRun, Shared};
 
 /// One run to make: a business date and its parameters.
 struct RunSpec {

@@ -7,7 +7,7 @@ use dwsched_schedule::format_slot;
 use dwsched_store::{Store, StoreError};
 use serde_json::{Value, json};
 
-use crate::node::SCHEDULER_LEASE;
+use dwsched_model::SCHEDULER_LEASE;
 
 /// Runs looked at for the error rate.
 const RATE_WINDOW_RUNS: u32 = 1000;

@@ -2,13 +2,9 @@
 //! gauges read from the tables when `/metrics` is scraped.
 
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 
-use chrono::Utc;
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::node::Shared;
 
 pub const RUNS_FINISHED: &str = "dwsched_runs_finished_total";
 pub const RUN_DURATION: &str = "dwsched_run_duration_seconds";
@@ -17,11 +13,11 @@ pub const SLOTS_FIRED: &str = "dwsched_slots_fired_total";
 pub const SLOTS_MISFIRED: &str = "dwsched_slots_misfired_total";
 pub const SYNC_DURATION: &str = "dwsched_sync_duration_seconds";
 pub const DATABASE_ERRORS: &str = "dwsched_database_errors_total";
-const QUEUE_REQUESTS: &str = "dwsched_queue_requests";
-const RUNS_IN_PROGRESS: &str = "dwsched_runs_in_progress";
-const SYNC_AGE: &str = "dwsched_seconds_since_last_sync";
-const NODES_LIVE: &str = "dwsched_nodes_live";
-const FIRES_SCHEDULES: &str = "dwsched_fires_schedules";
+pub const QUEUE_REQUESTS: &str = "dwsched_queue_requests";
+pub const RUNS_IN_PROGRESS: &str = "dwsched_runs_in_progress";
+pub const SYNC_AGE: &str = "dwsched_seconds_since_last_sync";
+pub const NODES_LIVE: &str = "dwsched_nodes_live";
+pub const FIRES_SCHEDULES: &str = "dwsched_fires_schedules";
 
 /// Bucket bounds for every `_seconds` histogram: from a millisecond to an hour.
 const SECONDS_BUCKETS: [f64; 16] = [
@@ -83,35 +79,9 @@ fn describe() {
     );
 }
 
-/// The metrics in Prometheus text, after reading the gauges that come from the tables.
-/// A database error leaves those gauges as they were and counts the error.
-pub async fn render(shared: &Shared) -> Option<String> {
-    let handle = HANDLE.get()?.as_ref()?;
-    match shared.store.live_counts().await {
-        Ok(counts) => {
-            gauge!(QUEUE_REQUESTS, "status" => "NEW").set(counts.waiting as f64);
-            gauge!(QUEUE_REQUESTS, "status" => "PROCESSING").set(counts.processing as f64);
-            gauge!(RUNS_IN_PROGRESS).set(counts.runs_in_progress as f64);
-        }
-        Err(err) => shared.health.failed("reading metrics", &err),
-    }
-    let now = Utc::now();
-    let lease = shared.config.lease_span();
-    if let Ok(nodes) = shared.store.list_nodes().await {
-        let live = nodes
-            .iter()
-            .filter(|n| n.heartbeat_at.is_some_and(|at| now - at <= lease))
-            .count();
-        gauge!(NODES_LIVE).set(live as f64);
-    }
-    let leading = shared.leading.load(Ordering::SeqCst);
-    gauge!(FIRES_SCHEDULES).set(if leading { 1.0 } else { 0.0 });
-    let last_sync = shared.stats.last_sync_millis.load(Ordering::Relaxed);
-    if leading && last_sync > 0 {
-        let age = (now.timestamp_millis() - last_sync).max(0) as f64 / 1000.0;
-        gauge!(SYNC_AGE).set(age);
-    }
-    Some(handle.render())
+/// The installed exporter's handle, when there is one.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE.get()?.as_ref()
 }
 
 /// Counts a database error (the health tracker calls it for every failure).

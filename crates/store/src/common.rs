@@ -12,6 +12,8 @@
 //! The backend-specific parts (ids, claims, the catalogue) are methods each backend
 //! module defines; `store_impl!` builds the `Store` implementation from both.
 
+use dwsched_model::SCHEDULER_LEASE;
+
 use crate::Dialect;
 
 /// The rows the service fires (SPEC §3).
@@ -69,7 +71,9 @@ const RUN_CANDIDATE: &str = "(r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
 /// waiting run request. A `STOP` is left to the node that runs its mapref (or holds its
 /// run request), and a `REFRESH_SCHEDULE` to the node that holds a valid scheduler
 /// lease; either is anyone's when there is no such node.
-const CONTROL_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
+fn control_candidates() -> String {
+    format!(
+        "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
      WHERE r.STATUS IN ('NEW', 'QUEUED') AND (r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
      AND (r.REQUEST_TYPE < 'HISTORY' \
          OR (r.REQUEST_TYPE > 'HISTORY' AND r.REQUEST_TYPE < 'IMMEDIATE') \
@@ -81,7 +85,9 @@ const CONTROL_CANDIDATES: &str = "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
              AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
              AND o.CLAIMED_BY <> $3))) \
      AND NOT (r.REQUEST_TYPE = 'REFRESH_SCHEDULE' AND EXISTS (SELECT 1 FROM DMS_SCHLEASE s \
-         WHERE s.NAME = 'scheduler' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= DB_NOW()))";
+         WHERE s.NAME = '{SCHEDULER_LEASE}' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= DB_NOW()))"
+    )
+}
 
 /// What makes a schedule (alias `s`) one that follows job `parent` (a mapref
 /// expression): current, enabled, and depending on one of that job's schedules.
@@ -130,7 +136,10 @@ pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> S
             )
         }
         dwsched_model::RequestClass::Control => {
-            format!("{CONTROL_CANDIDATES} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}")
+            format!(
+                "{} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}",
+                control_candidates()
+            )
         }
     }
 }
