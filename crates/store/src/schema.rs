@@ -564,6 +564,12 @@ pub const INDEXES: &[Index] = &[
         unique: false,
     },
     Index {
+        name: "DMS_JOBSCH_CHGDT_IDX",
+        table: "DMS_JOBSCH",
+        columns: &["CHGDT"],
+        unique: false,
+    },
+    Index {
         name: "DMS_JOBFLW_MAPREF_IDX",
         table: "DMS_JOBFLW",
         columns: &["MAPREF", "CURFLG"],
@@ -648,6 +654,12 @@ pub fn steps(version: i64) -> Vec<Step> {
             .iter()
             .filter(|t| t.name == "DMS_JOBSCH" || t.name == "DMS_SCHVER")
             .map(Step::EnsureTable)
+            .chain(
+                INDEXES
+                    .iter()
+                    .filter(|i| i.name == "DMS_JOBSCH_CHGDT_IDX")
+                    .map(Step::EnsureIndex),
+            )
             .chain([Step::ScheduleTriggers])
             .collect(),
         _ => Vec::new(),
