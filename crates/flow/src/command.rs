@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
-use crate::run::{RowTotals, RunContext, StepEnd};
+use crate::step::{RowTotals, RunContext, StepEnd, StepError};
 use crate::supervisor::{SPAWN_FAILED, SUPERVISOR_ARG};
 
 /// How long a stopped command has between SIGTERM and SIGKILL (none when forced).
@@ -60,7 +60,7 @@ pub(crate) async fn run_command(
         Ok(file) => file,
         Err(err) => {
             return StepEnd::Failed(
-                format!("cannot open the run log {}: {err}", log_path.display()),
+                StepError::Log(format!("{}: {err}", log_path.display())),
                 Vec::new(),
             );
         }
@@ -77,12 +77,13 @@ pub(crate) async fn run_command(
     let (stdout, stderr) = match (log.try_clone(), log.try_clone()) {
         (Ok(out), Ok(err)) => (out, err),
         (Err(e), _) | (_, Err(e)) => {
-            return StepEnd::Failed(format!("cannot share the run log: {e}"), Vec::new());
+            return StepEnd::Failed(StepError::Log(e.to_string()), Vec::new());
         }
     };
     let place = spec.workdir.map(|d| format!(" in {d}")).unwrap_or_default();
-    let cannot_start =
-        |err: &dyn std::fmt::Display| format!("cannot start '{}'{place}: {err}", spec.program);
+    let cannot_start = |err: &dyn std::fmt::Display| {
+        StepError::Command(format!("cannot start '{}'{place}: {err}", spec.program))
+    };
     // The supervisor reads end-of-file on its end once `watch` is closed: when this
     // node dies, or when this function returns or is dropped.
     let (watch, supervisor_end) = match std::os::unix::net::UnixStream::pair() {
@@ -150,12 +151,12 @@ pub(crate) async fn run_command(
                 format!(": {tail}")
             };
             StepEnd::Failed(
-                format!("'{}' {}{said}", spec.program, describe(status)),
+                StepError::Command(format!("'{}' {}{said}", spec.program, describe(status))),
                 Vec::new(),
             )
         }
         Err(err) => StepEnd::Failed(
-            format!("waiting for '{}' failed: {err}", spec.program),
+            StepError::Command(format!("waiting for '{}' failed: {err}", spec.program)),
             Vec::new(),
         ),
     }

@@ -19,6 +19,7 @@ mod model;
 mod parse;
 mod run;
 mod sql;
+mod step;
 pub mod supervisor;
 mod value;
 
@@ -27,9 +28,8 @@ pub use connect::{ConnectionSpec, Connections, DbKind, Pools};
 pub use load::QueryRows;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};
-pub use run::{
-    RowError, RowTotals, RunContext, RunOutcome, RunReport, StepFailure, StopSignal, run_flow,
-};
+pub use run::{RunOutcome, RunReport, run_flow};
+pub use step::{RowError, RowTotals, RunContext, StepError, StepFailure, StopSignal};
 pub use value::Value;
 
 /// The named binds a statement may use (SPEC §7).

@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::{Connections, DbConn, DbKind, Session, until_stopped};
 use crate::model::{LoadMode, Source, Target};
-use crate::run::{RowError, RowTotals, RunContext, StepEnd};
 use crate::sql::{bind_value, positional, push_value};
+use crate::step::{RowError, RowTotals, RunContext, StepEnd, StepError};
 use crate::value::{
     Decoder, UnsupportedColumn, Value, decode_mysql, decode_postgres, decode_sqlite, decoders_for,
     mysql_decoder, parse_copy_line, postgres_decoder, sqlite_decoder, write_copy_field,
@@ -132,7 +132,7 @@ pub(crate) async fn run_load(
     };
     let (mut source, mut target) = match sessions.await {
         Ok(pair) => pair,
-        Err(message) => return StepEnd::Failed(message, Vec::new()),
+        Err(message) => return StepEnd::Failed(StepError::Connection(message), Vec::new()),
     };
     let cancellers = [source.canceller.clone(), target.canceller.clone()];
     let work = transfer(load, ctx, &mut source, &mut target);
@@ -143,7 +143,7 @@ pub(crate) async fn run_load(
             StepEnd::Stopped
         }
         Some(Ok(loaded)) => StepEnd::Done(loaded.totals, loaded.rows),
-        Some(Err(failure)) => StepEnd::Failed(failure.message, failure.rows),
+        Some(Err(failure)) => StepEnd::Failed(StepError::Database(failure.message), failure.rows),
     }
 }
 

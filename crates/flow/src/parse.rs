@@ -70,21 +70,94 @@ impl FlowFormat {
 #[serde(deny_unknown_fields)]
 struct FlowFile {
     description: Option<String>,
-    steps: Option<Vec<StepFile>>,
+    /// Read as plain values first, so that every error can name its step.
+    steps: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "needs a statement or a list of statements")]
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "needs seconds, or a duration such as 90s, 10m or 1h30m"
+)]
 enum TimeoutValue {
     Seconds(u64),
     Text(String),
+}
+
+/// The fields every step has, whatever its kind.
+#[derive(Deserialize)]
+struct CommonFile {
+    depends_on: Option<Vec<String>>,
+    retries: Option<u32>,
+    timeout: Option<TimeoutValue>,
+}
+
+impl CommonFile {
+    const FIELDS: [&str; 3] = ["depends_on", "retries", "timeout"];
+}
+
+/// The step kinds, as `kind` names them.
+const KIND_NAMES: &str = "sql, load or command";
+
+/// Reads the fields of a step of kind `kind_name` into that kind: one struct per kind,
+/// which refuses the fields of other kinds. (Dispatched here rather than by serde's
+/// internally tagged enums, which lose the path of a field of the wrong type.) Adding a
+/// kind is one struct with its `into_kind`, one arm here, and its module to run it.
+fn read_kind(
+    step: &str,
+    kind_name: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> Result<StepKind, FlowError> {
+    match kind_name {
+        "sql" => deserialize_fields::<SqlFile>(step, fields, kind_name)?.into_kind(step),
+        "load" => deserialize_fields::<LoadFile>(step, fields, kind_name)?.into_kind(step),
+        "command" => deserialize_fields::<CommandFile>(step, fields, kind_name)?.into_kind(step),
+        other => Err(FlowError::at(
+            step,
+            "kind",
+            format!("'{other}' is not {KIND_NAMES}"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlFile {
+    connection: Option<String>,
+    sql: Option<OneOrMany>,
+    transaction: Option<bool>,
+}
+
+impl SqlFile {
+    fn into_kind(self, step: &str) -> Result<StepKind, FlowError> {
+        let sql = match self.sql {
+            Some(OneOrMany::One(one)) => vec![one],
+            Some(OneOrMany::Many(many)) => many,
+            None => Vec::new(),
+        };
+        if sql.is_empty() || sql.iter().any(|s| s.trim().is_empty()) {
+            return Err(FlowError::at(
+                step,
+                "sql",
+                "needs one or more non-empty statements",
+            ));
+        }
+        for statement in &sql {
+            check_binds(step, "sql", statement)?;
+        }
+        Ok(StepKind::Sql {
+            connection: required(step, self.connection, "connection")?,
+            sql,
+            transaction: self.transaction.unwrap_or(true),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,23 +178,133 @@ struct TargetFile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StepFile {
-    name: Option<String>,
-    kind: Option<String>,
-    connection: Option<String>,
-    sql: Option<OneOrMany>,
-    transaction: Option<bool>,
+struct LoadFile {
     source: Option<SourceFile>,
     target: Option<TargetFile>,
     batch_size: Option<u64>,
     max_errors: Option<u64>,
+}
+
+impl LoadFile {
+    fn into_kind(self, step: &str) -> Result<StepKind, FlowError> {
+        let source = self
+            .source
+            .ok_or_else(|| FlowError::at(step, "source", "is required"))?;
+        let target = self
+            .target
+            .ok_or_else(|| FlowError::at(step, "target", "is required"))?;
+        let query = required(step, source.query, "source.query")?;
+        check_binds(step, "source.query", &query)?;
+        let table = required(step, target.table, "target.table")?;
+        if !table.split('.').all(dwsched_model::is_valid_identifier) || table.split('.').count() > 2
+        {
+            return Err(FlowError::at(
+                step,
+                "target.table",
+                format!("'{table}' is not a table name (name or schema.name)"),
+            ));
+        }
+        let mode = match target.mode.as_deref().unwrap_or("append") {
+            "append" => LoadMode::Append,
+            "truncate" => LoadMode::Truncate,
+            "upsert" => LoadMode::Upsert,
+            other => {
+                return Err(FlowError::at(
+                    step,
+                    "target.mode",
+                    format!("'{other}' is not append, truncate or upsert"),
+                ));
+            }
+        };
+        let key = target.key.unwrap_or_default();
+        match (mode, key.is_empty()) {
+            (LoadMode::Upsert, true) => {
+                return Err(FlowError::at(
+                    step,
+                    "target.key",
+                    "upsert needs the key columns",
+                ));
+            }
+            (LoadMode::Append | LoadMode::Truncate, false) => {
+                return Err(FlowError::at(
+                    step,
+                    "target.key",
+                    "applies only to mode = \"upsert\"",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(bad) = key.iter().find(|k| !dwsched_model::is_valid_identifier(k)) {
+            return Err(FlowError::at(
+                step,
+                "target.key",
+                format!("'{bad}' is not a column name"),
+            ));
+        }
+        let batch_size = match self.batch_size {
+            None => DEFAULT_BATCH_SIZE,
+            Some(n @ 1..=MAX_BATCH_SIZE) => n as u32,
+            Some(n) => {
+                return Err(FlowError::at(
+                    step,
+                    "batch_size",
+                    format!("{n} is not between 1 and {MAX_BATCH_SIZE}"),
+                ));
+            }
+        };
+        Ok(StepKind::Load {
+            source: Source {
+                connection: required(step, source.connection, "source.connection")?,
+                query,
+            },
+            target: Target {
+                connection: required(step, target.connection, "target.connection")?,
+                table,
+                mode,
+                key,
+            },
+            batch_size,
+            max_errors: u32::try_from(self.max_errors.unwrap_or(0)).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandFile {
     program: Option<String>,
     args: Option<Vec<String>>,
     env: Option<BTreeMap<String, String>>,
     workdir: Option<String>,
-    depends_on: Option<Vec<String>>,
-    retries: Option<u32>,
-    timeout: Option<TimeoutValue>,
+}
+
+impl CommandFile {
+    fn into_kind(self, step: &str) -> Result<StepKind, FlowError> {
+        let env = self.env.unwrap_or_default();
+        if let Some(bad) = env
+            .keys()
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
+            return Err(FlowError::at(
+                step,
+                "env",
+                format!("'{bad}' is not a variable name"),
+            ));
+        }
+        Ok(StepKind::Command {
+            program: required(step, self.program, "program")?,
+            args: self.args.unwrap_or_default(),
+            env,
+            workdir: self.workdir.filter(|w| !w.trim().is_empty()),
+        })
+    }
+}
+
+/// A text field that must be present and not blank.
+fn required(step: &str, value: Option<String>, field: &str) -> Result<String, FlowError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| FlowError::at(step, field, "is required"))
 }
 
 const DEFAULT_BATCH_SIZE: u32 = 10_000;
@@ -136,14 +319,14 @@ pub fn parse_flow(text: &str, format: FlowFormat) -> Result<Flow, FlowError> {
         FlowFormat::Json => serde_json::from_str(text)
             .map_err(|e| FlowError::flow(format!("not valid JSON: {e}")))?,
     };
-    let step_files = file.steps.ok_or_else(|| {
+    let step_values = file.steps.ok_or_else(|| {
         FlowError::flow("the flow has no 'steps' list (an empty list is a valid no-op flow)")
     })?;
-    let mut steps: Vec<Step> = Vec::with_capacity(step_files.len());
+    let mut steps: Vec<Step> = Vec::with_capacity(step_values.len());
     let mut index: HashMap<String, usize> = HashMap::new();
-    for (position, file) in step_files.into_iter().enumerate() {
+    for (position, value) in step_values.into_iter().enumerate() {
         let previous = steps.last().map(|s| s.name.clone());
-        let step = read_step(position, file, previous)?;
+        let step = read_step(position, value, previous)?;
         if index.insert(step.name.clone(), position).is_some() {
             return Err(FlowError::at(
                 &step.name,
@@ -178,12 +361,29 @@ pub fn parse_flow(text: &str, format: FlowFormat) -> Result<Flow, FlowError> {
     })
 }
 
-fn read_step(position: usize, f: StepFile, previous: Option<String>) -> Result<Step, FlowError> {
-    let name = f
-        .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| FlowError::flow(format!("step {} has no name", position + 1)))?;
+/// Reads one step: its name first, so that every later error names it; then the
+/// fields every step has; then its kind's own struct, which refuses fields of other
+/// kinds.
+fn read_step(
+    position: usize,
+    value: serde_json::Value,
+    previous: Option<String>,
+) -> Result<Step, FlowError> {
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(FlowError::flow(format!(
+            "step {} is not a table of fields",
+            position + 1
+        )));
+    };
+    let name = match fields.remove("name") {
+        Some(serde_json::Value::String(name)) if !name.trim().is_empty() => name,
+        _ => {
+            return Err(FlowError::flow(format!(
+                "step {} has no name",
+                position + 1
+            )));
+        }
+    };
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -194,186 +394,24 @@ fn read_step(position: usize, f: StepFile, previous: Option<String>) -> Result<S
             "use letters, digits, '_', '-' or '.'",
         ));
     }
-    let kind_name = f
-        .kind
-        .clone()
-        .ok_or_else(|| FlowError::at(&name, "kind", "missing; use sql, load or command"))?;
-    let unexpected = |fields: &[(&str, bool)]| -> Result<(), FlowError> {
-        match fields.iter().find(|(_, present)| *present) {
-            Some((field, _)) => Err(FlowError::at(
-                &name,
-                field,
-                format!("does not apply to a {kind_name} step"),
-            )),
-            None => Ok(()),
-        }
-    };
-    let required = |value: Option<String>, field: &str| -> Result<String, FlowError> {
-        value
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| FlowError::at(&name, field, "is required"))
-    };
-    let kind = match kind_name.as_str() {
-        "sql" => {
-            unexpected(&[
-                ("source", f.source.is_some()),
-                ("target", f.target.is_some()),
-                ("batch_size", f.batch_size.is_some()),
-                ("max_errors", f.max_errors.is_some()),
-                ("program", f.program.is_some()),
-                ("args", f.args.is_some()),
-                ("env", f.env.is_some()),
-                ("workdir", f.workdir.is_some()),
-            ])?;
-            let sql = match f.sql {
-                Some(OneOrMany::One(one)) => vec![one],
-                Some(OneOrMany::Many(many)) => many,
-                None => Vec::new(),
-            };
-            if sql.is_empty() || sql.iter().any(|s| s.trim().is_empty()) {
-                return Err(FlowError::at(
-                    &name,
-                    "sql",
-                    "needs one or more non-empty statements",
-                ));
-            }
-            for statement in &sql {
-                check_binds(&name, "sql", statement)?;
-            }
-            StepKind::Sql {
-                connection: required(f.connection, "connection")?,
-                sql,
-                transaction: f.transaction.unwrap_or(true),
-            }
-        }
-        "load" => {
-            unexpected(&[
-                ("connection", f.connection.is_some()),
-                ("sql", f.sql.is_some()),
-                ("transaction", f.transaction.is_some()),
-                ("program", f.program.is_some()),
-                ("args", f.args.is_some()),
-                ("env", f.env.is_some()),
-                ("workdir", f.workdir.is_some()),
-            ])?;
-            let source = f
-                .source
-                .ok_or_else(|| FlowError::at(&name, "source", "is required"))?;
-            let target = f
-                .target
-                .ok_or_else(|| FlowError::at(&name, "target", "is required"))?;
-            let query = required(source.query, "source.query")?;
-            check_binds(&name, "source.query", &query)?;
-            let table = required(target.table, "target.table")?;
-            if !table.split('.').all(dwsched_model::is_valid_identifier)
-                || table.split('.').count() > 2
-            {
-                return Err(FlowError::at(
-                    &name,
-                    "target.table",
-                    format!("'{table}' is not a table name (name or schema.name)"),
-                ));
-            }
-            let mode = match target.mode.as_deref().unwrap_or("append") {
-                "append" => LoadMode::Append,
-                "truncate" => LoadMode::Truncate,
-                "upsert" => LoadMode::Upsert,
-                other => {
-                    return Err(FlowError::at(
-                        &name,
-                        "target.mode",
-                        format!("'{other}' is not append, truncate or upsert"),
-                    ));
-                }
-            };
-            let key = target.key.unwrap_or_default();
-            match (mode, key.is_empty()) {
-                (LoadMode::Upsert, true) => {
-                    return Err(FlowError::at(
-                        &name,
-                        "target.key",
-                        "upsert needs the key columns",
-                    ));
-                }
-                (LoadMode::Append | LoadMode::Truncate, false) => {
-                    return Err(FlowError::at(
-                        &name,
-                        "target.key",
-                        "applies only to mode = \"upsert\"",
-                    ));
-                }
-                _ => {}
-            }
-            if let Some(bad) = key.iter().find(|k| !dwsched_model::is_valid_identifier(k)) {
-                return Err(FlowError::at(
-                    &name,
-                    "target.key",
-                    format!("'{bad}' is not a column name"),
-                ));
-            }
-            let batch_size = match f.batch_size {
-                None => DEFAULT_BATCH_SIZE,
-                Some(n @ 1..=MAX_BATCH_SIZE) => n as u32,
-                Some(n) => {
-                    return Err(FlowError::at(
-                        &name,
-                        "batch_size",
-                        format!("{n} is not between 1 and {MAX_BATCH_SIZE}"),
-                    ));
-                }
-            };
-            StepKind::Load {
-                source: Source {
-                    connection: required(source.connection, "source.connection")?,
-                    query,
-                },
-                target: Target {
-                    connection: required(target.connection, "target.connection")?,
-                    table,
-                    mode,
-                    key,
-                },
-                batch_size,
-                max_errors: u32::try_from(f.max_errors.unwrap_or(0)).unwrap_or(u32::MAX),
-            }
-        }
-        "command" => {
-            unexpected(&[
-                ("connection", f.connection.is_some()),
-                ("sql", f.sql.is_some()),
-                ("transaction", f.transaction.is_some()),
-                ("source", f.source.is_some()),
-                ("target", f.target.is_some()),
-                ("batch_size", f.batch_size.is_some()),
-                ("max_errors", f.max_errors.is_some()),
-            ])?;
-            let env = f.env.unwrap_or_default();
-            if let Some(bad) = env
-                .keys()
-                .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
-            {
-                return Err(FlowError::at(
-                    &name,
-                    "env",
-                    format!("'{bad}' is not a variable name"),
-                ));
-            }
-            StepKind::Command {
-                program: required(f.program, "program")?,
-                args: f.args.unwrap_or_default(),
-                env,
-                workdir: f.workdir.filter(|w| !w.trim().is_empty()),
-            }
-        }
-        other => {
+    let kind_name = match fields.remove("kind") {
+        None => {
             return Err(FlowError::at(
                 &name,
                 "kind",
-                format!("'{other}' is not sql, load or command"),
+                format!("missing; use {KIND_NAMES}"),
             ));
         }
+        Some(serde_json::Value::String(kind)) => kind,
+        Some(other) => other.to_string(),
     };
-    let retries = f.retries.unwrap_or(0);
+    let common: serde_json::Map<String, serde_json::Value> = CommonFile::FIELDS
+        .iter()
+        .filter_map(|field| fields.remove(*field).map(|v| (field.to_string(), v)))
+        .collect();
+    let common: CommonFile = deserialize_fields(&name, common, "")?;
+    let kind = read_kind(&name, &kind_name, fields)?;
+    let retries = common.retries.unwrap_or(0);
     if retries > MAX_RETRIES {
         return Err(FlowError::at(
             &name,
@@ -381,7 +419,7 @@ fn read_step(position: usize, f: StepFile, previous: Option<String>) -> Result<S
             format!("{retries} is more than {MAX_RETRIES}"),
         ));
     }
-    let timeout = match f.timeout {
+    let timeout = match common.timeout {
         None => None,
         Some(TimeoutValue::Seconds(0)) => {
             return Err(FlowError::at(&name, "timeout", "must be more than 0"));
@@ -402,13 +440,52 @@ fn read_step(position: usize, f: StepFile, previous: Option<String>) -> Result<S
         }
     };
     Ok(Step {
-        depends_on: f
+        depends_on: common
             .depends_on
             .unwrap_or_else(|| previous.into_iter().collect()),
         name,
         kind,
         retries,
         timeout,
+    })
+}
+
+/// Deserialises a step's `fields` into `T`, naming the field at fault: a field that
+/// does not belong to the step's kind (`kind_name`), or one of the wrong type.
+fn deserialize_fields<T: serde::de::DeserializeOwned>(
+    step: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+    kind_name: &str,
+) -> Result<T, FlowError> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(fields)).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        // serde's own wording for a field a struct does not declare.
+        if let Some(unknown) = inner
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            // The path ends with the unknown field itself.
+            let field = if path == "." {
+                unknown.to_string()
+            } else {
+                path
+            };
+            let message = match field.rsplit_once('.') {
+                Some((parent, _)) => format!("is not a field of {parent}"),
+                None => format!("does not apply to a {kind_name} step"),
+            };
+            return FlowError::at(step, &field, message);
+        }
+        if path == "." {
+            FlowError {
+                step: Some(step.to_string()),
+                field: None,
+                message: inner,
+            }
+        } else {
+            FlowError::at(step, &path, inner)
+        }
     })
 }
 

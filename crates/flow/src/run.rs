@@ -2,148 +2,15 @@
 //! with its retries and timeout, all under the run's stop signal.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::connect::Connections;
 use crate::model::{Flow, LoadMode, Step, StepKind};
-
-/// How a run is told to stop. Cancelling the token stops every running step; `force`
-/// skips the grace a command gets to exit on SIGTERM.
-#[derive(Debug, Clone, Default)]
-pub struct StopSignal {
-    token: CancellationToken,
-    force: Arc<AtomicBool>,
-    reason: Arc<std::sync::Mutex<Option<String>>>,
-}
-
-impl StopSignal {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Stops the run, for `reason` (it becomes the run's message).
-    pub fn stop(&self, reason: impl Into<String>, force: bool) {
-        if force {
-            self.force.store(true, Ordering::SeqCst);
-        }
-        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        slot.get_or_insert_with(|| reason.into());
-        drop(slot);
-        self.token.cancel();
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
-    pub fn is_forced(&self) -> bool {
-        self.force.load(Ordering::SeqCst)
-    }
-
-    pub fn reason(&self) -> String {
-        self.reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(|| "stopped".to_string())
-    }
-
-    pub async fn stopped(&self) {
-        self.token.cancelled().await;
-    }
-
-    pub(crate) fn token(&self) -> &CancellationToken {
-        &self.token
-    }
-}
-
-/// What a run's steps see of it.
-#[derive(Debug, Clone)]
-pub struct RunContext {
-    pub prcid: i64,
-    pub mapref: String,
-    /// The business date bound as `:run_date`.
-    pub run_date: NaiveDate,
-    pub params: [Option<String>; dwsched_model::PARAM_COUNT],
-    /// Truncate the targets of `append` loads before the run.
-    pub truncate: bool,
-    /// Where each run's command output is kept: `<log_dir>/<mapref>/<prcid>.log`.
-    pub log_dir: PathBuf,
-    /// The named connections of the flow's `sql` and `load` steps.
-    pub connections: Connections,
-    pub stop: StopSignal,
-    /// The `dwsched` executable that supervises `command` steps
-    /// ([`crate::supervisor::this_executable`] in the node).
-    pub supervisor: PathBuf,
-}
-
-impl RunContext {
-    pub fn log_file(&self) -> PathBuf {
-        self.log_dir
-            .join(&self.mapref)
-            .join(format!("{}.log", self.prcid))
-    }
-
-    /// Opens the run's log file for appending (and reading back its tail), making its
-    /// directory.
-    pub(crate) fn open_log(&self) -> std::io::Result<std::fs::File> {
-        let path = self.log_file();
-        path.parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .read(true)
-                    .open(&path)
-            })
-    }
-
-    /// Appends to the run's log file; a log that cannot be written does not fail a run.
-    pub(crate) fn append_log(&self, text: &[u8]) {
-        let written = self
-            .open_log()
-            .and_then(|mut file| std::io::Write::write_all(&mut file, text));
-        if let Err(err) = written {
-            tracing::warn!(
-                "cannot write the run log {}: {err}",
-                self.log_file().display()
-            );
-        }
-    }
-}
-
-/// Row counts of a run, summed over its steps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RowTotals {
-    pub source: i64,
-    pub target: i64,
-    pub errors: i64,
-}
-
-/// A row a load rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowError {
-    /// The step that loaded it.
-    pub step: String,
-    pub key: String,
-    pub db_message: String,
-}
-
-/// A failed attempt of a step (later attempts may have succeeded).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepFailure {
-    pub step: String,
-    pub attempt: u32,
-    pub message: String,
-}
+use crate::step::{RowError, RowTotals, RunContext, StepEnd, StepError, StepFailure};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -181,15 +48,6 @@ impl RunReport {
             row_errors: Vec::new(),
         }
     }
-}
-
-/// What one attempt of a step ended with.
-#[derive(Debug)]
-pub(crate) enum StepEnd {
-    Done(RowTotals, Vec<RowError>),
-    /// With the rows the attempt rejected before it failed.
-    Failed(String, Vec<RowError>),
-    Stopped,
 }
 
 /// Runs `flow` to its end, or until it is stopped or a step fails.
@@ -233,10 +91,7 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
             Ok(result) => result,
             Err(panic) => (
                 "?".to_string(),
-                StepEnd::Failed(
-                    format!("the step's task ended abnormally: {panic}"),
-                    Vec::new(),
-                ),
+                StepEnd::Failed(StepError::Aborted(panic.to_string()), Vec::new()),
                 Vec::new(),
             ),
         };
@@ -251,10 +106,20 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
                     done.insert(step.name.as_str());
                 }
             }
-            StepEnd::Failed(message, rows) => {
+            StepEnd::Failed(error, rows) => {
                 report.totals.errors += i64::try_from(rows.len()).unwrap_or(i64::MAX);
                 report.row_errors.extend(rows);
                 if matches!(report.outcome, RunOutcome::Completed) {
+                    let attempts = flow
+                        .steps
+                        .iter()
+                        .find(|s| s.name == name)
+                        .map_or(1, |s| s.retries + 1);
+                    let message = if attempts > 1 {
+                        format!("{error} (after {attempts} attempts)")
+                    } else {
+                        error.to_string()
+                    };
                     report.outcome = RunOutcome::Failed {
                         step: name,
                         message,
@@ -311,27 +176,21 @@ async fn run_step(
             timer.abort();
         }
         let end = match (end, step.timeout) {
-            (StepEnd::Stopped, Some(limit)) if timed_out.load(Ordering::SeqCst) => StepEnd::Failed(
-                format!("timed out after {}", humantime::format_duration(limit)),
-                Vec::new(),
-            ),
+            (StepEnd::Stopped, Some(limit)) if timed_out.load(Ordering::SeqCst) => {
+                StepEnd::Failed(StepError::TimedOut(limit), Vec::new())
+            }
             (end, _) => end,
         };
         match end {
-            StepEnd::Failed(message, rows) if !token.is_cancelled() => {
+            StepEnd::Failed(error, rows) if !token.is_cancelled() => {
                 failures.push(StepFailure {
                     step: step.name.clone(),
                     attempt: attempt + 1,
-                    message: message.clone(),
+                    message: error.to_string(),
                 });
                 if attempt == step.retries {
-                    let message = if step.retries > 0 {
-                        format!("{message} (after {} attempts)", step.retries + 1)
-                    } else {
-                        message
-                    };
                     // Only the last attempt's rejected rows are the step's.
-                    return (step.name.clone(), StepEnd::Failed(message, rows), failures);
+                    return (step.name.clone(), StepEnd::Failed(error, rows), failures);
                 }
             }
             StepEnd::Failed(..) => return (step.name.clone(), StepEnd::Stopped, failures),

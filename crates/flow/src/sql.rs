@@ -10,7 +10,7 @@ use sqlx::{Arguments as _, AssertSqlSafe, Database, Encode, Type};
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::{DbConn, DbKind, until_stopped};
-use crate::run::{RowTotals, RunContext, StepEnd};
+use crate::step::{RowTotals, RunContext, StepEnd, StepError};
 use crate::value::Value;
 
 /// A statement with its named binds made positional for one backend.
@@ -139,7 +139,7 @@ pub(crate) async fn run_sql(
 ) -> StepEnd {
     let mut session = match ctx.connections.session(spec.connection).await {
         Ok(session) => session,
-        Err(message) => return StepEnd::Failed(message, Vec::new()),
+        Err(message) => return StepEnd::Failed(StepError::Connection(message), Vec::new()),
     };
     let kind = session.spec.kind;
     let statements: Vec<(BoundSql, Vec<Value>)> = spec
@@ -181,7 +181,10 @@ pub(crate) async fn run_sql(
             } else {
                 format!("statement {number}")
             };
-            StepEnd::Failed(session.spec.error(format!("{which}: {err}")), Vec::new())
+            StepEnd::Failed(
+                StepError::Database(session.spec.error(format!("{which}: {err}"))),
+                Vec::new(),
+            )
         }
     }
 }

@@ -168,3 +168,35 @@ fn binds_skip_quotes_comments_and_casts() {
         ["run_date", "param1"]
     );
 }
+
+#[test]
+fn a_field_of_the_wrong_type_or_kind_is_named() {
+    let step = |body: &str| format!("[[steps]]\nname = \"s\"\n{body}\n");
+    check_err(
+        &step("kind = \"sql\"\nconnection = \"w\"\nsql = 5"),
+        "step 's', field 'sql': needs a statement or a list of statements",
+    );
+    check_err(
+        &step(
+            "kind = \"load\"\nsource = { connection = \"a\", query = \"select 1\" }\ntarget = { connection = \"b\", table = \"t\", foo = 1 }",
+        ),
+        "step 's', field 'target.foo': is not a field of target",
+    );
+    check_err(
+        &step("kind = \"command\"\nprogram = \"x\"\nargs = \"ls\""),
+        "step 's', field 'args': invalid type: string \"ls\", expected a sequence",
+    );
+    check_err(
+        &step("kind = \"command\"\nprogram = \"x\"\nretries = \"x\""),
+        "step 's', field 'retries': invalid type: string \"x\", expected u32",
+    );
+    check_err(
+        &step("kind = 5\nprogram = \"x\""),
+        "step 's', field 'kind': '5' is not sql, load or command",
+    );
+    check_err(
+        &step("kind = \"command\"\nprogram = \"x\"\nconnection = \"w\""),
+        "step 's', field 'connection': does not apply to a command step",
+    );
+    check_err("steps = [5]", "step 1 is not a table of fields");
+}

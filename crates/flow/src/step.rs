@@ -1,0 +1,178 @@
+//! The contract between a run and its steps: what a step sees of the run
+//! ([`RunContext`], with its [`StopSignal`]), and what an attempt of a step ends with
+//! ([`StepEnd`]: row counts and rejected rows, or a [`StepError`]). `run.rs` drives the
+//! steps; each kind (`sql.rs`, `load.rs`, `command.rs`) imports only this.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::Connections;
+
+/// How a run is told to stop. Cancelling the token stops every running step; `force`
+/// skips the grace a command gets to exit on SIGTERM.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal {
+    token: CancellationToken,
+    force: Arc<AtomicBool>,
+    reason: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl StopSignal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops the run, for `reason` (it becomes the run's message).
+    pub fn stop(&self, reason: impl Into<String>, force: bool) {
+        if force {
+            self.force.store(true, Ordering::SeqCst);
+        }
+        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert_with(|| reason.into());
+        drop(slot);
+        self.token.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub fn is_forced(&self) -> bool {
+        self.force.load(Ordering::SeqCst)
+    }
+
+    pub fn reason(&self) -> String {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "stopped".to_string())
+    }
+
+    pub async fn stopped(&self) {
+        self.token.cancelled().await;
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+/// What a run's steps see of it.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub prcid: i64,
+    pub mapref: String,
+    /// The business date bound as `:run_date`.
+    pub run_date: NaiveDate,
+    pub params: [Option<String>; dwsched_model::PARAM_COUNT],
+    /// Truncate the targets of `append` loads before the run.
+    pub truncate: bool,
+    /// Where each run's command output is kept: `<log_dir>/<mapref>/<prcid>.log`.
+    pub log_dir: PathBuf,
+    /// The named connections of the flow's `sql` and `load` steps.
+    pub connections: Connections,
+    pub stop: StopSignal,
+    /// The `dwsched` executable that supervises `command` steps
+    /// ([`crate::supervisor::this_executable`] in the node).
+    pub supervisor: PathBuf,
+}
+
+impl RunContext {
+    pub fn log_file(&self) -> PathBuf {
+        self.log_dir
+            .join(&self.mapref)
+            .join(format!("{}.log", self.prcid))
+    }
+
+    /// Opens the run's log file for appending (and reading back its tail), making its
+    /// directory.
+    pub(crate) fn open_log(&self) -> std::io::Result<std::fs::File> {
+        let path = self.log_file();
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(true)
+                    .open(&path)
+            })
+    }
+
+    /// Appends to the run's log file; a log that cannot be written does not fail a run.
+    pub(crate) fn append_log(&self, text: &[u8]) {
+        let written = self
+            .open_log()
+            .and_then(|mut file| std::io::Write::write_all(&mut file, text));
+        if let Err(err) = written {
+            tracing::warn!(
+                "cannot write the run log {}: {err}",
+                self.log_file().display()
+            );
+        }
+    }
+}
+
+/// Row counts of a run, summed over its steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowTotals {
+    pub source: i64,
+    pub target: i64,
+    pub errors: i64,
+}
+
+/// A row a load rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The step that loaded it.
+    pub step: String,
+    pub key: String,
+    pub db_message: String,
+}
+
+/// A failed attempt of a step (later attempts may have succeeded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    pub step: String,
+    pub attempt: u32,
+    pub message: String,
+}
+
+/// What one attempt of a step ended with.
+#[derive(Debug)]
+pub(crate) enum StepEnd {
+    Done(RowTotals, Vec<RowError>),
+    /// With the rows the attempt rejected before it failed.
+    Failed(StepError, Vec<RowError>),
+    Stopped,
+}
+
+/// Why an attempt of a step failed. Its text becomes the run's message, so each names
+/// the object (connection, statement, command) and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// A named connection that cannot be used: not registered, bad settings,
+    /// unreachable.
+    #[error("{0}")]
+    Connection(String),
+    /// The database refused a statement or a batch, or a connection broke mid-step.
+    #[error("{0}")]
+    Database(String),
+    /// A command that could not start, or that ended with a failure status.
+    #[error("{0}")]
+    Command(String),
+    /// The run log could not be shared with the step.
+    #[error("cannot share the run log: {0}")]
+    Log(String),
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+    /// The step's task panicked.
+    #[error("the step's task ended abnormally: {0}")]
+    Aborted(String),
+}
