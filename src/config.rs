@@ -349,23 +349,24 @@ impl<'a> Resolver<'a> {
         let Some((type_origin, db_type)) = self.lookup(None, &["DB_TYPE"]) else {
             return Ok(("sqlite://dwsched.db".to_string(), Origin::Default));
         };
-        let (scheme, default_port) = match db_type.trim().to_ascii_uppercase().as_str() {
-            "POSTGRESQL" | "POSTGRES" | "PG" => ("postgres", 5432),
-            "MYSQL" | "MARIADB" => ("mysql", 3306),
-            "SQLITE" => {
+        use dwsched_flow::{DatabaseType, DbKind};
+        let (scheme, default_port) = match DatabaseType::from_dbtyp(&db_type).map(|t| t.kind) {
+            Some(Some(DbKind::Postgres)) => ("postgres", 5432),
+            Some(Some(DbKind::MySql)) => ("mysql", 3306),
+            Some(Some(DbKind::Sqlite)) => {
                 let (_, path) = self.lookup(None, &["DB_NAME", "DB_SID"]).ok_or_else(|| {
                     missing("DB_NAME", "DB_TYPE=SQLITE needs DB_NAME, the database file")
                 })?;
                 return Ok((format!("sqlite://{}", path.trim()), type_origin));
             }
-            "ORACLE" => {
+            Some(None) => {
                 return Err(bad(
                     &type_origin,
                     &db_type,
                     "Oracle is not supported by this build; use POSTGRESQL, MYSQL or SQLITE",
                 ));
             }
-            _ => {
+            None => {
                 return Err(bad(
                     &type_origin,
                     &db_type,

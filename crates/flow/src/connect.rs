@@ -40,6 +40,73 @@ pub enum DbKind {
     MySql,
 }
 
+/// A database type of `DMS_DBCONDTLS.DBTYP`: the spellings a row may use, the URL
+/// schemes that name it, and the kind flow steps run it as (`None`: it may be
+/// registered, but steps refuse it).
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseType {
+    /// The spelling dwsched writes.
+    pub dbtyp: &'static str,
+    spellings: &'static [&'static str],
+    schemes: &'static [&'static str],
+    pub kind: Option<DbKind>,
+}
+
+/// Every database type dwsched knows: the one place `DBTYP` values, URL schemes and
+/// kinds are matched.
+pub const DATABASE_TYPES: [DatabaseType; 4] = [
+    DatabaseType {
+        dbtyp: "SQLITE",
+        spellings: &["SQLITE"],
+        schemes: &["sqlite"],
+        kind: Some(DbKind::Sqlite),
+    },
+    DatabaseType {
+        dbtyp: "POSTGRESQL",
+        spellings: &["POSTGRESQL", "POSTGRES", "PG"],
+        schemes: &["postgres", "postgresql"],
+        kind: Some(DbKind::Postgres),
+    },
+    DatabaseType {
+        dbtyp: "MYSQL",
+        spellings: &["MYSQL", "MARIADB"],
+        schemes: &["mysql", "mariadb"],
+        kind: Some(DbKind::MySql),
+    },
+    DatabaseType {
+        dbtyp: "ORACLE",
+        spellings: &["ORACLE"],
+        schemes: &["oracle"],
+        kind: None,
+    },
+];
+
+impl DatabaseType {
+    /// The type a URL scheme names.
+    pub fn from_scheme(scheme: &str) -> Option<Self> {
+        let scheme = scheme.to_ascii_lowercase();
+        DATABASE_TYPES
+            .into_iter()
+            .find(|t| t.schemes.contains(&scheme.as_str()))
+    }
+
+    /// The type a `DBTYP` value names, in any case.
+    pub fn from_dbtyp(dbtyp: &str) -> Option<Self> {
+        let dbtyp = dbtyp.trim().to_ascii_uppercase();
+        DATABASE_TYPES
+            .into_iter()
+            .find(|t| t.spellings.contains(&dbtyp.as_str()))
+    }
+
+    /// The URL scheme dwsched writes for it.
+    pub fn scheme(self) -> &'static str {
+        self.schemes[0]
+    }
+}
+
+/// The kinds flow steps run, for messages.
+const SUPPORTED: &str = "SQLITE, POSTGRESQL or MYSQL";
+
 impl DbKind {
     pub fn name(self) -> &'static str {
         match self {
@@ -89,15 +156,11 @@ impl ConnectionSpec {
             }
             None => url_from_parts(row).map_err(fail)?,
         };
-        let kind = match url.scheme() {
-            "sqlite" => DbKind::Sqlite,
-            "postgres" | "postgresql" => DbKind::Postgres,
-            "mysql" | "mariadb" => DbKind::MySql,
-            other => {
-                return Err(fail(format!(
-                    "database type '{other}' is not supported for flow steps (SQLITE, POSTGRESQL or MYSQL)"
-                )));
-            }
+        let Some(kind) = DatabaseType::from_scheme(url.scheme()).and_then(|t| t.kind) else {
+            return Err(fail(format!(
+                "database type '{}' is not supported for flow steps ({SUPPORTED})",
+                url.scheme()
+            )));
         };
         // SQLite has no passwords; one stored for it is ignored.
         if let Some(stored) = row
@@ -180,8 +243,11 @@ fn url_from_parts(row: &Connection) -> Result<url::Url, String> {
         .unwrap_or("")
         .trim()
         .to_ascii_uppercase();
-    let scheme = match dbtyp.as_str() {
-        "SQLITE" => {
+    if dbtyp.is_empty() {
+        return Err("neither CONSTR nor DBTYP is set".to_string());
+    }
+    let scheme = match DatabaseType::from_dbtyp(&dbtyp).filter(|t| t.kind.is_some()) {
+        Some(t) if t.kind == Some(DbKind::Sqlite) => {
             let path = row
                 .dbsrvnm
                 .as_deref()
@@ -189,12 +255,10 @@ fn url_from_parts(row: &Connection) -> Result<url::Url, String> {
             return url::Url::parse(&format!("sqlite://{path}"))
                 .map_err(|e| format!("DBSRVNM '{path}' is not a file path: {e}"));
         }
-        "POSTGRESQL" | "POSTGRES" => "postgres",
-        "MYSQL" | "MARIADB" => "mysql",
-        "" => return Err("neither CONSTR nor DBTYP is set".to_string()),
-        other => {
+        Some(t) => t.scheme(),
+        None => {
             return Err(format!(
-                "database type '{other}' is not supported for flow steps (SQLITE, POSTGRESQL or MYSQL)"
+                "database type '{dbtyp}' is not supported for flow steps ({SUPPORTED})"
             ));
         }
     };

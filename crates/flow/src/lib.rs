@@ -24,7 +24,7 @@ pub mod supervisor;
 mod value;
 
 pub use command::run_environment;
-pub use connect::{ConnectionSpec, Connections, DbKind, Pools};
+pub use connect::{ConnectionSpec, Connections, DATABASE_TYPES, DatabaseType, DbKind, Pools};
 pub use load::QueryRows;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};

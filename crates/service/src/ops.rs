@@ -56,15 +56,14 @@ pub async fn register_flow(
 
 /// The `DBTYP` of a connection URL.
 fn database_type(url: &url::Url) -> OpResult<&'static str> {
-    match url.scheme() {
-        "postgres" | "postgresql" => Ok("POSTGRESQL"),
-        "mysql" | "mariadb" => Ok("MYSQL"),
-        "sqlite" => Ok("SQLITE"),
-        "oracle" => Ok("ORACLE"),
-        other => Err(OpError::Invalid(format!(
-            "connection URL scheme '{other}' is not postgres, mysql, sqlite or oracle"
-        ))),
-    }
+    dwsched_flow::DatabaseType::from_scheme(url.scheme())
+        .map(|t| t.dbtyp)
+        .ok_or_else(|| {
+            OpError::Invalid(format!(
+                "connection URL scheme '{}' is not postgres, mysql, sqlite or oracle",
+                url.scheme()
+            ))
+        })
 }
 
 /// Registers (or replaces) a named connection from a URL. A password in the URL moves

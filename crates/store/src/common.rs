@@ -14,7 +14,7 @@
 
 use dwsched_model::SCHEDULER_LEASE;
 
-use crate::Dialect;
+use crate::Backend;
 
 /// The rows the service fires (SPEC §3).
 pub const SCHEDULED: &str = "CURFLG = 'Y' AND SCHFLG = 'Y' AND COALESCE(STFLG, 'A') = 'A'";
@@ -147,13 +147,13 @@ pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> S
 /// The update of `n` schedules' `NXT_RUN_DT` and `SCHERR`. PostgreSQL and SQLite join a
 /// `VALUES` list (binds: id, next, problem per row); MySQL, whose `VALUES` differs,
 /// uses `CASE` (binds: id and next per row, then id and problem, then the ids).
-pub fn states_update_sql(dialect: Dialect, n: usize) -> String {
+pub fn states_update_sql(backend: Backend, n: usize) -> String {
     let mut counter = 0;
     let mut next = || {
         counter += 1;
         format!("${counter}")
     };
-    if dialect == Dialect::MySql {
+    if backend == Backend::MySql {
         let next_cases: String = (0..n)
             .map(|_| format!(" WHEN {} THEN {}", next(), next()))
             .collect();
@@ -200,7 +200,7 @@ pub fn sort_oldest_first(requests: &mut [dwsched_model::Request]) {
 /// id on SQLite, and from `AUTO_INCREMENT` on MySQL, whose caller reads
 /// `LAST_INSERT_ID()`.
 pub fn insert_sql(
-    dialect: Dialect,
+    backend: Backend,
     table: &str,
     id_column: &str,
     sequence: &str,
@@ -208,27 +208,27 @@ pub fn insert_sql(
 ) -> String {
     let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     let (columns, placeholders) = (columns.join(", "), placeholders.join(", "));
-    match dialect {
-        Dialect::Postgres => format!(
+    match backend {
+        Backend::Postgres => format!(
             "INSERT INTO {table} ({id_column}, {columns}) VALUES (nextval('{}'), {placeholders}) \
              RETURNING CAST({id_column} AS BIGINT)",
             sequence.to_ascii_lowercase()
         ),
-        Dialect::Sqlite => {
+        Backend::Sqlite => {
             format!("INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {id_column}")
         }
-        Dialect::MySql => format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})"),
+        Backend::MySql => format!("INSERT INTO {table} ({columns}) VALUES ({placeholders})"),
     }
 }
 
-/// Rewrites shared statement text for `dialect`: the database clock's [`DB_NOW`] and
-/// [`DB_NOW_PLUS`] become the dialect's expressions, and MySQL takes `?` for `$n` and
+/// Rewrites shared statement text for `backend`: the database clock's [`DB_NOW`] and
+/// [`DB_NOW_PLUS`] become the backend's expressions, and MySQL takes `?` for `$n` and
 /// `SIGNED`/`CHAR` for `BIGINT`/`VARCHAR` in casts. Shared statements use each `$n` once, in order, so
 /// their binds line up with the `?`s; a statement that repeats one goes through
 /// `to_positional`.
-pub fn rewrite(dialect: Dialect, text: &str) -> String {
-    if dialect != Dialect::MySql {
-        return with_database_clock(dialect, text);
+pub fn rewrite(backend: Backend, text: &str) -> String {
+    if backend != Backend::MySql {
+        return with_database_clock(backend, text);
     }
     let (sql, order) = to_positional(text);
     debug_assert!(
@@ -243,15 +243,15 @@ pub const DB_NOW: &str = "DB_NOW()";
 /// `DB_NOW_PLUS($n)`: the database's UTC time `$n` seconds (a float bind) from now.
 pub const DB_NOW_PLUS: &str = "DB_NOW_PLUS(";
 
-/// `text` with [`DB_NOW`] and [`DB_NOW_PLUS`] written in `dialect`.
-pub fn with_database_clock(dialect: Dialect, text: &str) -> String {
-    let mut out = text.replace(DB_NOW, dialect.now_utc());
+/// `text` with [`DB_NOW`] and [`DB_NOW_PLUS`] written in `backend`.
+pub fn with_database_clock(backend: Backend, text: &str) -> String {
+    let mut out = text.replace(DB_NOW, backend.now_utc());
     while let Some(start) = out.find(DB_NOW_PLUS) {
         let argument_start = start + DB_NOW_PLUS.len();
         let Some(length) = out[argument_start..].find(')') else {
             break;
         };
-        let expression = dialect.now_plus(&out[argument_start..argument_start + length]);
+        let expression = backend.now_plus(&out[argument_start..argument_start + length]);
         out.replace_range(start..argument_start + length + 1, &expression);
     }
     out
@@ -261,7 +261,7 @@ pub fn with_database_clock(dialect: Dialect, text: &str) -> String {
 /// `SIGNED`/`CHAR` for the `BIGINT`/`VARCHAR` of casts), and
 /// the parameter number each `?` stands for, in order.
 pub fn to_positional(text: &str) -> (String, Vec<usize>) {
-    let text = with_database_clock(Dialect::MySql, text);
+    let text = with_database_clock(Backend::MySql, text);
     let mut out = String::with_capacity(text.len());
     let mut order = Vec::new();
     let mut chars = text.chars().peekable();
@@ -299,7 +299,7 @@ macro_rules! store_impl {
                 use sqlx::SqlSafeStr as _;
                 // Statement text is built from constants and validated identifiers only;
                 // every value is a bind parameter.
-                sqlx::AssertSqlSafe($crate::common::rewrite($backend.dialect(), text)).into_sql_str()
+                sqlx::AssertSqlSafe($crate::common::rewrite($backend, text)).into_sql_str()
             }
 
             fn insert_sql(
@@ -310,7 +310,7 @@ macro_rules! store_impl {
                 columns: &[&str],
             ) -> sqlx::SqlStr {
                 self.sql(&$crate::common::insert_sql(
-                    $backend.dialect(),
+                    $backend,
                     table,
                     id_column,
                     sequence,
@@ -728,7 +728,7 @@ macro_rules! store_impl {
                                 .context(|| "installing the request trigger".to_string())?,
                             Step::ScheduleTriggers => {
                                 let context = || "installing the schedule change triggers".to_string();
-                                for sql in schema::schedule_change_triggers($backend.dialect(), &self.schema_name()) {
+                                for sql in schema::schedule_change_triggers($backend, &self.schema_name()) {
                                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                                         .execute(&mut *conn)
                                         .await
@@ -738,7 +738,7 @@ macro_rules! store_impl {
                             Step::EnsureIndex(index) => {
                                 let context = || format!("creating index {}", index.name);
                                 if !Self::index_exists(&mut *conn, index.name).await.context(context)? {
-                                    sqlx::raw_sql(sqlx::AssertSqlSafe(index.create_sql($backend.dialect())))
+                                    sqlx::raw_sql(sqlx::AssertSqlSafe(index.create_sql($backend)))
                                         .execute(&mut *conn)
                                         .await
                                         .context(context)?;
@@ -770,10 +770,10 @@ macro_rules! store_impl {
             ) -> Result<()> {
                 let context = || format!("creating or upgrading table {}", table.name);
                 Self::prepare_table(&mut *conn, table).await.context(context)?;
-                let dialect = $backend.dialect();
+                let backend = $backend;
                 match Self::table_columns(&mut *conn, table.name).await.context(context)? {
                     None => {
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(table.create_sql(dialect)))
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(table.create_sql(backend)))
                             .execute(&mut *conn)
                             .await
                             .context(context)?;
@@ -784,7 +784,7 @@ macro_rules! store_impl {
                             if existing.iter().any(|c| c.eq_ignore_ascii_case(column.name)) {
                                 continue;
                             }
-                            let ddl = $crate::schema::added_column_sql(table, column, dialect);
+                            let ddl = $crate::schema::added_column_sql(table, column, backend);
                             sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
                                 .execute(&mut *conn)
                                 .await
@@ -1599,9 +1599,9 @@ macro_rules! store_impl {
                 let mut tx = self.begin_write().await.context(context)?;
                 // One statement per few hundred rows: a first sync writes them all.
                 for chunk in states.chunks(400) {
-                    let sql = states_update_sql($backend.dialect(), chunk.len());
+                    let sql = states_update_sql($backend, chunk.len());
                     let mut query = sqlx::query(self.sql(&sql));
-                    if $backend.dialect() == $crate::Dialect::MySql {
+                    if $backend == $crate::Backend::MySql {
                         for state in chunk {
                             query = query.bind(state.jobschid).bind(state.next_fire.map(|t| t.naive_utc()));
                         }
@@ -1996,12 +1996,12 @@ mod tests {
     fn mysql_rewrite() {
         assert_eq!(
             rewrite(
-                Dialect::MySql,
+                Backend::MySql,
                 "SELECT CAST(A AS BIGINT) FROM T WHERE X = $1 AND Y = $2"
             ),
             "SELECT CAST(A AS SIGNED) FROM T WHERE X = ? AND Y = ?"
         );
-        assert_eq!(rewrite(Dialect::Postgres, "X = $1"), "X = $1");
+        assert_eq!(rewrite(Backend::Postgres, "X = $1"), "X = $1");
         let runs = claim_candidates_sql(dwsched_model::RequestClass::Runs, "");
         // Four ranges of the queue, each due at `$1` (twice) and limited by `$2`,
         // then the overall limit.
@@ -2015,7 +2015,7 @@ mod tests {
     fn inserts_per_dialect() {
         assert_eq!(
             insert_sql(
-                Dialect::Postgres,
+                Backend::Postgres,
                 "DMS_JOB",
                 "JOBID",
                 "DMS_JOBSEQ",
@@ -2026,7 +2026,7 @@ mod tests {
         );
         assert_eq!(
             insert_sql(
-                Dialect::Sqlite,
+                Backend::Sqlite,
                 "DMS_JOB",
                 "JOBID",
                 "DMS_JOBSEQ",

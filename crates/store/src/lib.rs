@@ -29,8 +29,6 @@ use dwsched_model::{
 };
 use thiserror::Error;
 
-pub use schema::Dialect;
-
 /// A `JOBSCHID`.
 pub type ScheduleId = i64;
 
@@ -150,11 +148,31 @@ impl Backend {
         }
     }
 
-    pub fn dialect(self) -> Dialect {
+    /// The database's current UTC time as an SQL expression. Lease deadlines and expiry
+    /// tests are taken from it, never from a node's clock: nodes' clocks disagree.
+    /// (SQLite has one node, whose clock is the database's.)
+    pub fn now_utc(self) -> &'static str {
         match self {
-            Self::Sqlite => Dialect::Sqlite,
-            Self::Postgres => Dialect::Postgres,
-            Self::MySql => Dialect::MySql,
+            Self::Postgres => "(statement_timestamp() AT TIME ZONE 'UTC')",
+            Self::MySql => "UTC_TIMESTAMP(6)",
+            Self::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        }
+    }
+
+    /// The database's UTC time `seconds` from now (an SQL number, negative for the
+    /// past).
+    pub fn now_plus(self, seconds: &str) -> String {
+        match self {
+            Self::Postgres => format!(
+                "({} + CAST({seconds} AS DOUBLE PRECISION) * INTERVAL '1 second')",
+                self.now_utc()
+            ),
+            Self::MySql => format!(
+                "TIMESTAMPADD(MICROSECOND, CAST(ROUND({seconds} * 1000000) AS SIGNED), UTC_TIMESTAMP(6))"
+            ),
+            Self::Sqlite => {
+                format!("strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {seconds}))")
+            }
         }
     }
 }
@@ -559,7 +577,7 @@ mod tests {
 /// database (the benchmarks' pgbench ceiling).
 pub fn postgres_run_claim_statement() -> String {
     common::with_database_clock(
-        Dialect::Postgres,
+        Backend::Postgres,
         &common::claim_update_sql(
             dwsched_model::RequestClass::Runs,
             "FOR UPDATE OF r SKIP LOCKED",

@@ -213,14 +213,14 @@ impl MySqlStore {
         let mut update = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = ?, CLAIMED_BY = ?, \
              LEASE_UNTIL = {}, ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 WHERE REQUEST_ID IN ({placeholders})",
-            crate::Dialect::MySql.now_plus("?")
+            crate::Backend::MySql.now_plus("?")
         )))
         .bind(now)
         .bind(&claim.node)
         .bind(claim.lease.as_secs_f64());
         let mut select = sqlx::query(sqlx::AssertSqlSafe(
             crate::common::rewrite(
-                crate::Dialect::MySql,
+                crate::Backend::MySql,
                 &format!("SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ"),
             ) + &format!(" WHERE REQUEST_ID IN ({placeholders})"),
         ));

@@ -1,4 +1,4 @@
-//! The tables of SPEC §3, described once and rendered for each dialect.
+//! The tables of SPEC §3, described once and rendered for each backend.
 //!
 //! Migrations are versioned, and each version is a list of steps that look before they
 //! act: a missing table is created whole, a table that exists (say, one the original
@@ -6,45 +6,7 @@
 //! when absent. So `dwsched init` is idempotent and upgrades an original install
 //! without touching its rows or columns.
 
-/// The dialects the store speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-impl Dialect {
-    /// The database's current UTC time as an SQL expression. Lease deadlines and expiry
-    /// tests are taken from it, never from a node's clock: nodes' clocks disagree.
-    /// (SQLite has one node, whose clock is the database's.)
-    pub fn now_utc(self) -> &'static str {
-        match self {
-            Self::Postgres => "(statement_timestamp() AT TIME ZONE 'UTC')",
-            Self::MySql => "UTC_TIMESTAMP(6)",
-            Self::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
-        }
-    }
-
-    /// The database's UTC time `seconds` from now (an SQL number, negative for the
-    /// past).
-    pub fn now_plus(self, seconds: &str) -> String {
-        match self {
-            Self::Postgres => format!(
-                "({} + CAST({seconds} AS DOUBLE PRECISION) * INTERVAL '1 second')",
-                self.now_utc()
-            ),
-            Self::MySql => format!(
-                "TIMESTAMPADD(MICROSECOND, CAST(ROUND({seconds} * 1000000) AS SIGNED), UTC_TIMESTAMP(6))"
-            ),
-            Self::Sqlite => {
-                format!("strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {seconds}))")
-            }
-        }
-    }
-}
-
-/// Column types, named by what they hold rather than by any one dialect.
+/// Column types, named by what they hold rather than by any one backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
     /// The table's numeric key, from a sequence (PostgreSQL), `AUTO_INCREMENT` (MySQL)
@@ -68,7 +30,7 @@ pub enum ColumnType {
 pub struct Column {
     pub name: &'static str,
     pub kind: ColumnType,
-    /// A SQL literal default, the same in every dialect.
+    /// A SQL literal default, the same in every backend.
     pub default: Option<&'static str>,
     pub not_null: bool,
 }
@@ -116,6 +78,7 @@ pub struct Index {
     pub unique: bool,
 }
 
+use crate::Backend;
 use ColumnType::*;
 
 const NAME: ColumnType = Varchar(100);
@@ -392,7 +355,7 @@ pub const JOB_SCHEDULES_VERSION: &str = "DMS_JOBSCH";
 /// The firing node reads the count each second and re-reads only the stamped rows.
 /// `schema` is the (validated) schema of the tables on PostgreSQL, which the trigger
 /// function names so that writers with another `search_path` are counted too.
-pub fn schedule_change_triggers(dialect: Dialect, schema: &str) -> Vec<String> {
+pub fn schedule_change_triggers(backend: Backend, schema: &str) -> Vec<String> {
     let table = "DMS_JOBSCH";
     let version = format!(
         "INSERT INTO DMS_SCHVER (NAME, VERSION) SELECT '{JOB_SCHEDULES_VERSION}', 0 \
@@ -403,9 +366,9 @@ pub fn schedule_change_triggers(dialect: Dialect, schema: &str) -> Vec<String> {
             "UPDATE {prefix}DMS_SCHVER SET VERSION = VERSION + 1 WHERE NAME = '{JOB_SCHEDULES_VERSION}'"
         )
     };
-    let now = dialect.now_utc();
-    match dialect {
-        Dialect::Postgres => {
+    let now = backend.now_utc();
+    match backend {
+        Backend::Postgres => {
             let unchanged = SCHEDULE_CONTENT
                 .iter()
                 .map(|c| format!("NEW.{c} IS NOT DISTINCT FROM OLD.{c}"))
@@ -429,7 +392,7 @@ pub fn schedule_change_triggers(dialect: Dialect, schema: &str) -> Vec<String> {
                 ),
             ]
         }
-        Dialect::MySql => {
+        Backend::MySql => {
             let changed = SCHEDULE_CONTENT
                 .iter()
                 .map(|c| format!("NOT (NEW.{c} <=> OLD.{c})"))
@@ -456,7 +419,7 @@ pub fn schedule_change_triggers(dialect: Dialect, schema: &str) -> Vec<String> {
             }
             statements
         }
-        Dialect::Sqlite => {
+        Backend::Sqlite => {
             let changed = SCHEDULE_CONTENT
                 .iter()
                 .map(|c| format!("NEW.{c} IS NOT OLD.{c}"))
@@ -672,29 +635,29 @@ pub fn latest_version() -> i64 {
 }
 
 impl Column {
-    /// The column's SQL type and constraints for `dialect`, as used in `CREATE TABLE`
+    /// The column's SQL type and constraints for `backend`, as used in `CREATE TABLE`
     /// and in `ALTER TABLE … ADD`.
-    pub fn definition(&self, dialect: Dialect) -> String {
-        let ty = match (self.kind, dialect) {
-            (Id { .. }, Dialect::Sqlite) => "INTEGER PRIMARY KEY".to_string(),
-            (Id { sequence }, Dialect::Postgres) => format!(
+    pub fn definition(&self, backend: Backend) -> String {
+        let ty = match (self.kind, backend) {
+            (Id { .. }, Backend::Sqlite) => "INTEGER PRIMARY KEY".to_string(),
+            (Id { sequence }, Backend::Postgres) => format!(
                 "BIGINT PRIMARY KEY DEFAULT nextval('{}')",
                 sequence.to_ascii_lowercase()
             ),
-            (Id { .. }, Dialect::MySql) => "BIGINT AUTO_INCREMENT PRIMARY KEY".to_string(),
-            (BigInt, Dialect::Sqlite) | (Int, Dialect::Sqlite) => "INTEGER".to_string(),
+            (Id { .. }, Backend::MySql) => "BIGINT AUTO_INCREMENT PRIMARY KEY".to_string(),
+            (BigInt, Backend::Sqlite) | (Int, Backend::Sqlite) => "INTEGER".to_string(),
             (BigInt, _) => "BIGINT".to_string(),
             (Int, _) => "INTEGER".to_string(),
-            (Numeric(_), Dialect::Sqlite) => "INTEGER".to_string(),
-            (Numeric(p), Dialect::Postgres) => format!("NUMERIC({p},0)"),
-            (Numeric(p), Dialect::MySql) => format!("DECIMAL({p},0)"),
-            (Varchar(_), Dialect::Sqlite) | (Text, Dialect::Sqlite) => "TEXT".to_string(),
+            (Numeric(_), Backend::Sqlite) => "INTEGER".to_string(),
+            (Numeric(p), Backend::Postgres) => format!("NUMERIC({p},0)"),
+            (Numeric(p), Backend::MySql) => format!("DECIMAL({p},0)"),
+            (Varchar(_), Backend::Sqlite) | (Text, Backend::Sqlite) => "TEXT".to_string(),
             (Varchar(n), _) => format!("VARCHAR({n})"),
-            (Text, Dialect::Postgres) => "TEXT".to_string(),
-            (Text, Dialect::MySql) => "LONGTEXT".to_string(),
-            (Timestamp, Dialect::Sqlite) => "TEXT".to_string(),
-            (Timestamp, Dialect::Postgres) => "TIMESTAMP".to_string(),
-            (Timestamp, Dialect::MySql) => "DATETIME(6)".to_string(),
+            (Text, Backend::Postgres) => "TEXT".to_string(),
+            (Text, Backend::MySql) => "LONGTEXT".to_string(),
+            (Timestamp, Backend::Sqlite) => "TEXT".to_string(),
+            (Timestamp, Backend::Postgres) => "TIMESTAMP".to_string(),
+            (Timestamp, Backend::MySql) => "DATETIME(6)".to_string(),
         };
         let mut out = format!("{} {ty}", self.name);
         if self.not_null {
@@ -709,8 +672,8 @@ impl Column {
 }
 
 impl Table {
-    pub fn create_sql(&self, dialect: Dialect) -> String {
-        let mut parts: Vec<String> = self.columns.iter().map(|c| c.definition(dialect)).collect();
+    pub fn create_sql(&self, backend: Backend) -> String {
+        let mut parts: Vec<String> = self.columns.iter().map(|c| c.definition(backend)).collect();
         if let Some(key) = self.text_key {
             parts.push(format!("PRIMARY KEY ({key})"));
         }
@@ -729,11 +692,11 @@ impl Table {
 }
 
 impl Index {
-    pub fn create_sql(&self, dialect: Dialect) -> String {
+    pub fn create_sql(&self, backend: Backend) -> String {
         let unique = if self.unique { "UNIQUE " } else { "" };
-        let if_not_exists = match dialect {
+        let if_not_exists = match backend {
             // MySQL 8 has no IF NOT EXISTS here; the store checks the catalogue first.
-            Dialect::MySql => "",
+            Backend::MySql => "",
             _ => "IF NOT EXISTS ",
         };
         format!(
@@ -747,8 +710,8 @@ impl Index {
 
 /// Columns added to an existing table are always nullable or defaulted, so rows written
 /// by the original tool stay valid; a key column can't be added afterwards.
-pub fn added_column_sql(table: &Table, column: &Column, dialect: Dialect) -> String {
-    let mut definition = column.definition(dialect);
+pub fn added_column_sql(table: &Table, column: &Column, backend: Backend) -> String {
+    let mut definition = column.definition(backend);
     if column.not_null && column.default.is_none() {
         definition = definition.replace(" NOT NULL", "");
     }
@@ -792,23 +755,23 @@ mod tests {
     #[test]
     fn rendering_per_dialect() {
         let prcreq = TABLES.iter().find(|t| t.name == "DMS_PRCREQ").unwrap();
-        let pg = prcreq.create_sql(Dialect::Postgres);
+        let pg = prcreq.create_sql(Backend::Postgres);
         assert!(pg.contains("REQUEST_ID VARCHAR(64) NOT NULL"));
         assert!(pg.contains("PRIMARY KEY (REQUEST_ID)"));
         let jobsch = TABLES.iter().find(|t| t.name == "DMS_JOBSCH").unwrap();
         assert!(
             jobsch
-                .create_sql(Dialect::Postgres)
+                .create_sql(Backend::Postgres)
                 .contains("JOBSCHID BIGINT PRIMARY KEY DEFAULT nextval('dms_jobschseq')")
         );
         assert!(
             jobsch
-                .create_sql(Dialect::MySql)
+                .create_sql(Backend::MySql)
                 .contains("JOBSCHID BIGINT AUTO_INCREMENT PRIMARY KEY")
         );
         assert!(
             jobsch
-                .create_sql(Dialect::Sqlite)
+                .create_sql(Backend::Sqlite)
                 .contains("JOBSCHID INTEGER PRIMARY KEY")
         );
         let dedupe = INDEXES
@@ -816,12 +779,12 @@ mod tests {
             .find(|i| i.name == "DMS_PRCREQ_DEDUPE_UK")
             .unwrap();
         assert_eq!(
-            dedupe.create_sql(Dialect::Sqlite),
+            dedupe.create_sql(Backend::Sqlite),
             "CREATE UNIQUE INDEX IF NOT EXISTS DMS_PRCREQ_DEDUPE_UK ON DMS_PRCREQ (DEDUPE_KEY)"
         );
         let mapref = &prcreq.columns[1];
         assert_eq!(
-            added_column_sql(prcreq, mapref, Dialect::Postgres),
+            added_column_sql(prcreq, mapref, Backend::Postgres),
             "ALTER TABLE DMS_PRCREQ ADD MAPREF VARCHAR(100)"
         );
     }
