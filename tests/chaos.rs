@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use dwsched_model::{NewRequest, RequestStatus, RequestType, RunFilter, RunStatus};
 use dwsched_service::ops::{self, ScheduleInput};
-use dwsched_store::{Backend, Store};
+use dwsched_store::{Backend, Store, TestSupport};
 
 use crate::service::{NodeProcess, Scratch};
 use crate::util::TestDb;
@@ -259,7 +259,7 @@ async fn chaos(backend: Backend) {
     let scratch = Scratch::new();
     let trace = scratch.dir.join("trace");
     std::fs::create_dir_all(&trace).unwrap();
-    let store: Arc<dyn Store> = Arc::from(db.open().await);
+    let store: Arc<dyn TestSupport> = Arc::from(db.open().await);
     let schedule_ids = set_up(&*store, &trace).await;
 
     let env = [

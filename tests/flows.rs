@@ -14,6 +14,8 @@ use dwsched_store::Backend;
 
 use crate::util::TestDb;
 
+crate::per_backend_kind!(upsert_is_idempotent, binds_are_parameters);
+
 /// Databases of the given backends, each a named connection of one run.
 struct Fixture {
     dbs: Vec<TestDb>,
@@ -216,7 +218,7 @@ async fn postgres_to_postgres_copies_through_and_keeps_every_value() {
 
 /// An upsert twice over, with a changed source in between, leaves one row per key
 /// holding the newest values.
-async fn upsert_twice(target: Backend) {
+async fn upsert_is_idempotent(target: Backend) {
     let Some(fx) = Fixture::new(&[("src", Backend::Sqlite), ("dst", target)]).await else {
         return;
     };
@@ -267,21 +269,6 @@ async fn upsert_twice(target: Backend) {
         ]
     );
     fx.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_is_idempotent_on_postgres() {
-    upsert_twice(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_is_idempotent_on_mysql() {
-    upsert_twice(Backend::MySql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upsert_is_idempotent_on_sqlite() {
-    upsert_twice(Backend::Sqlite).await;
 }
 
 /// Bad rows among good ones: the good rows load, each bad one is reported with its key
@@ -414,21 +401,6 @@ async fn binds_are_parameters(backend: Backend) {
         [["2026-03-01", "4242", "DAILY_SALES", evil, "NULL"]]
     );
     fx.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binds_are_parameters_on_postgres() {
-    binds_are_parameters(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binds_are_parameters_on_mysql() {
-    binds_are_parameters(Backend::MySql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binds_are_parameters_on_sqlite() {
-    binds_are_parameters(Backend::Sqlite).await;
 }
 
 /// In a DAG whose middle step fails, the steps after it do not run, and a failed

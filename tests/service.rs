@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dwsched_model::{NewRequest, RequestStatus, RequestType, RunFilter, RunStatus};
-use dwsched_store::Store;
+use dwsched_store::{Store, TestSupport};
 
 use crate::util::TestDb;
 
@@ -1073,7 +1073,7 @@ async fn a_dead_leaders_schedules_move_to_another_node(db: TestDb) {
 /// The slots fired for schedule `jobschid` (by dedupe key), each with when the node
 /// queued it.
 async fn fires_of(
-    store: &dyn Store,
+    store: &dyn TestSupport,
     jobschid: &str,
 ) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
     let prefix = format!("sch:{jobschid}:");
@@ -1094,7 +1094,7 @@ async fn fires_of(
 
 /// How long after `edited_at` the node first queued a slot of `jobschid`, waiting for it.
 async fn first_fire_after(
-    store: &dyn Store,
+    store: &dyn TestSupport,
     jobschid: &str,
     edited_at: chrono::DateTime<chrono::Utc>,
 ) -> Duration {
@@ -1114,7 +1114,7 @@ async fn first_fire_after(
 /// that the node queued no slot later than the edit seen within `SEEN` (and fires
 /// queued up to their lead ahead).
 async fn assert_no_fire_after(
-    store: &dyn Store,
+    store: &dyn TestSupport,
     jobschid: &str,
     edited_at: chrono::DateTime<chrono::Utc>,
     what: &str,

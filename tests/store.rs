@@ -9,7 +9,7 @@ use dwsched_model::{
     NewRequest, NewRun, NewSchedule, Node, RequestClass, RequestStatus, RequestType, RunFilter,
     RunStatus, RunWrite, RunWritten, ScheduleState,
 };
-use dwsched_store::Store;
+use dwsched_store::{Store, TestSupport};
 
 use crate::util::TestDb;
 
@@ -35,6 +35,9 @@ crate::per_backend!(
     runs_finish_in_one_transaction_and_fires_skip_taken_keys,
     run_writes_share_a_transaction_and_answer_each,
     schedule_changes_are_counted_whoever_makes_them,
+    incremental_sync_reads_only_scheduled_and_stamped_rows,
+    flows_to_run_are_the_current_ones_with_their_followers,
+    live_counts_follow_the_queue_and_the_runs,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -572,7 +575,7 @@ async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {
 }
 
 async fn concurrent_claims_take_each_request_once(db: TestDb) {
-    let store: Arc<dyn Store> = Arc::from(db.open().await);
+    let store: Arc<dyn TestSupport> = Arc::from(db.open().await);
     let mut all = HashSet::new();
     for i in 0..60 {
         all.insert(enqueue_at(&*store, run_request(&format!("J{i}")), i % 7).await);
@@ -881,7 +884,7 @@ async fn the_scheduler_lease_has_one_holder(db: TestDb) {
     assert!(store.acquire_lease("scheduler", "n3", long).await.unwrap());
 
     // Many nodes at once: exactly one wins.
-    let store: Arc<dyn Store> = Arc::from(store);
+    let store: Arc<dyn TestSupport> = Arc::from(store);
     let contenders = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -1172,7 +1175,7 @@ async fn dependents_states_and_released_requests(db: TestDb) {
 }
 
 async fn watchers_wake_on_new_requests(db: TestDb) {
-    let store: Arc<dyn Store> = Arc::from(db.open().await);
+    let store: Arc<dyn TestSupport> = Arc::from(db.open().await);
     let Some(mut watcher) = store.watch_requests().await.unwrap() else {
         assert_eq!(
             store.backend(),
@@ -1468,4 +1471,155 @@ async fn schedule_changes_are_counted_whoever_makes_them(db: TestDb) {
         assert!(version > seen, "{sql} counts");
         seen = version;
     }
+}
+
+/// What an incremental sync reads: the ids of the rows the service fires, and the
+/// scheduled rows stamped since a time or named by id.
+async fn incremental_sync_reads_only_scheduled_and_stamped_rows(db: TestDb) {
+    let store = db.open().await;
+    let add = |mapref: &'static str, enabled: bool| {
+        let store = &store;
+        async move {
+            store
+                .insert_schedule(
+                    &NewSchedule {
+                        mapref: mapref.into(),
+                        frqcd: "DL".into(),
+                        frqhh: Some(6),
+                        frqmi: Some(0),
+                        enabled,
+                        ..NewSchedule::default()
+                    },
+                    at(0),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let on = add("SALES", true).await;
+    let off = add("STOCK", false).await;
+    let other = add("HR", true).await;
+    assert_eq!(store.scheduled_ids().await.unwrap(), [on, other]);
+
+    let all = store.scheduled_changes(None, &[]).await.unwrap();
+    let ids: Vec<i64> = all.iter().map(|r| r.jobschid).collect();
+    assert_eq!(ids, [on, other], "every stamped, scheduled row");
+    let newest = all.iter().filter_map(|r| r.changed_at).max().unwrap();
+    let later = newest + Duration::seconds(3600);
+    assert!(
+        store
+            .scheduled_changes(Some(later), &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing stamped after {later}"
+    );
+    let named = store
+        .scheduled_changes(Some(later), &[other, off])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = named.iter().map(|r| r.jobschid).collect();
+    assert_eq!(ids, [other], "a named row, if it is scheduled");
+    db.exec_raw(&[&format!(
+        "UPDATE DMS_JOBSCH SET FRQHH = 7 WHERE JOBSCHID = {on}"
+    )])
+    .await;
+    let changed = store.scheduled_changes(Some(newest), &[]).await.unwrap();
+    assert!(
+        changed
+            .iter()
+            .any(|r| r.jobschid == on && r.frqhh == Some(7))
+    );
+}
+
+/// The current flow of each job asked for, newest first, and whether an enabled
+/// schedule follows the job.
+async fn flows_to_run_are_the_current_ones_with_their_followers(db: TestDb) {
+    let store = db.open().await;
+    store
+        .put_job_flow("SALES", r#"{"steps":[]}"#, at(0))
+        .await
+        .unwrap();
+    let sales = store
+        .put_job_flow("SALES", r#"{"description":"v2","steps":[]}"#, at(1))
+        .await
+        .unwrap();
+    let stock = store
+        .put_job_flow("STOCK", r#"{"steps":[]}"#, at(2))
+        .await
+        .unwrap();
+    let parent = store
+        .insert_schedule(
+            &NewSchedule {
+                mapref: "SALES".into(),
+                frqcd: "DL".into(),
+                frqhh: Some(6),
+                frqmi: Some(0),
+                enabled: true,
+                ..NewSchedule::default()
+            },
+            at(3),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_schedule(
+            &NewSchedule {
+                mapref: "STOCK".into(),
+                frqcd: "DL".into(),
+                dpnd_jobschid: Some(parent),
+                enabled: true,
+                ..NewSchedule::default()
+            },
+            at(4),
+        )
+        .await
+        .unwrap();
+    let flows = store
+        .flows_to_run(&["SALES".into(), "STOCK".into(), "NOPE".into()])
+        .await
+        .unwrap();
+    let found: Vec<(i64, bool)> = flows
+        .iter()
+        .map(|f| (f.flow.jobflwid, f.followed))
+        .collect();
+    assert_eq!(
+        found,
+        [(stock.jobflwid, false), (sales.jobflwid, true)],
+        "the current versions, newest first; STOCK follows SALES"
+    );
+    assert!(store.flows_to_run(&[]).await.unwrap().is_empty());
+}
+
+/// The counts every metrics scrape reads.
+async fn live_counts_follow_the_queue_and_the_runs(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(
+        store.live_counts().await.unwrap(),
+        dwsched_store::LiveCounts::default()
+    );
+    enqueue_at(&*store, run_request("SALES"), 0).await;
+    enqueue_at(&*store, run_request("STOCK"), 1).await;
+    let claimed = store
+        .claim_requests(&claim("n1", RequestClass::Runs, 1, at(2)))
+        .await
+        .unwrap();
+    store
+        .open_run(&NewRun {
+            mapref: claimed[0].mapref.clone(),
+            request_id: Some(claimed[0].request_id.clone()),
+            node: Some("n1".into()),
+            started_at: at(3),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.live_counts().await.unwrap(),
+        dwsched_store::LiveCounts {
+            waiting: 1,
+            processing: 1,
+            runs_in_progress: 1,
+        }
+    );
 }

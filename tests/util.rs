@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Once;
 
-use dwsched_store::{Backend, Store, StoreOptions};
+use dwsched_store::{Backend, StoreOptions, TestSupport};
 use sqlx::Connection as _;
 
 pub const POSTGRES_ENV: &str = "DWSCHED_TEST_POSTGRES_URL";
@@ -97,14 +97,14 @@ impl TestDb {
     }
 
     /// Opens the store, creating the schema, without migrating.
-    pub async fn open_unmigrated(&self) -> Box<dyn Store> {
-        dwsched_store::open(&self.options().create(true))
+    pub async fn open_unmigrated(&self) -> Box<dyn TestSupport> {
+        dwsched_store::open_for_tests(&self.options().create(true))
             .await
             .expect("open the test store")
     }
 
     /// Opens the store and applies the migrations.
-    pub async fn open(&self) -> Box<dyn Store> {
+    pub async fn open(&self) -> Box<dyn TestSupport> {
         let store = self.open_unmigrated().await;
         store.migrate().await.expect("migrate the test store");
         store
@@ -380,4 +380,36 @@ impl Drop for PrivatePostgres {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Like [`per_backend!`], for cases that make their own databases: one
+/// `#[tokio::test]` per backend for each `async fn case(backend: Backend)`.
+#[macro_export]
+macro_rules! per_backend_kind {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(dwsched_store::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(dwsched_store::Backend::Postgres).await;
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(dwsched_store::Backend::MySql).await;
+                }
+            )*
+        }
+    };
 }

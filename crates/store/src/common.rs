@@ -934,14 +934,6 @@ macro_rules! store_impl {
                     .context(|| "reading jobs".to_string())
             }
 
-            async fn get_job(&self, mapref: &str) -> Result<Option<Job>> {
-                Ok(self
-                    .list_jobs()
-                    .await?
-                    .into_iter()
-                    .find(|job| job.mapref == mapref))
-            }
-
             async fn flows_to_run(&self, maprefs: &[String]) -> Result<Vec<FlowToRun>> {
                 if maprefs.is_empty() {
                     return Ok(Vec::new());
@@ -1234,32 +1226,6 @@ macro_rules! store_impl {
                 row.as_ref().map(decode_request).transpose().context(context)
             }
 
-            async fn list_requests(
-                &self,
-                status: Option<RequestStatus>,
-                limit: u32,
-            ) -> Result<Vec<Request>> {
-                // Older tools' spellings of a status are listed with it.
-                let statuses: [&str; 2] = match status {
-                    None => ["%", "%"],
-                    Some(RequestStatus::New) => ["NEW", "QUEUED"],
-                    Some(RequestStatus::Processing) => ["PROCESSING", "CLAIMED"],
-                    Some(other) => [other.as_str(), other.as_str()],
-                };
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ \
-                     WHERE (STATUS LIKE $1 OR STATUS LIKE $2) \
-                     ORDER BY REQUESTED_AT DESC, REQUEST_ID DESC LIMIT $3"
-                )))
-                .bind(statuses[0])
-                .bind(statuses[1])
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing requests".to_string())?;
-                decode_all(rows, decode_request).context(|| "reading requests".to_string())
-            }
-
             async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>> {
                 if claim.limit == 0 {
                     return Ok(Vec::new());
@@ -1345,14 +1311,6 @@ macro_rules! store_impl {
                 })
             }
 
-            async fn open_run(&self, run: &NewRun) -> Result<i64> {
-                let context = || format!("opening a run of job '{}'", run.mapref);
-                let mut tx = self.begin_write().await.context(context)?;
-                let prcid = self.open_run_in(&mut tx, run).await?;
-                tx.commit().await.context(context)?;
-                Ok(prcid)
-            }
-
             async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
                 if writes.is_empty() {
                     return Ok(Vec::new());
@@ -1370,41 +1328,6 @@ macro_rules! store_impl {
                 .await
                 .context(|| format!("heartbeat of run {prcid}"))?;
                 Ok(done.rows_affected() > 0)
-            }
-
-            async fn close_run(
-                &self,
-                prcid: i64,
-                status: RunStatus,
-                msg: Option<&str>,
-                now: DateTime<Utc>,
-            ) -> Result<bool> {
-                if status == RunStatus::InProgress {
-                    return Err(StoreError::Invalid(format!(
-                        "run {prcid} cannot be closed as IP"
-                    )));
-                }
-                let done = sqlx::query(self.sql(
-                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
-                     WHERE PRCID = $5 AND STATUS = 'IP'",
-                ))
-                .bind(status.as_str())
-                .bind(msg)
-                .bind(now.naive_utc())
-                .bind(now.naive_utc())
-                .bind(prcid)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("closing run {prcid} as {status}"))?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn finish_run(&self, f: &FinishRun) -> Result<bool> {
-                let context = || format!("closing run {} as {}", f.prcid, f.status);
-                let mut tx = self.begin_write().await.context(context)?;
-                let closed = self.finish_run_in(&mut tx, f).await?;
-                tx.commit().await.context(context)?;
-                Ok(closed)
             }
 
             async fn get_run(&self, prcid: i64) -> Result<Option<Run>> {
@@ -1437,76 +1360,6 @@ macro_rules! store_impl {
                 .await
                 .context(|| "listing runs".to_string())?;
                 decode_all(rows, decode_run).context(|| "reading runs".to_string())
-            }
-
-            async fn write_job_log(&self, e: &JobLogEntry) -> Result<i64> {
-                let context = || format!("writing the job log of job '{}'", e.mapref);
-                let mut conn = self.pool.acquire().await.context(context)?;
-                self.insert_job_log(&mut conn, e, Utc::now().naive_utc()).await.context(context)
-            }
-
-            async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>> {
-                let context = || format!("reading the job log of run {prcid}");
-                let row = sqlx::query(self.sql(
-                    "SELECT PRCDT, MAPREF, CAST(JOBID AS BIGINT), CAST(SRCROWS AS BIGINT), \
-                     CAST(TRGROWS AS BIGINT), CAST(ERRROWS AS BIGINT), CAST(PRCID AS BIGINT), \
-                     CAST(SESSIONID AS VARCHAR) \
-                     FROM DMS_JOBLOG WHERE PRCID = $1 ORDER BY JOBLOGID DESC",
-                ))
-                .bind(prcid)
-                .fetch_optional(&self.pool)
-                .await
-                .context(context)?;
-                let Some(row) = row else { return Ok(None) };
-                (|| -> std::result::Result<_, sqlx::Error> {
-                    Ok(Some(JobLogEntry {
-                        prcdt: utc(row.try_get(0)?).unwrap_or_default(),
-                        mapref: row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
-                        jobid: row.try_get(2)?,
-                        srcrows: row.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
-                        trgrows: row.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
-                        errrows: row.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
-                        prcid: row.try_get(6)?,
-                        // Read as text: rows of older releases hold a node id there.
-                        sessionid: row
-                            .try_get::<Option<String>, _>(7)?
-                            .and_then(|s| s.parse().ok()),
-                    }))
-                })()
-                .context(context)
-            }
-
-            async fn write_job_error(&self, e: &JobErrorEntry) -> Result<i64> {
-                let context = || format!("writing a {} error of job '{}'", e.errtyp.as_str(), e.mapref);
-                let mut conn = self.pool.acquire().await.context(context)?;
-                self.insert_job_error(&mut conn, e, e.joblogid).await.context(context)
-            }
-
-            async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>> {
-                let context = || format!("reading the errors of run {prcid}");
-                let rows = sqlx::query(self.sql(
-                    "SELECT CAST(ERRID AS BIGINT), CAST(JOBLOGID AS BIGINT), ERRTYP, DBERRMSG, ERRMSG, \
-                     KEYVALUE, CAST(PRCID AS BIGINT), MAPREF FROM DMS_JOBERR WHERE PRCID = $1 ORDER BY ERRID",
-                ))
-                .bind(prcid)
-                .fetch_all(&self.pool)
-                .await
-                .context(context)?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(JobError {
-                            errid: row.try_get(0)?,
-                            joblogid: row.try_get(1)?,
-                            errtyp: row.try_get(2)?,
-                            dberrmsg: row.try_get(3)?,
-                            errmsg: row.try_get(4)?,
-                            keyvalue: row.try_get(5)?,
-                            prcid: row.try_get(6)?,
-                            mapref: row.try_get(7)?,
-                        })
-                    })
-                    .collect::<std::result::Result<_, sqlx::Error>>()
-                    .context(context)
             }
 
             async fn put_connection(&self, c: &Connection) -> Result<i64> {
@@ -1981,6 +1834,157 @@ macro_rules! store_impl {
 
             async fn close(&self) {
                 self.pool.close().await;
+            }
+        }
+
+        #[cfg(feature = "test-support")]
+        #[async_trait::async_trait]
+        impl $crate::TestSupport for $store {
+            async fn get_job(&self, mapref: &str) -> Result<Option<Job>> {
+                Ok(self
+                    .list_jobs()
+                    .await?
+                    .into_iter()
+                    .find(|job| job.mapref == mapref))
+            }
+
+            async fn list_requests(
+                &self,
+                status: Option<RequestStatus>,
+                limit: u32,
+            ) -> Result<Vec<Request>> {
+                // Older tools' spellings of a status are listed with it.
+                let statuses: [&str; 2] = match status {
+                    None => ["%", "%"],
+                    Some(RequestStatus::New) => ["NEW", "QUEUED"],
+                    Some(RequestStatus::Processing) => ["PROCESSING", "CLAIMED"],
+                    Some(other) => [other.as_str(), other.as_str()],
+                };
+                let rows = sqlx::query(self.sql(&format!(
+                    "SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ \
+                     WHERE (STATUS LIKE $1 OR STATUS LIKE $2) \
+                     ORDER BY REQUESTED_AT DESC, REQUEST_ID DESC LIMIT $3"
+                )))
+                .bind(statuses[0])
+                .bind(statuses[1])
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "listing requests".to_string())?;
+                decode_all(rows, decode_request).context(|| "reading requests".to_string())
+            }
+
+            async fn open_run(&self, run: &NewRun) -> Result<i64> {
+                let context = || format!("opening a run of job '{}'", run.mapref);
+                let mut tx = self.begin_write().await.context(context)?;
+                let prcid = self.open_run_in(&mut tx, run).await?;
+                tx.commit().await.context(context)?;
+                Ok(prcid)
+            }
+
+            async fn close_run(
+                &self,
+                prcid: i64,
+                status: RunStatus,
+                msg: Option<&str>,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                if status == RunStatus::InProgress {
+                    return Err(StoreError::Invalid(format!(
+                        "run {prcid} cannot be closed as IP"
+                    )));
+                }
+                let done = sqlx::query(self.sql(
+                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
+                     WHERE PRCID = $5 AND STATUS = 'IP'",
+                ))
+                .bind(status.as_str())
+                .bind(msg)
+                .bind(now.naive_utc())
+                .bind(now.naive_utc())
+                .bind(prcid)
+                .execute(&self.pool)
+                .await
+                .context(|| format!("closing run {prcid} as {status}"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn finish_run(&self, f: &FinishRun) -> Result<bool> {
+                let context = || format!("closing run {} as {}", f.prcid, f.status);
+                let mut tx = self.begin_write().await.context(context)?;
+                let closed = self.finish_run_in(&mut tx, f).await?;
+                tx.commit().await.context(context)?;
+                Ok(closed)
+            }
+
+            async fn write_job_log(&self, e: &JobLogEntry) -> Result<i64> {
+                let context = || format!("writing the job log of job '{}'", e.mapref);
+                let mut conn = self.pool.acquire().await.context(context)?;
+                self.insert_job_log(&mut conn, e, Utc::now().naive_utc()).await.context(context)
+            }
+
+            async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>> {
+                let context = || format!("reading the job log of run {prcid}");
+                let row = sqlx::query(self.sql(
+                    "SELECT PRCDT, MAPREF, CAST(JOBID AS BIGINT), CAST(SRCROWS AS BIGINT), \
+                     CAST(TRGROWS AS BIGINT), CAST(ERRROWS AS BIGINT), CAST(PRCID AS BIGINT), \
+                     CAST(SESSIONID AS VARCHAR) \
+                     FROM DMS_JOBLOG WHERE PRCID = $1 ORDER BY JOBLOGID DESC",
+                ))
+                .bind(prcid)
+                .fetch_optional(&self.pool)
+                .await
+                .context(context)?;
+                let Some(row) = row else { return Ok(None) };
+                (|| -> std::result::Result<_, sqlx::Error> {
+                    Ok(Some(JobLogEntry {
+                        prcdt: utc(row.try_get(0)?).unwrap_or_default(),
+                        mapref: row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                        jobid: row.try_get(2)?,
+                        srcrows: row.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
+                        trgrows: row.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
+                        errrows: row.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
+                        prcid: row.try_get(6)?,
+                        // Read as text: rows of older releases hold a node id there.
+                        sessionid: row
+                            .try_get::<Option<String>, _>(7)?
+                            .and_then(|s| s.parse().ok()),
+                    }))
+                })()
+                .context(context)
+            }
+
+            async fn write_job_error(&self, e: &JobErrorEntry) -> Result<i64> {
+                let context = || format!("writing a {} error of job '{}'", e.errtyp.as_str(), e.mapref);
+                let mut conn = self.pool.acquire().await.context(context)?;
+                self.insert_job_error(&mut conn, e, e.joblogid).await.context(context)
+            }
+
+            async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>> {
+                let context = || format!("reading the errors of run {prcid}");
+                let rows = sqlx::query(self.sql(
+                    "SELECT CAST(ERRID AS BIGINT), CAST(JOBLOGID AS BIGINT), ERRTYP, DBERRMSG, ERRMSG, \
+                     KEYVALUE, CAST(PRCID AS BIGINT), MAPREF FROM DMS_JOBERR WHERE PRCID = $1 ORDER BY ERRID",
+                ))
+                .bind(prcid)
+                .fetch_all(&self.pool)
+                .await
+                .context(context)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(JobError {
+                            errid: row.try_get(0)?,
+                            joblogid: row.try_get(1)?,
+                            errtyp: row.try_get(2)?,
+                            dberrmsg: row.try_get(3)?,
+                            errmsg: row.try_get(4)?,
+                            keyvalue: row.try_get(5)?,
+                            prcid: row.try_get(6)?,
+                            mapref: row.try_get(7)?,
+                        })
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .context(context)
             }
         }
     };

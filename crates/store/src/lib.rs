@@ -331,7 +331,6 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<JobFlow>;
     async fn list_jobs(&self) -> Result<Vec<Job>>;
-    async fn get_job(&self, mapref: &str) -> Result<Option<Job>>;
     async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>>;
     /// The current flows of `maprefs` in one read, with whether schedules follow each
     /// job; a mapref without a current flow is left out.
@@ -396,11 +395,6 @@ pub trait Store: Send + Sync {
     /// added. Schedule fires come this way.
     async fn enqueue_many(&self, requests: &[NewRequest]) -> Result<usize>;
     async fn get_request(&self, request_id: &str) -> Result<Option<Request>>;
-    async fn list_requests(
-        &self,
-        status: Option<RequestStatus>,
-        limit: u32,
-    ) -> Result<Vec<Request>>;
     /// Atomically claims up to `claim.limit` claimable requests of `claim.class`,
     /// oldest first, setting them `PROCESSING` under `claim.node`'s lease.
     async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>>;
@@ -436,9 +430,6 @@ pub trait Store: Send + Sync {
     async fn live_counts(&self) -> Result<LiveCounts>;
 
     // Runs and their logs.
-    /// Opens a run `IP` and returns its `PRCID`. A run of a request on a node opens only
-    /// while that node holds the request: else [`StoreError::ClaimLost`].
-    async fn open_run(&self, run: &NewRun) -> Result<i64>;
     /// Makes `writes` in order in one transaction (one commit for many runs) and
     /// returns each one's outcome. A [`StoreError::ClaimLost`] or
     /// [`StoreError::Invalid`] refuses that write alone; any other error rolls all
@@ -446,24 +437,8 @@ pub trait Store: Send + Sync {
     async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>>;
     /// Bumps `RECUPDT` of a run still `IP`.
     async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool>;
-    /// Closes a run still `IP` with a final status and message.
-    async fn close_run(
-        &self,
-        prcid: i64,
-        status: RunStatus,
-        msg: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool>;
-    /// Ends a run in one transaction (see [`FinishRun`]). The `JOBLOG` and `JOBERR` rows
-    /// are always written; the status only if the run is still `IP`, which the result
-    /// tells.
-    async fn finish_run(&self, finish: &FinishRun) -> Result<bool>;
     async fn get_run(&self, prcid: i64) -> Result<Option<Run>>;
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
-    async fn write_job_log(&self, entry: &JobLogEntry) -> Result<i64>;
-    async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>>;
-    async fn write_job_error(&self, entry: &JobErrorEntry) -> Result<i64>;
-    async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>>;
 
     // Connections of flow steps.
     /// Registers a connection by name, or replaces the one of that name.
@@ -519,6 +494,50 @@ pub trait Store: Send + Sync {
     async fn watch_requests(&self) -> Result<Option<Box<dyn RequestWatcher>>>;
 
     async fn close(&self);
+}
+
+/// What the conformance suite and the integration tests read and write besides the
+/// service's own calls: single run writes, logs read back, the whole queue, a job row.
+/// Built with the `test-support` feature only, so the production contract stays the
+/// [`Store`] trait.
+#[cfg(feature = "test-support")]
+#[async_trait]
+pub trait TestSupport: Store {
+    async fn get_job(&self, mapref: &str) -> Result<Option<Job>>;
+    async fn list_requests(
+        &self,
+        status: Option<RequestStatus>,
+        limit: u32,
+    ) -> Result<Vec<Request>>;
+    /// Opens a run `IP` and returns its `PRCID`. A run of a request on a node opens only
+    /// while that node holds the request: else [`StoreError::ClaimLost`].
+    async fn open_run(&self, run: &NewRun) -> Result<i64>;
+    /// Closes a run still `IP` with a final status and message.
+    async fn close_run(
+        &self,
+        prcid: i64,
+        status: RunStatus,
+        msg: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Ends a run in one transaction (see [`FinishRun`]). The `JOBLOG` and `JOBERR` rows
+    /// are always written; the status only if the run is still `IP`, which the result
+    /// tells.
+    async fn finish_run(&self, finish: &FinishRun) -> Result<bool>;
+    async fn write_job_log(&self, entry: &JobLogEntry) -> Result<i64>;
+    async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>>;
+    async fn write_job_error(&self, entry: &JobErrorEntry) -> Result<i64>;
+    async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>>;
+}
+
+/// Opens a store with its [`TestSupport`] (see [`open`]).
+#[cfg(feature = "test-support")]
+pub async fn open_for_tests(options: &StoreOptions) -> Result<Box<dyn TestSupport>> {
+    Ok(match Backend::from_url(&options.url)? {
+        Backend::Sqlite => Box::new(sqlite::SqliteStore::open(options).await?),
+        Backend::Postgres => Box::new(postgres::PgStore::open(options).await?),
+        Backend::MySql => Box::new(mysql::MySqlStore::open(options).await?),
+    })
 }
 
 /// See [`Store::watch_requests`].
