@@ -290,16 +290,16 @@ pub fn flag(value: bool) -> &'static str {
 
 /// Implements `Store` for a backend type from the shared statements below and the
 /// backend's own `migrate_impl`, `schema_version_impl`, `insert_returning_id`,
-/// `claim_impl`, `write_runs_impl` and `sql` methods.
+/// `claim_batch`, `write_run_batch` and `sql` methods.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, $backend:expr) => {
+    ($store:ty, $db:ty) => {
         impl $store {
             /// Shared statement text, rewritten for this backend.
             fn sql(&self, text: &str) -> sqlx::SqlStr {
                 use sqlx::SqlSafeStr as _;
                 // Statement text is built from constants and validated identifiers only;
                 // every value is a bind parameter.
-                sqlx::AssertSqlSafe($crate::common::rewrite($backend, text)).into_sql_str()
+                sqlx::AssertSqlSafe($crate::common::rewrite(<$store as $crate::driver::Driver>::BACKEND, text)).into_sql_str()
             }
 
             fn insert_sql(
@@ -310,7 +310,7 @@ macro_rules! store_impl {
                 columns: &[&str],
             ) -> sqlx::SqlStr {
                 self.sql(&$crate::common::insert_sql(
-                    $backend,
+                    <$store as $crate::driver::Driver>::BACKEND,
                     table,
                     id_column,
                     sequence,
@@ -321,7 +321,7 @@ macro_rules! store_impl {
 
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
-            Claim, Completion, Connection, Enqueued, ErrorType, FinishRun, FlowToRun, Job, JobError, JobErrorEntry, JobFlow,
+            Claim, Completion, Connection, Enqueued, ErrorType, FinishRun, FlowToRun, Job, JobErrorEntry, JobFlow,
             JobLogEntry, Lease, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
             RequestStatus, RequestType, Run, RunFilter, RunStatus, ScheduleResult, ScheduleRow,
             ScheduleState, RunWrite, RunWritten,
@@ -728,7 +728,7 @@ macro_rules! store_impl {
                                 .context(|| "installing the request trigger".to_string())?,
                             Step::ScheduleTriggers => {
                                 let context = || "installing the schedule change triggers".to_string();
-                                for sql in schema::schedule_change_triggers($backend, &self.schema_name()) {
+                                for sql in schema::schedule_change_triggers(<$store as $crate::driver::Driver>::BACKEND, &self.schema_name()) {
                                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                                         .execute(&mut *conn)
                                         .await
@@ -738,7 +738,7 @@ macro_rules! store_impl {
                             Step::EnsureIndex(index) => {
                                 let context = || format!("creating index {}", index.name);
                                 if !Self::index_exists(&mut *conn, index.name).await.context(context)? {
-                                    sqlx::raw_sql(sqlx::AssertSqlSafe(index.create_sql($backend)))
+                                    sqlx::raw_sql(sqlx::AssertSqlSafe(index.create_sql(<$store as $crate::driver::Driver>::BACKEND)))
                                         .execute(&mut *conn)
                                         .await
                                         .context(context)?;
@@ -770,7 +770,7 @@ macro_rules! store_impl {
             ) -> Result<()> {
                 let context = || format!("creating or upgrading table {}", table.name);
                 Self::prepare_table(&mut *conn, table).await.context(context)?;
-                let backend = $backend;
+                let backend = <$store as $crate::driver::Driver>::BACKEND;
                 match Self::table_columns(&mut *conn, table.name).await.context(context)? {
                     None => {
                         sqlx::raw_sql(sqlx::AssertSqlSafe(table.create_sql(backend)))
@@ -800,7 +800,7 @@ macro_rules! store_impl {
         #[async_trait::async_trait]
         impl Store for $store {
             fn backend(&self) -> Backend {
-                $backend
+                <$store as $crate::driver::Driver>::BACKEND
             }
 
             async fn migrate(&self) -> Result<MigrationReport> {
@@ -1045,7 +1045,7 @@ macro_rules! store_impl {
             }
 
             async fn scheduled_ids(&self) -> Result<Vec<i64>> {
-                self.scheduled_ids_impl().await
+                self.read_scheduled_ids().await
             }
 
             async fn scheduled_changes(&self, since: Option<DateTime<Utc>>, ids: &[i64]) -> Result<Vec<ScheduleRow>> {
@@ -1230,7 +1230,7 @@ macro_rules! store_impl {
                 if claim.limit == 0 {
                     return Ok(Vec::new());
                 }
-                self.claim_impl(claim).await.context(|| {
+                self.claim_batch(claim).await.context(|| {
                     format!("claiming {:?} requests for node {}", claim.class, claim.node)
                 })
             }
@@ -1315,7 +1315,7 @@ macro_rules! store_impl {
                 if writes.is_empty() {
                     return Ok(Vec::new());
                 }
-                self.write_runs_impl(writes).await
+                self.write_run_batch(writes).await
             }
 
             async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
@@ -1452,9 +1452,9 @@ macro_rules! store_impl {
                 let mut tx = self.begin_write().await.context(context)?;
                 // One statement per few hundred rows: a first sync writes them all.
                 for chunk in states.chunks(400) {
-                    let sql = states_update_sql($backend, chunk.len());
+                    let sql = states_update_sql(<$store as $crate::driver::Driver>::BACKEND, chunk.len());
                     let mut query = sqlx::query(self.sql(&sql));
-                    if $backend == $crate::Backend::MySql {
+                    if <$store as $crate::driver::Driver>::BACKEND == $crate::Backend::MySql {
                         for state in chunk {
                             query = query.bind(state.jobschid).bind(state.next_fire.map(|t| t.naive_utc()));
                         }
@@ -1829,7 +1829,7 @@ macro_rules! store_impl {
             }
 
             async fn watch_requests(&self) -> Result<Option<Box<dyn $crate::RequestWatcher>>> {
-                self.watch_impl().await
+                self.request_watcher().await
             }
 
             async fn close(&self) {
@@ -1960,7 +1960,7 @@ macro_rules! store_impl {
                 self.insert_job_error(&mut conn, e, e.joblogid).await.context(context)
             }
 
-            async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<JobError>> {
+            async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<dwsched_model::JobError>> {
                 let context = || format!("reading the errors of run {prcid}");
                 let rows = sqlx::query(self.sql(
                     "SELECT CAST(ERRID AS BIGINT), CAST(JOBLOGID AS BIGINT), ERRTYP, DBERRMSG, ERRMSG, \
@@ -1972,7 +1972,7 @@ macro_rules! store_impl {
                 .context(context)?;
                 rows.iter()
                     .map(|row| {
-                        Ok(JobError {
+                        Ok(dwsched_model::JobError {
                             errid: row.try_get(0)?,
                             joblogid: row.try_get(1)?,
                             errtyp: row.try_get(2)?,

@@ -10,6 +10,7 @@
 //! computes one.
 
 mod common;
+mod driver;
 mod mysql;
 mod postgres;
 pub mod schema;
@@ -22,11 +23,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dwsched_model::{
-    Claim, Connection, Enqueued, FinishRun, FlowToRun, Job, JobError, JobErrorEntry, JobFlow,
-    JobLogEntry, Lease, NewRequest, NewRun, NewSchedule, Node, Request, RequestStatus,
-    RescueReport, Run, RunFilter, RunStatus, RunWrite, RunWritten, ScheduleResult, ScheduleRow,
-    ScheduleState,
+    Claim, Connection, Enqueued, FlowToRun, Job, JobFlow, Lease, NewRequest, NewSchedule, Node,
+    Request, RequestStatus, RescueReport, Run, RunFilter, RunWrite, RunWritten, ScheduleResult,
+    ScheduleRow, ScheduleState,
 };
+#[cfg(feature = "test-support")]
+use dwsched_model::{FinishRun, JobError, JobErrorEntry, JobLogEntry, NewRun, RunStatus};
 use thiserror::Error;
 
 /// A `JOBSCHID`.

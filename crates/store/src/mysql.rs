@@ -8,6 +8,7 @@ use sqlx::Connection as _;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 
 use crate::common::{claim_candidates_sql, sort_oldest_first, store_impl, to_positional};
+use crate::driver::Driver;
 use crate::schema::Table;
 use crate::{StoreOptions, redact_url};
 
@@ -85,11 +86,15 @@ impl MySqlStore {
             .map_err(connect_error)?;
         Ok(Self { pool, schema })
     }
+}
+
+impl Driver for MySqlStore {
+    type Db = MySql;
+    const BACKEND: Backend = Backend::MySql;
 
     fn schema_name(&self) -> String {
         self.schema.clone()
     }
-
     async fn lock_for_migration(conn: &mut MySqlConnection, schema: &str) -> sqlx::Result<()> {
         sqlx::query("SELECT GET_LOCK(?, 300)")
             .bind(format!("dwsched migrate {schema}"))
@@ -97,7 +102,6 @@ impl MySqlStore {
             .await
             .map(drop)
     }
-
     async fn unlock_after_migration(conn: &mut MySqlConnection, schema: &str) -> sqlx::Result<()> {
         sqlx::query("SELECT RELEASE_LOCK(?)")
             .bind(format!("dwsched migrate {schema}"))
@@ -105,11 +109,9 @@ impl MySqlStore {
             .await
             .map(drop)
     }
-
     async fn prepare_table(_: &mut MySqlConnection, _: &Table) -> sqlx::Result<()> {
         Ok(())
     }
-
     /// The upper-case names of a table's columns, `None` when it does not exist.
     async fn table_columns(
         conn: &mut MySqlConnection,
@@ -124,7 +126,6 @@ impl MySqlStore {
         .await?;
         Ok((!columns.is_empty()).then_some(columns))
     }
-
     async fn index_exists(conn: &mut MySqlConnection, index: &str) -> sqlx::Result<bool> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM information_schema.STATISTICS \
@@ -135,31 +136,24 @@ impl MySqlStore {
         .await?;
         Ok(found.is_some())
     }
-
     async fn install_notify(_: &mut MySqlConnection) -> sqlx::Result<()> {
         Ok(())
     }
-
-    async fn watch_impl(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
+    async fn request_watcher(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
         // MySQL has no notification channel; the poll interval applies.
         Ok(None)
     }
-
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON DUPLICATE KEY UPDATE REQUEST_ID = REQUEST_ID";
-
-    async fn scheduled_ids_impl(&self) -> crate::Result<Vec<i64>> {
+    async fn read_scheduled_ids(&self) -> crate::Result<Vec<i64>> {
         self.scheduled_id_rows().await
     }
-
     async fn list_schedules_where(&self, filter: &str) -> crate::Result<Vec<ScheduleRow>> {
         self.list_schedule_rows(filter).await
     }
-
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, MySql>> {
         self.pool.begin().await
     }
-
     async fn insert_returning_id(
         conn: &mut MySqlConnection,
         query: sqlx::query::Query<'_, MySql, sqlx::mysql::MySqlArguments>,
@@ -168,15 +162,13 @@ impl MySqlStore {
         i64::try_from(done.last_insert_id())
             .map_err(|_| sqlx::Error::Protocol("an insert id does not fit in BIGINT".into()))
     }
-
-    async fn write_runs_impl(
+    async fn write_run_batch(
         &self,
         writes: &[dwsched_model::RunWrite],
     ) -> crate::Result<Vec<crate::Result<dwsched_model::RunWritten>>> {
         self.write_runs_each(writes).await
     }
-
-    async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
+    async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let now = claim.now.naive_utc();
         let mut tx = self.pool.begin().await?;
         // InnoDB locks every row a locking read touches, subqueries included, and
@@ -237,4 +229,4 @@ impl MySqlStore {
     }
 }
 
-store_impl!(MySqlStore, MySql, Backend::MySql);
+store_impl!(MySqlStore, MySql);

@@ -9,6 +9,7 @@ use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, Postgres};
 
 use crate::common::{claim_update_sql, sort_oldest_first, store_impl};
+use crate::driver::Driver;
 use crate::schema::Table;
 use crate::{StoreOptions, redact_url};
 
@@ -97,11 +98,15 @@ impl PgStore {
         }
         Ok(Self { pool, schema })
     }
+}
+
+impl Driver for PgStore {
+    type Db = Postgres;
+    const BACKEND: Backend = Backend::Postgres;
 
     fn schema_name(&self) -> String {
         self.schema.clone()
     }
-
     async fn lock_for_migration(conn: &mut PgConnection, schema: &str) -> sqlx::Result<()> {
         sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
             .bind(format!("dwsched migrate {schema}"))
@@ -109,7 +114,6 @@ impl PgStore {
             .await
             .map(drop)
     }
-
     async fn unlock_after_migration(conn: &mut PgConnection, schema: &str) -> sqlx::Result<()> {
         sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
             .bind(format!("dwsched migrate {schema}"))
@@ -117,7 +121,6 @@ impl PgStore {
             .await
             .map(drop)
     }
-
     /// Creates the table's sequence when missing. A table the original tool filled
     /// already has ids, so a new sequence starts above the largest.
     async fn prepare_table(conn: &mut PgConnection, table: &Table) -> sqlx::Result<()> {
@@ -147,7 +150,6 @@ impl PgStore {
         }
         Ok(())
     }
-
     /// The upper-case names of a table's columns, `None` when it does not exist.
     async fn table_columns(
         conn: &mut PgConnection,
@@ -162,7 +164,6 @@ impl PgStore {
         .await?;
         Ok((!columns.is_empty()).then_some(columns))
     }
-
     async fn index_exists(conn: &mut PgConnection, index: &str) -> sqlx::Result<bool> {
         let found: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = lower($1)",
@@ -172,7 +173,6 @@ impl PgStore {
         .await?;
         Ok(found.is_some())
     }
-
     /// A trigger that notifies the schema's channel after each insert into the queue,
     /// whichever tool inserts.
     async fn install_notify(conn: &mut PgConnection) -> sqlx::Result<()> {
@@ -187,8 +187,7 @@ impl PgStore {
         .await
         .map(drop)
     }
-
-    async fn watch_impl(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
+    async fn request_watcher(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
         let context = || "listening for new requests".to_string();
         let mut listener = PgListener::connect_with(&self.pool)
             .await
@@ -200,22 +199,17 @@ impl PgStore {
         listener.listen(&channel).await.context(context)?;
         Ok(Some(Box::new(PgWatcher { listener })))
     }
-
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
-
-    async fn scheduled_ids_impl(&self) -> crate::Result<Vec<i64>> {
+    async fn read_scheduled_ids(&self) -> crate::Result<Vec<i64>> {
         self.scheduled_id_rows().await
     }
-
     async fn list_schedules_where(&self, filter: &str) -> crate::Result<Vec<ScheduleRow>> {
         self.list_schedule_rows(filter).await
     }
-
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await
     }
-
     async fn insert_returning_id(
         conn: &mut PgConnection,
         query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
@@ -223,13 +217,12 @@ impl PgStore {
         use sqlx::Row as _;
         query.fetch_one(conn).await?.try_get(0)
     }
-
     /// A batch of run writes in one transaction with one statement per kind (`UNNEST`ed
     /// arrays), instead of one or two per write: under load the statements, not the
     /// commits, are what the server spends its time on. A batch with a write the set
     /// statements do not cover (a run without a request, a finish with error rows)
     /// goes write by write.
-    async fn write_runs_impl(
+    async fn write_run_batch(
         &self,
         writes: &[RunWrite],
     ) -> crate::Result<Vec<crate::Result<RunWritten>>> {
@@ -398,8 +391,7 @@ impl PgStore {
             })
             .collect())
     }
-
-    async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
+    async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let sql = claim_update_sql(claim.class, "FOR UPDATE OF r SKIP LOCKED");
         let now = claim.now.naive_utc();
         let rows = sqlx::query(self.sql(&sql))
@@ -432,4 +424,4 @@ impl crate::RequestWatcher for PgWatcher {
     }
 }
 
-store_impl!(PgStore, Postgres, Backend::Postgres);
+store_impl!(PgStore, Postgres);

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 };
 
 use crate::common::{claim_update_sql, sort_oldest_first, store_impl};
+use crate::driver::Driver;
 use crate::schema::Table;
 use crate::{StoreOptions, redact_url};
 
@@ -52,24 +53,25 @@ impl SqliteStore {
             })?;
         Ok(Self { pool, connect })
     }
+}
+
+impl Driver for SqliteStore {
+    type Db = Sqlite;
+    const BACKEND: Backend = Backend::Sqlite;
 
     fn schema_name(&self) -> String {
         "main".to_string()
     }
-
     async fn lock_for_migration(_: &mut SqliteConnection, _: &str) -> sqlx::Result<()> {
         // SQLite serialises writers itself, and the steps are idempotent.
         Ok(())
     }
-
     async fn unlock_after_migration(_: &mut SqliteConnection, _: &str) -> sqlx::Result<()> {
         Ok(())
     }
-
     async fn prepare_table(_: &mut SqliteConnection, _: &Table) -> sqlx::Result<()> {
         Ok(())
     }
-
     /// The upper-case names of a table's columns, `None` when it does not exist.
     async fn table_columns(
         conn: &mut SqliteConnection,
@@ -82,7 +84,6 @@ impl SqliteStore {
                 .await?;
         Ok((!columns.is_empty()).then_some(columns))
     }
-
     async fn index_exists(conn: &mut SqliteConnection, index: &str) -> sqlx::Result<bool> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM sqlite_master WHERE type = 'index' AND upper(name) = upper($1)",
@@ -92,12 +93,10 @@ impl SqliteStore {
         .await?;
         Ok(found.is_some())
     }
-
     async fn install_notify(_: &mut SqliteConnection) -> sqlx::Result<()> {
         Ok(())
     }
-
-    async fn watch_impl(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
+    async fn request_watcher(&self) -> crate::Result<Option<Box<dyn crate::RequestWatcher>>> {
         use sqlx::Connection as _;
         let conn = SqliteConnection::connect_with(&self.connect)
             .await
@@ -106,12 +105,10 @@ impl SqliteStore {
         watcher.version = watcher.data_version().await?;
         Ok(Some(Box::new(watcher)))
     }
-
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
-
     /// The ids of the scheduled rows, as one JSON document (see below).
-    async fn scheduled_ids_impl(&self) -> crate::Result<Vec<i64>> {
+    async fn read_scheduled_ids(&self) -> crate::Result<Vec<i64>> {
         let sql = format!(
             "SELECT COALESCE(json_group_array(JOBSCHID), '[]') FROM DMS_JOBSCH WHERE {}",
             crate::common::SCHEDULED
@@ -123,7 +120,6 @@ impl SqliteStore {
         serde_json::from_str(&text)
             .map_err(|e| crate::StoreError::Invalid(format!("reading scheduled ids: {e}")))
     }
-
     /// The schedules matching `filter`, fetched as one JSON document: sqlx decodes
     /// SQLite values one by one across a thread, which costs about 1 µs a value, and a
     /// sync reads 22 columns of every row.
@@ -142,14 +138,12 @@ impl SqliteStore {
             .map_err(|e| crate::StoreError::Invalid(format!("reading schedules: {e}")))?;
         rows.into_iter().map(JsonSchedule::into_row).collect()
     }
-
     /// A transaction that takes the write lock at once. A deferred one that reads
     /// first could not upgrade after another connection's commit (SQLITE_BUSY_SNAPSHOT,
     /// which the busy timeout does not cover).
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
-
     async fn insert_returning_id(
         conn: &mut SqliteConnection,
         query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
@@ -157,15 +151,13 @@ impl SqliteStore {
         use sqlx::Row as _;
         query.fetch_one(conn).await?.try_get(0)
     }
-
-    async fn write_runs_impl(
+    async fn write_run_batch(
         &self,
         writes: &[dwsched_model::RunWrite],
     ) -> crate::Result<Vec<crate::Result<dwsched_model::RunWritten>>> {
         self.write_runs_each(writes).await
     }
-
-    async fn claim_impl(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
+    async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let sql = claim_update_sql(claim.class, "");
         let now = claim.now.naive_utc();
         let rows = sqlx::query(self.sql(&sql))
@@ -355,4 +347,4 @@ impl crate::RequestWatcher for SqliteWatcher {
     }
 }
 
-store_impl!(SqliteStore, Sqlite, Backend::Sqlite);
+store_impl!(SqliteStore, Sqlite);
