@@ -21,6 +21,7 @@ mod run;
 mod sql;
 mod step;
 pub mod supervisor;
+mod target;
 mod value;
 
 pub use command::run_environment;
