@@ -1009,6 +1009,20 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
     let run = store.get_run(prcid).await.unwrap().unwrap();
     assert_eq!(run.status, Some(RunStatus::Failed));
     assert_eq!(run.msg.as_deref(), Some("node n1 stopped heartbeating"));
+    // Its totals row and its cause, as for a run that ends on its node.
+    let log = store
+        .job_log_for_run(prcid)
+        .await
+        .unwrap()
+        .expect("a DMS_JOBLOG row");
+    assert_eq!((log.srcrows, log.trgrows, log.errrows), (0, 0, 0));
+    let errors = store.job_errors_for_run(prcid).await.unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].errtyp.as_deref(), Some("JOB"));
+    assert_eq!(
+        errors[0].errmsg.as_deref(),
+        Some("node n1 stopped heartbeating")
+    );
     let request = store.get_request(&held).await.unwrap().unwrap();
     assert_eq!(
         (request.status, request.claimed_by, request.attempts),

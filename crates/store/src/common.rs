@@ -1769,8 +1769,9 @@ macro_rules! store_impl {
                     tx.rollback().await.context(context)?;
                     return Ok(report);
                 }
-                report.runs_closed = sqlx::query_scalar(self.sql(
-                    "SELECT CAST(PRCID AS BIGINT) FROM DMS_PRCLOG WHERE STATUS = 'IP' AND NODE = $1 ORDER BY PRCID",
+                let open_runs = sqlx::query(self.sql(
+                    "SELECT CAST(PRCID AS BIGINT), CAST(JOBID AS BIGINT), MAPREF, CAST(SESSIONID AS VARCHAR) \
+                     FROM DMS_PRCLOG WHERE STATUS = 'IP' AND NODE = $1 ORDER BY PRCID",
                 ))
                 .bind(node_id)
                 .fetch_all(&mut *tx)
@@ -1785,6 +1786,40 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await
                 .context(context)?;
+                // Each closed run gets its totals row and its cause, as a run that ends
+                // on its node does, so that DWTOOL's run log shows it with the reason.
+                let now = Utc::now();
+                for row in &open_runs {
+                    let prcid: i64 = row.try_get(0).context(context)?;
+                    let log = JobLogEntry {
+                        prcdt: now,
+                        mapref: row.try_get::<Option<String>, _>(2).context(context)?.unwrap_or_default(),
+                        jobid: row.try_get(1).context(context)?,
+                        srcrows: 0,
+                        trgrows: 0,
+                        errrows: 0,
+                        prcid: Some(prcid),
+                        sessionid: row
+                            .try_get::<Option<String>, _>(3)
+                            .context(context)?
+                            .and_then(|s| s.parse().ok()),
+                    };
+                    let joblogid = self.insert_job_log(&mut *tx, &log, now.naive_utc()).await.context(context)?;
+                    let error = JobErrorEntry {
+                        joblogid: Some(joblogid),
+                        prcdt: now,
+                        errtyp: ErrorType::Job,
+                        dberrmsg: None,
+                        errmsg: msg.to_string(),
+                        keyvalue: None,
+                        jobid: log.jobid,
+                        sessionid: log.sessionid,
+                        prcid: log.prcid,
+                        mapref: log.mapref.clone(),
+                    };
+                    self.insert_job_error(&mut *tx, &error, Some(joblogid)).await.context(context)?;
+                    report.runs_closed.push(prcid);
+                }
                 let held = sqlx::query(self.sql(
                     "SELECT REQUEST_ID, CAST(COALESCE(ATTEMPTS, 0) AS BIGINT) FROM DMS_PRCREQ \
                      WHERE CLAIMED_BY = $1 AND STATUS IN ('PROCESSING', 'CLAIMED') ORDER BY REQUESTED_AT",
