@@ -293,31 +293,7 @@ pub fn flag(value: bool) -> &'static str {
 /// `claim_batch`, `write_run_batch` and `sql` methods.
 macro_rules! store_impl {
     ($store:ty, $db:ty) => {
-        impl $store {
-            /// Shared statement text, rewritten for this backend.
-            fn sql(&self, text: &str) -> sqlx::SqlStr {
-                use sqlx::SqlSafeStr as _;
-                // Statement text is built from constants and validated identifiers only;
-                // every value is a bind parameter.
-                sqlx::AssertSqlSafe($crate::common::rewrite(<$store as $crate::driver::Driver>::BACKEND, text)).into_sql_str()
-            }
-
-            fn insert_sql(
-                &self,
-                table: &str,
-                id_column: &str,
-                sequence: &str,
-                columns: &[&str],
-            ) -> sqlx::SqlStr {
-                self.sql(&$crate::common::insert_sql(
-                    <$store as $crate::driver::Driver>::BACKEND,
-                    table,
-                    id_column,
-                    sequence,
-                    columns,
-                ))
-            }
-        }
+        impl $crate::nodes::Nodes for $store {}
 
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
@@ -329,7 +305,7 @@ macro_rules! store_impl {
         use sqlx::Row as _;
 
         use $crate::common::{
-            flag, states_update_sql, CONNECTION_COLUMNS, FLOW_COLUMNS, NODE_COLUMNS, REQUEST_COLUMNS,
+            flag, states_update_sql, CONNECTION_COLUMNS, FLOW_COLUMNS, REQUEST_COLUMNS,
             RUN_COLUMNS, SCHEDULED, SCHEDULE_COLUMNS,
         };
         use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
@@ -441,18 +417,6 @@ macro_rules! store_impl {
                 // is stored as ''.
                 schnm: row.try_get::<Option<String>, _>(9)?.filter(|s| !s.is_empty()),
                 current: curflg.as_deref().unwrap_or("Y") == "Y",
-            })
-        }
-
-        fn decode_node(row: &DbRow) -> std::result::Result<Node, sqlx::Error> {
-            Ok(Node {
-                node_id: row.try_get(0)?,
-                host: row.try_get(1)?,
-                pid: row.try_get(2)?,
-                version: row.try_get(3)?,
-                started_at: utc(row.try_get(4)?),
-                heartbeat_at: utc(row.try_get(5)?),
-                role: row.try_get(6)?,
             })
         }
 
@@ -1569,90 +1533,27 @@ macro_rules! store_impl {
             }
 
             async fn register_node(&self, node: &Node) -> Result<()> {
-                let context = || format!("registering node {}", node.node_id);
-                let mut tx = self.begin_write().await.context(context)?;
-                sqlx::query(self.sql("DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1"))
-                    .bind(&node.node_id)
-                    .execute(&mut *tx)
-                    .await
-                    .context(context)?;
-                sqlx::query(self.sql(
-                    "INSERT INTO DMS_SCHNODE (NODE_ID, HOST, PID, VERSION, STARTED_AT, HEARTBEAT_AT, ROLE) \
-                     VALUES ($1, $2, $3, $4, COALESCE($5, DB_NOW()), COALESCE($6, DB_NOW()), $7)",
-                ))
-                .bind(&node.node_id)
-                .bind(&node.host)
-                .bind(node.pid)
-                .bind(&node.version)
-                .bind(node.started_at.map(|t| t.naive_utc()))
-                .bind(node.heartbeat_at.map(|t| t.naive_utc()))
-                .bind(&node.role)
-                .execute(&mut *tx)
-                .await
-                .context(context)?;
-                tx.commit().await.context(context)
+                $crate::nodes::Nodes::register_node(self, node).await
             }
 
             async fn get_node(&self, node_id: &str) -> Result<Option<Node>> {
-                Ok(self.list_nodes().await?.into_iter().find(|n| n.node_id == node_id))
+                $crate::nodes::Nodes::get_node(self, node_id).await
             }
 
             async fn list_nodes(&self) -> Result<Vec<Node>> {
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {NODE_COLUMNS} FROM DMS_SCHNODE ORDER BY NODE_ID"
-                )))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing scheduler nodes".to_string())?;
-                decode_all(rows, decode_node).context(|| "reading scheduler nodes".to_string())
+                $crate::nodes::Nodes::list_nodes(self).await
             }
 
             async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<Node>> {
-                let context = || "looking for nodes that stopped heartbeating".to_string();
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {NODE_COLUMNS} FROM DMS_SCHNODE \
-                     WHERE HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($1) ORDER BY NODE_ID"
-                )))
-                .bind(-lease.as_secs_f64())
-                .fetch_all(&self.pool)
-                .await
-                .context(context)?;
-                decode_all(rows, decode_node).context(context)
+                $crate::nodes::Nodes::stale_nodes(self, lease).await
             }
 
             async fn heartbeat_node(&self, node_id: &str, lease: std::time::Duration) -> Result<bool> {
-                let context = || format!("heartbeat of node {node_id}");
-                let mut tx = self.begin_write().await.context(context)?;
-                let alive = sqlx::query(self.sql("UPDATE DMS_SCHNODE SET HEARTBEAT_AT = DB_NOW() WHERE NODE_ID = $1"))
-                    .bind(node_id)
-                    .execute(&mut *tx)
-                    .await
-                    .context(context)?
-                    .rows_affected()
-                    > 0;
-                if alive {
-                    sqlx::query(self.sql(
-                        "UPDATE DMS_PRCREQ SET LEASE_UNTIL = DB_NOW_PLUS($1) WHERE CLAIMED_BY = $2 \
-                         AND STATUS IN ('PROCESSING', 'CLAIMED')",
-                    ))
-                    .bind(lease.as_secs_f64())
-                    .bind(node_id)
-                    .execute(&mut *tx)
-                    .await
-                    .context(context)?;
-                }
-                tx.commit().await.context(context)?;
-                Ok(alive)
+                $crate::nodes::Nodes::heartbeat_node(self, node_id, lease).await
             }
 
             async fn set_node_role(&self, node_id: &str, role: &str) -> Result<()> {
-                sqlx::query(self.sql("UPDATE DMS_SCHNODE SET ROLE = $1 WHERE NODE_ID = $2"))
-                    .bind(role)
-                    .bind(node_id)
-                    .execute(&self.pool)
-                    .await
-                    .context(|| format!("recording the role of node {node_id}"))?;
-                Ok(())
+                $crate::nodes::Nodes::set_node_role(self, node_id, role).await
             }
 
             async fn acquire_lease(
@@ -1661,84 +1562,19 @@ macro_rules! store_impl {
                 holder: &str,
                 lease: std::time::Duration,
             ) -> Result<bool> {
-                let context = || format!("taking the {name} lease for node {holder}");
-                let seconds = lease.as_secs_f64();
-                // ACQUIRED_AT first: MySQL evaluates SET left to right, on updated values.
-                let taken = sqlx::query(self.sql(
-                    "UPDATE DMS_SCHLEASE SET ACQUIRED_AT = CASE WHEN HOLDER = $1 THEN ACQUIRED_AT ELSE DB_NOW() END, \
-                     HOLDER = $2, LEASE_UNTIL = DB_NOW_PLUS($3) \
-                     WHERE NAME = $4 AND (HOLDER = $5 OR HOLDER IS NULL OR LEASE_UNTIL IS NULL OR LEASE_UNTIL < DB_NOW())",
-                ))
-                .bind(holder)
-                .bind(holder)
-                .bind(seconds)
-                .bind(name)
-                .bind(holder)
-                .execute(&self.pool)
-                .await
-                .context(context)?
-                .rows_affected()
-                    > 0;
-                if taken {
-                    return Ok(true);
-                }
-                // The first node to want the lease makes its row; a node that loses that
-                // race finds the row taken.
-                let inserted = sqlx::query(self.sql(
-                    "INSERT INTO DMS_SCHLEASE (NAME, HOLDER, LEASE_UNTIL, ACQUIRED_AT) \
-                     VALUES ($1, $2, DB_NOW_PLUS($3), DB_NOW())",
-                ))
-                .bind(name)
-                .bind(holder)
-                .bind(seconds)
-                .execute(&self.pool)
-                .await;
-                match inserted {
-                    Ok(_) => Ok(true),
-                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
-                    Err(err) => Err(err).context(context),
-                }
+                $crate::nodes::Nodes::acquire_lease(self, name, holder, lease).await
             }
 
             async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
-                sqlx::query(self.sql(
-                    "UPDATE DMS_SCHLEASE SET HOLDER = NULL, LEASE_UNTIL = NULL WHERE NAME = $1 AND HOLDER = $2",
-                ))
-                .bind(name)
-                .bind(holder)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("releasing the {name} lease of node {holder}"))?;
-                Ok(())
+                $crate::nodes::Nodes::release_lease(self, name, holder).await
             }
 
             async fn get_lease(&self, name: &str) -> Result<Option<Lease>> {
-                let row = sqlx::query(self.sql(
-                    "SELECT NAME, HOLDER, LEASE_UNTIL, ACQUIRED_AT FROM DMS_SCHLEASE WHERE NAME = $1",
-                ))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .context(|| format!("reading the {name} lease"))?;
-                row.map(|row| {
-                    Ok(Lease {
-                        name: row.try_get(0)?,
-                        holder: row.try_get(1)?,
-                        lease_until: utc(row.try_get(2)?),
-                        acquired_at: utc(row.try_get(3)?),
-                    })
-                })
-                .transpose()
-                .context(|| format!("reading the {name} lease"))
+                $crate::nodes::Nodes::get_lease(self, name).await
             }
 
             async fn deregister_node(&self, node_id: &str) -> Result<()> {
-                sqlx::query(self.sql("DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1"))
-                    .bind(node_id)
-                    .execute(&self.pool)
-                    .await
-                    .context(|| format!("deregistering node {node_id}"))?;
-                Ok(())
+                $crate::nodes::Nodes::deregister_node(self, node_id).await
             }
 
             async fn rescue_node(

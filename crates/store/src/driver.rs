@@ -23,6 +23,32 @@ pub(crate) trait Driver: Send + Sync + Sized {
     /// The schema (PostgreSQL) or database (MySQL) of the tables, for messages and the
     /// migration lock.
     fn schema_name(&self) -> String;
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+
+    /// Shared statement text, rewritten for this backend.
+    fn sql(&self, text: &str) -> sqlx::SqlStr {
+        use sqlx::SqlSafeStr as _;
+        // Statement text is built from constants and validated identifiers only; every
+        // value is a bind parameter.
+        sqlx::AssertSqlSafe(crate::common::rewrite(Self::BACKEND, text)).into_sql_str()
+    }
+
+    /// An insert of a row with a new id, rewritten for this backend.
+    fn insert_sql(
+        &self,
+        table: &str,
+        id_column: &str,
+        sequence: &str,
+        columns: &[&str],
+    ) -> sqlx::SqlStr {
+        self.sql(&crate::common::insert_sql(
+            Self::BACKEND,
+            table,
+            id_column,
+            sequence,
+            columns,
+        ))
+    }
 
     // Migrations.
     /// Keeps two `init`s from migrating at once.
@@ -62,4 +88,28 @@ pub(crate) trait Driver: Send + Sync + Sized {
     async fn list_schedules_where(&self, filter: &str) -> crate::Result<Vec<ScheduleRow>>;
     /// `Store::watch_requests`.
     async fn request_watcher(&self) -> crate::Result<Option<Box<dyn RequestWatcher>>>;
+}
+
+/// The rows a statement changed, for each backend's result type (sqlx has no trait
+/// for it).
+pub(crate) trait Affected {
+    fn affected(&self) -> u64;
+}
+
+impl Affected for sqlx::postgres::PgQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Affected for sqlx::mysql::MySqlQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Affected for sqlx::sqlite::SqliteQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
 }

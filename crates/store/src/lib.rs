@@ -12,6 +12,7 @@
 mod common;
 mod driver;
 mod mysql;
+mod nodes;
 mod postgres;
 pub mod schema;
 mod sqlite;

@@ -92,6 +92,10 @@ impl Driver for MySqlStore {
     type Db = MySql;
     const BACKEND: Backend = Backend::MySql;
 
+    fn pool(&self) -> &sqlx::Pool<Self::Db> {
+        &self.pool
+    }
+
     fn schema_name(&self) -> String {
         self.schema.clone()
     }

@@ -104,6 +104,10 @@ impl Driver for PgStore {
     type Db = Postgres;
     const BACKEND: Backend = Backend::Postgres;
 
+    fn pool(&self) -> &sqlx::Pool<Self::Db> {
+        &self.pool
+    }
+
     fn schema_name(&self) -> String {
         self.schema.clone()
     }

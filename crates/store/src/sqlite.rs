@@ -59,6 +59,10 @@ impl Driver for SqliteStore {
     type Db = Sqlite;
     const BACKEND: Backend = Backend::Sqlite;
 
+    fn pool(&self) -> &sqlx::Pool<Self::Db> {
+        &self.pool
+    }
+
     fn schema_name(&self) -> String {
         "main".to_string()
     }
