@@ -294,6 +294,7 @@ pub fn flag(value: bool) -> &'static str {
 macro_rules! store_impl {
     ($store:ty, $db:ty) => {
         impl $crate::nodes::Nodes for $store {}
+        impl $crate::connections::Connections for $store {}
 
         use chrono::{DateTime, NaiveDateTime, Utc};
         use dwsched_model::{
@@ -305,7 +306,7 @@ macro_rules! store_impl {
         use sqlx::Row as _;
 
         use $crate::common::{
-            flag, states_update_sql, CONNECTION_COLUMNS, FLOW_COLUMNS, REQUEST_COLUMNS,
+            flag, states_update_sql, FLOW_COLUMNS, REQUEST_COLUMNS,
             RUN_COLUMNS, SCHEDULED, SCHEDULE_COLUMNS,
         };
         use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
@@ -401,31 +402,7 @@ macro_rules! store_impl {
             })
         }
 
-        fn decode_connection(row: &DbRow) -> std::result::Result<Connection, sqlx::Error> {
-            let curflg: Option<String> = row.try_get(10)?;
-            Ok(Connection {
-                conid: row.try_get(0)?,
-                connm: row.try_get(1)?,
-                dbtyp: row.try_get(2)?,
-                dbhost: row.try_get(3)?,
-                dbport: row.try_get(4)?,
-                dbsrvnm: row.try_get(5)?,
-                usrnm: row.try_get(6)?,
-                passwd: row.try_get(7)?,
-                constr: row.try_get(8)?,
-                // The original install declares SCHNM NOT NULL, so "no default schema"
-                // is stored as ''.
-                schnm: row.try_get::<Option<String>, _>(9)?.filter(|s| !s.is_empty()),
-                current: curflg.as_deref().unwrap_or("Y") == "Y",
-            })
-        }
-
-        fn decode_all<T>(
-            rows: Vec<DbRow>,
-            decode: fn(&DbRow) -> std::result::Result<T, sqlx::Error>,
-        ) -> std::result::Result<Vec<T>, sqlx::Error> {
-            rows.iter().map(decode).collect()
-        }
+        use $crate::driver::decode_all;
 
         impl $store {
             /// The ids of the scheduled rows, a row at a time.
@@ -1327,85 +1304,15 @@ macro_rules! store_impl {
             }
 
             async fn put_connection(&self, c: &Connection) -> Result<i64> {
-                let context = || format!("registering connection '{}'", c.connm);
-                let mut tx = self.begin_write().await.context(context)?;
-                let existing: Option<i64> = sqlx::query_scalar(self.sql(
-                    "SELECT CAST(CONID AS BIGINT) FROM DMS_DBCONDTLS WHERE CONNM = $1",
-                ))
-                .bind(&c.connm)
-                .fetch_optional(&mut *tx)
-                .await
-                .context(context)?;
-                let conid = match existing {
-                    Some(conid) => {
-                        sqlx::query(self.sql(
-                            "UPDATE DMS_DBCONDTLS SET DBTYP = $1, DBHOST = $2, DBPORT = $3, DBSRVNM = $4, \
-                             USRNM = $5, PASSWD = $6, CONSTR = $7, SCHNM = $8, CURFLG = $9 WHERE CONID = $10",
-                        ))
-                        .bind(&c.dbtyp)
-                        .bind(&c.dbhost)
-                        .bind(c.dbport)
-                        .bind(&c.dbsrvnm)
-                        .bind(&c.usrnm)
-                        .bind(&c.passwd)
-                        .bind(&c.constr)
-                        .bind(c.schnm.as_deref().unwrap_or(""))
-                        .bind(flag(c.current))
-                        .bind(conid)
-                        .execute(&mut *tx)
-                        .await
-                        .context(context)?;
-                        conid
-                    }
-                    None => {
-                        let sql = self.insert_sql(
-                            "DMS_DBCONDTLS",
-                            "CONID",
-                            "DMS_DBCONDTLSSEQ",
-                            &[
-                                "CONNM", "DBTYP", "DBHOST", "DBPORT", "DBSRVNM", "USRNM", "PASSWD",
-                                "CONSTR", "SCHNM", "CURFLG",
-                            ],
-                        );
-                        let query = sqlx::query(sql)
-                            .bind(&c.connm)
-                            .bind(&c.dbtyp)
-                            .bind(&c.dbhost)
-                            .bind(c.dbport)
-                            .bind(&c.dbsrvnm)
-                            .bind(&c.usrnm)
-                            .bind(&c.passwd)
-                            .bind(&c.constr)
-                            .bind(c.schnm.as_deref().unwrap_or(""))
-                            .bind(flag(c.current));
-                        Self::insert_returning_id(&mut tx, query).await.context(context)?
-                    }
-                };
-                tx.commit().await.context(context)?;
-                Ok(conid)
+                $crate::connections::Connections::put_connection(self, c).await
             }
 
             async fn list_connections(&self) -> Result<Vec<Connection>> {
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS ORDER BY CONNM"
-                )))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing connections".to_string())?;
-                decode_all(rows, decode_connection).context(|| "reading connections".to_string())
+                $crate::connections::Connections::list_connections(self).await
             }
 
             async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
-                let context = || format!("reading connection '{name}'");
-                let row = sqlx::query(self.sql(&format!(
-                    "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS WHERE CONNM = $1 \
-                     AND COALESCE(CURFLG, 'Y') = 'Y'"
-                )))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .context(context)?;
-                row.as_ref().map(decode_connection).transpose().context(context)
+                $crate::connections::Connections::get_connection(self, name).await
             }
 
             async fn set_schedule_states(&self, states: &[ScheduleState]) -> Result<()> {

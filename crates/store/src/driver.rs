@@ -9,6 +9,14 @@ use sqlx::Database;
 use crate::schema::Table;
 use crate::{Backend, RequestWatcher};
 
+/// Decodes every row with `decode`.
+pub(crate) fn decode_all<R, T>(
+    rows: Vec<R>,
+    decode: fn(&R) -> sqlx::Result<T>,
+) -> sqlx::Result<Vec<T>> {
+    rows.iter().map(decode).collect()
+}
+
 /// A connection of a backend's database.
 pub(crate) type Conn<D> = <<D as Driver>::Db as Database>::Connection;
 

@@ -10,6 +10,7 @@
 //! computes one.
 
 mod common;
+mod connections;
 mod driver;
 mod mysql;
 mod nodes;
