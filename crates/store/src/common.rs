@@ -294,6 +294,7 @@ pub fn flag(value: bool) -> &'static str {
 macro_rules! store_impl {
     ($store:ty, $db:ty) => {
         impl $crate::nodes::Nodes for $store {}
+        impl $crate::jobs::Jobs for $store {}
         impl $crate::connections::Connections for $store {}
 
         use chrono::{DateTime, NaiveDateTime, Utc};
@@ -306,7 +307,7 @@ macro_rules! store_impl {
         use sqlx::Row as _;
 
         use $crate::common::{
-            flag, states_update_sql, FLOW_COLUMNS, REQUEST_COLUMNS,
+            flag, states_update_sql, REQUEST_COLUMNS,
             RUN_COLUMNS, SCHEDULED, SCHEDULE_COLUMNS,
         };
         use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
@@ -387,18 +388,6 @@ macro_rules! store_impl {
                 request_id: row.try_get(20)?,
                 node: row.try_get(21)?,
                 updated_at: utc(row.try_get(22)?),
-            })
-        }
-
-        fn decode_flow(row: &DbRow) -> std::result::Result<JobFlow, sqlx::Error> {
-            let curflg: Option<String> = row.try_get(4)?;
-            Ok(JobFlow {
-                jobflwid: row.try_get(0)?,
-                jobid: row.try_get(1)?,
-                mapref: row.try_get(2)?,
-                dwlogic: row.try_get(3)?,
-                current: curflg.as_deref() == Some("Y"),
-                created_at: utc(row.try_get(5)?),
             })
         }
 
@@ -785,151 +774,23 @@ macro_rules! store_impl {
                 dwlogic: &str,
                 now: DateTime<Utc>,
             ) -> Result<JobFlow> {
-                let context = || format!("registering the flow of job '{mapref}'");
-                let now = now.naive_utc();
-                let mut tx = self.begin_write().await.context(context)?;
-                let existing: Option<i64> = sqlx::query_scalar(self.sql(
-                    "SELECT CAST(JOBID AS BIGINT) FROM DMS_JOB WHERE MAPREF = $1 AND CURFLG = 'Y' \
-                     ORDER BY JOBID DESC",
-                ))
-                .bind(mapref)
-                .fetch_optional(&mut *tx)
-                .await
-                .context(context)?;
-                let jobid = match existing {
-                    Some(id) => {
-                        sqlx::query(self.sql("UPDATE DMS_JOB SET RECUPDT = $1 WHERE JOBID = $2"))
-                            .bind(now)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .context(context)?;
-                        id
-                    }
-                    None => {
-                        let sql = self.insert_sql(
-                            "DMS_JOB",
-                            "JOBID",
-                            "DMS_JOBSEQ",
-                            &["MAPREF", "STFLG", "CURFLG", "RECCRDT", "RECUPDT"],
-                        );
-                        let query = sqlx::query(sql).bind(mapref).bind("A").bind("Y").bind(now).bind(now);
-                        Self::insert_returning_id(&mut tx, query).await.context(context)?
-                    }
-                };
-                sqlx::query(self.sql(
-                    "UPDATE DMS_JOBFLW SET CURFLG = 'N', RECUPDT = $1 WHERE MAPREF = $2 AND CURFLG = 'Y'",
-                ))
-                .bind(now)
-                .bind(mapref)
-                .execute(&mut *tx)
-                .await
-                .context(context)?;
-                let sql = self.insert_sql(
-                    "DMS_JOBFLW",
-                    "JOBFLWID",
-                    "DMS_JOBFLWSEQ",
-                    &["JOBID", "MAPREF", "DWLOGIC", "STFLG", "CURFLG", "RECRDT", "RECUPDT"],
-                );
-                let query = sqlx::query(sql)
-                    .bind(jobid)
-                    .bind(mapref)
-                    .bind(dwlogic)
-                    .bind("A")
-                    .bind("Y")
-                    .bind(now)
-                    .bind(now);
-                let jobflwid = Self::insert_returning_id(&mut tx, query).await.context(context)?;
-                tx.commit().await.context(context)?;
-                Ok(JobFlow {
-                    jobflwid,
-                    jobid: Some(jobid),
-                    mapref: mapref.to_string(),
-                    dwlogic: Some(dwlogic.to_string()),
-                    current: true,
-                    created_at: Some(now.and_utc()),
-                })
+                $crate::jobs::Jobs::put_job_flow(self, mapref, dwlogic, now).await
             }
 
             async fn list_jobs(&self) -> Result<Vec<Job>> {
-                let rows = sqlx::query(self.sql(
-                    "SELECT CAST(j.JOBID AS BIGINT), j.MAPREF, \
-                     (SELECT CAST(MAX(f.JOBFLWID) AS BIGINT) FROM DMS_JOBFLW f \
-                      WHERE f.MAPREF = j.MAPREF AND f.CURFLG = 'Y'), j.RECCRDT, j.RECUPDT \
-                     FROM DMS_JOB j WHERE j.CURFLG = 'Y' ORDER BY j.MAPREF",
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing jobs".to_string())?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(Job {
-                            jobid: row.try_get(0)?,
-                            mapref: row.try_get(1)?,
-                            current_flow_id: row.try_get(2)?,
-                            created_at: utc(row.try_get(3)?),
-                            updated_at: utc(row.try_get(4)?),
-                        })
-                    })
-                    .collect::<std::result::Result<_, sqlx::Error>>()
-                    .context(|| "reading jobs".to_string())
+                $crate::jobs::Jobs::list_jobs(self).await
             }
 
             async fn flows_to_run(&self, maprefs: &[String]) -> Result<Vec<FlowToRun>> {
-                if maprefs.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let context = || format!("reading the current flows of {} jobs", maprefs.len());
-                let placeholders: Vec<String> = (1..=maprefs.len()).map(|i| format!("${i}")).collect();
-                let sql = $crate::common::flows_to_run_sql(&format!("IN ({})", placeholders.join(", ")));
-                let mut query = sqlx::query(self.sql(&sql));
-                for mapref in maprefs {
-                    query = query.bind(mapref);
-                }
-                let rows = query.fetch_all(&self.pool).await.context(context)?;
-                let mut flows: Vec<FlowToRun> = Vec::with_capacity(maprefs.len());
-                for row in &rows {
-                    let flow = decode_flow(row).context(context)?;
-                    let followed: i64 = row.try_get(6).context(context)?;
-                    // Newest first: the first row of a mapref is its current flow.
-                    if !flows.iter().any(|f| f.flow.mapref == flow.mapref) {
-                        flows.push(FlowToRun { flow, followed: followed != 0 });
-                    }
-                }
-                Ok(flows)
+                $crate::jobs::Jobs::flows_to_run(self, maprefs).await
             }
 
             async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>> {
-                let context = || format!("reading the current flow of job '{mapref}'");
-                let row = sqlx::query(self.sql(&format!(
-                    "SELECT {FLOW_COLUMNS} FROM DMS_JOBFLW WHERE MAPREF = $1 AND CURFLG = 'Y' \
-                     ORDER BY JOBFLWID DESC"
-                )))
-                .bind(mapref)
-                .fetch_optional(&self.pool)
-                .await
-                .context(context)?;
-                row.as_ref().map(decode_flow).transpose().context(context)
+                $crate::jobs::Jobs::current_flow(self, mapref).await
             }
 
             async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool> {
-                let context = || format!("retiring job '{mapref}'");
-                let now = now.naive_utc();
-                let mut tx = self.begin_write().await.context(context)?;
-                let mut retired = false;
-                for table in ["DMS_JOB", "DMS_JOBFLW", "DMS_JOBSCH"] {
-                    let done = sqlx::query(self.sql(&format!(
-                        "UPDATE {table} SET CURFLG = 'N', RECUPDT = $1 WHERE MAPREF = $2 AND CURFLG = 'Y'"
-                    )))
-                    .bind(now)
-                    .bind(mapref)
-                    .execute(&mut *tx)
-                    .await
-                    .context(context)?;
-                    retired |= table == "DMS_JOB" && done.rows_affected() > 0;
-                }
-                tx.commit().await.context(context)?;
-                Ok(retired)
+                $crate::jobs::Jobs::retire_job(self, mapref, now).await
             }
 
             async fn insert_schedule(&self, s: &NewSchedule, now: DateTime<Utc>) -> Result<i64> {

@@ -9,6 +9,11 @@ use sqlx::Database;
 use crate::schema::Table;
 use crate::{Backend, RequestWatcher};
 
+/// A UTC time read from a column without a zone.
+pub(crate) fn utc(value: Option<chrono::NaiveDateTime>) -> Option<chrono::DateTime<chrono::Utc>> {
+    value.map(|t| t.and_utc())
+}
+
 /// Decodes every row with `decode`.
 pub(crate) fn decode_all<R, T>(
     rows: Vec<R>,

@@ -12,6 +12,7 @@
 mod common;
 mod connections;
 mod driver;
+mod jobs;
 mod mysql;
 mod nodes;
 mod postgres;

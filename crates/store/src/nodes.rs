@@ -1,17 +1,13 @@
 //! Nodes and leases: `DMS_SCHNODE` rows and their heartbeats, and the named leases of
 //! `DMS_SCHLEASE`, with every deadline taken from the database's clock.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use dwsched_model::{Lease, Node};
 use sqlx::{Database, Decode, Encode, Executor, Row as _, Type};
 
 use crate::common::NODE_COLUMNS;
-use crate::driver::{Affected, Conn, Driver};
+use crate::driver::{Affected, Conn, Driver, utc};
 use crate::{Context as _, Result};
-
-fn utc(value: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
-    value.map(|t| t.and_utc())
-}
 
 /// The statements of nodes and leases, for every backend.
 pub(crate) trait Nodes: Driver
