@@ -294,6 +294,7 @@ pub fn flag(value: bool) -> &'static str {
 macro_rules! store_impl {
     ($store:ty, $db:ty) => {
         impl $crate::nodes::Nodes for $store {}
+        impl $crate::schedules::Schedules for $store {}
         impl $crate::jobs::Jobs for $store {}
         impl $crate::connections::Connections for $store {}
 
@@ -307,8 +308,7 @@ macro_rules! store_impl {
         use sqlx::Row as _;
 
         use $crate::common::{
-            flag, states_update_sql, REQUEST_COLUMNS,
-            RUN_COLUMNS, SCHEDULED, SCHEDULE_COLUMNS,
+            REQUEST_COLUMNS, RUN_COLUMNS,
         };
         use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
 
@@ -316,34 +316,6 @@ macro_rules! store_impl {
 
         fn utc(value: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
             value.map(|t| t.and_utc())
-        }
-
-        fn decode_schedule(row: &DbRow) -> std::result::Result<ScheduleRow, sqlx::Error> {
-            Ok(ScheduleRow {
-                jobschid: row.try_get(0)?,
-                jobflwid: row.try_get(1)?,
-                mapref: row.try_get(2)?,
-                frqcd: row.try_get(3)?,
-                frqdd: row.try_get(4)?,
-                frqhh: row.try_get(5)?,
-                frqmi: row.try_get(6)?,
-                strtdt: row.try_get(7)?,
-                enddt: row.try_get(8)?,
-                stflg: row.try_get(9)?,
-                schflg: row.try_get(10)?,
-                curflg: row.try_get(11)?,
-                dpnd_jobschid: row.try_get(12)?,
-                lst_run_dt: utc(row.try_get(13)?),
-                nxt_run_dt: utc(row.try_get(14)?),
-                timezone: row.try_get(15)?,
-                cronexpr: row.try_get(16)?,
-                misfire: row.try_get(17)?,
-                maxfail: row.try_get(18)?,
-                failcnt: row.try_get(19)?,
-                scherr: row.try_get(20)?,
-                updated_at: utc(row.try_get(21)?),
-                changed_at: utc(row.try_get(22)?),
-            })
         }
 
         fn decode_request(row: &DbRow) -> std::result::Result<Request, sqlx::Error> {
@@ -394,29 +366,6 @@ macro_rules! store_impl {
         use $crate::driver::decode_all;
 
         impl $store {
-            /// The ids of the scheduled rows, a row at a time.
-            #[allow(dead_code)]
-            async fn scheduled_id_rows(&self) -> Result<Vec<i64>> {
-                sqlx::query_scalar(self.sql(&format!(
-                    "SELECT CAST(JOBSCHID AS BIGINT) FROM DMS_JOBSCH WHERE {SCHEDULED} ORDER BY JOBSCHID"
-                )))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing scheduled ids".to_string())
-            }
-
-            /// The schedules matching `filter`, a row at a time.
-            #[allow(dead_code)]
-            async fn list_schedule_rows(&self, filter: &str) -> Result<Vec<ScheduleRow>> {
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE {filter} ORDER BY JOBSCHID"
-                )))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing schedules".to_string())?;
-                decode_all(rows, decode_schedule).context(|| "reading schedules".to_string())
-            }
-
             /// `Store::write_runs` one write after another in one transaction.
             async fn write_runs_each(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
                 let context = || format!("writing {} run records", writes.len());
@@ -794,90 +743,27 @@ macro_rules! store_impl {
             }
 
             async fn insert_schedule(&self, s: &NewSchedule, now: DateTime<Utc>) -> Result<i64> {
-                let context = || format!("adding a schedule for job '{}'", s.mapref);
-                let now = now.naive_utc();
-                let sql = self.insert_sql(
-                    "DMS_JOBSCH",
-                    "JOBSCHID",
-                    "DMS_JOBSCHSEQ",
-                    &[
-                        "JOBFLWID", "MAPREF", "FRQCD", "FRQDD", "FRQHH", "FRQMI", "STRTDT", "ENDDT",
-                        "STFLG", "SCHFLG", "CURFLG", "DPND_JOBSCHID", "TIMEZONE", "CRONEXPR",
-                        "MISFIRE", "MAXFAIL", "FAILCNT", "RECCRDT", "RECUPDT",
-                    ],
-                );
-                let query = sqlx::query(sql)
-                    .bind(s.jobflwid)
-                    .bind(&s.mapref)
-                    .bind(&s.frqcd)
-                    .bind(&s.frqdd)
-                    .bind(s.frqhh)
-                    .bind(s.frqmi)
-                    .bind(s.strtdt)
-                    .bind(s.enddt)
-                    .bind("A")
-                    .bind(flag(s.enabled))
-                    .bind("Y")
-                    .bind(s.dpnd_jobschid)
-                    .bind(&s.timezone)
-                    .bind(&s.cronexpr)
-                    .bind(&s.misfire)
-                    .bind(s.maxfail)
-                    .bind(0_i64)
-                    .bind(now)
-                    .bind(now);
-                let mut conn = self.pool.acquire().await.context(context)?;
-                Self::insert_returning_id(&mut conn, query).await.context(context)
+                $crate::schedules::Schedules::insert_schedule(self, s, now).await
             }
 
             async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>> {
-                let filter = if only_scheduled { SCHEDULED } else { "CURFLG = 'Y'" };
-                self.list_schedules_where(filter).await
+                $crate::schedules::Schedules::list_schedules(self, only_scheduled).await
             }
 
             async fn schedule_version(&self) -> Result<i64> {
-                let version: Option<i64> = sqlx::query_scalar(self.sql(&format!(
-                    "SELECT CAST(VERSION AS BIGINT) FROM DMS_SCHVER WHERE NAME = '{}'",
-                    $crate::schema::JOB_SCHEDULES_VERSION
-                )))
-                .fetch_optional(&self.pool)
-                .await
-                .context(|| "reading the count of schedule changes".to_string())?;
-                Ok(version.unwrap_or(0))
+                $crate::schedules::Schedules::schedule_version(self).await
             }
 
             async fn scheduled_ids(&self) -> Result<Vec<i64>> {
-                self.read_scheduled_ids().await
+                $crate::schedules::Schedules::scheduled_ids(self).await
             }
 
             async fn scheduled_changes(&self, since: Option<DateTime<Utc>>, ids: &[i64]) -> Result<Vec<ScheduleRow>> {
-                // The literals are a formatted time and integers, never input text.
-                let changed = match since {
-                    Some(since) => format!("CHGDT >= '{}'", since.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f")),
-                    None => "CHGDT IS NOT NULL".to_string(),
-                };
-                let mut rows = self
-                    .list_schedules_where(&format!("{SCHEDULED} AND {changed}"))
-                    .await?;
-                let seen: std::collections::HashSet<i64> = rows.iter().map(|r| r.jobschid).collect();
-                let wanted: Vec<i64> = ids.iter().copied().filter(|id| !seen.contains(id)).collect();
-                for chunk in wanted.chunks(1000) {
-                    let list = chunk.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(", ");
-                    rows.extend(self.list_schedules_where(&format!("{SCHEDULED} AND JOBSCHID IN ({list})")).await?);
-                }
-                Ok(rows)
+                $crate::schedules::Schedules::scheduled_changes(self, since, ids).await
             }
 
             async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>> {
-                let context = || format!("reading schedule {jobschid}");
-                let row = sqlx::query(self.sql(&format!(
-                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH WHERE JOBSCHID = $1"
-                )))
-                .bind(jobschid)
-                .fetch_optional(&self.pool)
-                .await
-                .context(context)?;
-                row.as_ref().map(decode_schedule).transpose().context(context)
+                $crate::schedules::Schedules::get_schedule(self, jobschid).await
             }
 
             async fn set_schedule_enabled(
@@ -886,28 +772,11 @@ macro_rules! store_impl {
                 enabled: bool,
                 now: DateTime<Utc>,
             ) -> Result<bool> {
-                let done = sqlx::query(self.sql(
-                    "UPDATE DMS_JOBSCH SET SCHFLG = $1, RECUPDT = $2 WHERE JOBSCHID = $3 AND CURFLG = 'Y'",
-                ))
-                .bind(flag(enabled))
-                .bind(now.naive_utc())
-                .bind(jobschid)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("setting SCHFLG of schedule {jobschid}"))?;
-                Ok(done.rows_affected() > 0)
+                $crate::schedules::Schedules::set_schedule_enabled(self, jobschid, enabled, now).await
             }
 
             async fn retire_schedule(&self, jobschid: i64, now: DateTime<Utc>) -> Result<bool> {
-                let done = sqlx::query(self.sql(
-                    "UPDATE DMS_JOBSCH SET CURFLG = 'N', RECUPDT = $1 WHERE JOBSCHID = $2 AND CURFLG = 'Y'",
-                ))
-                .bind(now.naive_utc())
-                .bind(jobschid)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("retiring schedule {jobschid}"))?;
-                Ok(done.rows_affected() > 0)
+                $crate::schedules::Schedules::retire_schedule(self, jobschid, now).await
             }
 
             async fn set_schedule_state(
@@ -916,16 +785,7 @@ macro_rules! store_impl {
                 next_fire: Option<DateTime<Utc>>,
                 scherr: Option<&str>,
             ) -> Result<bool> {
-                let done = sqlx::query(self.sql(
-                    "UPDATE DMS_JOBSCH SET NXT_RUN_DT = $1, SCHERR = $2 WHERE JOBSCHID = $3",
-                ))
-                .bind(next_fire.map(|t| t.naive_utc()))
-                .bind(scherr)
-                .bind(jobschid)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("recording the next fire of schedule {jobschid}"))?;
-                Ok(done.rows_affected() > 0)
+                $crate::schedules::Schedules::set_schedule_state(self, jobschid, next_fire, scherr).await
             }
 
             async fn enqueue(&self, r: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued> {
@@ -1177,36 +1037,7 @@ macro_rules! store_impl {
             }
 
             async fn set_schedule_states(&self, states: &[ScheduleState]) -> Result<()> {
-                if states.is_empty() {
-                    return Ok(());
-                }
-                let context = || format!("recording the next fires of {} schedules", states.len());
-                let mut tx = self.begin_write().await.context(context)?;
-                // One statement per few hundred rows: a first sync writes them all.
-                for chunk in states.chunks(400) {
-                    let sql = states_update_sql(<$store as $crate::driver::Driver>::BACKEND, chunk.len());
-                    let mut query = sqlx::query(self.sql(&sql));
-                    if <$store as $crate::driver::Driver>::BACKEND == $crate::Backend::MySql {
-                        for state in chunk {
-                            query = query.bind(state.jobschid).bind(state.next_fire.map(|t| t.naive_utc()));
-                        }
-                        for state in chunk {
-                            query = query.bind(state.jobschid).bind(state.scherr.clone());
-                        }
-                        for state in chunk {
-                            query = query.bind(state.jobschid);
-                        }
-                    } else {
-                        for state in chunk {
-                            query = query
-                                .bind(state.jobschid)
-                                .bind(state.next_fire.map(|t| t.naive_utc()))
-                                .bind(state.scherr.clone());
-                        }
-                    }
-                    query.execute(&mut *tx).await.context(context)?;
-                }
-                tx.commit().await.context(context)
+                $crate::schedules::Schedules::set_schedule_states(self, states).await
             }
 
             async fn record_schedule_result(
@@ -1215,67 +1046,11 @@ macro_rules! store_impl {
                 finished_at: DateTime<Utc>,
                 succeeded: bool,
             ) -> Result<ScheduleResult> {
-                let context = || format!("recording the last run of schedule {jobschid}");
-                let mut tx = self.begin_write().await.context(context)?;
-                sqlx::query(self.sql(
-                    "UPDATE DMS_JOBSCH SET LST_RUN_DT = $1, \
-                     FAILCNT = CASE WHEN $2 = 1 THEN 0 ELSE COALESCE(FAILCNT, 0) + 1 END \
-                     WHERE JOBSCHID = $3",
-                ))
-                .bind(finished_at.naive_utc())
-                .bind(i64::from(succeeded))
-                .bind(jobschid)
-                .execute(&mut *tx)
-                .await
-                .context(context)?;
-                let row = sqlx::query(self.sql(
-                    "SELECT CAST(FAILCNT AS BIGINT), CAST(MAXFAIL AS BIGINT), SCHFLG FROM DMS_JOBSCH \
-                     WHERE JOBSCHID = $1",
-                ))
-                .bind(jobschid)
-                .fetch_optional(&mut *tx)
-                .await
-                .context(context)?;
-                let mut result = ScheduleResult { failures: 0, disabled: false };
-                if let Some(row) = row {
-                    let failures: Option<i64> = row.try_get(0).context(context)?;
-                    let maxfail: Option<i64> = row.try_get(1).context(context)?;
-                    let enabled: Option<String> = row.try_get(2).context(context)?;
-                    result.failures = failures.unwrap_or(0);
-                    if let Some(limit) = maxfail.filter(|m| *m > 0 && result.failures >= *m)
-                        && enabled.as_deref() == Some("Y")
-                    {
-                        sqlx::query(self.sql(
-                            "UPDATE DMS_JOBSCH SET SCHFLG = 'N', NXT_RUN_DT = NULL, SCHERR = $1, \
-                             RECUPDT = $2 WHERE JOBSCHID = $3",
-                        ))
-                        .bind(format!(
-                            "disabled at {} after {limit} consecutive failed runs (MAXFAIL {limit})",
-                            finished_at.format("%Y-%m-%d %H:%M:%SZ")
-                        ))
-                        .bind(finished_at.naive_utc())
-                        .bind(jobschid)
-                        .execute(&mut *tx)
-                        .await
-                        .context(context)?;
-                        result.disabled = true;
-                    }
-                }
-                tx.commit().await.context(context)?;
-                Ok(result)
+                $crate::schedules::Schedules::record_schedule_result(self, jobschid, finished_at, succeeded).await
             }
 
             async fn dependent_schedules(&self, mapref: &str) -> Result<Vec<ScheduleRow>> {
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {SCHEDULE_COLUMNS} FROM DMS_JOBSCH s WHERE {} ORDER BY JOBSCHID",
-                    $crate::common::following("$1")
-                )))
-                .bind(mapref)
-                .fetch_all(&self.pool)
-                .await
-                .context(|| format!("reading the schedules that follow job '{mapref}'"))?;
-                decode_all(rows, decode_schedule)
-                    .context(|| format!("reading the schedules that follow job '{mapref}'"))
+                $crate::schedules::Schedules::dependent_schedules(self, mapref).await
             }
 
             async fn release_request(

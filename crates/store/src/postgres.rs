@@ -206,10 +206,10 @@ impl Driver for PgStore {
     /// Ends a queue insert so that a taken dedupe key skips the row.
     const IGNORE_DUPLICATE_DEDUPE_KEY: &str = "ON CONFLICT (DEDUPE_KEY) DO NOTHING";
     async fn read_scheduled_ids(&self) -> crate::Result<Vec<i64>> {
-        self.scheduled_id_rows().await
+        crate::schedules::Schedules::scheduled_id_rows(self).await
     }
     async fn list_schedules_where(&self, filter: &str) -> crate::Result<Vec<ScheduleRow>> {
-        self.list_schedule_rows(filter).await
+        crate::schedules::Schedules::list_schedule_rows(self, filter).await
     }
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await
