@@ -16,6 +16,7 @@ mod jobs;
 mod mysql;
 mod nodes;
 mod postgres;
+mod queue;
 mod schedules;
 pub mod schema;
 mod sqlite;

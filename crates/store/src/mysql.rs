@@ -7,6 +7,7 @@ use std::str::FromStr;
 use sqlx::Connection as _;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 
+use crate::common::REQUEST_COLUMNS;
 use crate::common::{claim_candidates_sql, sort_oldest_first, store_impl, to_positional};
 use crate::driver::Driver;
 use crate::schema::Table;
@@ -227,7 +228,7 @@ impl Driver for MySqlStore {
         update.execute(&mut *tx).await?;
         let rows = select.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let mut claimed = decode_all(rows, decode_request)?;
+        let mut claimed = decode_all(rows, <Self as crate::queue::Queue>::decode_request)?;
         sort_oldest_first(&mut claimed);
         Ok(claimed)
     }

@@ -405,7 +405,7 @@ impl Driver for PgStore {
             .bind(claim.lease.as_secs_f64())
             .fetch_all(&self.pool)
             .await?;
-        let mut claimed = decode_all(rows, decode_request)?;
+        let mut claimed = decode_all(rows, <Self as crate::queue::Queue>::decode_request)?;
         sort_oldest_first(&mut claimed);
         Ok(claimed)
     }
