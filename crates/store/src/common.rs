@@ -294,242 +294,45 @@ pub fn flag(value: bool) -> &'static str {
 macro_rules! store_impl {
     ($store:ty, $db:ty) => {
         impl $crate::nodes::Nodes for $store {}
+        impl $crate::runs::Runs for $store {}
         impl $crate::queue::Queue for $store {}
         impl $crate::schedules::Schedules for $store {}
         impl $crate::jobs::Jobs for $store {}
         impl $crate::connections::Connections for $store {}
 
-        use chrono::{DateTime, NaiveDateTime, Utc};
+        use chrono::{DateTime, Utc};
         use dwsched_model::{
-            Claim, Connection, Enqueued, ErrorType, FinishRun, FlowToRun, Job, JobErrorEntry, JobFlow,
-            JobLogEntry, Lease, NewRequest, NewRun, NewSchedule, Node, RescueReport, Request,
-            RequestStatus, Run, RunFilter, RunStatus, ScheduleResult, ScheduleRow,
-            ScheduleState, RunWrite, RunWritten,
+            Claim, Connection, Enqueued, FlowToRun, Job, JobFlow, Lease, NewRequest, NewSchedule,
+            Node, Request, RequestStatus, RescueReport, Run, RunFilter, RunWrite, RunWritten,
+            ScheduleResult, ScheduleRow, ScheduleState,
         };
-        use sqlx::Row as _;
 
-        use $crate::common::{
-            RUN_COLUMNS,
+        use $crate::{
+            Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError,
         };
-        use $crate::{Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError};
-
-        type DbRow = <$db as sqlx::Database>::Row;
-
-        fn utc(value: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
-            value.map(|t| t.and_utc())
-        }
-
-        fn decode_run(row: &DbRow) -> std::result::Result<Run, sqlx::Error> {
-            let status: Option<String> = row.try_get(5)?;
-            let mut params: [Option<String>; dwsched_model::PARAM_COUNT] = Default::default();
-            for (i, slot) in params.iter_mut().enumerate() {
-                *slot = row.try_get(10 + i)?;
-            }
-            Ok(Run {
-                prcid: row.try_get(0)?,
-                jobid: row.try_get(1)?,
-                jobflwid: row.try_get(2)?,
-                started_at: utc(row.try_get(3)?),
-                ended_at: utc(row.try_get(4)?),
-                status: status.as_deref().and_then(RunStatus::parse),
-                msg: row.try_get(6)?,
-                prclog: row.try_get(7)?,
-                mapref: row.try_get(8)?,
-                sessionid: row.try_get(9)?,
-                params,
-                request_id: row.try_get(20)?,
-                node: row.try_get(21)?,
-                updated_at: utc(row.try_get(22)?),
-            })
-        }
 
         use $crate::driver::decode_all;
 
         impl $store {
-            /// `Store::write_runs` one write after another in one transaction.
-            async fn write_runs_each(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
-                let context = || format!("writing {} run records", writes.len());
-                let mut tx = self.begin_write().await.context(context)?;
-                let mut outcomes = Vec::with_capacity(writes.len());
-                for write in writes {
-                    let outcome = match write {
-                        RunWrite::Open(run) => self.open_run_in(&mut tx, run).await.map(RunWritten::Opened),
-                        RunWrite::Finish(finish) => {
-                            self.finish_run_in(&mut tx, finish).await.map(RunWritten::Finished)
-                        }
-                        RunWrite::Complete(completion) => {
-                            $crate::queue::Queue::complete_in(self, &mut tx, completion).await.map(RunWritten::Completed)
-                        }
-                    };
-                    match outcome {
-                        // Refusals of one write leave the others be; a database error
-                        // rolls the transaction back.
-                        Err(err @ (StoreError::ClaimLost { .. } | StoreError::Invalid(_))) => {
-                            outcomes.push(Err(err));
-                        }
-                        Err(err) => return Err(err),
-                        Ok(written) => outcomes.push(Ok(written)),
-                    }
-                }
-                tx.commit().await.context(context)?;
-                Ok(outcomes)
-            }
-
-            /// Opens a run on `conn` (see `Store::open_run`); the caller commits.
-            async fn open_run_in(
-                &self,
-                conn: &mut <$db as sqlx::Database>::Connection,
-                run: &NewRun,
-            ) -> Result<i64> {
-                let context = || format!("opening a run of job '{}'", run.mapref);
-                let sql = self.insert_sql(
-                    "DMS_PRCLOG",
-                    "PRCID",
-                    "DMS_PRCLOGSEQ",
-                    &[
-                        "JOBID", "JOBFLWID", "STRTDT", "STATUS", "PRCLOG", "MAPREF", "SESSIONID",
-                        "PARAM1", "PARAM2", "PARAM3", "PARAM4", "PARAM5", "PARAM6", "PARAM7",
-                        "PARAM8", "PARAM9", "PARAM10", "RECCRDT", "RECUPDT", "REQUEST_ID", "NODE",
-                    ],
-                );
-                let started = run.started_at.naive_utc();
-                let mut query = sqlx::query(sql)
-                    .bind(run.jobid)
-                    .bind(run.jobflwid)
-                    .bind(started)
-                    .bind(RunStatus::InProgress.as_str())
-                    .bind(&run.prclog)
-                    .bind(&run.mapref)
-                    .bind(&run.sessionid);
-                for param in &run.params {
-                    query = query.bind(param);
-                }
-                let query = query
-                    .bind(started)
-                    .bind(started)
-                    .bind(&run.request_id)
-                    .bind(&run.node);
-                // The claim and the run: a rescue between the two must not leave this
-                // node running a request another node now holds.
-                if let (Some(request_id), Some(node)) = (&run.request_id, &run.node) {
-                    let held = sqlx::query(self.sql(
-                        "UPDATE DMS_PRCREQ SET CLAIMED_BY = CLAIMED_BY WHERE REQUEST_ID = $1 \
-                         AND CLAIMED_BY = $2 AND STATUS IN ('PROCESSING', 'CLAIMED')",
-                    ))
-                    .bind(request_id)
-                    .bind(node)
-                    .execute(&mut *conn)
-                    .await
-                    .context(context)?
-                    .rows_affected()
-                        > 0;
-                    if !held {
-                        return Err(StoreError::ClaimLost {
-                            request_id: request_id.clone(),
-                            node: node.clone(),
-                        });
-                    }
-                }
-                Self::insert_returning_id(conn, query).await.context(context)
-            }
-
-
-            /// Ends a run on `conn` (see `Store::finish_run`); the caller commits.
-            async fn finish_run_in(
-                &self,
-                conn: &mut <$db as sqlx::Database>::Connection,
-                f: &FinishRun,
-            ) -> Result<bool> {
-                let context = || format!("closing run {} as {}", f.prcid, f.status);
-                if f.status == RunStatus::InProgress {
-                    return Err(StoreError::Invalid(format!("run {} cannot be closed as IP", f.prcid)));
-                }
-                let ended = f.ended_at.naive_utc();
-                let closed = sqlx::query(self.sql(
-                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
-                     WHERE PRCID = $5 AND STATUS = 'IP'",
-                ))
-                .bind(f.status.as_str())
-                .bind(&f.msg)
-                .bind(ended)
-                .bind(ended)
-                .bind(f.prcid)
-                .execute(&mut *conn)
-                .await
-                .context(context)?
-                .rows_affected()
-                    > 0;
-                let joblogid = self.insert_job_log(conn, &f.log, ended).await.context(context)?;
-                for error in &f.errors {
-                    self.insert_job_error(conn, error, Some(joblogid)).await.context(context)?;
-                }
-                Ok(closed)
-            }
-
-            async fn insert_job_log(
-                &self,
-                conn: &mut <$db as sqlx::Database>::Connection,
-                e: &JobLogEntry,
-                created: NaiveDateTime,
-            ) -> std::result::Result<i64, sqlx::Error> {
-                let sql = self.insert_sql(
-                    "DMS_JOBLOG",
-                    "JOBLOGID",
-                    "DMS_JOBLOGSEQ",
-                    &["PRCDT", "MAPREF", "JOBID", "SRCROWS", "TRGROWS", "ERRROWS", "PRCID", "SESSIONID", "RECCRDT"],
-                );
-                let query = sqlx::query(sql)
-                    .bind(e.prcdt.naive_utc())
-                    .bind(&e.mapref)
-                    .bind(e.jobid)
-                    .bind(e.srcrows)
-                    .bind(e.trgrows)
-                    .bind(e.errrows)
-                    .bind(e.prcid)
-                    .bind(&e.sessionid)
-                    .bind(created);
-                Self::insert_returning_id(conn, query).await
-            }
-
-            async fn insert_job_error(
-                &self,
-                conn: &mut <$db as sqlx::Database>::Connection,
-                e: &JobErrorEntry,
-                joblogid: Option<i64>,
-            ) -> std::result::Result<i64, sqlx::Error> {
-                let sql = self.insert_sql(
-                    "DMS_JOBERR",
-                    "ERRID",
-                    "DMS_JOBERRSEQ",
-                    &["JOBLOGID", "PRCDT", "ERRTYP", "DBERRMSG", "ERRMSG", "KEYVALUE", "JOBID", "SESSIONID", "PRCID", "MAPREF"],
-                );
-                let query = sqlx::query(sql)
-                    .bind(joblogid)
-                    .bind(e.prcdt.naive_utc())
-                    .bind(ErrorType::as_str(e.errtyp))
-                    .bind(&e.dberrmsg)
-                    .bind(&e.errmsg)
-                    .bind(&e.keyvalue)
-                    .bind(e.jobid)
-                    .bind(&e.sessionid)
-                    .bind(e.prcid)
-                    .bind(&e.mapref);
-                Self::insert_returning_id(conn, query).await
-            }
-
             async fn read_version(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
             ) -> Result<Option<i64>> {
                 let context = || format!("reading the schema version of {}", self.schema_name());
                 let table = $crate::schema::MIGRATIONS_TABLE.name;
-                if Self::table_columns(&mut *conn, table).await.context(context)?.is_none() {
+                if Self::table_columns(&mut *conn, table)
+                    .await
+                    .context(context)?
+                    .is_none()
+                {
                     return Ok(None);
                 }
-                sqlx::query_scalar(self.sql(&format!("SELECT CAST(MAX(VERSION) AS BIGINT) FROM {table}")))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .context(context)
+                sqlx::query_scalar(
+                    self.sql(&format!("SELECT CAST(MAX(VERSION) AS BIGINT) FROM {table}")),
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .context(context)
             }
 
             async fn migrate_locked(
@@ -543,9 +346,13 @@ macro_rules! store_impl {
                     ..MigrationReport::default()
                 };
                 if let Some(found) = report.from_version.filter(|v| *v > report.to_version) {
-                    return Err(StoreError::TooNew { found, known: report.to_version });
+                    return Err(StoreError::TooNew {
+                        found,
+                        known: report.to_version,
+                    });
                 }
-                self.ensure_table(&mut *conn, &schema::MIGRATIONS_TABLE, &mut report).await?;
+                self.ensure_table(&mut *conn, &schema::MIGRATIONS_TABLE, &mut report)
+                    .await?;
                 let applied = report.from_version.unwrap_or(0);
                 for migration in schema::MIGRATIONS.iter().filter(|m| m.version > applied) {
                     for step in schema::steps(migration.version) {
@@ -557,8 +364,12 @@ macro_rules! store_impl {
                                 .await
                                 .context(|| "installing the request trigger".to_string())?,
                             Step::ScheduleTriggers => {
-                                let context = || "installing the schedule change triggers".to_string();
-                                for sql in schema::schedule_change_triggers(<$store as $crate::driver::Driver>::BACKEND, &self.schema_name()) {
+                                let context =
+                                    || "installing the schedule change triggers".to_string();
+                                for sql in schema::schedule_change_triggers(
+                                    <$store as $crate::driver::Driver>::BACKEND,
+                                    &self.schema_name(),
+                                ) {
                                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                                         .execute(&mut *conn)
                                         .await
@@ -567,11 +378,18 @@ macro_rules! store_impl {
                             }
                             Step::EnsureIndex(index) => {
                                 let context = || format!("creating index {}", index.name);
-                                if !Self::index_exists(&mut *conn, index.name).await.context(context)? {
-                                    sqlx::raw_sql(sqlx::AssertSqlSafe(index.create_sql(<$store as $crate::driver::Driver>::BACKEND)))
-                                        .execute(&mut *conn)
-                                        .await
-                                        .context(context)?;
+                                if !Self::index_exists(&mut *conn, index.name)
+                                    .await
+                                    .context(context)?
+                                {
+                                    sqlx::raw_sql(sqlx::AssertSqlSafe(
+                                        index.create_sql(
+                                            <$store as $crate::driver::Driver>::BACKEND,
+                                        ),
+                                    ))
+                                    .execute(&mut *conn)
+                                    .await
+                                    .context(context)?;
                                     report.indexes_created.push(index.name.to_string());
                                 }
                             }
@@ -599,9 +417,14 @@ macro_rules! store_impl {
                 report: &mut MigrationReport,
             ) -> Result<()> {
                 let context = || format!("creating or upgrading table {}", table.name);
-                Self::prepare_table(&mut *conn, table).await.context(context)?;
+                Self::prepare_table(&mut *conn, table)
+                    .await
+                    .context(context)?;
                 let backend = <$store as $crate::driver::Driver>::BACKEND;
-                match Self::table_columns(&mut *conn, table.name).await.context(context)? {
+                match Self::table_columns(&mut *conn, table.name)
+                    .await
+                    .context(context)?
+                {
                     None => {
                         sqlx::raw_sql(sqlx::AssertSqlSafe(table.create_sql(backend)))
                             .execute(&mut *conn)
@@ -619,7 +442,9 @@ macro_rules! store_impl {
                                 .execute(&mut *conn)
                                 .await
                                 .context(context)?;
-                            report.columns_added.push(format!("{}.{}", table.name, column.name));
+                            report
+                                .columns_added
+                                .push(format!("{}.{}", table.name, column.name));
                         }
                     }
                 }
@@ -638,7 +463,9 @@ macro_rules! store_impl {
                 let mut conn = self.pool.acquire().await.context(context)?;
                 // Several nodes may start at once; one migrates, the others wait and
                 // then find nothing to do.
-                Self::lock_for_migration(&mut conn, &self.schema_name()).await.context(context)?;
+                Self::lock_for_migration(&mut conn, &self.schema_name())
+                    .await
+                    .context(context)?;
                 let result = self.migrate_locked(&mut conn).await;
                 let unlocked = Self::unlock_after_migration(&mut conn, &self.schema_name()).await;
                 let report = result?;
@@ -659,7 +486,10 @@ macro_rules! store_impl {
                 let needed = $crate::schema::latest_version();
                 match self.schema_version().await? {
                     Some(found) if found == needed => Ok(()),
-                    Some(found) if found > needed => Err(StoreError::TooNew { found, known: needed }),
+                    Some(found) if found > needed => Err(StoreError::TooNew {
+                        found,
+                        known: needed,
+                    }),
                     found => Err(StoreError::NotInitialised {
                         schema: self.schema_name(),
                         found,
@@ -709,7 +539,11 @@ macro_rules! store_impl {
                 $crate::schedules::Schedules::scheduled_ids(self).await
             }
 
-            async fn scheduled_changes(&self, since: Option<DateTime<Utc>>, ids: &[i64]) -> Result<Vec<ScheduleRow>> {
+            async fn scheduled_changes(
+                &self,
+                since: Option<DateTime<Utc>>,
+                ids: &[i64],
+            ) -> Result<Vec<ScheduleRow>> {
                 $crate::schedules::Schedules::scheduled_changes(self, since, ids).await
             }
 
@@ -723,7 +557,8 @@ macro_rules! store_impl {
                 enabled: bool,
                 now: DateTime<Utc>,
             ) -> Result<bool> {
-                $crate::schedules::Schedules::set_schedule_enabled(self, jobschid, enabled, now).await
+                $crate::schedules::Schedules::set_schedule_enabled(self, jobschid, enabled, now)
+                    .await
             }
 
             async fn retire_schedule(&self, jobschid: i64, now: DateTime<Utc>) -> Result<bool> {
@@ -736,7 +571,8 @@ macro_rules! store_impl {
                 next_fire: Option<DateTime<Utc>>,
                 scherr: Option<&str>,
             ) -> Result<bool> {
-                $crate::schedules::Schedules::set_schedule_state(self, jobschid, next_fire, scherr).await
+                $crate::schedules::Schedules::set_schedule_state(self, jobschid, next_fire, scherr)
+                    .await
             }
 
             async fn enqueue(&self, r: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued> {
@@ -763,7 +599,15 @@ macro_rules! store_impl {
                 result_payload: &str,
                 now: DateTime<Utc>,
             ) -> Result<bool> {
-                $crate::queue::Queue::complete_request(self, request_id, claimed_by, status, result_payload, now).await
+                $crate::queue::Queue::complete_request(
+                    self,
+                    request_id,
+                    claimed_by,
+                    status,
+                    result_payload,
+                    now,
+                )
+                .await
             }
 
             async fn cancel_request(
@@ -784,54 +628,19 @@ macro_rules! store_impl {
             }
 
             async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
-                if writes.is_empty() {
-                    return Ok(Vec::new());
-                }
-                self.write_run_batch(writes).await
+                $crate::runs::Runs::write_runs(self, writes).await
             }
 
             async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
-                let done = sqlx::query(self.sql(
-                    "UPDATE DMS_PRCLOG SET RECUPDT = $1 WHERE PRCID = $2 AND STATUS = 'IP'",
-                ))
-                .bind(now.naive_utc())
-                .bind(prcid)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("heartbeat of run {prcid}"))?;
-                Ok(done.rows_affected() > 0)
+                $crate::runs::Runs::heartbeat_run(self, prcid, now).await
             }
 
             async fn get_run(&self, prcid: i64) -> Result<Option<Run>> {
-                let context = || format!("reading run {prcid}");
-                let row = sqlx::query(self.sql(&format!(
-                    "SELECT {RUN_COLUMNS} FROM DMS_PRCLOG WHERE PRCID = $1"
-                )))
-                .bind(prcid)
-                .fetch_optional(&self.pool)
-                .await
-                .context(context)?;
-                row.as_ref().map(decode_run).transpose().context(context)
+                $crate::runs::Runs::get_run(self, prcid).await
             }
 
             async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
-                let rows = sqlx::query(self.sql(&format!(
-                    "SELECT {RUN_COLUMNS} FROM DMS_PRCLOG \
-                     WHERE ($1 IS NULL OR MAPREF = $2) AND ($3 IS NULL OR STATUS = $4) \
-                     AND ($5 IS NULL OR REQUEST_ID = $6) \
-                     ORDER BY PRCID DESC LIMIT $7"
-                )))
-                .bind(&filter.mapref)
-                .bind(&filter.mapref)
-                .bind(filter.status.map(RunStatus::as_str))
-                .bind(filter.status.map(RunStatus::as_str))
-                .bind(&filter.request_id)
-                .bind(&filter.request_id)
-                .bind(i64::from(filter.limit.max(1)))
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "listing runs".to_string())?;
-                decode_all(rows, decode_run).context(|| "reading runs".to_string())
+                $crate::runs::Runs::list_runs(self, filter).await
             }
 
             async fn put_connection(&self, c: &Connection) -> Result<i64> {
@@ -856,7 +665,13 @@ macro_rules! store_impl {
                 finished_at: DateTime<Utc>,
                 succeeded: bool,
             ) -> Result<ScheduleResult> {
-                $crate::schedules::Schedules::record_schedule_result(self, jobschid, finished_at, succeeded).await
+                $crate::schedules::Schedules::record_schedule_result(
+                    self,
+                    jobschid,
+                    finished_at,
+                    succeeded,
+                )
+                .await
             }
 
             async fn dependent_schedules(&self, mapref: &str) -> Result<Vec<ScheduleRow>> {
@@ -869,7 +684,8 @@ macro_rules! store_impl {
                 claimed_by: Option<&str>,
                 not_before: Option<DateTime<Utc>>,
             ) -> Result<bool> {
-                $crate::queue::Queue::release_request(self, request_id, claimed_by, not_before).await
+                $crate::queue::Queue::release_request(self, request_id, claimed_by, not_before)
+                    .await
             }
 
             async fn register_node(&self, node: &Node) -> Result<()> {
@@ -888,7 +704,11 @@ macro_rules! store_impl {
                 $crate::nodes::Nodes::stale_nodes(self, lease).await
             }
 
-            async fn heartbeat_node(&self, node_id: &str, lease: std::time::Duration) -> Result<bool> {
+            async fn heartbeat_node(
+                &self,
+                node_id: &str,
+                lease: std::time::Duration,
+            ) -> Result<bool> {
                 $crate::nodes::Nodes::heartbeat_node(self, node_id, lease).await
             }
 
@@ -924,119 +744,7 @@ macro_rules! store_impl {
                 stale_after: Option<std::time::Duration>,
                 max_attempts: i64,
             ) -> Result<RescueReport> {
-                let context = || format!("rescuing the work of node {node_id}");
-                let mut tx = self.begin_write().await.context(context)?;
-                let mut report = RescueReport::default();
-                // The node's row goes first, and only while it is still stale by the
-                // database's clock: a node that heartbeated meanwhile keeps its work,
-                // and of two rescuers only one finds the row.
-                let delete = sqlx::query(self.sql(match stale_after {
-                    Some(_) => "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1 \
-                                AND (HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($2))",
-                    None => "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1",
-                }))
-                .bind(node_id);
-                let delete = match stale_after {
-                    Some(lease) => delete.bind(-lease.as_secs_f64()),
-                    None => delete,
-                };
-                let removed = delete.execute(&mut *tx).await.context(context)?.rows_affected();
-                if removed == 0 && stale_after.is_some() {
-                    tx.rollback().await.context(context)?;
-                    return Ok(report);
-                }
-                let open_runs = sqlx::query(self.sql(
-                    "SELECT CAST(PRCID AS BIGINT), CAST(JOBID AS BIGINT), MAPREF, CAST(SESSIONID AS VARCHAR) \
-                     FROM DMS_PRCLOG WHERE STATUS = 'IP' AND NODE = $1 ORDER BY PRCID",
-                ))
-                .bind(node_id)
-                .fetch_all(&mut *tx)
-                .await
-                .context(context)?;
-                sqlx::query(self.sql(
-                    "UPDATE DMS_PRCLOG SET STATUS = 'FL', MSG = $1, ENDDT = DB_NOW(), RECUPDT = DB_NOW() \
-                     WHERE STATUS = 'IP' AND NODE = $2",
-                ))
-                .bind(msg)
-                .bind(node_id)
-                .execute(&mut *tx)
-                .await
-                .context(context)?;
-                // Each closed run gets its totals row and its cause, as a run that ends
-                // on its node does, so that DWTOOL's run log shows it with the reason.
-                let now = Utc::now();
-                for row in &open_runs {
-                    let prcid: i64 = row.try_get(0).context(context)?;
-                    let log = JobLogEntry {
-                        prcdt: now,
-                        mapref: row.try_get::<Option<String>, _>(2).context(context)?.unwrap_or_default(),
-                        jobid: row.try_get(1).context(context)?,
-                        srcrows: 0,
-                        trgrows: 0,
-                        errrows: 0,
-                        prcid: Some(prcid),
-                        sessionid: row
-                            .try_get::<Option<String>, _>(3)
-                            .context(context)?
-                            .and_then(|s| s.parse().ok()),
-                    };
-                    let joblogid = self.insert_job_log(&mut *tx, &log, now.naive_utc()).await.context(context)?;
-                    let error = JobErrorEntry {
-                        joblogid: Some(joblogid),
-                        prcdt: now,
-                        errtyp: ErrorType::Job,
-                        dberrmsg: None,
-                        errmsg: msg.to_string(),
-                        keyvalue: None,
-                        jobid: log.jobid,
-                        sessionid: log.sessionid,
-                        prcid: log.prcid,
-                        mapref: log.mapref.clone(),
-                    };
-                    self.insert_job_error(&mut *tx, &error, Some(joblogid)).await.context(context)?;
-                    report.runs_closed.push(prcid);
-                }
-                let held = sqlx::query(self.sql(
-                    "SELECT REQUEST_ID, CAST(COALESCE(ATTEMPTS, 0) AS BIGINT) FROM DMS_PRCREQ \
-                     WHERE CLAIMED_BY = $1 AND STATUS IN ('PROCESSING', 'CLAIMED') ORDER BY REQUESTED_AT",
-                ))
-                .bind(node_id)
-                .fetch_all(&mut *tx)
-                .await
-                .context(context)?;
-                for row in held {
-                    let request_id: String = row.try_get(0).context(context)?;
-                    let attempts: i64 = row.try_get(1).context(context)?;
-                    if attempts >= max_attempts {
-                        let result = serde_json::json!({
-                            "status": "FAILED",
-                            "error": format!("{msg}; the request had {attempts} attempts and is not retried again"),
-                        })
-                        .to_string();
-                        sqlx::query(self.sql(
-                            "UPDATE DMS_PRCREQ SET STATUS = 'FAILED', RESULT_PAYLOAD = $1, COMPLETED_AT = DB_NOW(), \
-                             LEASE_UNTIL = NULL WHERE REQUEST_ID = $2",
-                        ))
-                        .bind(result)
-                        .bind(&request_id)
-                        .execute(&mut *tx)
-                        .await
-                        .context(context)?;
-                        report.requests_failed.push(request_id);
-                    } else {
-                        sqlx::query(self.sql(
-                            "UPDATE DMS_PRCREQ SET STATUS = 'NEW', CLAIMED_AT = NULL, CLAIMED_BY = NULL, \
-                             LEASE_UNTIL = NULL WHERE REQUEST_ID = $1",
-                        ))
-                        .bind(&request_id)
-                        .execute(&mut *tx)
-                        .await
-                        .context(context)?;
-                        report.requests_requeued.push(request_id);
-                    }
-                }
-                tx.commit().await.context(context)?;
-                Ok(report)
+                $crate::runs::Runs::rescue_node(self, node_id, msg, stale_after, max_attempts).await
             }
 
             async fn watch_requests(&self) -> Result<Option<Box<dyn $crate::RequestWatcher>>> {
@@ -1051,7 +759,7 @@ macro_rules! store_impl {
         #[cfg(feature = "test-support")]
         #[async_trait::async_trait]
         impl $crate::TestSupport for $store {
-            async fn get_job(&self, mapref: &str) -> Result<Option<Job>> {
+            async fn get_job(&self, mapref: &str) -> Result<Option<dwsched_model::Job>> {
                 Ok(self
                     .list_jobs()
                     .await?
@@ -1061,123 +769,47 @@ macro_rules! store_impl {
 
             async fn list_requests(
                 &self,
-                status: Option<RequestStatus>,
+                status: Option<dwsched_model::RequestStatus>,
                 limit: u32,
-            ) -> Result<Vec<Request>> {
+            ) -> Result<Vec<dwsched_model::Request>> {
                 $crate::queue::Queue::list_requests(self, status, limit).await
             }
 
-            async fn open_run(&self, run: &NewRun) -> Result<i64> {
-                let context = || format!("opening a run of job '{}'", run.mapref);
-                let mut tx = self.begin_write().await.context(context)?;
-                let prcid = self.open_run_in(&mut tx, run).await?;
-                tx.commit().await.context(context)?;
-                Ok(prcid)
+            async fn open_run(&self, run: &dwsched_model::NewRun) -> Result<i64> {
+                $crate::runs::Runs::open_run(self, run).await
             }
 
             async fn close_run(
                 &self,
                 prcid: i64,
-                status: RunStatus,
+                status: dwsched_model::RunStatus,
                 msg: Option<&str>,
                 now: DateTime<Utc>,
             ) -> Result<bool> {
-                if status == RunStatus::InProgress {
-                    return Err(StoreError::Invalid(format!(
-                        "run {prcid} cannot be closed as IP"
-                    )));
-                }
-                let done = sqlx::query(self.sql(
-                    "UPDATE DMS_PRCLOG SET STATUS = $1, MSG = $2, ENDDT = $3, RECUPDT = $4 \
-                     WHERE PRCID = $5 AND STATUS = 'IP'",
-                ))
-                .bind(status.as_str())
-                .bind(msg)
-                .bind(now.naive_utc())
-                .bind(now.naive_utc())
-                .bind(prcid)
-                .execute(&self.pool)
-                .await
-                .context(|| format!("closing run {prcid} as {status}"))?;
-                Ok(done.rows_affected() > 0)
+                $crate::runs::Runs::close_run(self, prcid, status, msg, now).await
             }
 
-            async fn finish_run(&self, f: &FinishRun) -> Result<bool> {
-                let context = || format!("closing run {} as {}", f.prcid, f.status);
-                let mut tx = self.begin_write().await.context(context)?;
-                let closed = self.finish_run_in(&mut tx, f).await?;
-                tx.commit().await.context(context)?;
-                Ok(closed)
+            async fn finish_run(&self, f: &dwsched_model::FinishRun) -> Result<bool> {
+                $crate::runs::Runs::finish_run(self, f).await
             }
 
-            async fn write_job_log(&self, e: &JobLogEntry) -> Result<i64> {
-                let context = || format!("writing the job log of job '{}'", e.mapref);
-                let mut conn = self.pool.acquire().await.context(context)?;
-                self.insert_job_log(&mut conn, e, Utc::now().naive_utc()).await.context(context)
+            async fn write_job_log(&self, e: &dwsched_model::JobLogEntry) -> Result<i64> {
+                $crate::runs::Runs::write_job_log(self, e).await
             }
 
-            async fn job_log_for_run(&self, prcid: i64) -> Result<Option<JobLogEntry>> {
-                let context = || format!("reading the job log of run {prcid}");
-                let row = sqlx::query(self.sql(
-                    "SELECT PRCDT, MAPREF, CAST(JOBID AS BIGINT), CAST(SRCROWS AS BIGINT), \
-                     CAST(TRGROWS AS BIGINT), CAST(ERRROWS AS BIGINT), CAST(PRCID AS BIGINT), \
-                     CAST(SESSIONID AS VARCHAR) \
-                     FROM DMS_JOBLOG WHERE PRCID = $1 ORDER BY JOBLOGID DESC",
-                ))
-                .bind(prcid)
-                .fetch_optional(&self.pool)
-                .await
-                .context(context)?;
-                let Some(row) = row else { return Ok(None) };
-                (|| -> std::result::Result<_, sqlx::Error> {
-                    Ok(Some(JobLogEntry {
-                        prcdt: utc(row.try_get(0)?).unwrap_or_default(),
-                        mapref: row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
-                        jobid: row.try_get(2)?,
-                        srcrows: row.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
-                        trgrows: row.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
-                        errrows: row.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
-                        prcid: row.try_get(6)?,
-                        // Read as text: rows of older releases hold a node id there.
-                        sessionid: row
-                            .try_get::<Option<String>, _>(7)?
-                            .and_then(|s| s.parse().ok()),
-                    }))
-                })()
-                .context(context)
+            async fn job_log_for_run(
+                &self,
+                prcid: i64,
+            ) -> Result<Option<dwsched_model::JobLogEntry>> {
+                $crate::runs::Runs::job_log_for_run(self, prcid).await
             }
 
-            async fn write_job_error(&self, e: &JobErrorEntry) -> Result<i64> {
-                let context = || format!("writing a {} error of job '{}'", e.errtyp.as_str(), e.mapref);
-                let mut conn = self.pool.acquire().await.context(context)?;
-                self.insert_job_error(&mut conn, e, e.joblogid).await.context(context)
+            async fn write_job_error(&self, e: &dwsched_model::JobErrorEntry) -> Result<i64> {
+                $crate::runs::Runs::write_job_error(self, e).await
             }
 
             async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<dwsched_model::JobError>> {
-                let context = || format!("reading the errors of run {prcid}");
-                let rows = sqlx::query(self.sql(
-                    "SELECT CAST(ERRID AS BIGINT), CAST(JOBLOGID AS BIGINT), ERRTYP, DBERRMSG, ERRMSG, \
-                     KEYVALUE, CAST(PRCID AS BIGINT), MAPREF FROM DMS_JOBERR WHERE PRCID = $1 ORDER BY ERRID",
-                ))
-                .bind(prcid)
-                .fetch_all(&self.pool)
-                .await
-                .context(context)?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(dwsched_model::JobError {
-                            errid: row.try_get(0)?,
-                            joblogid: row.try_get(1)?,
-                            errtyp: row.try_get(2)?,
-                            dberrmsg: row.try_get(3)?,
-                            errmsg: row.try_get(4)?,
-                            keyvalue: row.try_get(5)?,
-                            prcid: row.try_get(6)?,
-                            mapref: row.try_get(7)?,
-                        })
-                    })
-                    .collect::<std::result::Result<_, sqlx::Error>>()
-                    .context(context)
+                $crate::runs::Runs::job_errors_for_run(self, prcid).await
             }
         }
     };

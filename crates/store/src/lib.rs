@@ -17,6 +17,7 @@ mod mysql;
 mod nodes;
 mod postgres;
 mod queue;
+mod runs;
 mod schedules;
 pub mod schema;
 mod sqlite;

@@ -171,7 +171,7 @@ impl Driver for MySqlStore {
         &self,
         writes: &[dwsched_model::RunWrite],
     ) -> crate::Result<Vec<crate::Result<dwsched_model::RunWritten>>> {
-        self.write_runs_each(writes).await
+        crate::runs::Runs::write_runs_each(self, writes).await
     }
     async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let now = claim.now.naive_utc();

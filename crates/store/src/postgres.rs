@@ -241,7 +241,7 @@ impl Driver for PgStore {
             ),
         });
         if !plain || writes.len() == 1 {
-            return self.write_runs_each(writes).await;
+            return crate::runs::Runs::write_runs_each(self, writes).await;
         }
         let context = || format!("writing {} run records", writes.len());
         let mut tx = self.pool.begin().await.context(context)?;

@@ -159,7 +159,7 @@ impl Driver for SqliteStore {
         &self,
         writes: &[dwsched_model::RunWrite],
     ) -> crate::Result<Vec<crate::Result<dwsched_model::RunWritten>>> {
-        self.write_runs_each(writes).await
+        crate::runs::Runs::write_runs_each(self, writes).await
     }
     async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let sql = claim_update_sql(claim.class, "");
