@@ -155,16 +155,22 @@ pub(crate) async fn heartbeat_loop(shared: Arc<Shared>) {
                     "node {} lost its lease (its work was rescued by another node); stopping its runs",
                     shared.config.node_id
                 );
+                // No claims until the stopped runs have ended: the rescuer put their
+                // requests back in the queue, and a request this node claimed again
+                // under the same id must not be ended by the run it stopped.
+                shared.fenced.store(true, Ordering::SeqCst);
                 shared.stop_all(
                     &format!("stopped: node {} lost its lease", shared.config.node_id),
                     false,
                 );
+                wait_for_runs_to_end(&shared).await;
                 if let Err(err) = register(&shared).await {
                     tracing::error!(
                         "could not register node {} again: {err}",
                         shared.config.node_id
                     );
                 }
+                shared.fenced.store(false, Ordering::SeqCst);
                 continue;
             }
             Err(err) => {
@@ -220,6 +226,25 @@ async fn rescue_dead_nodes(shared: &Shared) {
                 shared.wake_claimer.notify_one();
             }
             Err(err) => shared.health.failed("rescuing a dead node", &err),
+        }
+    }
+}
+
+/// Waits until this node runs nothing (its stopped runs and the requests it had
+/// claimed ahead have ended), or the node stops.
+async fn wait_for_runs_to_end(shared: &Shared) {
+    loop {
+        let running = shared
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        if running == 0 {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shared.finished.cancelled() => return,
         }
     }
 }
