@@ -17,6 +17,7 @@ crate::per_backend!(
     poison_requests_fail_and_the_queue_goes_on,
     sigterm_lets_runs_finish_then_stops_the_rest,
     kill_9_and_restart_rescues_the_interrupted_run,
+    a_node_rescued_while_alive_runs_the_requeued_work_once,
     schedules_fire_each_slot_once,
     a_running_node_follows_schedule_edits,
     a_load_flow_records_counts_and_rejected_rows,
@@ -945,6 +946,64 @@ async fn kill_9_and_restart_rescues_the_interrupted_run(db: TestDb) {
     assert!(
         runs.iter().all(|r| r.status != Some(RunStatus::InProgress)),
         "nothing stays IP"
+    );
+}
+
+/// Other nodes judged this one dead (a long pause, a partition) and rescued its work
+/// while its command still ran. The node must neither claim the requeued request again
+/// while that command lives, nor end the request with the run it stopped.
+async fn a_node_rescued_while_alive_runs_the_requeued_work_once(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let (flag, pid, overlap) = (
+        scratch.dir.join("second-attempt"),
+        scratch.dir.join("first-pid"),
+        scratch.dir.join("overlap"),
+    );
+    // The second attempt records whether the first one's shell is still alive.
+    let flow = scratch.command_flow(
+        "rescued",
+        &format!(
+            "if [ -e {flag} ]; then kill -0 $(cat {pid}) 2>/dev/null && touch {overlap}; exit 0; fi; \
+             touch {flag}; echo $$ > {pid}; sleep 60",
+            flag = flag.display(),
+            pid = pid.display(),
+            overlap = overlap.display()
+        ),
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "RESCUED", "--flow", flow.to_str().unwrap()],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let id = cli(&db, &scratch.dir, &["enqueue", "RESCUED"]);
+    let first = wait_run_status(&*store, "RESCUED", RunStatus::InProgress, LONG).await;
+    eventually(LONG, "the first attempt's pid", || async {
+        pid.exists().then_some(())
+    })
+    .await;
+    let report = store
+        .rescue_node("n1", "rescued by the test", None, 3)
+        .await
+        .unwrap();
+    assert_eq!(report.requests_requeued, std::slice::from_ref(&id));
+
+    let request = wait_request(&*store, &id, RequestStatus::Done, LONG).await;
+    assert_eq!(request.attempts, 2, "{request:?}");
+    assert!(!overlap.exists(), "the second attempt ran beside the first");
+    let runs = runs_of(&*store, "RESCUED").await;
+    let statuses: Vec<_> = runs.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(RunStatus::Failed), Some(RunStatus::Completed)],
+        "{runs:?}"
+    );
+    assert_eq!(runs[0].prcid, first.prcid);
+    assert_eq!(runs[0].msg.as_deref(), Some("rescued by the test"));
+    assert!(
+        store.get_node("n1").await.unwrap().is_some(),
+        "the node registered again"
     );
 }
 

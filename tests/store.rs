@@ -58,6 +58,13 @@ fn claim(node: &str, class: RequestClass, limit: u32, now: DateTime<Utc>) -> Cla
     }
 }
 
+/// Registers the nodes a case claims for: only a node with its `DMS_SCHNODE` row claims.
+async fn register(store: &dyn Store, nodes: &[&str]) {
+    for id in nodes {
+        store.register_node(&node(id, at(0))).await.unwrap();
+    }
+}
+
 /// Whether `t` is about `seconds` from now: lease deadlines come from the database's
 /// clock, which is this machine's.
 fn about_from_now(t: Option<DateTime<Utc>>, seconds: i64) -> bool {
@@ -325,6 +332,7 @@ async fn enqueue_gives_uuids_and_honours_dedupe_keys(db: TestDb) {
 
 async fn claims_keep_one_run_per_mapref(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["n1", "n2"]).await;
     let a1 = enqueue_at(&*store, run_request("A"), 0).await;
     let a2 = enqueue_at(&*store, run_request("A"), 1).await;
     let b1 = enqueue_at(&*store, run_request("B"), 2).await;
@@ -385,6 +393,7 @@ async fn claims_keep_one_run_per_mapref(db: TestDb) {
 
 async fn claims_honour_limit_order_and_not_before(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["n1"]).await;
     let mut expected = Vec::new();
     for i in 0..5 {
         expected.push(enqueue_at(&*store, run_request(&format!("M{i}")), i).await);
@@ -417,6 +426,7 @@ async fn claims_honour_limit_order_and_not_before(db: TestDb) {
 
 async fn run_in_progress_blocks_claims_of_its_mapref(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["n1"]).await;
     let prcid = store
         .open_run(&NewRun {
             mapref: "SALES".into(),
@@ -444,6 +454,7 @@ async fn run_in_progress_blocks_claims_of_its_mapref(db: TestDb) {
 
 async fn control_requests_are_claimed_while_the_mapref_runs(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["n1", "n2"]).await;
     let run = enqueue_at(&*store, run_request("SALES"), 0).await;
     let stop = enqueue_at(
         &*store,
@@ -512,6 +523,7 @@ async fn control_requests_are_claimed_while_the_mapref_runs(db: TestDb) {
 
 async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["n1"]).await;
     let new = enqueue_at(&*store, run_request("A"), 0).await;
     assert!(
         !store
@@ -576,6 +588,7 @@ async fn requests_complete_and_cancel_only_from_the_right_state(db: TestDb) {
 
 async fn concurrent_claims_take_each_request_once(db: TestDb) {
     let store: Arc<dyn TestSupport> = Arc::from(db.open().await);
+    register(&*store, &["n0", "n1", "n2", "n3"]).await;
     let mut all = HashSet::new();
     for i in 0..60 {
         all.insert(enqueue_at(&*store, run_request(&format!("J{i}")), i % 7).await);
@@ -608,6 +621,7 @@ async fn concurrent_claims_take_each_request_once(db: TestDb) {
 
 async fn runs_open_heartbeat_and_close(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["node-a"]).await;
     let request = enqueue_at(&*store, run_request("SALES"), 0).await;
     let claimed = store
         .claim_requests(&claim("node-a", RequestClass::Runs, 1, at(0)))
@@ -1033,6 +1047,19 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         !store.heartbeat_node("n1", lease).await.unwrap(),
         "a rescued node learns it lost its lease"
     );
+    // Nor can it claim its requeued work again before it has noticed.
+    assert!(
+        store
+            .claim_requests(&claim("n1", RequestClass::Runs, 10, at(101)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a node without its DMS_SCHNODE row claims nothing"
+    );
+    assert_eq!(
+        store.get_request(&held).await.unwrap().unwrap().status,
+        Some(RequestStatus::New)
+    );
 
     // Out of attempts: the request fails instead of going round again.
     store.register_node(&node("n3", at(102))).await.unwrap();
@@ -1105,6 +1132,7 @@ async fn schedule_results_count_failures_and_disable_at_maxfail(db: TestDb) {
 
 async fn dependents_states_and_released_requests(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["n1"]).await;
     let schedule = |mapref: &str, parent: Option<i64>, enabled: bool| NewSchedule {
         mapref: mapref.into(),
         frqcd: "DL".into(),
@@ -1295,6 +1323,7 @@ async fn runs_finish_in_one_transaction_and_fires_skip_taken_keys(db: TestDb) {
 /// its own (a lost claim refuses that open alone), and they all land.
 async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["node-a"]).await;
     let mut requests = Vec::new();
     for (i, mapref) in ["A", "B", "C"].iter().enumerate() {
         requests.push(enqueue_at(&*store, run_request(mapref), i as i64).await);
@@ -1608,6 +1637,7 @@ async fn flows_to_run_are_the_current_ones_with_their_followers(db: TestDb) {
 /// The counts every metrics scrape reads.
 async fn live_counts_follow_the_queue_and_the_runs(db: TestDb) {
     let store = db.open().await;
+    register(&*store, &["n1"]).await;
     assert_eq!(
         store.live_counts().await.unwrap(),
         dwsched_store::LiveCounts::default()

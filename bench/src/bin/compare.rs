@@ -651,6 +651,14 @@ fn pgbench_script(batch: usize) -> String {
 async fn pgbench_ceiling(bench: &Bench, batch: usize, seconds: u32) -> (f64, usize) {
     let (pool, url) = dwsched_database(bench).await;
     queue_dwsched_requests(&pool, 400_000).await;
+    // A node claims only while it has its row, as a live node does.
+    for client in 0..CEILING_CLIENTS.iter().max().copied().unwrap_or(1) {
+        sqlx::query("INSERT INTO dms_schnode (node_id, heartbeat_at) VALUES ($1, now()) ON CONFLICT DO NOTHING")
+            .bind(format!("pgbench{client}"))
+            .execute(&pool)
+            .await
+            .expect("register the pgbench nodes");
+    }
     sqlx::raw_sql("VACUUM ANALYZE dms_prcreq")
         .execute(&pool)
         .await

@@ -155,13 +155,14 @@ pub(crate) async fn heartbeat_loop(shared: Arc<Shared>) {
                     "node {} lost its lease (its work was rescued by another node); stopping its runs",
                     shared.config.node_id
                 );
-                // No claims until the stopped runs have ended: the rescuer put their
-                // requests back in the queue, and a request this node claimed again
-                // under the same id must not be ended by the run it stopped.
+                // The rescuer put their requests back in the queue; one this node
+                // still holds goes back too (requeue), as the stop is not the job's
+                // failure. No claims until the stopped runs have ended, so that no
+                // request claimed again under the same id meets the run it stopped.
                 shared.fenced.store(true, Ordering::SeqCst);
                 shared.stop_all(
                     &format!("stopped: node {} lost its lease", shared.config.node_id),
-                    false,
+                    true,
                 );
                 wait_for_runs_to_end(&shared).await;
                 if let Err(err) = register(&shared).await {

@@ -178,14 +178,25 @@ pub fn states_update_sql(backend: Backend, n: usize) -> String {
     }
 }
 
+/// Whether node `$3` still has its `DMS_SCHNODE` row. A node claims only while it
+/// does: a rescue deletes the row before it requeues the node's requests, so a node
+/// judged dead cannot claim its own requeued work under the same id before it notices.
+/// `lock` holds the row against that delete until the claim commits (`FOR KEY SHARE`,
+/// `LOCK IN SHARE MODE`), so the rescue then sees, and requeues, what was claimed.
+pub fn claimer_registered_sql(lock: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM DMS_SCHNODE n WHERE n.NODE_ID = $3 {lock})")
+}
+
 /// A claim as one `UPDATE … RETURNING` (PostgreSQL, SQLite): `$1` is now, `$2` the
 /// limit, `$3` the node and `$4` the lease in seconds (from the database's clock).
-/// `lock` locks the candidates (`FOR UPDATE … SKIP LOCKED` where the backend has it).
-pub fn claim_update_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
+/// `lock` locks the candidates (`FOR UPDATE … SKIP LOCKED` where the backend has it),
+/// `node_lock` the claiming node's row (see [`claimer_registered_sql`]).
+pub fn claim_update_sql(class: dwsched_model::RequestClass, lock: &str, node_lock: &str) -> String {
     format!(
         "UPDATE DMS_PRCREQ SET STATUS = 'PROCESSING', CLAIMED_AT = $1, CLAIMED_BY = $3, \
          LEASE_UNTIL = DB_NOW_PLUS($4), ATTEMPTS = COALESCE(ATTEMPTS, 0) + 1 \
-         WHERE REQUEST_ID IN ({}) RETURNING {REQUEST_COLUMNS}",
+         WHERE {} AND REQUEST_ID IN ({}) RETURNING {REQUEST_COLUMNS}",
+        claimer_registered_sql(node_lock),
         claim_candidates_sql(class, lock)
     )
 }

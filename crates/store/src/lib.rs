@@ -605,10 +605,7 @@ mod tests {
 pub fn postgres_run_claim_statement() -> String {
     common::with_database_clock(
         Backend::Postgres,
-        &common::claim_update_sql(
-            dwsched_model::RequestClass::Runs,
-            "FOR UPDATE OF r SKIP LOCKED",
-        ),
+        &postgres::claim_sql(dwsched_model::RequestClass::Runs),
     )
 }
 

@@ -176,6 +176,18 @@ impl Driver for MySqlStore {
     async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
         let now = claim.now.naive_utc();
         let mut tx = self.pool.begin().await?;
+        // The node's row first, held against a rescue's delete until this claim
+        // commits (see `claimer_registered_sql`): a node whose row is gone claims nothing.
+        let registered: Option<String> = sqlx::query_scalar(
+            "SELECT NODE_ID FROM DMS_SCHNODE WHERE NODE_ID = ? LOCK IN SHARE MODE",
+        )
+        .bind(&claim.node)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if registered.is_none() {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
         // InnoDB locks every row a locking read touches, subqueries included, and
         // MariaDB has no `FOR UPDATE OF`: so the candidates are found with a plain read
         // and only they are locked, by key, with their status checked again.

@@ -50,6 +50,13 @@ const COMPLETE_REQUESTS: &str = "UPDATE DMS_PRCREQ q SET STATUS = i.status, RESU
      WHERE q.REQUEST_ID = i.request_id AND q.STATUS IN ('PROCESSING', 'CLAIMED') \
      AND (i.node IS NULL OR q.CLAIMED_BY = i.node) RETURNING q.REQUEST_ID";
 
+/// A claim: the candidates are skipped while another claim holds them, and the
+/// claiming node's row is held against a rescue's delete (which does not conflict with
+/// its heartbeat's update).
+pub(crate) fn claim_sql(class: dwsched_model::RequestClass) -> String {
+    claim_update_sql(class, "FOR UPDATE OF r SKIP LOCKED", "FOR KEY SHARE")
+}
+
 pub(crate) const RUN_WRITE_STATEMENTS: [&str; 3] = [OPEN_RUNS, FINISH_RUNS, COMPLETE_REQUESTS];
 
 pub struct PgStore {
@@ -396,7 +403,7 @@ impl Driver for PgStore {
             .collect())
     }
     async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
-        let sql = claim_update_sql(claim.class, "FOR UPDATE OF r SKIP LOCKED");
+        let sql = claim_sql(claim.class);
         let now = claim.now.naive_utc();
         let rows = sqlx::query(self.sql(&sql))
             .bind(now)

@@ -162,7 +162,7 @@ impl Driver for SqliteStore {
         crate::runs::Runs::write_runs_each(self, writes).await
     }
     async fn claim_batch(&self, claim: &dwsched_model::Claim) -> sqlx::Result<Vec<Request>> {
-        let sql = claim_update_sql(claim.class, "");
+        let sql = claim_update_sql(claim.class, "", "");
         let now = claim.now.naive_utc();
         let rows = sqlx::query(self.sql(&sql))
             .bind(now)
