@@ -299,530 +299,376 @@ pub fn flag(value: bool) -> &'static str {
     if value { "Y" } else { "N" }
 }
 
-/// Implements `Store` for a backend type from the shared statements below and the
-/// backend's own `migrate_impl`, `schema_version_impl`, `insert_returning_id`,
-/// `claim_batch`, `write_run_batch` and `sql` methods.
+/// Implements `Store` for a backend type (a [`crate::driver::Driver`]) by forwarding
+/// each method to the topic trait that writes its statements once for every backend:
+/// `migrate.rs`, `nodes.rs`, `runs.rs`, `queue.rs`, `schedules.rs`, `jobs.rs` and
+/// `connections.rs`. It is a macro only because the topics' sqlx bounds must be
+/// restated wherever they are used generically; here they are checked once per backend.
 macro_rules! store_impl {
-    ($store:ty, $db:ty) => {
-        impl $crate::nodes::Nodes for $store {}
-        impl $crate::runs::Runs for $store {}
-        impl $crate::queue::Queue for $store {}
-        impl $crate::schedules::Schedules for $store {}
-        impl $crate::jobs::Jobs for $store {}
-        impl $crate::connections::Connections for $store {}
+    ($store:ty) => {
+        // In a block of its own, so that these imports stay out of the backend's module.
+        const _: () = {
+            impl $crate::migrate::Migrations for $store {}
+            impl $crate::nodes::Nodes for $store {}
+            impl $crate::runs::Runs for $store {}
+            impl $crate::queue::Queue for $store {}
+            impl $crate::schedules::Schedules for $store {}
+            impl $crate::jobs::Jobs for $store {}
+            impl $crate::connections::Connections for $store {}
 
-        use chrono::{DateTime, Utc};
-        use dwsched_model::{
-            Claim, Connection, Enqueued, FlowToRun, Job, JobFlow, Lease, NewRequest, NewSchedule,
-            Node, Request, RequestStatus, RescueReport, Run, RunFilter, RunWrite, RunWritten,
-            ScheduleResult, ScheduleRow, ScheduleState,
+            use chrono::{DateTime, Utc};
+            use dwsched_model::{
+                Claim, Connection, Enqueued, FlowToRun, Job, JobFlow, Lease, NewRequest,
+                NewSchedule, Node, Request, RequestStatus, RescueReport, Run, RunFilter, RunWrite,
+                RunWritten, ScheduleResult, ScheduleRow, ScheduleState,
+            };
+
+            use $crate::{Backend, MigrationReport, QueueDepth, Result, Store};
+
+            #[async_trait::async_trait]
+            impl Store for $store {
+                fn backend(&self) -> Backend {
+                    <$store as $crate::driver::Driver>::BACKEND
+                }
+
+                async fn migrate(&self) -> Result<MigrationReport> {
+                    $crate::migrate::Migrations::migrate_schema(self).await
+                }
+
+                async fn schema_version(&self) -> Result<Option<i64>> {
+                    $crate::migrate::Migrations::applied_version(self).await
+                }
+
+                async fn check_schema(&self) -> Result<()> {
+                    $crate::migrate::Migrations::check_version(self).await
+                }
+
+                async fn put_job_flow(
+                    &self,
+                    mapref: &str,
+                    dwlogic: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<JobFlow> {
+                    $crate::jobs::Jobs::put_job_flow(self, mapref, dwlogic, now).await
+                }
+
+                async fn list_jobs(&self) -> Result<Vec<Job>> {
+                    $crate::jobs::Jobs::list_jobs(self).await
+                }
+
+                async fn flows_to_run(&self, maprefs: &[String]) -> Result<Vec<FlowToRun>> {
+                    $crate::jobs::Jobs::flows_to_run(self, maprefs).await
+                }
+
+                async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>> {
+                    $crate::jobs::Jobs::current_flow(self, mapref).await
+                }
+
+                async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool> {
+                    $crate::jobs::Jobs::retire_job(self, mapref, now).await
+                }
+
+                async fn insert_schedule(
+                    &self,
+                    s: &NewSchedule,
+                    now: DateTime<Utc>,
+                ) -> Result<i64> {
+                    $crate::schedules::Schedules::insert_schedule(self, s, now).await
+                }
+
+                async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>> {
+                    $crate::schedules::Schedules::list_schedules(self, only_scheduled).await
+                }
+
+                async fn schedule_version(&self) -> Result<i64> {
+                    $crate::schedules::Schedules::schedule_version(self).await
+                }
+
+                async fn scheduled_ids(&self) -> Result<Vec<i64>> {
+                    $crate::schedules::Schedules::scheduled_ids(self).await
+                }
+
+                async fn scheduled_changes(
+                    &self,
+                    since: Option<DateTime<Utc>>,
+                    ids: &[i64],
+                ) -> Result<Vec<ScheduleRow>> {
+                    $crate::schedules::Schedules::scheduled_changes(self, since, ids).await
+                }
+
+                async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>> {
+                    $crate::schedules::Schedules::get_schedule(self, jobschid).await
+                }
+
+                async fn set_schedule_enabled(
+                    &self,
+                    jobschid: i64,
+                    enabled: bool,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::schedules::Schedules::set_schedule_enabled(self, jobschid, enabled, now)
+                        .await
+                }
+
+                async fn retire_schedule(&self, jobschid: i64, now: DateTime<Utc>) -> Result<bool> {
+                    $crate::schedules::Schedules::retire_schedule(self, jobschid, now).await
+                }
+
+                async fn set_schedule_state(
+                    &self,
+                    jobschid: i64,
+                    next_fire: Option<DateTime<Utc>>,
+                    scherr: Option<&str>,
+                ) -> Result<bool> {
+                    $crate::schedules::Schedules::set_schedule_state(
+                        self, jobschid, next_fire, scherr,
+                    )
+                    .await
+                }
+
+                async fn enqueue(&self, r: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued> {
+                    $crate::queue::Queue::enqueue(self, r, now).await
+                }
+
+                async fn enqueue_many(&self, requests: &[NewRequest]) -> Result<usize> {
+                    $crate::queue::Queue::enqueue_many(self, requests).await
+                }
+
+                async fn get_request(&self, request_id: &str) -> Result<Option<Request>> {
+                    $crate::queue::Queue::get_request(self, request_id).await
+                }
+
+                async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>> {
+                    $crate::queue::Queue::claim_requests(self, claim).await
+                }
+
+                async fn complete_request(
+                    &self,
+                    request_id: &str,
+                    claimed_by: Option<&str>,
+                    status: RequestStatus,
+                    result_payload: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::queue::Queue::complete_request(
+                        self,
+                        request_id,
+                        claimed_by,
+                        status,
+                        result_payload,
+                        now,
+                    )
+                    .await
+                }
+
+                async fn cancel_request(
+                    &self,
+                    request_id: &str,
+                    result_payload: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::queue::Queue::cancel_request(self, request_id, result_payload, now)
+                        .await
+                }
+
+                async fn queue_depth(&self) -> Result<QueueDepth> {
+                    $crate::queue::Queue::queue_depth(self).await
+                }
+
+                async fn live_counts(&self) -> Result<crate::LiveCounts> {
+                    $crate::queue::Queue::live_counts(self).await
+                }
+
+                async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
+                    $crate::runs::Runs::write_runs(self, writes).await
+                }
+
+                async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
+                    $crate::runs::Runs::heartbeat_run(self, prcid, now).await
+                }
+
+                async fn get_run(&self, prcid: i64) -> Result<Option<Run>> {
+                    $crate::runs::Runs::get_run(self, prcid).await
+                }
+
+                async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+                    $crate::runs::Runs::list_runs(self, filter).await
+                }
+
+                async fn put_connection(&self, c: &Connection) -> Result<i64> {
+                    $crate::connections::Connections::put_connection(self, c).await
+                }
+
+                async fn list_connections(&self) -> Result<Vec<Connection>> {
+                    $crate::connections::Connections::list_connections(self).await
+                }
+
+                async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
+                    $crate::connections::Connections::get_connection(self, name).await
+                }
+
+                async fn set_schedule_states(&self, states: &[ScheduleState]) -> Result<()> {
+                    $crate::schedules::Schedules::set_schedule_states(self, states).await
+                }
+
+                async fn record_schedule_result(
+                    &self,
+                    jobschid: i64,
+                    finished_at: DateTime<Utc>,
+                    succeeded: bool,
+                ) -> Result<ScheduleResult> {
+                    $crate::schedules::Schedules::record_schedule_result(
+                        self,
+                        jobschid,
+                        finished_at,
+                        succeeded,
+                    )
+                    .await
+                }
+
+                async fn dependent_schedules(&self, mapref: &str) -> Result<Vec<ScheduleRow>> {
+                    $crate::schedules::Schedules::dependent_schedules(self, mapref).await
+                }
+
+                async fn release_request(
+                    &self,
+                    request_id: &str,
+                    claimed_by: Option<&str>,
+                    not_before: Option<DateTime<Utc>>,
+                ) -> Result<bool> {
+                    $crate::queue::Queue::release_request(self, request_id, claimed_by, not_before)
+                        .await
+                }
+
+                async fn register_node(&self, node: &Node) -> Result<()> {
+                    $crate::nodes::Nodes::register_node(self, node).await
+                }
+
+                async fn get_node(&self, node_id: &str) -> Result<Option<Node>> {
+                    $crate::nodes::Nodes::get_node(self, node_id).await
+                }
+
+                async fn list_nodes(&self) -> Result<Vec<Node>> {
+                    $crate::nodes::Nodes::list_nodes(self).await
+                }
+
+                async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<Node>> {
+                    $crate::nodes::Nodes::stale_nodes(self, lease).await
+                }
+
+                async fn heartbeat_node(
+                    &self,
+                    node_id: &str,
+                    lease: std::time::Duration,
+                ) -> Result<bool> {
+                    $crate::nodes::Nodes::heartbeat_node(self, node_id, lease).await
+                }
+
+                async fn set_node_role(&self, node_id: &str, role: &str) -> Result<()> {
+                    $crate::nodes::Nodes::set_node_role(self, node_id, role).await
+                }
+
+                async fn acquire_lease(
+                    &self,
+                    name: &str,
+                    holder: &str,
+                    lease: std::time::Duration,
+                ) -> Result<bool> {
+                    $crate::nodes::Nodes::acquire_lease(self, name, holder, lease).await
+                }
+
+                async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+                    $crate::nodes::Nodes::release_lease(self, name, holder).await
+                }
+
+                async fn get_lease(&self, name: &str) -> Result<Option<Lease>> {
+                    $crate::nodes::Nodes::get_lease(self, name).await
+                }
+
+                async fn deregister_node(&self, node_id: &str) -> Result<()> {
+                    $crate::nodes::Nodes::deregister_node(self, node_id).await
+                }
+
+                async fn rescue_node(
+                    &self,
+                    node_id: &str,
+                    msg: &str,
+                    stale_after: Option<std::time::Duration>,
+                    max_attempts: i64,
+                ) -> Result<RescueReport> {
+                    $crate::runs::Runs::rescue_node(self, node_id, msg, stale_after, max_attempts)
+                        .await
+                }
+
+                async fn watch_requests(&self) -> Result<Option<Box<dyn $crate::RequestWatcher>>> {
+                    self.request_watcher().await
+                }
+
+                async fn close(&self) {
+                    self.pool.close().await;
+                }
+            }
+
+            #[cfg(feature = "test-support")]
+            #[async_trait::async_trait]
+            impl $crate::TestSupport for $store {
+                async fn get_job(&self, mapref: &str) -> Result<Option<dwsched_model::Job>> {
+                    Ok(self
+                        .list_jobs()
+                        .await?
+                        .into_iter()
+                        .find(|job| job.mapref == mapref))
+                }
+
+                async fn list_requests(
+                    &self,
+                    status: Option<dwsched_model::RequestStatus>,
+                    limit: u32,
+                ) -> Result<Vec<dwsched_model::Request>> {
+                    $crate::queue::Queue::list_requests(self, status, limit).await
+                }
+
+                async fn open_run(&self, run: &dwsched_model::NewRun) -> Result<i64> {
+                    $crate::runs::Runs::open_run(self, run).await
+                }
+
+                async fn close_run(
+                    &self,
+                    prcid: i64,
+                    status: dwsched_model::RunStatus,
+                    msg: Option<&str>,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::runs::Runs::close_run(self, prcid, status, msg, now).await
+                }
+
+                async fn finish_run(&self, f: &dwsched_model::FinishRun) -> Result<bool> {
+                    $crate::runs::Runs::finish_run(self, f).await
+                }
+
+                async fn write_job_log(&self, e: &dwsched_model::JobLogEntry) -> Result<i64> {
+                    $crate::runs::Runs::write_job_log(self, e).await
+                }
+
+                async fn job_log_for_run(
+                    &self,
+                    prcid: i64,
+                ) -> Result<Option<dwsched_model::JobLogEntry>> {
+                    $crate::runs::Runs::job_log_for_run(self, prcid).await
+                }
+
+                async fn write_job_error(&self, e: &dwsched_model::JobErrorEntry) -> Result<i64> {
+                    $crate::runs::Runs::write_job_error(self, e).await
+                }
+
+                async fn job_errors_for_run(
+                    &self,
+                    prcid: i64,
+                ) -> Result<Vec<dwsched_model::JobError>> {
+                    $crate::runs::Runs::job_errors_for_run(self, prcid).await
+                }
+            }
         };
-
-        use $crate::{
-            Backend, Context as _, MigrationReport, QueueDepth, Result, Store, StoreError,
-        };
-
-        use $crate::driver::decode_all;
-
-        impl $store {
-            async fn read_version(
-                &self,
-                conn: &mut <$db as sqlx::Database>::Connection,
-            ) -> Result<Option<i64>> {
-                let context = || format!("reading the schema version of {}", self.schema_name());
-                let table = $crate::schema::MIGRATIONS_TABLE.name;
-                if Self::table_columns(&mut *conn, table)
-                    .await
-                    .context(context)?
-                    .is_none()
-                {
-                    return Ok(None);
-                }
-                sqlx::query_scalar(
-                    self.sql(&format!("SELECT CAST(MAX(VERSION) AS BIGINT) FROM {table}")),
-                )
-                .fetch_one(&mut *conn)
-                .await
-                .context(context)
-            }
-
-            async fn migrate_locked(
-                &self,
-                conn: &mut <$db as sqlx::Database>::Connection,
-            ) -> Result<MigrationReport> {
-                use $crate::schema::{self, Step};
-                let mut report = MigrationReport {
-                    from_version: self.read_version(&mut *conn).await?,
-                    to_version: schema::latest_version(),
-                    ..MigrationReport::default()
-                };
-                if let Some(found) = report.from_version.filter(|v| *v > report.to_version) {
-                    return Err(StoreError::TooNew {
-                        found,
-                        known: report.to_version,
-                    });
-                }
-                self.ensure_table(&mut *conn, &schema::MIGRATIONS_TABLE, &mut report)
-                    .await?;
-                let applied = report.from_version.unwrap_or(0);
-                for migration in schema::MIGRATIONS.iter().filter(|m| m.version > applied) {
-                    for step in schema::steps(migration.version) {
-                        match step {
-                            Step::EnsureTable(table) => {
-                                self.ensure_table(&mut *conn, table, &mut report).await?
-                            }
-                            Step::Notify => Self::install_notify(&mut *conn)
-                                .await
-                                .context(|| "installing the request trigger".to_string())?,
-                            Step::ScheduleTriggers => {
-                                let context =
-                                    || "installing the schedule change triggers".to_string();
-                                for sql in schema::schedule_change_triggers(
-                                    <$store as $crate::driver::Driver>::BACKEND,
-                                    &self.schema_name(),
-                                ) {
-                                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                                        .execute(&mut *conn)
-                                        .await
-                                        .context(context)?;
-                                }
-                            }
-                            Step::EnsureIndex(index) => {
-                                let context = || format!("creating index {}", index.name);
-                                if !Self::index_exists(&mut *conn, index.name)
-                                    .await
-                                    .context(context)?
-                                {
-                                    sqlx::raw_sql(sqlx::AssertSqlSafe(
-                                        index.create_sql(
-                                            <$store as $crate::driver::Driver>::BACKEND,
-                                        ),
-                                    ))
-                                    .execute(&mut *conn)
-                                    .await
-                                    .context(context)?;
-                                    report.indexes_created.push(index.name.to_string());
-                                }
-                            }
-                        }
-                    }
-                    sqlx::query(self.sql(&format!(
-                        "INSERT INTO {} (VERSION, DESCRIPTION, APPLIED_AT) VALUES ($1, $2, $3)",
-                        schema::MIGRATIONS_TABLE.name
-                    )))
-                    .bind(migration.version)
-                    .bind(migration.description)
-                    .bind(Utc::now().naive_utc())
-                    .execute(&mut *conn)
-                    .await
-                    .context(|| format!("recording schema version {}", migration.version))?;
-                }
-                Ok(report)
-            }
-
-            /// Creates a missing table whole, or adds the columns an existing one lacks.
-            async fn ensure_table(
-                &self,
-                conn: &mut <$db as sqlx::Database>::Connection,
-                table: &$crate::schema::Table,
-                report: &mut MigrationReport,
-            ) -> Result<()> {
-                let context = || format!("creating or upgrading table {}", table.name);
-                Self::prepare_table(&mut *conn, table)
-                    .await
-                    .context(context)?;
-                let backend = <$store as $crate::driver::Driver>::BACKEND;
-                match Self::table_columns(&mut *conn, table.name)
-                    .await
-                    .context(context)?
-                {
-                    None => {
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(table.create_sql(backend)))
-                            .execute(&mut *conn)
-                            .await
-                            .context(context)?;
-                        report.tables_created.push(table.name.to_string());
-                    }
-                    Some(existing) => {
-                        for column in table.columns {
-                            if existing.iter().any(|c| c.eq_ignore_ascii_case(column.name)) {
-                                continue;
-                            }
-                            let ddl = $crate::schema::added_column_sql(table, column, backend);
-                            sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
-                                .execute(&mut *conn)
-                                .await
-                                .context(context)?;
-                            report
-                                .columns_added
-                                .push(format!("{}.{}", table.name, column.name));
-                        }
-                    }
-                }
-                Ok(())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl Store for $store {
-            fn backend(&self) -> Backend {
-                <$store as $crate::driver::Driver>::BACKEND
-            }
-
-            async fn migrate(&self) -> Result<MigrationReport> {
-                let context = || format!("migrating the {} schema", self.schema_name());
-                let mut conn = self.pool.acquire().await.context(context)?;
-                // Several nodes may start at once; one migrates, the others wait and
-                // then find nothing to do.
-                Self::lock_for_migration(&mut conn, &self.schema_name())
-                    .await
-                    .context(context)?;
-                let result = self.migrate_locked(&mut conn).await;
-                let unlocked = Self::unlock_after_migration(&mut conn, &self.schema_name()).await;
-                let report = result?;
-                unlocked.context(context)?;
-                Ok(report)
-            }
-
-            async fn schema_version(&self) -> Result<Option<i64>> {
-                let mut conn = self
-                    .pool
-                    .acquire()
-                    .await
-                    .context(|| "reading the schema version".to_string())?;
-                self.read_version(&mut conn).await
-            }
-
-            async fn check_schema(&self) -> Result<()> {
-                let needed = $crate::schema::latest_version();
-                match self.schema_version().await? {
-                    Some(found) if found == needed => Ok(()),
-                    Some(found) if found > needed => Err(StoreError::TooNew {
-                        found,
-                        known: needed,
-                    }),
-                    found => Err(StoreError::NotInitialised {
-                        schema: self.schema_name(),
-                        found,
-                        needed,
-                    }),
-                }
-            }
-
-            async fn put_job_flow(
-                &self,
-                mapref: &str,
-                dwlogic: &str,
-                now: DateTime<Utc>,
-            ) -> Result<JobFlow> {
-                $crate::jobs::Jobs::put_job_flow(self, mapref, dwlogic, now).await
-            }
-
-            async fn list_jobs(&self) -> Result<Vec<Job>> {
-                $crate::jobs::Jobs::list_jobs(self).await
-            }
-
-            async fn flows_to_run(&self, maprefs: &[String]) -> Result<Vec<FlowToRun>> {
-                $crate::jobs::Jobs::flows_to_run(self, maprefs).await
-            }
-
-            async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>> {
-                $crate::jobs::Jobs::current_flow(self, mapref).await
-            }
-
-            async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool> {
-                $crate::jobs::Jobs::retire_job(self, mapref, now).await
-            }
-
-            async fn insert_schedule(&self, s: &NewSchedule, now: DateTime<Utc>) -> Result<i64> {
-                $crate::schedules::Schedules::insert_schedule(self, s, now).await
-            }
-
-            async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>> {
-                $crate::schedules::Schedules::list_schedules(self, only_scheduled).await
-            }
-
-            async fn schedule_version(&self) -> Result<i64> {
-                $crate::schedules::Schedules::schedule_version(self).await
-            }
-
-            async fn scheduled_ids(&self) -> Result<Vec<i64>> {
-                $crate::schedules::Schedules::scheduled_ids(self).await
-            }
-
-            async fn scheduled_changes(
-                &self,
-                since: Option<DateTime<Utc>>,
-                ids: &[i64],
-            ) -> Result<Vec<ScheduleRow>> {
-                $crate::schedules::Schedules::scheduled_changes(self, since, ids).await
-            }
-
-            async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>> {
-                $crate::schedules::Schedules::get_schedule(self, jobschid).await
-            }
-
-            async fn set_schedule_enabled(
-                &self,
-                jobschid: i64,
-                enabled: bool,
-                now: DateTime<Utc>,
-            ) -> Result<bool> {
-                $crate::schedules::Schedules::set_schedule_enabled(self, jobschid, enabled, now)
-                    .await
-            }
-
-            async fn retire_schedule(&self, jobschid: i64, now: DateTime<Utc>) -> Result<bool> {
-                $crate::schedules::Schedules::retire_schedule(self, jobschid, now).await
-            }
-
-            async fn set_schedule_state(
-                &self,
-                jobschid: i64,
-                next_fire: Option<DateTime<Utc>>,
-                scherr: Option<&str>,
-            ) -> Result<bool> {
-                $crate::schedules::Schedules::set_schedule_state(self, jobschid, next_fire, scherr)
-                    .await
-            }
-
-            async fn enqueue(&self, r: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued> {
-                $crate::queue::Queue::enqueue(self, r, now).await
-            }
-
-            async fn enqueue_many(&self, requests: &[NewRequest]) -> Result<usize> {
-                $crate::queue::Queue::enqueue_many(self, requests).await
-            }
-
-            async fn get_request(&self, request_id: &str) -> Result<Option<Request>> {
-                $crate::queue::Queue::get_request(self, request_id).await
-            }
-
-            async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>> {
-                $crate::queue::Queue::claim_requests(self, claim).await
-            }
-
-            async fn complete_request(
-                &self,
-                request_id: &str,
-                claimed_by: Option<&str>,
-                status: RequestStatus,
-                result_payload: &str,
-                now: DateTime<Utc>,
-            ) -> Result<bool> {
-                $crate::queue::Queue::complete_request(
-                    self,
-                    request_id,
-                    claimed_by,
-                    status,
-                    result_payload,
-                    now,
-                )
-                .await
-            }
-
-            async fn cancel_request(
-                &self,
-                request_id: &str,
-                result_payload: &str,
-                now: DateTime<Utc>,
-            ) -> Result<bool> {
-                $crate::queue::Queue::cancel_request(self, request_id, result_payload, now).await
-            }
-
-            async fn queue_depth(&self) -> Result<QueueDepth> {
-                $crate::queue::Queue::queue_depth(self).await
-            }
-
-            async fn live_counts(&self) -> Result<crate::LiveCounts> {
-                $crate::queue::Queue::live_counts(self).await
-            }
-
-            async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>> {
-                $crate::runs::Runs::write_runs(self, writes).await
-            }
-
-            async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
-                $crate::runs::Runs::heartbeat_run(self, prcid, now).await
-            }
-
-            async fn get_run(&self, prcid: i64) -> Result<Option<Run>> {
-                $crate::runs::Runs::get_run(self, prcid).await
-            }
-
-            async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
-                $crate::runs::Runs::list_runs(self, filter).await
-            }
-
-            async fn put_connection(&self, c: &Connection) -> Result<i64> {
-                $crate::connections::Connections::put_connection(self, c).await
-            }
-
-            async fn list_connections(&self) -> Result<Vec<Connection>> {
-                $crate::connections::Connections::list_connections(self).await
-            }
-
-            async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
-                $crate::connections::Connections::get_connection(self, name).await
-            }
-
-            async fn set_schedule_states(&self, states: &[ScheduleState]) -> Result<()> {
-                $crate::schedules::Schedules::set_schedule_states(self, states).await
-            }
-
-            async fn record_schedule_result(
-                &self,
-                jobschid: i64,
-                finished_at: DateTime<Utc>,
-                succeeded: bool,
-            ) -> Result<ScheduleResult> {
-                $crate::schedules::Schedules::record_schedule_result(
-                    self,
-                    jobschid,
-                    finished_at,
-                    succeeded,
-                )
-                .await
-            }
-
-            async fn dependent_schedules(&self, mapref: &str) -> Result<Vec<ScheduleRow>> {
-                $crate::schedules::Schedules::dependent_schedules(self, mapref).await
-            }
-
-            async fn release_request(
-                &self,
-                request_id: &str,
-                claimed_by: Option<&str>,
-                not_before: Option<DateTime<Utc>>,
-            ) -> Result<bool> {
-                $crate::queue::Queue::release_request(self, request_id, claimed_by, not_before)
-                    .await
-            }
-
-            async fn register_node(&self, node: &Node) -> Result<()> {
-                $crate::nodes::Nodes::register_node(self, node).await
-            }
-
-            async fn get_node(&self, node_id: &str) -> Result<Option<Node>> {
-                $crate::nodes::Nodes::get_node(self, node_id).await
-            }
-
-            async fn list_nodes(&self) -> Result<Vec<Node>> {
-                $crate::nodes::Nodes::list_nodes(self).await
-            }
-
-            async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<Node>> {
-                $crate::nodes::Nodes::stale_nodes(self, lease).await
-            }
-
-            async fn heartbeat_node(
-                &self,
-                node_id: &str,
-                lease: std::time::Duration,
-            ) -> Result<bool> {
-                $crate::nodes::Nodes::heartbeat_node(self, node_id, lease).await
-            }
-
-            async fn set_node_role(&self, node_id: &str, role: &str) -> Result<()> {
-                $crate::nodes::Nodes::set_node_role(self, node_id, role).await
-            }
-
-            async fn acquire_lease(
-                &self,
-                name: &str,
-                holder: &str,
-                lease: std::time::Duration,
-            ) -> Result<bool> {
-                $crate::nodes::Nodes::acquire_lease(self, name, holder, lease).await
-            }
-
-            async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
-                $crate::nodes::Nodes::release_lease(self, name, holder).await
-            }
-
-            async fn get_lease(&self, name: &str) -> Result<Option<Lease>> {
-                $crate::nodes::Nodes::get_lease(self, name).await
-            }
-
-            async fn deregister_node(&self, node_id: &str) -> Result<()> {
-                $crate::nodes::Nodes::deregister_node(self, node_id).await
-            }
-
-            async fn rescue_node(
-                &self,
-                node_id: &str,
-                msg: &str,
-                stale_after: Option<std::time::Duration>,
-                max_attempts: i64,
-            ) -> Result<RescueReport> {
-                $crate::runs::Runs::rescue_node(self, node_id, msg, stale_after, max_attempts).await
-            }
-
-            async fn watch_requests(&self) -> Result<Option<Box<dyn $crate::RequestWatcher>>> {
-                self.request_watcher().await
-            }
-
-            async fn close(&self) {
-                self.pool.close().await;
-            }
-        }
-
-        #[cfg(feature = "test-support")]
-        #[async_trait::async_trait]
-        impl $crate::TestSupport for $store {
-            async fn get_job(&self, mapref: &str) -> Result<Option<dwsched_model::Job>> {
-                Ok(self
-                    .list_jobs()
-                    .await?
-                    .into_iter()
-                    .find(|job| job.mapref == mapref))
-            }
-
-            async fn list_requests(
-                &self,
-                status: Option<dwsched_model::RequestStatus>,
-                limit: u32,
-            ) -> Result<Vec<dwsched_model::Request>> {
-                $crate::queue::Queue::list_requests(self, status, limit).await
-            }
-
-            async fn open_run(&self, run: &dwsched_model::NewRun) -> Result<i64> {
-                $crate::runs::Runs::open_run(self, run).await
-            }
-
-            async fn close_run(
-                &self,
-                prcid: i64,
-                status: dwsched_model::RunStatus,
-                msg: Option<&str>,
-                now: DateTime<Utc>,
-            ) -> Result<bool> {
-                $crate::runs::Runs::close_run(self, prcid, status, msg, now).await
-            }
-
-            async fn finish_run(&self, f: &dwsched_model::FinishRun) -> Result<bool> {
-                $crate::runs::Runs::finish_run(self, f).await
-            }
-
-            async fn write_job_log(&self, e: &dwsched_model::JobLogEntry) -> Result<i64> {
-                $crate::runs::Runs::write_job_log(self, e).await
-            }
-
-            async fn job_log_for_run(
-                &self,
-                prcid: i64,
-            ) -> Result<Option<dwsched_model::JobLogEntry>> {
-                $crate::runs::Runs::job_log_for_run(self, prcid).await
-            }
-
-            async fn write_job_error(&self, e: &dwsched_model::JobErrorEntry) -> Result<i64> {
-                $crate::runs::Runs::write_job_error(self, e).await
-            }
-
-            async fn job_errors_for_run(&self, prcid: i64) -> Result<Vec<dwsched_model::JobError>> {
-                $crate::runs::Runs::job_errors_for_run(self, prcid).await
-            }
-        }
     };
 }
 

@@ -13,6 +13,7 @@ mod common;
 mod connections;
 mod driver;
 mod jobs;
+mod migrate;
 mod mysql;
 mod nodes;
 mod postgres;

@@ -7,9 +7,13 @@ use std::str::FromStr;
 use sqlx::Connection as _;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 
+use dwsched_model::{Request, ScheduleRow};
+
+use crate::Backend;
 use crate::common::REQUEST_COLUMNS;
 use crate::common::{claim_candidates_sql, sort_oldest_first, store_impl, to_positional};
 use crate::driver::Driver;
+use crate::driver::decode_all;
 use crate::schema::Table;
 use crate::{StoreOptions, redact_url};
 
@@ -246,4 +250,4 @@ impl Driver for MySqlStore {
     }
 }
 
-store_impl!(MySqlStore, MySql);
+store_impl!(MySqlStore);

@@ -8,9 +8,13 @@ use std::str::FromStr;
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, Postgres};
 
+use dwsched_model::{Request, RunWrite, RunWritten, ScheduleRow};
+
 use crate::common::{claim_update_sql, sort_oldest_first, store_impl};
 use crate::driver::Driver;
+use crate::driver::decode_all;
 use crate::schema::Table;
+use crate::{Backend, Context as _};
 use crate::{StoreOptions, redact_url};
 
 /// Opens the runs of requests their nodes still hold (the request rows locked, so that
@@ -435,4 +439,4 @@ impl crate::RequestWatcher for PgWatcher {
     }
 }
 
-store_impl!(PgStore, Postgres);
+store_impl!(PgStore);

@@ -10,9 +10,13 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteSynchronous,
 };
 
+use dwsched_model::{Request, ScheduleRow};
+
 use crate::common::{claim_update_sql, sort_oldest_first, store_impl};
 use crate::driver::Driver;
+use crate::driver::decode_all;
 use crate::schema::Table;
+use crate::{Backend, Context as _};
 use crate::{StoreOptions, redact_url};
 
 pub struct SqliteStore {
@@ -351,4 +355,4 @@ impl crate::RequestWatcher for SqliteWatcher {
     }
 }
 
-store_impl!(SqliteStore, Sqlite);
+store_impl!(SqliteStore);
