@@ -88,6 +88,10 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
+    /// DWTOOL mapping jobs: check their plans before switching over, show one, realign
+    /// row hashes
+    #[command(subcommand)]
+    Dwtool(DwtoolCommand),
     /// List recent runs, newest first
     Runs {
         #[arg(long)]
@@ -181,6 +185,18 @@ pub enum JobCommand {
     List,
     /// Show a job's current flow and schedules
     Show { mapref: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DwtoolCommand {
+    /// One OK / WARN / FAIL line per mapping job's plan (what dwsched will run, what it
+    /// cannot); exit 1 on a FAIL
+    Check { mapref: Option<String> },
+    /// The plan of a mapping job, readable
+    Show { mapref: String },
+    /// Recompute RWHKEY of the current rows from the source, versioning nothing (for
+    /// rows whose hashes another driver rendered)
+    Rehash { mapref: String },
 }
 
 #[derive(Debug, Subcommand)]

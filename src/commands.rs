@@ -12,7 +12,9 @@ use dwsched_service::ops::{self, ScheduleInput};
 use dwsched_store::{Store, StoreOptions};
 
 use crate::UsageError;
-use crate::cli::{Cli, Command, ConnCommand, JobCommand, ParamArgs, RuleArgs, ScheduleCommand};
+use crate::cli::{
+    Cli, Command, ConnCommand, DwtoolCommand, JobCommand, ParamArgs, RuleArgs, ScheduleCommand,
+};
 use crate::config::{self, Flags, Resolver, Settings};
 use crate::output;
 
@@ -46,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => crate::serve::run(settings, args.demo).await,
         Command::Job(command) => job(&settings, command, now).await,
         Command::Conn(command) => conn(&settings, command).await,
+        Command::Dwtool(command) => dwtool(&settings, command).await,
         Command::Schedule(command) => schedule(&settings, command, now).await,
         Command::Enqueue {
             mapref,
@@ -159,6 +162,47 @@ async fn open(settings: &Settings) -> Result<Box<dyn Store>> {
         .with_context(|| settings.database_url_origin.to_string())?;
     store.check_schema().await?;
     Ok(store)
+}
+
+async fn dwtool(settings: &Settings, command: DwtoolCommand) -> Result<ExitCode> {
+    use dwsched_service::dwtool;
+    let store = open(settings).await?;
+    match command {
+        DwtoolCommand::Check { mapref } => {
+            let reports = dwtool::check(&*store, mapref.as_deref()).await?;
+            if reports.is_empty() {
+                eprintln!(
+                    "no mapping jobs: no job's current DWLOGIC is DWTOOL-generated mapping code"
+                );
+            }
+            for report in &reports {
+                println!("{report}");
+            }
+            let failed = reports.iter().any(|r| r.verdict() == "FAIL");
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        DwtoolCommand::Show { mapref } => {
+            let resolved = dwtool::resolve_mapping(&*store, &mapref).await?;
+            print!("{}", output::mapping_plan(&resolved));
+            Ok(if resolved.report.plan.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        DwtoolCommand::Rehash { mapref } => {
+            let rehashed = dwtool::rehash(&*store, &mapref, settings.log_dir.clone()).await?;
+            eprintln!(
+                "{mapref}: {} source rows read, RWHKEY rewritten on {} current rows",
+                rehashed.source, rehashed.target
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn init(settings: &Settings) -> Result<ExitCode> {

@@ -85,6 +85,7 @@ async fn check_with(settings: &Settings, report: &mut Report) {
         Err(err) => return report.fail(&format!("schema: {err}")),
     }
     check_connections(&*store, report).await;
+    check_mapping_jobs(&*store, report).await;
     check_schedules(&*store, settings, report).await;
     check_nodes(&*store, settings, report).await;
 }
@@ -137,6 +138,34 @@ async fn check_connections(store: &dyn Store, report: &mut Report) {
             Ok(Err(err)) => report.fail(&err),
             Err(_) => report
                 .fail(&spec.error(format!("no answer within {} s", CONNECTION_CHECK.as_secs()))),
+        }
+    }
+}
+
+/// The `dwtool check` summary, when the database holds DWTOOL mapping jobs.
+async fn check_mapping_jobs(store: &dyn Store, report: &mut Report) {
+    let reports = match dwsched_service::dwtool::check(store, None).await {
+        Ok(reports) => reports,
+        Err(err) => return report.fail(&format!("mapping jobs: {err}")),
+    };
+    if reports.is_empty() {
+        return;
+    }
+    let count = |verdict: &str| reports.iter().filter(|r| r.verdict() == verdict).count();
+    let summary = format!(
+        "mapping jobs: {} OK, {} WARN, {} FAIL (details: dwsched dwtool check)",
+        count("OK"),
+        count("WARN"),
+        count("FAIL")
+    );
+    match (count("FAIL"), count("WARN")) {
+        (0, 0) => report.ok(&summary),
+        (0, _) => report.warn(&summary),
+        _ => {
+            report.fail(&summary);
+            for failed in reports.iter().filter(|r| r.verdict() == "FAIL") {
+                println!("      {failed}");
+            }
         }
     }
 }

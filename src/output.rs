@@ -328,3 +328,68 @@ pub fn runs_json(runs: &[Run]) -> String {
     let items: Vec<Value> = runs.iter().map(dwsched_service::status::run_json).collect();
     serde_json::to_string_pretty(&items).expect("JSON values serialise")
 }
+
+/// A mapping job's plan, for `dwtool show`.
+pub fn mapping_plan(resolved: &dwsched_service::dwtool::ResolvedMapping) -> String {
+    use dwsched_flow::mapping::{Checkpoint, TargetKind};
+    use std::fmt::Write as _;
+    let report = &resolved.report;
+    let mut out = String::new();
+    let Some(plan) = &report.plan else {
+        let _ = writeln!(out, "{report}");
+        return out;
+    };
+    let connection = |row: &Connection| format!("{} (CONID {})", row.connm, row.conid);
+    let (source, target) = match &resolved.connections {
+        Some((source, target)) => (connection(source), connection(target)),
+        None => (
+            format!("CONID {}", plan.combination.source_conid),
+            format!("CONID {}", plan.target_conid),
+        ),
+    };
+    let kind = match plan.target_kind {
+        TargetKind::Dim => format!("dimension, SCD type {}", plan.combination.scd_type),
+        TargetKind::Fact => "fact, upserted by key".to_string(),
+    };
+    let _ = writeln!(out, "mapping job  {} (JOBID {})", plan.mapref, plan.jobid);
+    let target_table = match &plan.target_schema {
+        Some(schema) => format!("{schema}.{}", plan.target_table),
+        None => plan.target_table.clone(),
+    };
+    let _ = writeln!(out, "target       {target_table} on {target}: {kind}");
+    let _ = writeln!(
+        out,
+        "source       {source}, combination {}",
+        plan.combination.code
+    );
+    let checkpoint = match &plan.checkpoint {
+        Checkpoint::Disabled => "off".to_string(),
+        Checkpoint::Key(columns) => {
+            format!("KEY ({}): param1 resumes after a key", columns.join(", "))
+        }
+        Checkpoint::SkipRows => "PYTHON: param1 skips that many source rows".to_string(),
+        Checkpoint::MarkOnly => "NONE".to_string(),
+    };
+    let _ = writeln!(out, "batch        {} rows", plan.batch_rows);
+    let _ = writeln!(out, "checkpoint   {checkpoint}");
+    let mut columns = table(&["target column", "source column", "key", "hashed"]);
+    for column in &plan.columns {
+        let key = plan
+            .key
+            .iter()
+            .any(|k| k.target.eq_ignore_ascii_case(&column.target));
+        columns.add_row(vec![
+            column.target.clone(),
+            column.source.clone(),
+            if key { "key" } else { "" }.to_string(),
+            if column.hashed { "yes" } else { "no" }.to_string(),
+        ]);
+    }
+    let _ = writeln!(out, "{columns}");
+    let _ = writeln!(out, "source SQL");
+    for line in plan.combination.sql.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    let _ = writeln!(out, "check        {report}");
+    out
+}

@@ -172,10 +172,10 @@ async fn init_is_idempotent_and_commands_need_it(db: TestDb) {
         assert!(err.contains("run `dwsched init`"), "{err}");
     }
     let first = cli.ok(&["init"]);
-    assert!(first.contains("schema version none -> 3"), "{first}");
+    assert!(first.contains("schema version none -> 4"), "{first}");
     assert!(first.contains("DMS_PRCREQ"), "{first}");
     let second = cli.ok(&["init"]);
-    assert!(second.contains("up to date (schema version 3)"), "{second}");
+    assert!(second.contains("up to date (schema version 4)"), "{second}");
     let store = db.open_unmigrated().await;
     assert_eq!(
         store.schema_version().await.unwrap(),
@@ -330,7 +330,7 @@ async fn invalid_input_exits_2_with_one_error_line(db: TestDb) {
     );
     assert_eq!(
         err,
-        "error: flow of job 'DEMO': step 'x', field 'kind': 'python' is not sql, load or command"
+        "error: flow of job 'DEMO': step 'x', field 'kind': 'python' is not sql, load, mapping or command"
     );
     std::fs::write(&bad_flow, "steps = [").unwrap();
     let err = cli.fails(

@@ -17,6 +17,7 @@ fn context(dir: &std::path::Path) -> RunContext {
         truncate: false,
         log_dir: dir.to_path_buf(),
         connections: dwsched_flow::Connections::default(),
+        mappings: Default::default(),
         stop: StopSignal::new(),
         supervisor: env!("CARGO_BIN_EXE_dwsched").into(),
     }

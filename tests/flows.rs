@@ -55,6 +55,7 @@ impl Fixture {
             truncate,
             log_dir: self.log_dir.clone(),
             connections: self.connections.clone(),
+            mappings: Default::default(),
             stop: StopSignal::new(),
             supervisor: PathBuf::from(env!("CARGO_BIN_EXE_dwsched")),
         }

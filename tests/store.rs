@@ -38,6 +38,7 @@ crate::per_backend!(
     incremental_sync_reads_only_scheduled_and_stamped_rows,
     flows_to_run_are_the_current_ones_with_their_followers,
     live_counts_follow_the_queue_and_the_runs,
+    dwtool_mapping_metadata_is_read_as_the_generator_reads_it,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -92,7 +93,7 @@ async fn migrate_is_idempotent(db: TestDb) {
 
     let first = store.migrate().await.unwrap();
     assert_eq!(first.from_version, None);
-    assert_eq!(first.to_version, 3);
+    assert_eq!(first.to_version, 4);
     for table in [
         "DMS_JOBSCH",
         "DMS_PRCREQ",
@@ -105,6 +106,9 @@ async fn migrate_is_idempotent(db: TestDb) {
         "DMS_SCHNODE",
         "DMS_SCHLEASE",
         "DMS_SCHVER",
+        "DMS_JOBDTL",
+        "DMS_MAPRSQL",
+        "DMS_PARAMS",
     ] {
         assert!(first.tables_created.iter().any(|t| t == table), "{table}");
     }
@@ -114,12 +118,12 @@ async fn migrate_is_idempotent(db: TestDb) {
             .iter()
             .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
     );
-    assert_eq!(store.schema_version().await.unwrap(), Some(3));
+    assert_eq!(store.schema_version().await.unwrap(), Some(4));
     store.check_schema().await.unwrap();
 
     let second = store.migrate().await.unwrap();
     assert!(!second.changed_anything(), "{second:?}");
-    assert_eq!(second.from_version, Some(3));
+    assert_eq!(second.from_version, Some(4));
 
     // A database of version 1 gains the lease table, and the count of schedule
     // changes with its triggers.
@@ -131,7 +135,7 @@ async fn migrate_is_idempotent(db: TestDb) {
     .await;
     assert!(store.check_schema().await.is_err());
     let upgrade = store.migrate().await.unwrap();
-    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 3));
+    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 4));
     assert_eq!(upgrade.tables_created, ["DMS_SCHLEASE", "DMS_SCHVER"]);
     let before = store.schedule_version().await.unwrap();
     store
@@ -1665,5 +1669,68 @@ async fn live_counts_follow_the_queue_and_the_runs(db: TestDb) {
             processing: 1,
             runs_in_progress: 1,
         }
+    );
+}
+
+async fn dwtool_mapping_metadata_is_read_as_the_generator_reads_it(db: TestDb) {
+    let store = db.open().await;
+    let empty = store.dwtool_mapping("NONE").await.unwrap();
+    assert_eq!(empty, dwsched_model::DwtoolMapping::default());
+
+    db.exec_raw(&[
+        "INSERT INTO DMS_JOB (MAPREF, TRGSCHM, TRGTBNM, TRGTBTYP, TRGCONID, BLKPRCROWS, \
+         CHKPNTSTRTGY, CHKPNTCLNM, CHKPNTENBLD, STFLG, CURFLG) VALUES \
+         ('DIM_X', 'dw', 'DIM_X', 'DIM', 7, 500, 'KEY', 'ID', 'Y', 'A', 'Y'), \
+         ('DIM_X', 'old', 'DIM_X', 'DIM', 7, 500, 'KEY', 'ID', 'Y', 'A', 'N')",
+        "INSERT INTO DMS_JOBDTL (MAPREF, TRGCLNM, TRGKEYFLG, TRGKEYSEQ, MAPLOGIC, MAPRSQLCD, \
+         KEYCLNM, VALCLNM, MAPCMBCD, EXCSEQ, SCDTYP, CURFLG) VALUES \
+         ('DIM_X', 'NAME', 'N', NULL, 'X_SRC', 'X_SRC', 'ID', 'NAME', 'A00', 2, 2, 'Y'), \
+         ('DIM_X', 'ID', 'Y', 1, 'X_SRC', 'X_SRC', 'ID', 'ID', 'A00', 1, 2, 'Y'), \
+         ('DIM_X', 'GONE', 'N', NULL, 'X_SRC', 'X_SRC', 'ID', 'GONE', 'A00', 3, 2, 'N')",
+        "INSERT INTO DMS_MAPRSQL (MAPRSQLCD, MAPRSQL, SQLCONID, CURFLG) VALUES \
+         ('X_SRC', 'SELECT 1 AS id', 3, 'N'), ('X_SRC', 'SELECT 2 AS id', 4, 'Y'), \
+         ('OTHER', 'SELECT 3', 5, 'Y')",
+        "INSERT INTO DMS_PARAMS (PRTYP, PRCD, PRVAL, DBTYP) VALUES ('BULKPRC', 'NOOFROWS', '250', 'GENERIC')",
+        "INSERT INTO DMS_DBCONDTLS (CONNM, DBTYP, CONSTR, SCHNM, CURFLG) VALUES \
+         ('src', 'POSTGRESQL', 'postgres://h/db', '', 'Y')",
+    ])
+    .await;
+    store
+        .put_job_flow("DIM_X", "MAPREF = \"DIM_X\"", at(0))
+        .await
+        .unwrap();
+    let mapping = store.dwtool_mapping("DIM_X").await.unwrap();
+    let job = mapping.job.unwrap();
+    assert_eq!(
+        (job.trgschm.as_deref(), job.trgconid, job.blkprcrows),
+        (Some("dw"), Some(7), Some(500))
+    );
+    assert_eq!(
+        (
+            job.chkpntstrtgy.as_deref(),
+            job.chkpntclnm.as_deref(),
+            job.chkpntenbld.as_deref()
+        ),
+        (Some("KEY"), Some("ID"), Some("Y"))
+    );
+    let names: Vec<&str> = mapping.columns.iter().map(|c| c.trgclnm.as_str()).collect();
+    assert_eq!(names, ["ID", "NAME"], "current rows, by EXCSEQ");
+    assert_eq!(mapping.columns[0].trgkeyseq, Some(1));
+    assert_eq!(mapping.columns[1].scdtyp, Some(2));
+    assert_eq!(mapping.sqls.len(), 1, "{:?}", mapping.sqls);
+    assert_eq!(mapping.sqls[0].maprsql.as_deref(), Some("SELECT 2 AS id"));
+    assert_eq!(mapping.sqls[0].sqlconid, Some(4));
+    assert_eq!(mapping.default_bulk_rows, Some(250));
+    assert_eq!(mapping.dwlogic.as_deref(), Some("MAPREF = \"DIM_X\""));
+
+    let conid = store.list_connections().await.unwrap()[0].conid;
+    let found = store.get_connection_by_id(conid).await.unwrap().unwrap();
+    assert_eq!(found.connm, "src");
+    assert!(
+        store
+            .get_connection_by_id(conid + 100)
+            .await
+            .unwrap()
+            .is_none()
     );
 }

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod flows;
 mod http;
+mod mapping;
 mod migrate;
 mod service;
 mod skew;

@@ -68,6 +68,7 @@ async fn dwsched_load(connections: &Connections, query: &str) {
         truncate: false,
         log_dir: std::env::temp_dir(),
         connections: connections.clone(),
+        mappings: Default::default(),
         stop: StopSignal::new(),
         // A load step starts no command.
         supervisor: dwsched_flow::supervisor::this_executable(),

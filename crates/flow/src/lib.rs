@@ -15,6 +15,7 @@
 mod command;
 mod connect;
 mod load;
+pub mod mapping;
 mod model;
 mod parse;
 mod run;
@@ -52,6 +53,29 @@ pub fn binds_in(sql: &str) -> Vec<String> {
 pub(crate) fn bind_spans(sql: &str) -> Vec<std::ops::Range<usize>> {
     let bytes = sql.as_bytes();
     let mut spans = Vec::new();
+    scan_code(sql, |i| match bytes[i] {
+        // A PostgreSQL cast.
+        b':' if bytes.get(i + 1) == Some(&b':') => Some(i + 2),
+        b':' if bytes
+            .get(i + 1)
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') =>
+        {
+            let end = bytes[i + 1..]
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+                .map_or(bytes.len(), |n| i + 1 + n);
+            spans.push(i..end);
+            Some(end)
+        }
+        _ => None,
+    });
+    spans
+}
+
+/// Calls `at` at each byte of `sql` outside quotes (`'`, `"`, `` ` ``) and comments
+/// (`--`, `/* */`); where it gives `Some(end)`, the scan goes on from `end`.
+pub(crate) fn scan_code(sql: &str, mut at: impl FnMut(usize) -> Option<usize>) {
+    let bytes = sql.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -74,22 +98,9 @@ pub(crate) fn bind_spans(sql: &str) -> Vec<std::ops::Range<usize>> {
                 }
                 i += 2;
             }
-            b':' if bytes.get(i + 1) == Some(&b':') => i += 2,
-            b':' if bytes
-                .get(i + 1)
-                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') =>
-            {
-                let start = i;
-                i += 1;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                spans.push(start..i);
-            }
-            _ => i += 1,
+            _ => i = at(i).unwrap_or(i + 1),
         }
     }
-    spans
 }
 
 #[cfg(test)]

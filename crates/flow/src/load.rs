@@ -130,7 +130,7 @@ async fn transfer(
 }
 
 /// Streams a query's rows, decoded, in batches.
-async fn read_values(
+pub(crate) async fn read_values(
     conn: &mut DbConn,
     sql: &str,
     values: &[Value],

@@ -43,6 +43,8 @@ pub enum StepKind {
         batch_size: u32,
         max_errors: u32,
     },
+    /// A DWTOOL mapping job's load, planned from its metadata (SPEC §7.1).
+    Mapping { mapref: String },
     Command {
         program: String,
         args: Vec<String>,
@@ -58,6 +60,7 @@ impl StepKind {
         match self {
             Self::Sql { .. } => "sql",
             Self::Load { .. } => "load",
+            Self::Mapping { .. } => "mapping",
             Self::Command { .. } => "command",
         }
     }
@@ -106,10 +109,38 @@ impl Flow {
                     names.insert(source.connection.as_str());
                     names.insert(target.connection.as_str());
                 }
-                StepKind::Command { .. } => {}
+                StepKind::Command { .. } | StepKind::Mapping { .. } => {}
             }
         }
         names
+    }
+
+    /// The mapping jobs the flow's `mapping` steps run, each once. Their connections
+    /// come from their plans.
+    pub fn mappings(&self) -> BTreeSet<&str> {
+        self.steps
+            .iter()
+            .filter_map(|step| match &step.kind {
+                StepKind::Mapping { mapref } => Some(mapref.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The flow a DWTOOL mapping job runs as: one `mapping` step for its own mapref.
+    pub fn for_mapping_job(mapref: &str) -> Self {
+        Self {
+            description: Some(format!("DWTOOL mapping job {mapref}")),
+            steps: vec![Step {
+                name: "mapping".to_string(),
+                kind: StepKind::Mapping {
+                    mapref: mapref.to_string(),
+                },
+                depends_on: Vec::new(),
+                retries: 0,
+                timeout: None,
+            }],
+        }
     }
 
     /// The normalised JSON of the flow, as stored in `DWLOGIC`.

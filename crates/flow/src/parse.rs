@@ -104,7 +104,7 @@ impl CommonFile {
 }
 
 /// The step kinds, as `kind` names them.
-const KIND_NAMES: &str = "sql, load or command";
+const KIND_NAMES: &str = "sql, load, mapping or command";
 
 /// Reads the fields of a step of kind `kind_name` into that kind: one struct per kind,
 /// which refuses the fields of other kinds. (Dispatched here rather than by serde's
@@ -119,6 +119,7 @@ fn read_kind(
         "sql" => deserialize_fields::<SqlFile>(step, fields, kind_name)?.into_kind(step),
         "load" => deserialize_fields::<LoadFile>(step, fields, kind_name)?.into_kind(step),
         "command" => deserialize_fields::<CommandFile>(step, fields, kind_name)?.into_kind(step),
+        "mapping" => deserialize_fields::<MappingFile>(step, fields, kind_name)?.into_kind(step),
         other => Err(FlowError::at(
             step,
             "kind",
@@ -266,6 +267,21 @@ impl LoadFile {
             batch_size,
             max_errors: u32::try_from(self.max_errors.unwrap_or(0)).unwrap_or(u32::MAX),
         })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    mapref: Option<String>,
+}
+
+impl MappingFile {
+    fn into_kind(self, step: &str) -> Result<StepKind, FlowError> {
+        let mapref = required(step, self.mapref, "mapref")?;
+        dwsched_model::validate_mapref(&mapref)
+            .map_err(|reason| FlowError::at(step, "mapref", reason))?;
+        Ok(StepKind::Mapping { mapref })
     }
 }
 

@@ -245,6 +245,9 @@ async fn execute_step(step: &Step, ctx: &RunContext, token: &CancellationToken) 
             };
             crate::load::run_load(&load, ctx, token).await
         }
+        StepKind::Mapping { mapref } => {
+            crate::mapping::run_mapping(&step.name, mapref, ctx, token).await
+        }
     }
 }
 

@@ -75,8 +75,10 @@ pub struct RunContext {
     pub truncate: bool,
     /// Where each run's command output is kept: `<log_dir>/<mapref>/<prcid>.log`.
     pub log_dir: PathBuf,
-    /// The named connections of the flow's `sql` and `load` steps.
+    /// The named connections of the flow's `sql`, `load` and `mapping` steps.
     pub connections: Connections,
+    /// The plans of the flow's `mapping` steps, by mapref.
+    pub mappings: Arc<std::collections::BTreeMap<String, crate::mapping::MappingRun>>,
     pub stop: StopSignal,
     /// The `dwsched` executable that supervises `command` steps
     /// ([`crate::supervisor::this_executable`] in the node).
@@ -172,6 +174,9 @@ pub enum StepError {
     Log(String),
     #[error("timed out after {}", humantime::format_duration(*.0))]
     TimedOut(Duration),
+    /// A mapping job whose plan cannot run (SPEC §7.1).
+    #[error("{0}")]
+    Plan(String),
     /// The step's task panicked.
     #[error("the step's task ended abnormally: {0}")]
     Aborted(String),

@@ -78,11 +78,11 @@ fn steps_are_checked_field_by_field() {
     let step = |body: &str| format!("[[steps]]\nname = \"s\"\n{body}\n");
     check_err(
         &step("kind = \"python\""),
-        "step 's', field 'kind': 'python' is not sql, load or command",
+        "step 's', field 'kind': 'python' is not sql, load, mapping or command",
     );
     check_err(
         &step(""),
-        "step 's', field 'kind': missing; use sql, load or command",
+        "step 's', field 'kind': missing; use sql, load, mapping or command",
     );
     check_err(
         &step("kind = \"sql\"\nsql = \"select 1\""),
@@ -192,11 +192,36 @@ fn a_field_of_the_wrong_type_or_kind_is_named() {
     );
     check_err(
         &step("kind = 5\nprogram = \"x\""),
-        "step 's', field 'kind': '5' is not sql, load or command",
+        "step 's', field 'kind': '5' is not sql, load, mapping or command",
     );
     check_err(
         &step("kind = \"command\"\nprogram = \"x\"\nconnection = \"w\""),
         "step 's', field 'connection': does not apply to a command step",
     );
     check_err("steps = [5]", "step 1 is not a table of fields");
+}
+
+#[test]
+fn a_mapping_step_names_its_mapping_job() {
+    let flow =
+        toml("[[steps]]\nname = \"dim\"\nkind = \"mapping\"\nmapref = \"DIM_CUSTOMER\"\n").unwrap();
+    assert_eq!(
+        flow.steps[0].kind,
+        StepKind::Mapping {
+            mapref: "DIM_CUSTOMER".into()
+        }
+    );
+    assert_eq!(
+        flow.mappings().into_iter().collect::<Vec<_>>(),
+        ["DIM_CUSTOMER"]
+    );
+    assert!(flow.connections().is_empty());
+    check_err(
+        "[[steps]]\nname = \"dim\"\nkind = \"mapping\"\n",
+        "step 'dim', field 'mapref': is required",
+    );
+    check_err(
+        "[[steps]]\nname = \"dim\"\nkind = \"mapping\"\nmapref = \"X\"\nconnection = \"dw\"\n",
+        "step 'dim', field 'connection': does not apply to a mapping step",
+    );
 }

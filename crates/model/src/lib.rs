@@ -4,10 +4,12 @@
 //! *Architecture Invariant:* this crate does no I/O and knows no SQL. Every other crate
 //! depends on it; it depends on none of them.
 
+pub mod dwtool;
 pub mod payload;
 pub mod records;
 pub mod status;
 
+pub use dwtool::{DwtoolJob, DwtoolJobColumn, DwtoolMapping, DwtoolSql};
 pub use payload::{HistoryPayload, PayloadError, RunParams, RunPayload, StopPayload, Trigger};
 pub use records::*;
 pub use status::{ErrorType, RequestStatus, RequestType, RunStatus};

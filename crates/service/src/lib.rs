@@ -1,6 +1,7 @@
 //! The dwsched node (`dwsched run`) and the operations users ask of it.
 //!
 //! - [`ops`]: the validated operations every surface (CLI, HTTP) offers.
+//! - [`dwtool`]: DWTOOL mapping jobs and their plans.
 //! - [`run_node`]: the node itself; see `node.rs` for its tasks.
 //! - [`schedules`]: the in-memory schedule set, its incremental sync and its timers.
 //! - [`status`]: the operator's view: nodes, queue, runs, next fires.
@@ -11,6 +12,7 @@
 mod alerts;
 mod claimer;
 mod control;
+pub mod dwtool;
 mod health;
 mod http;
 mod journal;

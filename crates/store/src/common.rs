@@ -364,6 +364,13 @@ macro_rules! store_impl {
                     $crate::jobs::Jobs::current_flow(self, mapref).await
                 }
 
+                async fn dwtool_mapping(
+                    &self,
+                    mapref: &str,
+                ) -> Result<dwsched_model::DwtoolMapping> {
+                    $crate::jobs::Jobs::dwtool_mapping(self, mapref).await
+                }
+
                 async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool> {
                     $crate::jobs::Jobs::retire_job(self, mapref, now).await
                 }
@@ -505,6 +512,10 @@ macro_rules! store_impl {
 
                 async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
                     $crate::connections::Connections::get_connection(self, name).await
+                }
+
+                async fn get_connection_by_id(&self, conid: i64) -> Result<Option<Connection>> {
+                    $crate::connections::Connections::get_connection_by_id(self, conid).await
                 }
 
                 async fn set_schedule_states(&self, states: &[ScheduleState]) -> Result<()> {

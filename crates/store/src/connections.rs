@@ -122,13 +122,32 @@ where
         decode_all(rows, Self::decode_connection).context(|| "reading connections".to_string())
     }
 
+    async fn get_connection_by_id(&self, conid: i64) -> Result<Option<Connection>> {
+        self.current_connection("CONID", conid, format!("CONID {conid}"))
+            .await
+    }
+
     async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
-        let context = || format!("reading connection '{name}'");
+        self.current_connection("CONNM", name.to_string(), format!("'{name}'"))
+            .await
+    }
+
+    /// The current connection whose `column` is `value`.
+    async fn current_connection<T>(
+        &self,
+        column: &str,
+        value: T,
+        named: String,
+    ) -> Result<Option<Connection>>
+    where
+        T: for<'q> Encode<'q, Self::Db> + Type<Self::Db> + Send,
+    {
+        let context = || format!("reading connection {named}");
         let row = sqlx::query(self.sql(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS WHERE CONNM = $1 \
+            "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS WHERE {column} = $1 \
              AND COALESCE(CURFLG, 'Y') = 'Y'"
         )))
-        .bind(name)
+        .bind(value)
         .fetch_optional(self.pool())
         .await
         .context(context)?;

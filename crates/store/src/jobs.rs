@@ -1,7 +1,9 @@
 //! Jobs and their flows (`DMS_JOB`, `DMS_JOBFLW`): a flow replaced is a new current row, the old one retired.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use dwsched_model::{FlowToRun, Job, JobFlow};
+use dwsched_model::{
+    DwtoolJob, DwtoolJobColumn, DwtoolMapping, DwtoolSql, FlowToRun, Job, JobFlow,
+};
 use sqlx::{Database, Decode, Encode, Executor, Row as _, Type};
 
 use crate::common::FLOW_COLUMNS;
@@ -190,6 +192,107 @@ where
             .map(Self::decode_flow)
             .transpose()
             .context(context)
+    }
+
+    /// The metadata of DWTOOL mapping job `mapref` (SPEC §7.1): its current, active
+    /// `DMS_JOB` row, its current `DMS_JOBDTL` rows by `EXCSEQ`, the current
+    /// `DMS_MAPRSQL` rows of their codes, the default batch size, and its current flow.
+    async fn dwtool_mapping(&self, mapref: &str) -> Result<DwtoolMapping> {
+        let context = || format!("reading the mapping metadata of job '{mapref}'");
+        let job = sqlx::query(self.sql(
+            "SELECT CAST(JOBID AS BIGINT), MAPREF, TRGSCHM, TRGTBNM, TRGTBTYP, \
+             CAST(TRGCONID AS BIGINT), CAST(BLKPRCROWS AS BIGINT), CHKPNTSTRTGY, CHKPNTCLNM, \
+             CHKPNTENBLD FROM DMS_JOB WHERE MAPREF = $1 AND CURFLG = 'Y' \
+             AND COALESCE(STFLG, 'A') = 'A' ORDER BY JOBID DESC",
+        ))
+        .bind(mapref)
+        .fetch_optional(self.pool())
+        .await
+        .context(context)?
+        .map(|row| -> sqlx::Result<DwtoolJob> {
+            Ok(DwtoolJob {
+                jobid: row.try_get(0)?,
+                mapref: row.try_get(1)?,
+                trgschm: row.try_get(2)?,
+                trgtbnm: row.try_get(3)?,
+                trgtbtyp: row.try_get(4)?,
+                trgconid: row.try_get(5)?,
+                blkprcrows: row.try_get(6)?,
+                chkpntstrtgy: row.try_get(7)?,
+                chkpntclnm: row.try_get(8)?,
+                chkpntenbld: row.try_get(9)?,
+            })
+        })
+        .transpose()
+        .context(context)?;
+        let rows = sqlx::query(self.sql(
+            "SELECT CAST(JOBDTLID AS BIGINT), TRGCLNM, TRGCLDTYP, TRGKEYFLG, \
+             CAST(TRGKEYSEQ AS BIGINT), MAPLOGIC, MAPRSQLCD, KEYCLNM, VALCLNM, MAPCMBCD, \
+             CAST(EXCSEQ AS BIGINT), CAST(SCDTYP AS BIGINT) FROM DMS_JOBDTL \
+             WHERE MAPREF = $1 AND CURFLG = 'Y' ORDER BY EXCSEQ, JOBDTLID",
+        ))
+        .bind(mapref)
+        .fetch_all(self.pool())
+        .await
+        .context(context)?;
+        let columns = rows
+            .iter()
+            .map(|row| -> sqlx::Result<DwtoolJobColumn> {
+                Ok(DwtoolJobColumn {
+                    jobdtlid: row.try_get(0)?,
+                    trgclnm: row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                    trgcldtyp: row.try_get(2)?,
+                    trgkeyflg: row.try_get(3)?,
+                    trgkeyseq: row.try_get(4)?,
+                    maplogic: row.try_get(5)?,
+                    maprsqlcd: row.try_get(6)?,
+                    keyclnm: row.try_get(7)?,
+                    valclnm: row.try_get(8)?,
+                    mapcmbcd: row.try_get(9)?,
+                    excseq: row.try_get(10)?,
+                    scdtyp: row.try_get(11)?,
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()
+            .context(context)?;
+        let rows = sqlx::query(self.sql(
+            "SELECT MAPRSQLCD, MAPRSQL, CAST(SQLCONID AS BIGINT) FROM DMS_MAPRSQL \
+             WHERE CURFLG = 'Y' AND MAPRSQLCD IN (SELECT d.MAPRSQLCD FROM DMS_JOBDTL d \
+             WHERE d.MAPREF = $1 AND d.CURFLG = 'Y') ORDER BY MAPRSQLID DESC",
+        ))
+        .bind(mapref)
+        .fetch_all(self.pool())
+        .await
+        .context(context)?;
+        let mut sqls: Vec<DwtoolSql> = Vec::new();
+        for row in &rows {
+            let sql = DwtoolSql {
+                maprsqlcd: row.try_get(0).context(context)?,
+                maprsql: row.try_get(1).context(context)?,
+                sqlconid: row.try_get(2).context(context)?,
+            };
+            // Newest first: the first row of a code is its current text.
+            if !sqls.iter().any(|s| s.maprsqlcd == sql.maprsqlcd) {
+                sqls.push(sql);
+            }
+        }
+        let default_bulk_rows: Option<String> = sqlx::query_scalar(self.sql(
+            "SELECT PRVAL FROM DMS_PARAMS WHERE PRTYP = 'BULKPRC' AND PRCD = 'NOOFROWS' \
+             ORDER BY PRVAL",
+        ))
+        .fetch_optional(self.pool())
+        .await
+        .context(context)?
+        .flatten();
+        let flow = self.current_flow(mapref).await?;
+        Ok(DwtoolMapping {
+            job,
+            columns,
+            sqls,
+            default_bulk_rows: default_bulk_rows.and_then(|v| v.trim().parse().ok()),
+            dwlogic: flow.as_ref().and_then(|f| f.dwlogic.clone()),
+            jobflwid: flow.map(|f| f.jobflwid),
+        })
     }
 
     async fn retire_job(&self, mapref: &str, now: DateTime<Utc>) -> Result<bool> {

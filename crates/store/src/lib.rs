@@ -341,6 +341,9 @@ pub trait Store: Send + Sync {
     ) -> Result<JobFlow>;
     async fn list_jobs(&self) -> Result<Vec<Job>>;
     async fn current_flow(&self, mapref: &str) -> Result<Option<JobFlow>>;
+    /// What DWTOOL's metadata holds about mapping job `mapref` (SPEC §7.1), with its
+    /// current flow's `DWLOGIC`.
+    async fn dwtool_mapping(&self, mapref: &str) -> Result<dwsched_model::DwtoolMapping>;
     /// The current flows of `maprefs` in one read, with whether schedules follow each
     /// job; a mapref without a current flow is left out.
     async fn flows_to_run(&self, maprefs: &[String]) -> Result<Vec<FlowToRun>>;
@@ -454,6 +457,8 @@ pub trait Store: Send + Sync {
     async fn put_connection(&self, connection: &Connection) -> Result<i64>;
     async fn list_connections(&self) -> Result<Vec<Connection>>;
     async fn get_connection(&self, name: &str) -> Result<Option<Connection>>;
+    /// The current connection of `CONID` `conid`, as DWTOOL's jobs name theirs.
+    async fn get_connection_by_id(&self, conid: i64) -> Result<Option<Connection>>;
 
     // Scheduler nodes.
     /// Registers a node, replacing an earlier row of the same id. A start or heartbeat

@@ -106,6 +106,77 @@ pub const TABLES: &[Table] = &[
             col_default("CURFLG", FLAG, "'Y'"),
             col("RECCRDT", Timestamp),
             col("RECUPDT", Timestamp),
+            // What DWTOOL's generator copies from the mapping (SPEC §7.1).
+            col("MAPID", BigInt),
+            col("FRQCD", Varchar(10)),
+            col("SRCSYSTM", NAME),
+            col("BLKPRCROWS", Int),
+            col("CHKPNTSTRTGY", Varchar(20)),
+            col("CHKPNTCLNM", NAME),
+            col("CHKPNTENBLD", FLAG),
+        ],
+    },
+    // DWTOOL's mapping metadata, read to plan its mapping jobs (SPEC §7.1); created
+    // empty where a site has none.
+    Table {
+        name: "DMS_JOBDTL",
+        text_key: None,
+        columns: &[
+            col(
+                "JOBDTLID",
+                Id {
+                    sequence: "DMS_JOBDTLSEQ",
+                },
+            ),
+            col_required("MAPREF", Varchar(50)),
+            col("MAPDTLID", BigInt),
+            col("TRGCLNM", NAME),
+            col("TRGCLDTYP", Varchar(50)),
+            col("TRGKEYFLG", FLAG),
+            col("TRGKEYSEQ", Int),
+            col("TRGCLDESC", Varchar(500)),
+            col("MAPLOGIC", Text),
+            col("MAPRSQLCD", NAME),
+            col("KEYCLNM", NAME),
+            col("VALCLNM", NAME),
+            col("MAPCMBCD", Varchar(20)),
+            col("EXCSEQ", Int),
+            col("SCDTYP", Int),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            col_default("CURFLG", FLAG, "'Y'"),
+        ],
+    },
+    Table {
+        name: "DMS_MAPRSQL",
+        text_key: None,
+        columns: &[
+            col(
+                "MAPRSQLID",
+                Id {
+                    sequence: "DMS_MAPRSQLSEQ",
+                },
+            ),
+            col_required("MAPRSQLCD", NAME),
+            col("MAPRSQL", Text),
+            col("SQLCONID", BigInt),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            col_default("CURFLG", FLAG, "'Y'"),
+        ],
+    },
+    Table {
+        name: "DMS_PARAMS",
+        text_key: Some("PRTYP, DBTYP, PRCD"),
+        columns: &[
+            col_required("PRTYP", NAME),
+            col_required("PRCD", NAME),
+            col("PRDESC", Varchar(500)),
+            col("PRVAL", Varchar(4000)),
+            col_default("DBTYP", Varchar(50), "'GENERIC'"),
+            col("PRRECCRDT", Timestamp),
+            col("PRRECUPDT", Timestamp),
+            col_default("CURFLG", FLAG, "'Y'"),
         ],
     },
     Table {
@@ -597,6 +668,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         description: "DMS_JOBSCH.CHGDT and DMS_SCHVER: schedule changes seen within a second",
     },
+    Migration {
+        version: 4,
+        description: "DWTOOL mapping metadata: DMS_JOB's mapping columns, DMS_JOBDTL, DMS_MAPRSQL, DMS_PARAMS",
+    },
 ];
 
 /// The steps of one migration.
@@ -625,9 +700,17 @@ pub fn steps(version: i64) -> Vec<Step> {
             )
             .chain([Step::ScheduleTriggers])
             .collect(),
+        4 => TABLES
+            .iter()
+            .filter(|t| MAPPING_TABLES.contains(&t.name))
+            .map(Step::EnsureTable)
+            .collect(),
         _ => Vec::new(),
     }
 }
+
+/// The tables of DWTOOL's mapping metadata (migration 4).
+const MAPPING_TABLES: [&str; 4] = ["DMS_JOB", "DMS_JOBDTL", "DMS_MAPRSQL", "DMS_PARAMS"];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
