@@ -156,47 +156,23 @@ struct UiRun {
 }
 
 async fn read_ui_run_log(db: &TestDb) -> Vec<UiRun> {
-    use sqlx::{Connection as _, Row as _};
-    let sql = ui_run_log(db.backend);
-    let schema = db.schema.as_deref().unwrap();
-    macro_rules! read {
-        ($conn:expr) => {{
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .fetch_all(&mut $conn)
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| UiRun {
-                    prcid: row.get(0),
-                    mapref: row.get(1),
-                    status: row.get(2),
-                    joblogid: row.get(3),
-                    sessionid: row.get(4),
-                    param1: row.get(6),
-                    error_type: row.get(7),
-                    error: row.get(8),
-                })
-                .collect()
-        }};
-    }
-    match db.backend {
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            read!(conn)
-        }
-        _ => {
-            let mut conn = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("USE {schema}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            read!(conn)
-        }
-    }
+    db.text_rows(&ui_run_log(db.backend))
+        .await
+        .into_iter()
+        .map(|mut row| {
+            let mut take = |i: usize| row[i].take();
+            UiRun {
+                prcid: take(0).unwrap_or_default(),
+                mapref: take(1).unwrap_or_default(),
+                status: take(2).unwrap_or_default(),
+                joblogid: take(3),
+                sessionid: take(4),
+                param1: take(6),
+                error_type: take(7),
+                error: take(8),
+            }
+        })
+        .collect()
 }
 
 async fn runs_on_the_original_install(db: TestDb) {

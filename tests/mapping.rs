@@ -484,41 +484,7 @@ async fn insert_request(db: &TestDb, mapref: &str, payload: &str) -> String {
 
 /// Rows of `sql` with every column as text.
 async fn rows(db: &TestDb, sql: &str) -> Vec<Vec<Option<String>>> {
-    use sqlx::{Connection as _, Row as _};
-    let schema = db.schema.as_deref().unwrap();
-    macro_rules! read {
-        ($conn:expr) => {{
-            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                .fetch_all(&mut $conn)
-                .await
-                .unwrap();
-            rows.iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| row.get::<Option<String>, _>(i))
-                        .collect()
-                })
-                .collect()
-        }};
-    }
-    match db.backend {
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            read!(conn)
-        }
-        _ => {
-            let mut conn = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("USE {schema}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            read!(conn)
-        }
-    }
+    db.text_rows(sql).await
 }
 
 fn text(backend: Backend, column: &str) -> String {
@@ -787,6 +753,45 @@ async fn mapping_jobs_load_dimensions_and_facts(db: TestDb) {
     )
     .await;
     assert_eq!(sales, [vec![s("1004")]]);
+
+    // A KEY checkpoint in param1 resumes after that key, in key order.
+    run_job(
+        &db,
+        &*store,
+        "FCT_SALES",
+        r#"{"param1": "1002", "param2": "2026-01-01", "truncate_flag": "Y"}"#,
+    )
+    .await;
+    let sales = rows(
+        &db,
+        &format!(
+            "SELECT {} FROM FCT_SALES ORDER BY SKEY",
+            text(db.backend, "SALE_ID")
+        ),
+    )
+    .await;
+    assert_eq!(sales, [vec![s("1003")], vec![s("1004")]]);
+
+    // Hashes another driver rendered are rewritten from the source, and nothing is
+    // versioned: the next run sees no change. (The target is brought up to date with the
+    // source first: a rehash would hide a change made since the last load.)
+    run_job(&db, &*store, "DIM_CUSTOMER", "{}").await;
+    let before = dimension(&db, "DIM_CUSTOMER").await;
+    db.exec_raw(&["UPDATE DIM_CUSTOMER SET RWHKEY = 'from another driver' WHERE CURFLG = 'Y'"])
+        .await;
+    cli(&db, &scratch.dir, &["dwtool", "rehash", "DIM_CUSTOMER"]);
+    assert_eq!(dimension(&db, "DIM_CUSTOMER").await, before);
+    run_job(&db, &*store, "DIM_CUSTOMER", "{}").await;
+    assert_eq!(
+        job_log(&db, "DIM_CUSTOMER").await.last().unwrap().1,
+        "0",
+        "nothing changed after the rehash"
+    );
+    let shown = cli(&db, &scratch.dir, &["dwtool", "show", "DIM_CUSTOMER"]);
+    assert!(
+        shown.contains("dimension, SCD type 2") && shown.contains("CUST_NAME"),
+        "{shown}"
+    );
 
     // A database error fails the run, names the cause, and leaves the target as it was.
     let id = insert_request(&db, "DIM_BAD", "{}").await;

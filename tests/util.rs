@@ -165,6 +165,45 @@ impl TestDb {
         }
     }
 
+    /// The rows of `sql`, read outside the store as another tool would, every column
+    /// as text (cast them in `sql`).
+    pub async fn text_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        use sqlx::Row as _;
+        macro_rules! read {
+            ($conn:expr) => {{
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut $conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .iter()
+                    .map(|row| {
+                        (0..row.len())
+                            .map(|i| row.get::<Option<String>, _>(i))
+                            .collect()
+                    })
+                    .collect()
+            }};
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                read!(conn)
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let schema = self.schema.as_deref().unwrap();
+                run_each!(&mut conn, [format!("SET search_path TO {schema}")]);
+                read!(conn)
+            }
+            Backend::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(&self.url).await.unwrap();
+                let schema = self.schema.as_deref().unwrap();
+                run_each!(&mut conn, [format!("USE {schema}")]);
+                read!(conn)
+            }
+        }
+    }
+
     /// Drops what the test made.
     pub async fn cleanup(&self) {
         match (self.backend, &self.schema) {

@@ -546,7 +546,7 @@ const NODE: &str = "('pgbench' || CAST(:client_id AS text))";
 /// (so that `$1` does not match inside `$13`).
 fn substitute(statement: &str, values: &[(usize, String)]) -> String {
     let mut sorted = values.to_vec();
-    sorted.sort_by(|a, b| b.0.cmp(&a.0));
+    sorted.sort_by_key(|v| std::cmp::Reverse(v.0));
     sorted
         .iter()
         .fold(statement.to_string(), |text, (n, value)| {

@@ -36,7 +36,7 @@ async fn exec(conn: &mut PgConnection, sql: &str) {
 
 fn psql_pipe(url: &str, schema: &str) {
     let options = format!("-c search_path={schema}");
-    let source = Command::new("psql")
+    let mut source = Command::new("psql")
         .args([url, "-X", "-q", "-c"])
         .arg(format!("\\copy (SELECT {COLUMNS} FROM src) to stdout"))
         .env("PGOPTIONS", &options)
@@ -46,11 +46,15 @@ fn psql_pipe(url: &str, schema: &str) {
     let target = Command::new("psql")
         .args([url, "-X", "-q", "-c", "\\copy dst from stdin"])
         .env("PGOPTIONS", &options)
-        .stdin(source.stdout.expect("psql stdout"))
+        .stdin(source.stdout.take().expect("psql stdout"))
         .stdout(Stdio::null())
         .status()
         .expect("psql (target)");
     assert!(target.success(), "the psql pipe failed");
+    assert!(
+        source.wait().expect("psql (source)").success(),
+        "the psql source failed"
+    );
 }
 
 async fn dwsched_load(connections: &Connections, query: &str) {

@@ -69,7 +69,7 @@ fn by_hand(url: &str, schema: &str, table: &str) {
         Stdio::null(),
     );
     assert!(setup.wait().unwrap().success());
-    let source = psql(
+    let mut source = psql(
         url,
         schema,
         &format!("\\copy ({SOURCE_SQL}) to stdout"),
@@ -79,9 +79,10 @@ fn by_hand(url: &str, schema: &str, table: &str) {
         url,
         schema,
         "\\copy stage from stdin",
-        Stdio::from(source.stdout.expect("psql stdout")),
+        Stdio::from(source.stdout.take().expect("psql stdout")),
     );
     assert!(target.wait().unwrap().success(), "the psql pipe failed");
+    assert!(source.wait().unwrap().success(), "the psql source failed");
     let apply = format!(
         "BEGIN; \
          CREATE SEQUENCE IF NOT EXISTS {table}_seq; \
@@ -144,7 +145,7 @@ fn metadata(table: &str) -> DwtoolMapping {
 async fn by_dwsched(connections: &Connections, table: &str) -> i64 {
     let mapref = table.to_uppercase();
     let report = build_plan(&mapref, &metadata(table));
-    let plan = report.plan.unwrap_or_else(|| panic!("{report}"));
+    let plan = report.plan.clone().unwrap_or_else(|| panic!("{report}"));
     let run = MappingRun {
         plan,
         source_connection: "pg".into(),

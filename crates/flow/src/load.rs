@@ -90,7 +90,16 @@ async fn transfer(
         let read = if copy_through && let DbConn::Postgres(c) = &mut source.conn {
             read_copy_out(c, query, batch_size, &sender).await
         } else {
-            read_values(&mut source.conn, &bound.text, &values, batch_size, &sender).await
+            let read = Read::Typed;
+            read_values(
+                &mut source.conn,
+                &bound.text,
+                &values,
+                batch_size,
+                read,
+                &sender,
+            )
+            .await
         };
         if read.is_ok() {
             let _ = sender.send(Message::End).await;
@@ -129,12 +138,21 @@ async fn transfer(
     }
 }
 
+/// How SQLite values are read: by their column's declared type (a `DATE` column's text
+/// as a date), or as stored, as Python's `sqlite3` returns them (for DWTOOL's hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    Typed,
+    AsStored,
+}
+
 /// Streams a query's rows, decoded, in batches.
 pub(crate) async fn read_values(
     conn: &mut DbConn,
     sql: &str,
     values: &[Value],
     batch_size: usize,
+    read: Read,
     sender: &mpsc::Sender<Message>,
 ) -> Result<i64, String> {
     match conn {
@@ -173,7 +191,10 @@ pub(crate) async fn read_values(
                 |row: &sqlx::sqlite::SqliteRow| Ok::<_, UnsupportedColumn>(
                     row.columns()
                         .iter()
-                        .map(|c| sqlite_decoder(c.type_info().name()))
+                        .map(|c| match read {
+                            Read::Typed => sqlite_decoder(c.type_info().name()),
+                            Read::AsStored => Decoder::Dynamic,
+                        })
                         .collect()
                 ),
                 decode_sqlite
@@ -195,7 +216,7 @@ impl Connections {
         let mut session = self.session(name).await?;
         let (sender, mut receiver) = mpsc::channel(1);
         let reading = async {
-            let read = read_values(&mut session.conn, sql, &[], 1000, &sender).await;
+            let read = read_values(&mut session.conn, sql, &[], 1000, Read::Typed, &sender).await;
             drop(sender);
             read
         };

@@ -625,7 +625,7 @@ mod properties {
                     crate::MonthDay::Day(d) => date.day() == (*d).min(last.day()),
                     crate::MonthDay::Last => date == last,
                 };
-                date.month0() % step == 0 && day_ok && on_time(*at)
+                date.month0().is_multiple_of(*step) && day_ok && on_time(*at)
             }
             Rule::Cron(_) => true,
         }

@@ -568,6 +568,29 @@ impl FromStr for Backend {
     }
 }
 
+/// The statement a node's run claim sends to PostgreSQL (`$1` now, `$2` the limit, `$3`
+/// the node, `$4` the lease in seconds), for tools that replay the node's load on the
+/// database (the benchmarks' pgbench ceiling).
+pub fn postgres_run_claim_statement() -> String {
+    common::with_database_clock(
+        Backend::Postgres,
+        &postgres::claim_sql(dwsched_model::RequestClass::Runs),
+    )
+}
+
+/// The statements a node's run journal sends to PostgreSQL for a batch of run opens,
+/// of run ends with their `DMS_JOBLOG` rows, and of request completions (each takes
+/// arrays, one element per run), for tools that replay the node's load.
+pub fn postgres_run_write_statements() -> [&'static str; 3] {
+    postgres::RUN_WRITE_STATEMENTS
+}
+
+/// The claimer's read of the claimed jobs' flows on PostgreSQL, for the maprefs `among`
+/// selects (`= ANY(…)`), for tools that replay the node's load.
+pub fn postgres_flows_to_run_statement(among: &str) -> String {
+    common::flows_to_run_sql(among)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,27 +626,4 @@ mod tests {
         assert!(err.contains("unknown scheme 'oracle'"), "{err}");
         assert!(!err.contains("pw@"), "{err}");
     }
-}
-
-/// The statement a node's run claim sends to PostgreSQL (`$1` now, `$2` the limit, `$3`
-/// the node, `$4` the lease in seconds), for tools that replay the node's load on the
-/// database (the benchmarks' pgbench ceiling).
-pub fn postgres_run_claim_statement() -> String {
-    common::with_database_clock(
-        Backend::Postgres,
-        &postgres::claim_sql(dwsched_model::RequestClass::Runs),
-    )
-}
-
-/// The statements a node's run journal sends to PostgreSQL for a batch of run opens,
-/// of run ends with their `DMS_JOBLOG` rows, and of request completions (each takes
-/// arrays, one element per run), for tools that replay the node's load.
-pub fn postgres_run_write_statements() -> [&'static str; 3] {
-    postgres::RUN_WRITE_STATEMENTS
-}
-
-/// The claimer's read of the claimed jobs' flows on PostgreSQL, for the maprefs `among`
-/// selects (`= ANY(…)`), for tools that replay the node's load.
-pub fn postgres_flows_to_run_statement(among: &str) -> String {
-    common::flows_to_run_sql(among)
 }

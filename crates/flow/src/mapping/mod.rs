@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::{DbConn, DbKind, Session, until_stopped};
-use crate::load::read_values;
+use crate::load::{Read, read_values};
 use crate::sql::push_value;
 use crate::step::{RowError, RowTotals, RunContext, StepEnd, StepError};
 use crate::target::{Message, Rows};
@@ -253,7 +253,16 @@ async fn load(
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     let source_spec = source.spec.clone();
     let reading = async {
-        let read = read_values(&mut source.conn, &query, &[], plan.batch_rows, &sender).await;
+        let as_stored = Read::AsStored;
+        let read = read_values(
+            &mut source.conn,
+            &query,
+            &[],
+            plan.batch_rows,
+            as_stored,
+            &sender,
+        );
+        let read = read.await;
         if read.is_ok() {
             let _ = sender.send(Message::End).await;
         }
