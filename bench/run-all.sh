@@ -21,4 +21,8 @@ cat "$peers/versions.txt"
 
 echo "== running the workloads"
 DWSCHED_BIN=target/release/dwsched target/release/compare "$peers" bench/RESULTS.md
+echo "== the DWTOOL mapping job beside hand-written SQL"
+target/release/mapping-bench | grep -v '^NOTICE' > "$peers/mapping.txt"
+cat "$peers/mapping.txt"
+{ echo; echo '## DWTOOL mapping job (mapping-bench)'; echo; echo '```'; cat "$peers/mapping.txt"; echo '```'; } >> bench/RESULTS.md
 echo "== done in $(( ($(date +%s) - started) / 60 )) min; see bench/RESULTS.md"

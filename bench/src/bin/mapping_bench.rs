@@ -58,21 +58,24 @@ fn psql(url: &str, schema: &str, command: &str, stdin: Stdio) -> std::process::C
         .expect("psql")
 }
 
-/// The hand-written load into `table`: stage with `\copy`, hash in SQL, expire, insert.
+/// The hand-written load into `table`: the source piped with `\copy` into a staging
+/// table, its hash computed on the way out, then one expire and one insert.
 fn by_hand(url: &str, schema: &str, table: &str) {
-    let hash = "md5(concat_ws('|', cust_id, cust_name, coalesce(city, '<NULL>'), segment))";
     let mut setup = psql(
         url,
         schema,
         "DROP TABLE IF EXISTS stage; CREATE UNLOGGED TABLE stage (cust_id NUMERIC(10), \
-         cust_name VARCHAR(100), city VARCHAR(100), segment VARCHAR(20))",
+         cust_name VARCHAR(100), city VARCHAR(100), segment VARCHAR(20), h VARCHAR(32))",
         Stdio::null(),
     );
     assert!(setup.wait().unwrap().success());
     let mut source = psql(
         url,
         schema,
-        &format!("\\copy ({SOURCE_SQL}) to stdout"),
+        &format!(
+            "\\copy (SELECT x.*, md5(concat_ws('|', x.cust_id, x.cust_name, \
+             coalesce(x.city, '<NULL>'), x.segment)) FROM ({SOURCE_SQL}) x) to stdout"
+        ),
         Stdio::null(),
     );
     let mut target = psql(
@@ -88,9 +91,9 @@ fn by_hand(url: &str, schema: &str, table: &str) {
          CREATE SEQUENCE IF NOT EXISTS {table}_seq; \
          CREATE INDEX ON stage (cust_id); ANALYZE stage; \
          UPDATE {table} t SET curflg = 'N', todt = now()::timestamp(0), recupdt = now()::timestamp(0) \
-           FROM stage s WHERE t.curflg = 'Y' AND t.cust_id = s.cust_id AND t.rwhkey <> {hash}; \
+           FROM stage s WHERE t.curflg = 'Y' AND t.cust_id = s.cust_id AND t.rwhkey <> s.h; \
          INSERT INTO {table} (skey, rwhkey, cust_id, cust_name, city, segment, curflg, fromdt, todt, reccrdt, recupdt) \
-           SELECT nextval('{table}_seq'), {hash}, cust_id, cust_name, city, segment, 'Y', \
+           SELECT nextval('{table}_seq'), s.h, s.cust_id, s.cust_name, s.city, s.segment, 'Y', \
            now()::timestamp(0), '9999-12-31', now()::timestamp(0), now()::timestamp(0) FROM stage s \
            WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.curflg = 'Y' AND t.cust_id = s.cust_id); \
          COMMIT"

@@ -35,9 +35,11 @@ pub use dwlogic::{DwLogic, DwLogicError, is_mapping_code};
 pub use plan::{Checkpoint, MappedColumn, MappingPlan, PlanReport, TargetKind, build_plan};
 use statements::{Dialect, Statements};
 
-/// Staged rows each apply statement covers: each is one join against the target, so
-/// batches are large, and bounded so that statements and a stop stay short.
-const APPLY_BATCH_ROWS: i64 = 50_000;
+/// Staged rows each apply statement covers. Each statement joins its batch with the
+/// whole target (DWTOOL's tables have no index on the business key), so batches are
+/// large; they are bounded so that one statement's work, and the wait for a stop to
+/// land between two, stays bounded too.
+const APPLY_BATCH_ROWS: i64 = 250_000;
 /// Source rows read ahead of the staging.
 const READ_AHEAD: usize = 2;
 
@@ -655,10 +657,10 @@ async fn apply<T: TargetTx>(
     statements: &Statements,
     staged: i64,
 ) -> Result<(u64, i64), (&'static str, sqlx::Error)> {
-    for sql in statements.index_stage() {
+    for sql in statements.analyze_stage() {
         tx.execute(&sql, &[])
             .await
-            .map_err(|e| ("indexing the staging table", e))?;
+            .map_err(|e| ("analysing the staging table", e))?;
     }
     let mut duplicates = 0;
     for (sql, counts) in statements.drop_duplicates() {

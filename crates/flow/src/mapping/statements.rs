@@ -227,35 +227,34 @@ impl Statements {
         )
     }
 
-    pub(crate) fn index_stage(&self) -> Vec<String> {
+    /// Statistics for the planner (a temporary table has none until analysed).
+    pub(crate) fn analyze_stage(&self) -> Vec<String> {
         match self.dialect {
-            Dialect::Postgres => vec![
-                format!("CREATE INDEX ON {STAGE} ({})", self.key_list()),
-                format!("CREATE INDEX ON {STAGE} (dwsched_seq)"),
-                format!("ANALYZE {STAGE}"),
-            ],
+            Dialect::Postgres => vec![format!("ANALYZE {STAGE}")],
             Dialect::MySql => Vec::new(),
         }
     }
 
     /// Removes every staged row whose key comes again later in the source; the
-    /// statements marked `true` count the rows removed.
+    /// statements marked `true` count the rows removed. The keys seen more than once
+    /// are found by one aggregate, so a source without repeats costs one pass.
     pub(crate) fn drop_duplicates(&self) -> Vec<(String, bool)> {
+        let keys = self.key_list();
+        let repeated = format!(
+            "SELECT {keys}, MAX(dwsched_seq) AS dwsched_seq FROM {STAGE} GROUP BY {keys} \
+             HAVING COUNT(*) > 1"
+        );
         match self.dialect {
             Dialect::Postgres => vec![(
                 format!(
-                    "DELETE FROM {STAGE} a USING {STAGE} b WHERE {} AND a.dwsched_seq < b.dwsched_seq",
-                    self.key_match("a", "b")
+                    "DELETE FROM {STAGE} s USING ({repeated}) l WHERE {} AND s.dwsched_seq < l.dwsched_seq",
+                    self.key_match("s", "l")
                 ),
                 true,
             )],
             Dialect::MySql => vec![
                 (
-                    format!(
-                        "CREATE TEMPORARY TABLE {LAST} (INDEX ({keys})) AS SELECT {keys}, \
-                         MAX(dwsched_seq) AS dwsched_seq FROM {STAGE} GROUP BY {keys}",
-                        keys = self.key_list()
-                    ),
+                    format!("CREATE TEMPORARY TABLE {LAST} (INDEX ({keys})) AS {repeated}"),
                     false,
                 ),
                 (

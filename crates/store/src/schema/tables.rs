@@ -1,0 +1,408 @@
+//! The tables and indexes of SPEC §3 (and of DWTOOL's mapping metadata), described
+//! once; `schema.rs` renders them for each backend and lists the migrations.
+
+use super::ColumnType::*;
+use super::{ColumnType, Index, Table, col, col_default, col_required};
+
+const NAME: ColumnType = Varchar(100);
+const FLAG: ColumnType = Varchar(1);
+/// `SESSIONID`, as the original install declares it (Oracle `NUMBER(30)`).
+const SESSION: ColumnType = Numeric(30);
+
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "DMS_JOB",
+        text_key: None,
+        columns: &[
+            col(
+                "JOBID",
+                Id {
+                    sequence: "DMS_JOBSEQ",
+                },
+            ),
+            col_required("MAPREF", NAME),
+            col("TRGCONID", BigInt),
+            col("TRGSCHM", NAME),
+            col("TRGTBNM", NAME),
+            col("TRGTBTYP", Varchar(30)),
+            col_default("STFLG", FLAG, "'A'"),
+            col_default("CURFLG", FLAG, "'Y'"),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            // What DWTOOL's generator copies from the mapping (SPEC §7.1).
+            col("MAPID", BigInt),
+            col("FRQCD", Varchar(10)),
+            col("SRCSYSTM", NAME),
+            col("BLKPRCROWS", Int),
+            col("CHKPNTSTRTGY", Varchar(20)),
+            col("CHKPNTCLNM", NAME),
+            col("CHKPNTENBLD", FLAG),
+        ],
+    },
+    // DWTOOL's mapping metadata, read to plan its mapping jobs (SPEC §7.1); created
+    // empty where a site has none.
+    Table {
+        name: "DMS_JOBDTL",
+        text_key: None,
+        columns: &[
+            col(
+                "JOBDTLID",
+                Id {
+                    sequence: "DMS_JOBDTLSEQ",
+                },
+            ),
+            col_required("MAPREF", Varchar(50)),
+            col("MAPDTLID", BigInt),
+            col("TRGCLNM", NAME),
+            col("TRGCLDTYP", Varchar(50)),
+            col("TRGKEYFLG", FLAG),
+            col("TRGKEYSEQ", Int),
+            col("TRGCLDESC", Varchar(500)),
+            col("MAPLOGIC", Text),
+            col("MAPRSQLCD", NAME),
+            col("KEYCLNM", NAME),
+            col("VALCLNM", NAME),
+            col("MAPCMBCD", Varchar(20)),
+            col("EXCSEQ", Int),
+            col("SCDTYP", Int),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            col_default("CURFLG", FLAG, "'Y'"),
+        ],
+    },
+    Table {
+        name: "DMS_MAPRSQL",
+        text_key: None,
+        columns: &[
+            col(
+                "MAPRSQLID",
+                Id {
+                    sequence: "DMS_MAPRSQLSEQ",
+                },
+            ),
+            col_required("MAPRSQLCD", NAME),
+            col("MAPRSQL", Text),
+            col("SQLCONID", BigInt),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            col_default("CURFLG", FLAG, "'Y'"),
+        ],
+    },
+    Table {
+        name: "DMS_PARAMS",
+        text_key: Some("PRTYP, DBTYP, PRCD"),
+        columns: &[
+            col_required("PRTYP", NAME),
+            col_required("PRCD", NAME),
+            col("PRDESC", Varchar(500)),
+            col("PRVAL", Varchar(4000)),
+            col_default("DBTYP", Varchar(50), "'GENERIC'"),
+            col("PRRECCRDT", Timestamp),
+            col("PRRECUPDT", Timestamp),
+            col_default("CURFLG", FLAG, "'Y'"),
+        ],
+    },
+    Table {
+        name: "DMS_JOBFLW",
+        text_key: None,
+        columns: &[
+            col(
+                "JOBFLWID",
+                Id {
+                    sequence: "DMS_JOBFLWSEQ",
+                },
+            ),
+            col("JOBID", BigInt),
+            col_required("MAPREF", NAME),
+            col("TRGSCHM", NAME),
+            col("TRGTBTYP", Varchar(30)),
+            col("TRGTBNM", NAME),
+            col("DWLOGIC", Text),
+            col_default("STFLG", FLAG, "'A'"),
+            col_default("CURFLG", FLAG, "'Y'"),
+            col("RECRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_JOBSCH",
+        text_key: None,
+        columns: &[
+            col(
+                "JOBSCHID",
+                Id {
+                    sequence: "DMS_JOBSCHSEQ",
+                },
+            ),
+            col("JOBFLWID", BigInt),
+            col_required("MAPREF", NAME),
+            col("FRQCD", Varchar(10)),
+            col("FRQDD", Varchar(10)),
+            col("FRQHH", Int),
+            col("FRQMI", Int),
+            col("STRTDT", Timestamp),
+            col("ENDDT", Timestamp),
+            col_default("STFLG", FLAG, "'A'"),
+            col_default("SCHFLG", FLAG, "'N'"),
+            col_default("CURFLG", FLAG, "'Y'"),
+            col("DPND_JOBSCHID", BigInt),
+            col("LST_RUN_DT", Timestamp),
+            col("NXT_RUN_DT", Timestamp),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            // Extensions of dwsched (SPEC §3).
+            col("TIMEZONE", Varchar(64)),
+            col("CRONEXPR", Varchar(200)),
+            col("MISFIRE", Varchar(10)),
+            col("MAXFAIL", Int),
+            col_default("FAILCNT", Int, "0"),
+            col("SCHERR", Text),
+            // When the row's schedule last changed, by the database's clock; kept by the
+            // trigger of `schedule_change_triggers`, whoever writes the row.
+            col("CHGDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_PRCREQ",
+        text_key: Some("REQUEST_ID"),
+        columns: &[
+            col_required("REQUEST_ID", Varchar(64)),
+            col_required("MAPREF", NAME),
+            col_required("REQUEST_TYPE", Varchar(30)),
+            col("PAYLOAD", Text),
+            col_default("STATUS", Varchar(20), "'NEW'"),
+            col("REQUESTED_AT", Timestamp),
+            col("CLAIMED_AT", Timestamp),
+            col("CLAIMED_BY", Varchar(64)),
+            col("COMPLETED_AT", Timestamp),
+            col("RESULT_PAYLOAD", Text),
+            // Extensions of dwsched (SPEC §3).
+            col("DEDUPE_KEY", Varchar(200)),
+            col("NOT_BEFORE", Timestamp),
+            col_default("ATTEMPTS", Int, "0"),
+            col("LEASE_UNTIL", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_PRCLOG",
+        text_key: None,
+        columns: &[
+            col(
+                "PRCID",
+                Id {
+                    sequence: "DMS_PRCLOGSEQ",
+                },
+            ),
+            col("JOBID", BigInt),
+            col("JOBFLWID", BigInt),
+            col("STRTDT", Timestamp),
+            col("ENDDT", Timestamp),
+            col("STATUS", Varchar(2)),
+            col("MSG", Text),
+            col("PRCLOG", Text),
+            col("MAPREF", NAME),
+            col("SESSIONID", SESSION),
+            col("PARAM1", Varchar(250)),
+            col("PARAM2", Varchar(250)),
+            col("PARAM3", Varchar(250)),
+            col("PARAM4", Varchar(250)),
+            col("PARAM5", Varchar(250)),
+            col("PARAM6", Varchar(250)),
+            col("PARAM7", Varchar(250)),
+            col("PARAM8", Varchar(250)),
+            col("PARAM9", Varchar(250)),
+            col("PARAM10", Varchar(250)),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+            // Extensions of dwsched (SPEC §3).
+            col("REQUEST_ID", Varchar(64)),
+            col("NODE", NAME),
+        ],
+    },
+    Table {
+        name: "DMS_JOBLOG",
+        text_key: None,
+        columns: &[
+            col(
+                "JOBLOGID",
+                Id {
+                    sequence: "DMS_JOBLOGSEQ",
+                },
+            ),
+            col("PRCDT", Timestamp),
+            col("MAPREF", NAME),
+            col("JOBID", BigInt),
+            col("SRCROWS", BigInt),
+            col("TRGROWS", BigInt),
+            col("ERRROWS", BigInt),
+            col("PRCID", BigInt),
+            col("SESSIONID", SESSION),
+            col("RECCRDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_JOBERR",
+        text_key: None,
+        columns: &[
+            col(
+                "ERRID",
+                Id {
+                    sequence: "DMS_JOBERRSEQ",
+                },
+            ),
+            col("JOBLOGID", BigInt),
+            col("PRCDT", Timestamp),
+            col("ERRTYP", Varchar(10)),
+            col("DBERRMSG", Text),
+            col("ERRMSG", Text),
+            col("KEYVALUE", Text),
+            col("JOBID", BigInt),
+            col("SESSIONID", SESSION),
+            col("PRCID", BigInt),
+            col("MAPREF", NAME),
+        ],
+    },
+    Table {
+        name: "DMS_DBCONDTLS",
+        text_key: None,
+        columns: &[
+            col(
+                "CONID",
+                Id {
+                    sequence: "DMS_DBCONDTLSSEQ",
+                },
+            ),
+            col_required("CONNM", NAME),
+            col("DBTYP", Varchar(30)),
+            col("DBHOST", Varchar(255)),
+            col("DBPORT", Int),
+            col("DBSRVNM", NAME),
+            col("USRNM", NAME),
+            col("PASSWD", Varchar(500)),
+            col("CONSTR", Text),
+            col("SCHNM", NAME),
+            col_default("CURFLG", FLAG, "'Y'"),
+        ],
+    },
+    Table {
+        name: "DMS_SCHNODE",
+        text_key: Some("NODE_ID"),
+        columns: &[
+            col_required("NODE_ID", NAME),
+            col("HOST", Varchar(255)),
+            col("PID", BigInt),
+            col("VERSION", Varchar(30)),
+            col("STARTED_AT", Timestamp),
+            col("HEARTBEAT_AT", Timestamp),
+            col("ROLE", Varchar(30)),
+        ],
+    },
+    Table {
+        name: "DMS_SCHLEASE",
+        text_key: Some("NAME"),
+        columns: &[
+            col_required("NAME", NAME),
+            col("HOLDER", NAME),
+            col("LEASE_UNTIL", Timestamp),
+            col("ACQUIRED_AT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_SCHVER",
+        text_key: Some("NAME"),
+        columns: &[
+            col_required("NAME", NAME),
+            col_default("VERSION", BigInt, "0"),
+        ],
+    },
+];
+
+pub const INDEXES: &[Index] = &[
+    Index {
+        name: "DMS_PRCREQ_STATUS_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["STATUS", "REQUESTED_AT"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_PRCREQ_MAPREF_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["MAPREF"],
+        unique: false,
+    },
+    // The control claim's seeks for the request types that do not start runs.
+    Index {
+        name: "DMS_PRCREQ_STATUS_TYPE_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["STATUS", "REQUEST_TYPE", "REQUESTED_AT"],
+        unique: false,
+    },
+    // The claim's per-mapref checks (an older waiting request, one being processed)
+    // are seeks on this index rather than scans of a mapref's history.
+    Index {
+        name: "DMS_PRCREQ_MAPREF_STATUS_IDX",
+        table: "DMS_PRCREQ",
+        columns: &["MAPREF", "STATUS", "REQUESTED_AT"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_PRCREQ_DEDUPE_UK",
+        table: "DMS_PRCREQ",
+        columns: &["DEDUPE_KEY"],
+        unique: true,
+    },
+    Index {
+        name: "DMS_PRCLOG_MAPREF_IDX",
+        table: "DMS_PRCLOG",
+        columns: &["MAPREF", "STATUS"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_PRCLOG_STATUS_IDX",
+        table: "DMS_PRCLOG",
+        columns: &["STATUS"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBLOG_PRCID_IDX",
+        table: "DMS_JOBLOG",
+        columns: &["PRCID"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBERR_PRCID_IDX",
+        table: "DMS_JOBERR",
+        columns: &["PRCID"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBSCH_MAPREF_IDX",
+        table: "DMS_JOBSCH",
+        columns: &["MAPREF", "CURFLG"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBSCH_CHGDT_IDX",
+        table: "DMS_JOBSCH",
+        columns: &["CHGDT"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOBFLW_MAPREF_IDX",
+        table: "DMS_JOBFLW",
+        columns: &["MAPREF", "CURFLG"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_JOB_MAPREF_IDX",
+        table: "DMS_JOB",
+        columns: &["MAPREF", "CURFLG"],
+        unique: false,
+    },
+    Index {
+        name: "DMS_DBCONDTLS_CONNM_UK",
+        table: "DMS_DBCONDTLS",
+        columns: &["CONNM"],
+        unique: true,
+    },
+];
