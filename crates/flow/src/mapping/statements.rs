@@ -460,3 +460,133 @@ impl Binds {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::plan::{Checkpoint, MappedColumn, PlanCombination};
+
+    fn plan(kind: TargetKind, scd_type: i64) -> MappingPlan {
+        let column = |name: &str| MappedColumn {
+            target: name.into(),
+            source: name.into(),
+            hashed: true,
+        };
+        MappingPlan {
+            mapref: "DIM_X".into(),
+            jobid: 1,
+            target_conid: 2,
+            target_schema: Some("DW".into()),
+            target_table: "DIM_X".into(),
+            target_kind: kind,
+            columns: vec![column("ID"), column("NAME")],
+            key: vec![column("ID")],
+            combination: PlanCombination {
+                code: "A00".into(),
+                scd_type,
+                sql: "SELECT 1".into(),
+                source_conid: 3,
+            },
+            batch_rows: 10,
+            checkpoint: Checkpoint::Disabled,
+        }
+    }
+
+    const DIMENSION: [&str; 9] = [
+        "skey", "rwhkey", "id", "name", "curflg", "fromdt", "todt", "reccrdt", "recupdt",
+    ];
+
+    fn at() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 3, 1)
+            .and_then(|d| d.and_hms_opt(8, 0, 0))
+            .unwrap()
+    }
+
+    fn columns(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn scd2_on_postgres_expires_then_inserts_from_the_sequence() {
+        let statements = Statements::new(
+            &plan(TargetKind::Dim, 2),
+            Dialect::Postgres,
+            &columns(&DIMENSION),
+        )
+        .ok()
+        .unwrap();
+        let applied = statements.apply(at(), &(1..=500));
+        assert_eq!(applied.len(), 2);
+        let (_, expire, binds, counts) = &applied[0];
+        assert_eq!(
+            expire,
+            "UPDATE dw.dim_x t SET \"curflg\" = 'N', \"todt\" = $1, \"recupdt\" = $2 \
+             FROM dwsched_stage s WHERE s.dwsched_seq BETWEEN $3 AND $4 AND t.\"id\" = s.\"id\" \
+             AND t.\"curflg\" = 'Y' AND t.\"rwhkey\" IS DISTINCT FROM s.dwsched_hash"
+        );
+        assert_eq!(binds.len(), 4);
+        assert!(!counts, "expirations are not written rows");
+        let (_, insert, binds, counts) = &applied[1];
+        assert_eq!(
+            insert,
+            "INSERT INTO dw.dim_x (\"skey\", \"id\", \"name\", \"rwhkey\", \"curflg\", \"fromdt\", \
+             \"todt\", \"reccrdt\", \"recupdt\") SELECT nextval('dw.dim_x_seq'), s.\"id\", s.\"name\", \
+             s.dwsched_hash, 'Y', $1, $2, $3, $4 FROM dwsched_stage s WHERE s.dwsched_seq BETWEEN $5 \
+             AND $6 AND NOT EXISTS (SELECT 1 FROM dw.dim_x t WHERE t.\"id\" = s.\"id\" AND \
+             t.\"curflg\" = 'Y') ORDER BY s.dwsched_seq"
+        );
+        assert_eq!(binds[1], Value::Timestamp(open_end()));
+        assert!(counts);
+    }
+
+    #[test]
+    fn a_mysql_fact_is_upserted_by_key_with_positional_binds() {
+        let names = columns(&["SKEY", "RWHKEY", "ID", "NAME", "RECCRDT", "RECUPDT"]);
+        let statements = Statements::new(&plan(TargetKind::Fact, 1), Dialect::MySql, &names)
+            .ok()
+            .unwrap();
+        let applied = statements.apply(at(), &(1..=500));
+        let (_, update, binds, _) = &applied[0];
+        assert_eq!(
+            update,
+            "UPDATE `DIM_X` t JOIN dwsched_stage s ON t.`ID` = s.`ID` SET t.`NAME` = s.`NAME`, \
+             t.`RWHKEY` = s.dwsched_hash, t.`RECUPDT` = ? WHERE s.dwsched_seq BETWEEN ? AND ? \
+             AND NOT (t.`RWHKEY` <=> s.dwsched_hash)"
+        );
+        assert_eq!(
+            binds,
+            &[Value::Timestamp(at()), Value::Int(1), Value::Int(500)]
+        );
+        let (_, insert, binds, _) = &applied[1];
+        assert!(
+            insert.starts_with(
+                "INSERT INTO `DIM_X` (`ID`, `NAME`, `RWHKEY`, `RECCRDT`, `RECUPDT`) SELECT"
+            ),
+            "no SKEY (AUTO_INCREMENT), no version columns: {insert}"
+        );
+        assert_eq!(binds.len(), 4);
+        assert_eq!(statements.truncate(), "DELETE FROM `DIM_X`");
+        assert!(statements.ensure_sequence().is_none());
+    }
+
+    #[test]
+    fn missing_columns_and_unsafe_names_are_refused_by_name() {
+        let error = |plan: &MappingPlan, names: &[&str]| match Statements::new(
+            plan,
+            Dialect::Postgres,
+            &columns(names),
+        ) {
+            Ok(_) => panic!("accepted"),
+            Err(failure) => failure.error.to_string(),
+        };
+        let message = error(&plan(TargetKind::Dim, 2), &["skey", "rwhkey", "id", "name"]);
+        assert!(
+            message.contains("has no column CURFLG, which a dimension needs"),
+            "{message}"
+        );
+        let mut unsafe_name = plan(TargetKind::Fact, 1);
+        unsafe_name.target_table = "x; DROP TABLE y".into();
+        let message = error(&unsafe_name, &DIMENSION);
+        assert!(message.contains("is not a plain table name"), "{message}");
+    }
+}
