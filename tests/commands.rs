@@ -18,6 +18,7 @@ fn context(dir: &std::path::Path) -> RunContext {
         log_dir: dir.to_path_buf(),
         connections: dwsched_flow::Connections::default(),
         mappings: Default::default(),
+        progress: Default::default(),
         stop: StopSignal::new(),
         supervisor: env!("CARGO_BIN_EXE_dwsched").into(),
     }

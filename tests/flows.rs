@@ -56,6 +56,7 @@ impl Fixture {
             log_dir: self.log_dir.clone(),
             connections: self.connections.clone(),
             mappings: Default::default(),
+            progress: Default::default(),
             stop: StopSignal::new(),
             supervisor: PathBuf::from(env!("CARGO_BIN_EXE_dwsched")),
         }

@@ -814,7 +814,17 @@ async fn mapping_jobs_load_dimensions_and_facts(db: TestDb) {
         LONG,
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Its DMS_JOBLOG row is kept current while it runs.
+    let fetched = eventually(
+        LONG,
+        "DIM_BIG's rows fetched so far in DMS_JOBLOG",
+        || async {
+            let log = job_log(&db, "DIM_BIG").await;
+            (log.len() == 1 && log[0].0 != "0").then_some(log[0].0.clone())
+        },
+    )
+    .await;
+    assert!(fetched.parse::<i64>().unwrap() < 100_000, "{fetched}");
     let stopped_at = std::time::Instant::now();
     cli(&db, &scratch.dir, &["stop", "DIM_BIG"]);
     let (status, result) = wait_end(&*store, &id, "DIM_BIG").await;
@@ -826,4 +836,9 @@ async fn mapping_jobs_load_dimensions_and_facts(db: TestDb) {
     );
     assert_eq!(result["runs"][0]["status"], "ST", "{result}");
     assert_eq!(rows(&db, "SELECT RWHKEY FROM DIM_BIG").await.len(), 0);
+    assert_eq!(
+        job_log(&db, "DIM_BIG").await.len(),
+        1,
+        "the run's one row, updated at its end"
+    );
 }

@@ -73,6 +73,7 @@ async fn dwsched_load(connections: &Connections, query: &str) {
         log_dir: std::env::temp_dir(),
         connections: connections.clone(),
         mappings: Default::default(),
+        progress: Default::default(),
         stop: StopSignal::new(),
         // A load step starts no command.
         supervisor: dwsched_flow::supervisor::this_executable(),

@@ -163,6 +163,7 @@ async fn by_dwsched(connections: &Connections, table: &str) -> i64 {
         log_dir: std::env::temp_dir(),
         connections: connections.clone(),
         mappings: std::sync::Arc::new([(mapref.clone(), run)].into_iter().collect()),
+        progress: Default::default(),
         stop: StopSignal::new(),
         supervisor: dwsched_flow::supervisor::this_executable(),
     };

@@ -31,7 +31,7 @@ pub use load::QueryRows;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};
 pub use run::{RunOutcome, RunReport, run_flow};
-pub use step::{RowError, RowTotals, RunContext, StepError, StepFailure, StopSignal};
+pub use step::{RowError, RowTotals, RunContext, RunProgress, StepError, StepFailure, StopSignal};
 pub use value::Value;
 
 /// The named binds a statement may use (SPEC §7).

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -79,6 +79,8 @@ pub struct RunContext {
     pub connections: Connections,
     /// The plans of the flow's `mapping` steps, by mapref.
     pub mappings: Arc<std::collections::BTreeMap<String, crate::mapping::MappingRun>>,
+    /// Where steps that report progress put their counts so far.
+    pub progress: Arc<RunProgress>,
     pub stop: StopSignal,
     /// The `dwsched` executable that supervises `command` steps
     /// ([`crate::supervisor::this_executable`] in the node).
@@ -117,6 +119,31 @@ impl RunContext {
                 "cannot write the run log {}: {err}",
                 self.log_file().display()
             );
+        }
+    }
+}
+
+/// A running step's row counts so far, for a run's `DMS_JOBLOG` row kept current while
+/// it goes (mapping steps report theirs).
+#[derive(Debug, Default)]
+pub struct RunProgress {
+    source: AtomicI64,
+    target: AtomicI64,
+    errors: AtomicI64,
+}
+
+impl RunProgress {
+    pub fn set(&self, totals: RowTotals) {
+        self.source.store(totals.source, Ordering::Relaxed);
+        self.target.store(totals.target, Ordering::Relaxed);
+        self.errors.store(totals.errors, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> RowTotals {
+        RowTotals {
+            source: self.source.load(Ordering::Relaxed),
+            target: self.target.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
         }
     }
 }

@@ -339,6 +339,9 @@ pub struct FinishRun {
     pub msg: Option<String>,
     pub ended_at: DateTime<Utc>,
     pub log: JobLogEntry,
+    /// The run's `DMS_JOBLOG` row when it was written while the run went (a mapping
+    /// job's counts kept current): `log` updates it instead of adding a row.
+    pub joblogid: Option<i64>,
     pub errors: Vec<JobErrorEntry>,
 }
 

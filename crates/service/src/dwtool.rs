@@ -143,6 +143,7 @@ pub async fn rehash(
         log_dir,
         connections: dwsched_flow::Connections::new(specs, pools.clone()),
         mappings: Default::default(),
+        progress: Default::default(),
         stop: dwsched_flow::StopSignal::new(),
         supervisor: dwsched_flow::supervisor::this_executable(),
     };

@@ -554,8 +554,21 @@ async fn execute_run(
             .max(0);
         metrics::histogram!(crate::telemetry::FIRE_LATENESS).record(late as f64 / 1000.0);
     }
+    let log_entry = |totals: dwsched_flow::RowTotals, at: DateTime<Utc>| JobLogEntry {
+        prcdt: at,
+        mapref: mapref.to_string(),
+        jobid: flow_row.jobid,
+        srcrows: totals.source,
+        trgrows: totals.target,
+        errrows: totals.errors,
+        prcid: Some(prcid),
+        sessionid: Some(shared.session),
+    };
+    let mut joblogid = None;
     let report = match resolve_connections(shared, flow).await {
         Ok((connections, mappings)) => {
+            let progress = Arc::new(dwsched_flow::RunProgress::default());
+            let keep_log_current = !mappings.is_empty();
             let ctx = RunContext {
                 prcid,
                 mapref: mapref.to_string(),
@@ -565,10 +578,20 @@ async fn execute_run(
                 log_dir: config.log_dir.clone(),
                 connections,
                 mappings,
+                progress: progress.clone(),
                 stop: active.stop.clone(),
                 supervisor: dwsched_flow::supervisor::this_executable(),
             };
-            run_flow(flow, &ctx).await
+            let running = run_flow(flow, &ctx);
+            if keep_log_current {
+                let write = |totals, row| {
+                    let entry = log_entry(totals, Utc::now());
+                    async move { shared.store.write_job_log_progress(&entry, row).await }
+                };
+                keep_current(running, &progress, write, &mut joblogid).await
+            } else {
+                running.await
+            }
         }
         Err(message) => RunReport::failed_before_start(message),
     };
@@ -584,17 +607,9 @@ async fn execute_run(
         ),
         RunOutcome::Stopped { message } => (RunStatus::Stopped, Some(message.clone())),
     };
-    let log = JobLogEntry {
-        prcdt: ended_at,
-        mapref: mapref.to_string(),
-        jobid: flow_row.jobid,
-        srcrows: report.totals.source,
-        trgrows: report.totals.target,
-        errrows: report.totals.errors,
-        prcid: Some(prcid),
-        sessionid: Some(shared.session),
-    };
+    let log = log_entry(report.totals, ended_at);
     let finish = FinishRun {
+        joblogid,
         prcid,
         status,
         msg: msg.clone(),
@@ -615,6 +630,47 @@ async fn execute_run(
         followed,
         seconds: clock.elapsed().as_secs_f64(),
     }))
+}
+
+/// How often a mapping run's `DMS_JOBLOG` row is brought up to date while it runs.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs `running` to its end, writing the counts `progress` holds (`write`) whenever
+/// they changed, every [`PROGRESS_EVERY`]: the run's `DMS_JOBLOG` row is current while
+/// it goes (SPEC §7.1), and its id ends in `joblogid` for the run's end to update. A
+/// failed write is logged and retried at the next tick; the run goes on.
+async fn keep_current<W, F>(
+    running: impl std::future::Future<Output = RunReport>,
+    progress: &dwsched_flow::RunProgress,
+    write: W,
+    joblogid: &mut Option<i64>,
+) -> RunReport
+where
+    W: Fn(dwsched_flow::RowTotals, Option<i64>) -> F,
+    F: std::future::Future<Output = dwsched_store::Result<i64>>,
+{
+    let mut running = std::pin::pin!(running);
+    let mut written = dwsched_flow::RowTotals::default();
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            report = &mut running => return report,
+            _ = tick.tick() => {
+                let now = progress.get();
+                if now == written && joblogid.is_some() {
+                    continue;
+                }
+                match write(now, *joblogid).await {
+                    Ok(id) => {
+                        *joblogid = Some(id);
+                        written = now;
+                    }
+                    Err(err) => tracing::warn!("could not write a run's progress to DMS_JOBLOG: {err}"),
+                }
+            }
+        }
+    }
 }
 
 /// The named connections a flow uses, read from `DMS_DBCONDTLS` as the run starts (a

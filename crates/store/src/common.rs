@@ -490,6 +490,14 @@ macro_rules! store_impl {
                     $crate::runs::Runs::write_runs(self, writes).await
                 }
 
+                async fn write_job_log_progress(
+                    &self,
+                    entry: &dwsched_model::JobLogEntry,
+                    joblogid: Option<i64>,
+                ) -> Result<i64> {
+                    $crate::runs::Runs::job_log_progress(self, entry, joblogid).await
+                }
+
                 async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool> {
                     $crate::runs::Runs::heartbeat_run(self, prcid, now).await
                 }

@@ -448,6 +448,14 @@ pub trait Store: Send + Sync {
     /// back and is returned for the whole.
     async fn write_runs(&self, writes: &[RunWrite]) -> Result<Vec<Result<RunWritten>>>;
     /// Bumps `RECUPDT` of a run still `IP`.
+    /// Writes a running run's `DMS_JOBLOG` row with its counts so far: a new row, or
+    /// row `joblogid` updated. Gives the row's id, for the next update and for the
+    /// run's end (`FinishRun::joblogid`).
+    async fn write_job_log_progress(
+        &self,
+        entry: &dwsched_model::JobLogEntry,
+        joblogid: Option<i64>,
+    ) -> Result<i64>;
     async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool>;
     async fn get_run(&self, prcid: i64) -> Result<Option<Run>>;
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;

@@ -244,7 +244,9 @@ impl Driver for PgStore {
         let plain = writes.iter().all(|write| match write {
             RunWrite::Open(run) => run.request_id.is_some() && run.node.is_some(),
             RunWrite::Finish(finish) => {
-                finish.errors.is_empty() && finish.status != dwsched_model::RunStatus::InProgress
+                finish.errors.is_empty()
+                    && finish.joblogid.is_none()
+                    && finish.status != dwsched_model::RunStatus::InProgress
             }
             RunWrite::Complete(c) => matches!(
                 c.status,

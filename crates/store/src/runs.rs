@@ -189,16 +189,70 @@ where
         .context(context)?
         .affected()
             > 0;
-        let joblogid = self
-            .insert_job_log(conn, &f.log, ended)
-            .await
-            .context(context)?;
+        let updated = match f.joblogid {
+            Some(id) => self
+                .update_job_log(conn, id, &f.log)
+                .await
+                .context(context)?
+                .then_some(id),
+            None => None,
+        };
+        let joblogid = match updated {
+            Some(id) => id,
+            None => self
+                .insert_job_log(conn, &f.log, ended)
+                .await
+                .context(context)?,
+        };
         for error in &f.errors {
             self.insert_job_error(conn, error, Some(joblogid))
                 .await
                 .context(context)?;
         }
         Ok(closed)
+    }
+
+    /// Sets the counts of `DMS_JOBLOG` row `joblogid`; whether it exists.
+    async fn update_job_log(
+        &self,
+        conn: &mut Conn<Self>,
+        joblogid: i64,
+        e: &JobLogEntry,
+    ) -> std::result::Result<bool, sqlx::Error> {
+        let done = sqlx::query(self.sql(
+            "UPDATE DMS_JOBLOG SET PRCDT = $1, SRCROWS = $2, TRGROWS = $3, ERRROWS = $4 \
+             WHERE JOBLOGID = $5",
+        ))
+        .bind(e.prcdt.naive_utc())
+        .bind(e.srcrows)
+        .bind(e.trgrows)
+        .bind(e.errrows)
+        .bind(joblogid)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.affected() > 0)
+    }
+
+    /// `Store::write_job_log_progress`.
+    async fn job_log_progress(&self, e: &JobLogEntry, joblogid: Option<i64>) -> Result<i64> {
+        let context = || {
+            format!(
+                "writing the progress of run {:?} of '{}'",
+                e.prcid, e.mapref
+            )
+        };
+        let mut conn = self.pool().acquire().await.context(context)?;
+        if let Some(id) = joblogid
+            && self
+                .update_job_log(&mut conn, id, e)
+                .await
+                .context(context)?
+        {
+            return Ok(id);
+        }
+        self.insert_job_log(&mut conn, e, Utc::now().naive_utc())
+            .await
+            .context(context)
     }
 
     async fn insert_job_log(

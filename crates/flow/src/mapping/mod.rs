@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connect::{DbConn, DbKind, Session, until_stopped};
 use crate::load::{Read, read_values};
 use crate::sql::push_value;
-use crate::step::{RowError, RowTotals, RunContext, StepEnd, StepError};
+use crate::step::{RowError, RowTotals, RunContext, RunProgress, StepEnd, StepError};
 use crate::target::{Message, Rows};
 use crate::value::{Value, write_copy_field};
 
@@ -288,7 +288,16 @@ async fn load(
                     source_kind,
                     stamp,
                 };
-                write(target, step, plan, how, &statements, receiver).await
+                write(
+                    target,
+                    step,
+                    plan,
+                    how,
+                    &statements,
+                    &ctx.progress,
+                    receiver,
+                )
+                .await
             }
             DbConn::MySql(c) => {
                 let tx = sqlx::Connection::begin(&mut **c).await.map_err(|e| {
@@ -300,7 +309,17 @@ async fn load(
                     source_kind,
                     stamp,
                 };
-                write(MySqlTarget { tx }, step, plan, how, &statements, receiver).await
+                let target = MySqlTarget { tx };
+                write(
+                    target,
+                    step,
+                    plan,
+                    how,
+                    &statements,
+                    &ctx.progress,
+                    receiver,
+                )
+                .await
             }
             DbConn::Sqlite(_) => unreachable!("refused above"),
         }
@@ -547,6 +566,7 @@ async fn write<T: TargetTx>(
     plan: &MappingPlan,
     how: How,
     statements: &Statements,
+    progress: &RunProgress,
     mut receiver: mpsc::Receiver<Message>,
 ) -> Result<Loaded, Failure> {
     let mut rejected: Vec<RowError> = Vec::new();
@@ -624,25 +644,31 @@ async fn write<T: TargetTx>(
         {
             fail!("staging the source rows", e);
         }
+        progress.set(RowTotals {
+            source: fetched,
+            target: 0,
+            errors: rejected.len() as i64,
+        });
     };
     if !finished {
         // The reader failed; its error is the cause.
         fail!("reading the source", "it ended early");
     }
-    let (duplicates, written) = match apply(&mut tx, how, statements, staged).await {
+    let totals = |written: i64| RowTotals {
+        source: fetched,
+        target: written,
+        errors: rejected.len() as i64,
+    };
+    let report = |written: i64| progress.set(totals(written));
+    let (duplicates, written) = match apply(&mut tx, how, statements, staged, report).await {
         Ok(counts) => counts,
         Err((what, e)) => fail!(what, e),
     };
     if let Err(e) = tx.commit().await {
         fail!("committing the load", e);
     }
-    let errors = i64::try_from(rejected.len()).unwrap_or(i64::MAX);
     Ok(Loaded {
-        totals: RowTotals {
-            source: fetched,
-            target: written,
-            errors,
-        },
+        totals: totals(written),
         rejected,
         duplicates,
     })
@@ -656,6 +682,7 @@ async fn apply<T: TargetTx>(
     how: How,
     statements: &Statements,
     staged: i64,
+    report: impl Fn(i64),
 ) -> Result<(u64, i64), (&'static str, sqlx::Error)> {
     for sql in statements.analyze_stage() {
         tx.execute(&sql, &[])
@@ -696,6 +723,8 @@ async fn apply<T: TargetTx>(
                 written += i64::try_from(n).unwrap_or(i64::MAX);
             }
         }
+        // Written in the load's transaction: committed with its last batch.
+        report(written);
         low = range.end() + 1;
     }
     Ok((duplicates, written))
