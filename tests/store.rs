@@ -1021,10 +1021,37 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         Some(RunStatus::InProgress)
     );
 
+    // The run's counts were being kept current: the rescue adds no second row.
+    let progress_row = store
+        .write_job_log_progress(
+            &JobLogEntry {
+                prcdt: at(6),
+                mapref: "SALES".into(),
+                jobid: None,
+                srcrows: 10,
+                trgrows: 0,
+                errrows: 0,
+                prcid: Some(prcid),
+                sessionid: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
     let report = store
         .rescue_node("n1", "node n1 stopped heartbeating", None, 3)
         .await
         .unwrap();
+    let cast = match db.backend {
+        dwsched_store::Backend::MySql => "CHAR",
+        _ => "VARCHAR",
+    };
+    let logged = db
+        .text_rows(&format!(
+            "SELECT CAST(JOBLOGID AS {cast}) FROM DMS_JOBLOG WHERE PRCID = {prcid}"
+        ))
+        .await;
+    assert_eq!(logged, [vec![Some(progress_row.to_string())]]);
     assert_eq!(report.runs_closed, [prcid]);
     assert_eq!(report.requests_requeued, std::slice::from_ref(&held));
     assert!(report.requests_failed.is_empty());
@@ -1037,7 +1064,11 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         .await
         .unwrap()
         .expect("a DMS_JOBLOG row");
-    assert_eq!((log.srcrows, log.trgrows, log.errrows), (0, 0, 0));
+    assert_eq!(
+        (log.srcrows, log.trgrows, log.errrows),
+        (10, 0, 0),
+        "the counts kept so far"
+    );
     let errors = store.job_errors_for_run(prcid).await.unwrap();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].errtyp.as_deref(), Some("JOB"));

@@ -449,10 +449,21 @@ where
                     .context(context)?
                     .and_then(|s| s.parse().ok()),
             };
-            let joblogid = self
-                .insert_job_log(&mut *tx, &log, now.naive_utc())
-                .await
-                .context(context)?;
+            // A run whose counts were kept current already has its row; it gets no second.
+            let existing: Option<i64> = sqlx::query_scalar(
+                self.sql("SELECT CAST(MAX(JOBLOGID) AS BIGINT) FROM DMS_JOBLOG WHERE PRCID = $1"),
+            )
+            .bind(prcid)
+            .fetch_one(&mut *tx)
+            .await
+            .context(context)?;
+            let joblogid = match existing {
+                Some(id) => id,
+                None => self
+                    .insert_job_log(&mut *tx, &log, now.naive_utc())
+                    .await
+                    .context(context)?,
+            };
             let error = JobErrorEntry {
                 joblogid: Some(joblogid),
                 prcdt: now,
