@@ -22,6 +22,7 @@ mod page;
 
 mod node;
 pub mod ops;
+mod resolve;
 mod runner;
 mod scheduler;
 pub mod schedules;

@@ -1,17 +1,12 @@
 //! A worker: one claimed `IMMEDIATE` or `HISTORY` request, from its payload to its
 //! runs in `DMS_PRCLOG` and the request's result.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use dwsched_flow::mapping::MappingRun;
-use dwsched_flow::{
-    ConnectionSpec, Connections, Flow, FlowFormat, RunContext, RunOutcome, RunReport, parse_flow,
-    run_flow,
-};
+use dwsched_flow::{Flow, RunContext, RunOutcome, RunReport, run_flow};
 use dwsched_model::{
     Completion, ErrorType, FinishRun, FlowToRun, HistoryPayload, JobErrorEntry, JobFlow,
     JobLogEntry, NewRequest, NewRun, Request, RequestStatus, RequestType, RunFilter, RunParams,
@@ -20,6 +15,7 @@ use dwsched_model::{
 use serde_json::{Value, json};
 
 use crate::health::retry;
+use crate::resolve::{flow_of, resolve_connections};
 use crate::state::{ActiveRun, Shared};
 
 /// One run to make: a business date and its parameters.
@@ -241,28 +237,6 @@ async fn work(
         }
     }
     (conclude(request, active, &results), last_run)
-}
-
-/// The flow a job runs: its `DWLOGIC` as a flow (SPEC §7), or one `mapping` step when
-/// it is DWTOOL-generated mapping code (§7.1).
-fn flow_of(mapref: &str, flow_row: &JobFlow) -> Result<Flow, String> {
-    let text = flow_row.dwlogic.as_deref().unwrap_or("");
-    if dwsched_flow::mapping::is_mapping_code(text) {
-        return Ok(Flow::for_mapping_job(mapref));
-    }
-    parse_flow(text, FlowFormat::Json).map_err(|err| {
-        if text.trim_start().starts_with('{') {
-            format!(
-                "the flow of job '{mapref}' (JOBFLWID {}) is not valid: {err}",
-                flow_row.jobflwid
-            )
-        } else {
-            format!(
-                "job '{mapref}' (JOBFLWID {}) is not a mapping job: its DWLOGIC is code that DWTOOL's generator did not write for a mapping, and dwsched runs only flows (SPEC §7) and DWTOOL mapping jobs (§7.1)",
-                flow_row.jobflwid
-            )
-        }
-    })
 }
 
 /// How the request ends, from its runs' results.
@@ -671,47 +645,6 @@ where
             }
         }
     }
-}
-
-/// The named connections a flow uses, read from `DMS_DBCONDTLS` as the run starts (a
-/// changed connection takes effect with the next run), and the plans of its mapping
-/// steps with the connections they name by `CONID`.
-async fn resolve_connections(
-    shared: &Shared,
-    flow: &Flow,
-) -> Result<(Connections, Arc<BTreeMap<String, MappingRun>>), String> {
-    let mut specs: Vec<ConnectionSpec> = Vec::new();
-    for name in flow.connections() {
-        let row = shared
-            .store
-            .get_connection(name)
-            .await
-            .map_err(|e| format!("reading connection '{name}' failed: {e}"))?
-            .ok_or_else(|| {
-                format!("connection '{name}' is not registered (dwsched conn put {name} --url URL)")
-            })?;
-        specs.push(ConnectionSpec::from_row(&row)?);
-    }
-    let mut mappings = BTreeMap::new();
-    for mapref in flow.mappings() {
-        let resolved = crate::dwtool::resolve_mapping(&*shared.store, mapref)
-            .await
-            .map_err(|e| format!("reading the metadata of mapping job '{mapref}' failed: {e}"))?;
-        for warning in &resolved.report.warnings {
-            tracing::warn!(mapref, "mapping job {mapref}: {warning}");
-        }
-        let (run, connections) = resolved.into_run()?;
-        for row in connections {
-            if !specs.iter().any(|s| s.name == row.connm) {
-                specs.push(ConnectionSpec::from_row(&row)?);
-            }
-        }
-        mappings.insert(mapref.to_string(), run);
-    }
-    Ok((
-        Connections::new(specs, shared.pools.clone()),
-        Arc::new(mappings),
-    ))
 }
 
 /// The `DMS_JOBERR` rows of a run: each failed step attempt (`STEP`), each rejected row
