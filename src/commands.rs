@@ -186,7 +186,7 @@ async fn dwtool(settings: &Settings, command: DwtoolCommand) -> Result<ExitCode>
             })
         }
         DwtoolCommand::Show { mapref } => {
-            let resolved = dwtool::resolve_mapping(&*store, &mapref).await?;
+            let resolved = dwtool::resolve_known(&*store, &mapref).await?;
             print!("{}", output::mapping_plan(&resolved));
             Ok(if resolved.report.plan.is_some() {
                 ExitCode::SUCCESS

@@ -322,6 +322,21 @@ async fn invalid_input_exits_2_with_one_error_line(db: TestDb) {
     let cli = Cli::new(&db);
     cli.ok(&["init"]);
     cli.ok(&["job", "put", "DEMO", "--flow", &flow_path("demo.toml")]);
+    for command in ["show", "rehash", "check"] {
+        let err = cli.fails(2, &["dwtool", command, "NO_SUCH_JOB"]);
+        assert_eq!(
+            err,
+            "error: no job 'NO_SUCH_JOB' (no current DMS_JOB row and no current flow)"
+        );
+    }
+    // A job that is not a mapping job fails its check (exit 1), with the reason.
+    let out = cli.run(&["dwtool", "check", "DEMO"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with("FAIL DEMO: its current DWLOGIC is not DWTOOL-generated mapping code"),
+        "{line}"
+    );
     let bad_flow = cli.dir.join("bad.toml");
     std::fs::write(&bad_flow, "[[steps]]\nname = \"x\"\nkind = \"python\"\n").unwrap();
     let err = cli.fails(

@@ -7,9 +7,13 @@ use dwsched_flow::{ConnectionSpec, DbKind};
 use dwsched_model::Connection;
 use dwsched_store::{Store, StoreError};
 
+use crate::ops::{OpError, OpResult};
+
 /// A mapping job's plan report, with its source and target connections when the plan
 /// can run.
 pub struct ResolvedMapping {
+    /// Whether the mapref has a current `DMS_JOB` row or flow at all.
+    pub known: bool,
     pub report: PlanReport,
     /// `(source, target)`.
     pub connections: Option<(Connection, Connection)>,
@@ -44,9 +48,11 @@ pub async fn resolve_mapping(
     mapref: &str,
 ) -> Result<ResolvedMapping, StoreError> {
     let rows = store.dwtool_mapping(mapref).await?;
+    let known = rows.job.is_some() || rows.dwlogic.is_some();
     let mut report = build_plan(mapref, &rows);
     let Some(plan) = &report.plan else {
         return Ok(ResolvedMapping {
+            known,
             report,
             connections: None,
         });
@@ -74,6 +80,7 @@ pub async fn resolve_mapping(
     if !report.failures.is_empty() {
         report.plan = None;
         return Ok(ResolvedMapping {
+            known,
             report,
             connections: None,
         });
@@ -81,6 +88,7 @@ pub async fn resolve_mapping(
     let target = resolved.pop().expect("both connections resolved");
     let source = resolved.pop().expect("both connections resolved");
     Ok(ResolvedMapping {
+        known,
         report,
         connections: Some((source, target)),
     })
@@ -102,16 +110,28 @@ pub async fn mapping_jobs(store: &dyn Store) -> Result<Vec<String>, StoreError> 
 }
 
 /// The plan reports of `mapref`, or of every mapping job.
-pub async fn check(store: &dyn Store, mapref: Option<&str>) -> Result<Vec<PlanReport>, StoreError> {
+pub async fn check(store: &dyn Store, mapref: Option<&str>) -> OpResult<Vec<PlanReport>> {
     let maprefs = match mapref {
         Some(mapref) => vec![mapref.to_string()],
         None => mapping_jobs(store).await?,
     };
     let mut reports = Vec::with_capacity(maprefs.len());
     for mapref in maprefs {
-        reports.push(resolve_mapping(store, &mapref).await?.report);
+        reports.push(resolve_known(store, &mapref).await?.report);
     }
     Ok(reports)
+}
+
+/// [`resolve_mapping`] for a mapref the user named: one with neither a `DMS_JOB` row
+/// nor a flow is not found.
+pub async fn resolve_known(store: &dyn Store, mapref: &str) -> OpResult<ResolvedMapping> {
+    let resolved = resolve_mapping(store, mapref).await?;
+    if !resolved.known {
+        return Err(OpError::NotFound(format!(
+            "no job '{mapref}' (no current DMS_JOB row and no current flow)"
+        )));
+    }
+    Ok(resolved)
 }
 
 /// `dwtool rehash`: rewrites `RWHKEY` of mapping job `mapref`'s current target rows
@@ -121,12 +141,8 @@ pub async fn rehash(
     store: &dyn Store,
     mapref: &str,
     log_dir: std::path::PathBuf,
-) -> crate::ops::OpResult<dwsched_flow::RowTotals> {
-    use crate::ops::OpError;
-    let resolved = resolve_mapping(store, mapref).await?;
-    if resolved.report.plan.is_none() && resolved.report.failures.is_empty() {
-        return Err(OpError::NotFound(format!("no mapping job '{mapref}'")));
-    }
+) -> OpResult<dwsched_flow::RowTotals> {
+    let resolved = resolve_known(store, mapref).await?;
     let (run, connections) = resolved.into_run().map_err(OpError::Conflict)?;
     let specs = connections
         .iter()
