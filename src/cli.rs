@@ -30,40 +30,57 @@ pub enum Command {
     /// Create or upgrade the tables (idempotent)
     Init,
     /// Run the scheduler service in the foreground, until SIGINT or SIGTERM
+    #[command(after_help = crate::config::SETTINGS_HELP)]
     Run(RunArgs),
-    /// Register and inspect jobs and their flows
+    /// Register, inspect, run and retire jobs and their flows
     #[command(subcommand)]
     Job(JobCommand),
-    /// Register and list the connections flow steps use
+    /// Register, list and retire the connections flow steps use
     #[command(subcommand)]
     Conn(ConnCommand),
-    /// Add, list, enable, disable and preview schedules
+    /// Add, edit, list, enable, disable, delete and preview schedules
     #[command(subcommand)]
     Schedule(ScheduleCommand),
     /// Queue a run of a job; prints the request id
     Enqueue {
+        /// The job (MAPREF)
         mapref: String,
         #[command(flatten)]
         params: ParamArgs,
         /// Truncate the targets of append loads before the run
         #[arg(long)]
         truncate: bool,
-        /// The business date bound as :run_date (YYYY-MM-DD)
+        /// The business date bound as :run_date (YYYY-MM-DD) [default: today in
+        /// SCHEDULER_TIMEZONE]
         #[arg(long, value_name = "DATE")]
         run_date: Option<String>,
+        /// Run the flow from this step: the steps it depends on are recorded skipped
+        /// (SK); the others run as usual
+        #[arg(long, value_name = "STEP")]
+        from_step: Option<String>,
+        /// Wait for the run to end, with progress lines on stderr; exit 1 unless it
+        /// ends PC
+        #[arg(long)]
+        wait: bool,
     },
     /// Queue one run per business date, oldest first; prints the request id
     History {
+        /// The job (MAPREF)
         mapref: String,
+        /// The first business date (YYYY-MM-DD), included
         #[arg(long, value_name = "DATE")]
         from: String,
+        /// The last business date (YYYY-MM-DD), included
         #[arg(long, value_name = "DATE")]
         to: String,
         /// Truncate the targets of append loads once, before the first date
         #[arg(long)]
         truncate: bool,
-        /// Wait for the runs, with a progress bar over the dates on stderr; exit 1 if
-        /// the request fails
+        /// Go on with the next date after a failed one [default: stop at the first
+        /// failure]
+        #[arg(long)]
+        continue_on_failure: bool,
+        /// Wait for the runs, with progress on stderr; exit 1 if the request fails
         #[arg(long)]
         wait: bool,
         #[command(flatten)]
@@ -71,12 +88,17 @@ pub enum Command {
     },
     /// Stop the running run of a job; prints the request id
     Stop {
+        /// The job (MAPREF)
         mapref: String,
+        /// Kill its commands at once instead of after 5 s of SIGTERM
         #[arg(long)]
         force: bool,
     },
     /// Cancel a request that has not started
-    Cancel { request_id: String },
+    Cancel {
+        /// The request id (DMS_PRCREQ.REQUEST_ID) that enqueue, history or stop printed
+        request_id: String,
+    },
     /// Check the configuration, database, schema, zone, connections, schedules and nodes
     Doctor,
     /// Live nodes, queue depth, runs in progress, recent runs, next fires, error rate
@@ -92,16 +114,50 @@ pub enum Command {
     /// row hashes
     #[command(subcommand)]
     Dwtool(DwtoolCommand),
-    /// List recent runs, newest first
+    /// List recent runs, newest first; `runs show PRCID` shows one with its steps
+    #[command(args_conflicts_with_subcommands = true)]
     Runs {
-        #[arg(long)]
-        mapref: Option<String>,
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Print JSON instead of a table
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        #[command(flatten)]
+        filter: RunsFilter,
+    },
+    /// Print a run's log, or say which node holds it
+    Logs {
+        /// The run (DMS_PRCLOG.PRCID)
+        prcid: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// A run and its steps (DMS_PRCSTEP)
+    Show {
+        /// The run (DMS_PRCLOG.PRCID)
+        prcid: i64,
+        /// Print JSON instead of tables
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunsFilter {
+    /// Only this job's runs
+    #[arg(long, value_name = "MAPREF")]
+    pub mapref: Option<String>,
+    /// Only runs with this status: IP, PC, FL or ST
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Only runs started within this span before now (90s, 15m, 2h, 7d)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// How many runs to show, 1 to 10000
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: u32,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,24 +190,34 @@ pub struct RunArgs {
 
 #[derive(Debug, Args, Default)]
 pub struct ParamArgs {
+    /// The value bound as :param1
     #[arg(long, value_name = "V")]
     pub param1: Option<String>,
+    /// The value bound as :param2
     #[arg(long, value_name = "V")]
     pub param2: Option<String>,
+    /// The value bound as :param3
     #[arg(long, value_name = "V")]
     pub param3: Option<String>,
+    /// The value bound as :param4
     #[arg(long, value_name = "V")]
     pub param4: Option<String>,
+    /// The value bound as :param5
     #[arg(long, value_name = "V")]
     pub param5: Option<String>,
+    /// The value bound as :param6
     #[arg(long, value_name = "V")]
     pub param6: Option<String>,
+    /// The value bound as :param7
     #[arg(long, value_name = "V")]
     pub param7: Option<String>,
+    /// The value bound as :param8
     #[arg(long, value_name = "V")]
     pub param8: Option<String>,
+    /// The value bound as :param9
     #[arg(long, value_name = "V")]
     pub param9: Option<String>,
+    /// The value bound as :param10
     #[arg(long, value_name = "V")]
     pub param10: Option<String>,
 }
@@ -174,36 +240,83 @@ impl ParamArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum JobCommand {
-    /// Register or replace a job's flow (TOML or JSON)
+    /// Register or replace a job's flow (TOML or JSON); every connection it names must
+    /// be registered first (`conn put`)
     Put {
+        /// The job (MAPREF): letters, digits, `_`, `-` and `.`
         mapref: String,
+        /// The flow file: .toml, or .json (SPEC §7)
         #[arg(long, value_name = "FILE")]
         flow: PathBuf,
     },
     /// List the jobs
     List,
     /// Show a job's current flow and schedules
-    Show { mapref: String },
+    Show {
+        /// The job (MAPREF)
+        mapref: String,
+    },
+    /// Run the job once in the foreground, without a service, recorded like any run;
+    /// step lines go to stderr; exit 0 when it ends PC, else 1
+    Run {
+        /// The job (MAPREF)
+        mapref: String,
+        /// The business date bound as :run_date (YYYY-MM-DD) [default: today in
+        /// SCHEDULER_TIMEZONE]
+        #[arg(long, value_name = "DATE")]
+        run_date: Option<String>,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Truncate the targets of append loads before the run
+        #[arg(long)]
+        truncate: bool,
+        /// Run the flow from this step: the steps it depends on are recorded skipped
+        #[arg(long, value_name = "STEP")]
+        from_step: Option<String>,
+    },
+    /// Retire the job's flow and DMS_JOB row (CURFLG='N'); refused while enabled
+    /// schedules use it
+    Delete {
+        /// The job (MAPREF)
+        mapref: String,
+        /// Retire its schedules with it, enabled or not
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DwtoolCommand {
     /// One OK / WARN / FAIL line per mapping job's plan (what dwsched will run, what it
     /// cannot); exit 1 on a FAIL
-    Check { mapref: Option<String> },
+    Check {
+        /// Only this mapping job [default: every one]
+        mapref: Option<String>,
+    },
     /// The plan of a mapping job, readable
-    Show { mapref: String },
+    Show {
+        /// The mapping job (MAPREF)
+        mapref: String,
+    },
     /// Recompute RWHKEY of the current rows from the source, versioning nothing (for
     /// rows whose hashes another driver rendered)
-    Rehash { mapref: String },
+    Rehash {
+        /// The mapping job (MAPREF)
+        mapref: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConnCommand {
     /// Register or replace a named connection
     Put {
+        /// The name flows use (DMS_DBCONDTLS.CONNM)
         name: String,
+        /// postgres://user@host:5432/db, mysql://user@host:3306/db or
+        /// sqlite:///absolute/path.db (sqlite://relative.db is relative to the
+        /// service's working directory)
         #[arg(long, value_name = "URL")]
         url: String,
         /// The password, or env:NAME to read it from a variable at run time
@@ -216,30 +329,39 @@ pub enum ConnCommand {
     },
     /// List the connections (passwords are never shown)
     List,
+    /// Retire a connection (CURFLG='N'); refused while a current flow uses it
+    Delete {
+        /// The connection's name (CONNM)
+        name: String,
+    },
 }
 
 /// The rule flags shared by `schedule add` and `schedule preview`.
 #[derive(Debug, Args)]
 pub struct RuleArgs {
-    /// Frequency code: ID, DL, WK, FN, MN, QT, HY, YR or CR
+    /// Frequency code: ID (interval), DL (daily), WK (weekly), FN (fortnightly), MN
+    /// (monthly), QT (quarterly), HY (half-yearly), YR (yearly) or CR (cron)
     #[arg(long, value_name = "CODE")]
     pub frqcd: Option<String>,
-    /// Day: MON..SUN for WK/FN, 1..31 or L for MN/QT/HY/YR
+    /// Day: MON..SUN for WK and FN; 1..31 or L (last day) for MN, QT, HY and YR;
+    /// refused for other codes
     #[arg(long, value_name = "D")]
     pub frqdd: Option<String>,
-    /// Hour (or interval hours for ID)
+    /// Hour, 0..23 (for ID: the interval's hours)
     #[arg(long, value_name = "H", allow_negative_numbers = true)]
     pub frqhh: Option<i64>,
-    /// Minute (or interval minutes for ID)
+    /// Minute, 0..59 (for ID: the interval's minutes)
     #[arg(long, value_name = "M", allow_negative_numbers = true)]
     pub frqmi: Option<i64>,
-    /// Cron expression for CR: 5 fields, or 6 with seconds first
+    /// Cron expression, for --frqcd CR only: 5 fields, or 6 with seconds first
     #[arg(long, value_name = "EXPR")]
     pub cron: Option<String>,
-    /// First time a fire may have: a date, a wall-clock time, or RFC 3339
+    /// No fire before this time (included): a date, a wall-clock time in the
+    /// schedule's zone (2026-03-01 06:00), or RFC 3339
     #[arg(long, value_name = "TIME")]
     pub start: Option<String>,
-    /// Last time a fire may have: a date, a wall-clock time, or RFC 3339
+    /// No fire after this time (included): a date, a wall-clock time in the
+    /// schedule's zone, or RFC 3339
     #[arg(long, value_name = "TIME")]
     pub end: Option<String>,
     /// IANA zone of the schedule [default: SCHEDULER_TIMEZONE]
@@ -247,35 +369,65 @@ pub struct RuleArgs {
     pub timezone: Option<String>,
 }
 
+/// What `schedule add` and `schedule edit` set beside the rule.
+#[derive(Debug, Args)]
+pub struct ScheduleExtras {
+    /// What a missed slot does: COALESCE (default: one run for all), SKIP or CATCHUP
+    #[arg(long, value_name = "POLICY")]
+    pub misfire: Option<String>,
+    /// Run after this schedule's run succeeds instead of by time
+    #[arg(long, value_name = "JOBSCHID", alias = "after")]
+    pub depends_on: Option<i64>,
+    /// Disable the schedule after this many consecutive failed runs
+    #[arg(long, value_name = "N")]
+    pub maxfail: Option<i64>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Add a schedule for a job; prints the new JOBSCHID
     Add {
+        /// The job (MAPREF)
         mapref: String,
         #[command(flatten)]
         rule: RuleArgs,
-        /// COALESCE (default), SKIP or CATCHUP
-        #[arg(long, value_name = "POLICY")]
-        misfire: Option<String>,
-        /// Run after this schedule's run succeeds instead of by time
-        #[arg(long, value_name = "JOBSCHID")]
-        after: Option<i64>,
-        /// Disable the schedule after this many consecutive failed runs
-        #[arg(long, value_name = "N")]
-        maxfail: Option<i64>,
-        /// Enable the schedule at once
+        #[command(flatten)]
+        extras: ScheduleExtras,
+        /// Enable the schedule at once [default: added disabled]
         #[arg(long)]
         enable: bool,
     },
+    /// Write a new version of a schedule (new JOBSCHID, the old row CURFLG='N'), with
+    /// the fields given changed; prints the new JOBSCHID
+    Edit {
+        /// The schedule (JOBSCHID)
+        jobschid: i64,
+        #[command(flatten)]
+        rule: RuleArgs,
+        #[command(flatten)]
+        extras: ScheduleExtras,
+    },
     /// List the current schedules
     List {
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
     /// Enable a schedule
-    Enable { jobschid: i64 },
+    Enable {
+        /// The schedule (JOBSCHID)
+        jobschid: i64,
+    },
     /// Disable a schedule
-    Disable { jobschid: i64 },
+    Disable {
+        /// The schedule (JOBSCHID)
+        jobschid: i64,
+    },
+    /// Retire a schedule (CURFLG='N'); refused while other schedules run after it
+    Delete {
+        /// The schedule (JOBSCHID)
+        jobschid: i64,
+    },
     /// Print the next fires, one RFC 3339 UTC time per line
     Preview {
         /// Preview a stored schedule
@@ -286,7 +438,8 @@ pub enum ScheduleCommand {
         /// Fires strictly after this RFC 3339 time [default: now]
         #[arg(long, value_name = "RFC3339")]
         after: Option<String>,
-        #[arg(long, default_value_t = 5)]
+        /// How many fires to print
+        #[arg(long, default_value_t = 5, value_name = "N")]
         count: usize,
     },
 }

@@ -7,13 +7,14 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use dwsched_flow::FlowFormat;
-use dwsched_model::{RunFilter, RunParams, payload::parse_business_date};
+use dwsched_model::{RunParams, RunPayload, payload::parse_business_date};
 use dwsched_service::ops::{self, ScheduleInput};
 use dwsched_store::{Store, StoreOptions};
 
 use crate::UsageError;
 use crate::cli::{
-    Cli, Command, ConnCommand, DwtoolCommand, JobCommand, ParamArgs, RuleArgs, ScheduleCommand,
+    Cli, Command, ConnCommand, DwtoolCommand, JobCommand, ParamArgs, RuleArgs, RunsCommand,
+    ScheduleCommand, ScheduleExtras,
 };
 use crate::config::{self, Flags, Resolver, Settings};
 use crate::output;
@@ -40,8 +41,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
     let env = config::process_env;
     let settings = Resolver::new(&flags, &env).resolve()?;
-    let is_service = matches!(cli.command, Command::Run(_));
-    init_logging(&settings, if is_service { "info" } else { "warn" });
+    // The service and a foreground run log what they do; other commands only warn.
+    let logs_work = matches!(
+        cli.command,
+        Command::Run(_) | Command::Job(JobCommand::Run { .. })
+    );
+    init_logging(&settings, if logs_work { "info" } else { "warn" });
     let now = Utc::now();
     match cli.command {
         Command::Init => init(&settings).await,
@@ -55,33 +60,48 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             params,
             truncate,
             run_date,
+            from_step,
+            wait,
         } => {
-            let run_date = run_date.map(|d| parse_date("--run-date", &d)).transpose()?;
-            let params = run_params(params, truncate, run_date);
+            let payload = run_payload(params, truncate, run_date, from_step)?;
             let store = open(&settings).await?;
-            let id = ops::enqueue_run(&*store, &mapref, params, now).await?;
+            let id = ops::enqueue_run(&*store, &mapref, payload, now).await?;
             println!("{id}");
-            Ok(ExitCode::SUCCESS)
+            if !wait {
+                return Ok(ExitCode::SUCCESS);
+            }
+            crate::runs::wait_for_request(&*store, &mapref, &id, 1).await
         }
         Command::History {
             mapref,
             from,
             to,
             truncate,
+            continue_on_failure,
             wait,
             params,
         } => {
             let from = parse_date("--from", &from)?;
             let to = parse_date("--to", &to)?;
+            let today = now.with_timezone(&settings.timezone).date_naive();
+            if to > today {
+                eprintln!(
+                    "warning: --to {to} is after today ({today} in {}); those dates run with :run_date in the future",
+                    settings.timezone
+                );
+            }
             let store = open(&settings).await?;
             let params = run_params(params, truncate, None);
-            let id = ops::enqueue_history(&*store, &mapref, from, to, params, now).await?;
+            let id =
+                ops::enqueue_history(&*store, &mapref, from, to, params, continue_on_failure, now)
+                    .await?;
             println!("{id}");
             if !wait {
                 return Ok(ExitCode::SUCCESS);
             }
             let dates = (to - from).num_days() + 1;
-            wait_for_history(&*store, &mapref, &id, u64::try_from(dates).unwrap_or(0)).await
+            crate::runs::wait_for_request(&*store, &mapref, &id, u64::try_from(dates).unwrap_or(0))
+                .await
         }
         Command::Stop { mapref, force } => {
             let store = open(&settings).await?;
@@ -116,32 +136,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Runs {
-            mapref,
-            limit,
-            json,
-        } => {
+        Command::Runs { show, filter } => {
             let store = open(&settings).await?;
-            let filter = RunFilter {
-                mapref,
-                limit: limit.clamp(1, 10_000),
-                ..RunFilter::default()
-            };
-            let runs = store.list_runs(&filter).await?;
-            if json {
-                println!("{}", output::runs_json(&runs));
-            } else {
-                println!("{}", output::runs_table(&runs, Utc::now()));
+            match show {
+                Some(RunsCommand::Show { prcid, json }) => {
+                    crate::runs::show(&*store, prcid, json).await
+                }
+                None => crate::runs::list(&*store, filter).await,
             }
-            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs { prcid } => {
+            let store = open(&settings).await?;
+            crate::runs::logs(&*store, &settings, prcid).await
         }
     }
 }
 
 fn init_logging(settings: &Settings, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Notices of users' SQL ("relation … already exists, skipping") are not news.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},sqlx::postgres::notice=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -218,6 +233,26 @@ async fn init(settings: &Settings) -> Result<ExitCode> {
 async fn job(settings: &Settings, command: JobCommand, now: DateTime<Utc>) -> Result<ExitCode> {
     let store = open(settings).await?;
     match command {
+        JobCommand::Run {
+            mapref,
+            run_date,
+            params,
+            truncate,
+            from_step,
+        } => {
+            let payload = run_payload(params, truncate, run_date, from_step)?;
+            return crate::runs::run_in_foreground(settings, store, &mapref, payload).await;
+        }
+        JobCommand::Delete { mapref, force } => {
+            let retired = ops::delete_job(&*store, &mapref, force, now).await?;
+            let schedules = if retired.is_empty() {
+                String::new()
+            } else {
+                let ids: Vec<String> = retired.iter().map(i64::to_string).collect();
+                format!(" with its schedules {}", ids.join(", "))
+            };
+            eprintln!("job {mapref} retired (CURFLG='N'){schedules}");
+        }
         JobCommand::Put { mapref, flow } => {
             let text = std::fs::read_to_string(&flow).map_err(|e| {
                 UsageError(format!("--flow '{}': cannot be read: {e}", flow.display()))
@@ -225,7 +260,7 @@ async fn job(settings: &Settings, command: JobCommand, now: DateTime<Utc>) -> Re
             let format = FlowFormat::from_path(&flow.to_string_lossy());
             let (stored, parsed) = ops::register_flow(&*store, &mapref, &text, format, now).await?;
             println!(
-                "job {mapref}: flow version {} registered ({} steps)",
+                "job {mapref}: flow JOBFLWID {} registered ({} steps)",
                 stored.jobflwid,
                 parsed.steps.len()
             );
@@ -277,11 +312,22 @@ async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
                     "warning: connection '{name}' keeps a plain-text password; prefer --password env:VARIABLE"
                 );
             }
+            if let Some(path) = stored.constr.as_deref().and_then(dwsched_flow::sqlite_path)
+                && !std::path::Path::new(&path).exists()
+            {
+                eprintln!(
+                    "warning: connection '{name}': SQLite file '{path}' does not exist (yet); a relative path is read from the service's working directory, sqlite:///abs/path names an absolute one"
+                );
+            }
             println!("connection {name} registered (CONID {})", stored.conid);
         }
         ConnCommand::List => {
             let connections = store.list_connections().await?;
             println!("{}", output::connections_table(&connections));
+        }
+        ConnCommand::Delete { name } => {
+            ops::delete_connection(&*store, &name).await?;
+            eprintln!("connection {name} retired (CURFLG='N')");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -327,15 +373,13 @@ async fn schedule(
         ScheduleCommand::Add {
             mapref,
             rule,
-            misfire,
-            after,
-            maxfail,
+            extras,
             enable,
         } => {
             let input = ScheduleInput {
-                misfire,
-                after,
-                maxfail,
+                misfire: extras.misfire,
+                depends_on: extras.depends_on,
+                maxfail: extras.maxfail,
                 enable,
                 ..rule_input(mapref, rule, zone)?
             };
@@ -344,6 +388,24 @@ async fn schedule(
             let store = open(settings).await?;
             let id = ops::add_schedule(&*store, &input, zone, now).await?;
             println!("{id}");
+        }
+        ScheduleCommand::Edit {
+            jobschid,
+            rule,
+            extras,
+        } => {
+            let store = open(settings).await?;
+            let edit = schedule_edit(&*store, jobschid, rule, extras, zone).await?;
+            let id = ops::edit_schedule(&*store, jobschid, &edit, zone, now).await?;
+            eprintln!(
+                "schedule {jobschid} replaced by version {id} (JOBSCHID {jobschid} is CURFLG='N' now)"
+            );
+            println!("{id}");
+        }
+        ScheduleCommand::Delete { jobschid } => {
+            let store = open(settings).await?;
+            ops::delete_schedule(&*store, jobschid, now).await?;
+            eprintln!("schedule {jobschid} retired (CURFLG='N')");
         }
         ScheduleCommand::List { json } => {
             let store = open(settings).await?;
@@ -410,6 +472,55 @@ async fn schedule(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The fields `schedule edit` changes: those given. Times are read in the zone the
+/// schedule will have.
+async fn schedule_edit(
+    store: &dyn Store,
+    jobschid: i64,
+    rule: RuleArgs,
+    extras: ScheduleExtras,
+    default_zone: Tz,
+) -> Result<ops::ScheduleEdit> {
+    let current_zone = store
+        .get_schedule(jobschid)
+        .await?
+        .and_then(|row| row.timezone);
+    let zone_name = rule.timezone.clone().or(current_zone);
+    let zone = zone_flag(zone_name.as_deref(), default_zone)?;
+    let time = |flag: &str, text: Option<String>| {
+        text.map(|t| ops::parse_wall_clock(flag, &t, zone))
+            .transpose()
+    };
+    Ok(ops::ScheduleEdit {
+        frqcd: rule.frqcd,
+        frqdd: rule.frqdd,
+        frqhh: rule.frqhh,
+        frqmi: rule.frqmi,
+        cron: rule.cron,
+        start: time("--start", rule.start)?,
+        end: time("--end", rule.end)?,
+        timezone: rule.timezone,
+        misfire: extras.misfire,
+        depends_on: extras.depends_on,
+        maxfail: extras.maxfail,
+    })
+}
+
+/// The payload of a run the user asks for.
+fn run_payload(
+    params: ParamArgs,
+    truncate: bool,
+    run_date: Option<String>,
+    from_step: Option<String>,
+) -> Result<RunPayload> {
+    let run_date = run_date.map(|d| parse_date("--run-date", &d)).transpose()?;
+    Ok(RunPayload {
+        params: run_params(params, truncate, run_date),
+        trigger: None,
+        from_step,
+    })
+}
+
 fn run_params(params: ParamArgs, truncate: bool, run_date: Option<NaiveDate>) -> RunParams {
     RunParams {
         params: params.into_array(),
@@ -421,66 +532,4 @@ fn run_params(params: ParamArgs, truncate: bool, run_date: Option<NaiveDate>) ->
 fn parse_date(flag: &str, text: &str) -> Result<NaiveDate> {
     parse_business_date(text)
         .map_err(|reason| UsageError(format!("{flag}='{text}': {reason}")).into())
-}
-
-/// Follows a HISTORY request to its end with a progress bar over its dates (on stderr,
-/// so that stdout keeps only the request id).
-async fn wait_for_history(
-    store: &dyn Store,
-    mapref: &str,
-    request_id: &str,
-    dates: u64,
-) -> Result<ExitCode> {
-    use dwsched_model::{RequestStatus, RunStatus};
-    let bar = indicatif::ProgressBar::new(dates);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:40}] {pos}/{len} dates, {elapsed}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(format!("{mapref} waiting"));
-    let filter = RunFilter {
-        mapref: Some(mapref.to_string()),
-        request_id: Some(request_id.to_string()),
-        limit: 100_000,
-        ..RunFilter::default()
-    };
-    loop {
-        let request = store.get_request(request_id).await?;
-        let runs = store.list_runs(&filter).await?;
-        let done = runs
-            .iter()
-            .filter(|r| r.status == Some(RunStatus::Completed))
-            .count();
-        bar.set_position(done as u64);
-        if let Some(running) = runs
-            .iter()
-            .find(|r| r.status == Some(RunStatus::InProgress))
-        {
-            bar.set_message(format!("{mapref} run {}", running.prcid));
-        }
-        match request.and_then(|r| r.status) {
-            Some(RequestStatus::Done) => {
-                bar.finish_with_message(format!("{mapref} done"));
-                return Ok(ExitCode::SUCCESS);
-            }
-            Some(status @ (RequestStatus::Failed | RequestStatus::Cancelled)) => {
-                bar.abandon_with_message(format!("{mapref} {status}"));
-                let failed = runs.iter().find(|r| r.status == Some(RunStatus::Failed));
-                if let Some(run) = failed {
-                    eprintln!(
-                        "run {} failed: {}",
-                        run.prcid,
-                        run.msg.as_deref().unwrap_or("no message")
-                    );
-                }
-                return Ok(ExitCode::from(1));
-            }
-            _ => {}
-        }
-        bar.tick();
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
 }

@@ -441,6 +441,33 @@ pub fn map_env(
     move |name| vars.get(name).map(|v| v.to_string())
 }
 
+/// Every setting `dwsched run` reads, with its variable and default (SPEC §5), for
+/// `dwsched run --help`. Precedence: flag > environment > .env file > default.
+pub const SETTINGS_HELP: &str = "\
+Settings (flag > environment variable > .env file > default):
+  DATABASE_URL                    metadata database [sqlite://dwsched.db]; or the original's
+                                  DB_TYPE, DB_HOST, DB_PORT, DB_NAME/DB_SID, DB_USER, DB_PASSWORD
+  SCHEMA, DMS_SCHEMA              schema (PostgreSQL) or database (MySQL) of the DMS_ tables
+  SCHEDULER_POLL_INTERVAL         --poll-interval: seconds between queue polls, a fallback [15]
+  SCHEDULER_REFRESH_INTERVAL      --refresh-interval: seconds between schedule syncs [60]
+  SCHEDULER_MAX_WORKERS           --max-workers: concurrent runs on this node [4]
+  SCHEDULER_TIMEZONE, DMS_TIMEZONE
+                                  --timezone: default zone of schedules [UTC]
+  SCHEDULER_SHUTDOWN_TIMEOUT      seconds a graceful stop waits for running runs [300]
+  SCHEDULER_LEASE_SECONDS         node heartbeat lease [30]
+  SCHEDULER_MISFIRE_GRACE         seconds a slot may be late and still be on time [60]
+  SCHEDULER_MAX_ATTEMPTS          claims of a request before a rescue fails it [3]
+  DWSCHED_NODE_ID                 --node-id: this node's id [the host name]
+  DWSCHED_HTTP_ADDR               --http: address of the HTTP API and status page [off]
+  DWSCHED_API_TOKEN               bearer token mutating HTTP calls need [unset]
+  DWSCHED_LOG_DIR                 where each run's log is kept [logs]
+  DWSCHED_ALERT_WEBHOOK           URL that failed runs and disabled schedules are posted to
+  DWSCHED_ALERT_COMMAND           command run for each alert, the event as JSON on stdin
+  RUST_LOG, DWSCHED_LOG_FORMAT    log filter [info]; text or json [text]
+  REPORT_OUTPUT_DIR, SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_USE_TLS,
+  SMTP_FROM_EMAIL, SMTP_FROM_NAME  DWTOOL report delivery (SPEC §7.2), read by report runs
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;

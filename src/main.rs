@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod doctor;
 mod output;
+mod runs;
 mod serve;
 
 use std::process::ExitCode;
@@ -64,6 +65,10 @@ fn main() -> ExitCode {
 fn one_line(err: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in err.chain() {
+        // A store error already says what its database said.
+        if cause.is::<sqlx::Error>() {
+            continue;
+        }
         let text = cause.to_string().replace('\n', " ");
         if !message.contains(&text) {
             if !message.is_empty() {

@@ -197,7 +197,7 @@ pub fn connections_table(connections: &[Connection]) -> String {
             or_dash(c.dbtyp.as_deref()),
             or_dash(c.dbhost.as_deref()),
             c.dbport.map_or("-".into(), |p| p.to_string()),
-            or_dash(c.dbsrvnm.as_deref()),
+            database_or_file(c),
             or_dash(c.schnm.as_deref()),
             or_dash(c.usrnm.as_deref()),
             password,
@@ -206,9 +206,87 @@ pub fn connections_table(connections: &[Connection]) -> String {
     t.to_string()
 }
 
+/// A connection's database, or its file for SQLite.
+fn database_or_file(c: &Connection) -> String {
+    match (&c.dbsrvnm, c.dbtyp.as_deref()) {
+        (Some(db), _) => db.clone(),
+        (None, Some(t)) if t.eq_ignore_ascii_case("SQLITE") => c
+            .constr
+            .as_deref()
+            .and_then(dwsched_flow::sqlite_path)
+            .unwrap_or_else(|| "-".into()),
+        _ => "-".into(),
+    }
+}
+
+/// A run and its steps, for `runs show`.
+pub fn run_details(run: &Run, steps: &[dwsched_model::StepRecord], now: DateTime<Utc>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let duration = |start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>| {
+        start
+            .map(|s| (end.unwrap_or(now) - s).num_milliseconds().max(0))
+            .map_or("-".into(), |ms| format!("{:.2} s", ms as f64 / 1000.0))
+    };
+    let field = |out: &mut String, name: &str, value: String| {
+        let _ = writeln!(out, "{name:<11}{value}");
+    };
+    field(&mut out, "run", run.prcid.to_string());
+    field(&mut out, "job", or_dash(run.mapref.as_deref()));
+    field(
+        &mut out,
+        "status",
+        run.status.map_or("?".into(), |s| s.as_str().to_string()),
+    );
+    field(
+        &mut out,
+        "run date",
+        run.run_date.map_or("-".into(), |d| d.to_string()),
+    );
+    field(&mut out, "started", time(run.started_at));
+    field(&mut out, "ended", time(run.ended_at));
+    field(&mut out, "duration", duration(run.started_at, run.ended_at));
+    field(&mut out, "node", or_dash(run.node.as_deref()));
+    field(&mut out, "request", or_dash(run.request_id.as_deref()));
+    if let Some(params) = run.prclog.as_deref().filter(|p| !p.is_empty()) {
+        field(&mut out, "params", params.to_string());
+    }
+    if let Some(msg) = &run.msg {
+        field(&mut out, "message", msg.clone());
+    }
+    let mut t = table(&[
+        "STEP", "ATTEMPT", "STATUS", "STARTED", "DURATION", "SOURCE", "TARGET", "REJECTED",
+        "MESSAGE",
+    ]);
+    let count = |n: Option<i64>| n.map_or("-".into(), |n| n.to_string());
+    for step in steps {
+        t.add_row(vec![
+            step.step.clone(),
+            if step.attempt == 0 {
+                "-".into()
+            } else {
+                step.attempt.to_string()
+            },
+            step.status.as_str().to_string(),
+            time(step.started_at),
+            duration(step.started_at, step.ended_at),
+            count(step.srcrows),
+            count(step.trgrows),
+            count(step.errrows),
+            or_dash(step.msg.as_deref()),
+        ]);
+    }
+    if steps.is_empty() {
+        let _ = writeln!(out, "\nno step records (DMS_PRCSTEP) for this run");
+    } else {
+        let _ = writeln!(out, "\n{t}");
+    }
+    out
+}
+
 pub fn runs_table(runs: &[Run], now: DateTime<Utc>) -> String {
     let mut t = table(&[
-        "PRCID", "MAPREF", "STATUS", "STARTED", "DURATION", "NODE", "MESSAGE",
+        "PRCID", "MAPREF", "RUN_DATE", "STATUS", "STARTED", "DURATION", "NODE", "MESSAGE",
     ]);
     for run in runs {
         let duration = run
@@ -218,6 +296,7 @@ pub fn runs_table(runs: &[Run], now: DateTime<Utc>) -> String {
         t.add_row(vec![
             run.prcid.to_string(),
             or_dash(run.mapref.as_deref()),
+            run.run_date.map_or("-".into(), |d| d.to_string()),
             run.status.map_or("?".into(), |s| s.as_str().to_string()),
             time(run.started_at),
             duration,

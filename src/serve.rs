@@ -28,7 +28,11 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         .create(true);
     // Signals are heard while the database is awaited, too.
     let shutdown = Shutdown::default();
-    listen_for_signals(shutdown.clone())?;
+    listen_for_signals(
+        shutdown.clone(),
+        "no new runs; waiting for running runs (a second signal stops them)",
+        "stopping running runs now",
+    )?;
     let _pid_file = settings
         .pid_file
         .as_deref()
@@ -53,28 +57,7 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
     if demo {
         create_demo(&*store, &settings).await?;
     }
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".to_string());
-    let config = NodeConfig {
-        node_id: settings.node_id.clone().unwrap_or_else(|| host.clone()),
-        host,
-        poll_interval: settings.poll_interval,
-        refresh_interval: settings.refresh_interval,
-        max_workers: settings.max_workers,
-        default_zone: settings.timezone,
-        shutdown_timeout: settings.shutdown_timeout,
-        lease: settings.lease,
-        max_attempts: i64::from(settings.max_attempts),
-        log_dir: settings.log_dir.clone(),
-        misfire_grace: settings.misfire_grace,
-        http: settings.http_addr,
-        api_token: settings.api_token.clone(),
-        alerts: dwsched_service::AlertConfig {
-            webhook: settings.alert_webhook.clone(),
-            command: settings.alert_command.clone(),
-        },
-    };
+    let config = node_config(&settings, None);
     let result = run_node(store.clone(), config, shutdown).await;
     store.close().await;
     match result {
@@ -85,7 +68,13 @@ pub async fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
 }
 
 /// The first SIGINT or SIGTERM drains the node; a second stops its runs at once.
-fn listen_for_signals(shutdown: Shutdown) -> Result<()> {
+/// The first SIGINT or SIGTERM cancels `shutdown.graceful`, the second
+/// `shutdown.immediate`; each is logged with what it does.
+pub fn listen_for_signals(
+    shutdown: Shutdown,
+    first_does: &'static str,
+    second_does: &'static str,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
@@ -97,12 +86,10 @@ fn listen_for_signals(shutdown: Shutdown) -> Result<()> {
                 _ = terminate.recv() => "SIGTERM",
             };
             if stage == 0 {
-                tracing::info!(
-                    "{name} received: no new runs; waiting for running runs (a second signal stops them)"
-                );
+                tracing::info!("{name} received: {first_does}");
                 shutdown.graceful.cancel();
             } else {
-                tracing::warn!("{name} received again: stopping running runs now");
+                tracing::warn!("{name} received again: {second_does}");
                 shutdown.immediate.cancel();
                 return;
             }
@@ -158,4 +145,37 @@ impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// The node's configuration from the settings; `node_id` overrides the configured id
+/// (a foreground run takes one of its own).
+pub fn node_config(settings: &Settings, node_id: Option<String>) -> NodeConfig {
+    let host = host_name();
+    NodeConfig {
+        node_id: node_id
+            .or_else(|| settings.node_id.clone())
+            .unwrap_or_else(|| host.clone()),
+        host,
+        poll_interval: settings.poll_interval,
+        refresh_interval: settings.refresh_interval,
+        max_workers: settings.max_workers,
+        default_zone: settings.timezone,
+        shutdown_timeout: settings.shutdown_timeout,
+        lease: settings.lease,
+        max_attempts: i64::from(settings.max_attempts),
+        log_dir: settings.log_dir.clone(),
+        misfire_grace: settings.misfire_grace,
+        http: settings.http_addr,
+        api_token: settings.api_token.clone(),
+        alerts: dwsched_service::AlertConfig {
+            webhook: settings.alert_webhook.clone(),
+            command: settings.alert_command.clone(),
+        },
+    }
+}
+
+pub fn host_name() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_string())
 }

@@ -172,10 +172,10 @@ async fn init_is_idempotent_and_commands_need_it(db: TestDb) {
         assert!(err.contains("run `dwsched init`"), "{err}");
     }
     let first = cli.ok(&["init"]);
-    assert!(first.contains("schema version none -> 4"), "{first}");
+    assert!(first.contains("schema version none -> 5"), "{first}");
     assert!(first.contains("DMS_PRCREQ"), "{first}");
     let second = cli.ok(&["init"]);
-    assert!(second.contains("up to date (schema version 4)"), "{second}");
+    assert!(second.contains("up to date (schema version 5)"), "{second}");
     let store = db.open_unmigrated().await;
     assert_eq!(
         store.schema_version().await.unwrap(),
@@ -187,7 +187,7 @@ async fn jobs_connections_and_schedules(db: TestDb) {
     let cli = Cli::new(&db);
     cli.ok(&["init"]);
     let put = cli.ok(&["job", "put", "DEMO", "--flow", &flow_path("demo.toml")]);
-    assert!(put.contains("job DEMO: flow version"), "{put}");
+    assert!(put.contains("job DEMO: flow JOBFLWID"), "{put}");
     cli.ok(&[
         "conn",
         "put",

@@ -19,6 +19,8 @@ fn context(dir: &std::path::Path) -> RunContext {
         connections: dwsched_flow::Connections::default(),
         mappings: Default::default(),
         progress: Default::default(),
+        steps: Default::default(),
+        from_step: None,
         stop: StopSignal::new(),
         supervisor: env!("CARGO_BIN_EXE_dwsched").into(),
     }

@@ -57,6 +57,8 @@ impl Fixture {
             connections: self.connections.clone(),
             mappings: Default::default(),
             progress: Default::default(),
+            steps: Default::default(),
+            from_step: None,
             stop: StopSignal::new(),
             supervisor: PathBuf::from(env!("CARGO_BIN_EXE_dwsched")),
         }

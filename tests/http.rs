@@ -254,7 +254,27 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
             "/api/jobs/HELLO/run",
             r#"{"source":"schedule","jobschid":1,"slot":"2026-01-01T00:00:00Z"}"#,
             400,
-            "source",
+            "is not known",
+        ),
+        // A typo is refused with the key named, never run with today's date.
+        (
+            "/api/jobs/HELLO/run",
+            r#"{"rundate":"2026-03-02"}"#,
+            400,
+            "'rundate'",
+        ),
+        (
+            "/api/jobs/HELLO/history",
+            r#"{"start_date":"2026-03-01","end_date":"2026-03-02","stop":"Y"}"#,
+            400,
+            "'stop'",
+        ),
+        ("/api/jobs/HELLO/stop", r#"{"forced":"Y"}"#, 400, "'forced'"),
+        (
+            "/api/jobs/HELLO/run",
+            r#"{"from_step":"nope"}"#,
+            400,
+            "no step 'nope'",
         ),
         ("/api/jobs/NOPE/run", "{}", 404, "NOPE"),
         (

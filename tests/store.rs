@@ -93,7 +93,7 @@ async fn migrate_is_idempotent(db: TestDb) {
 
     let first = store.migrate().await.unwrap();
     assert_eq!(first.from_version, None);
-    assert_eq!(first.to_version, 4);
+    assert_eq!(first.to_version, 5);
     for table in [
         "DMS_JOBSCH",
         "DMS_PRCREQ",
@@ -649,6 +649,7 @@ async fn runs_open_heartbeat_and_close(db: TestDb) {
         request_id: Some(request.clone()),
         node: Some("node-a".into()),
         started_at: at(0),
+        run_date: Some("2026-03-01".parse().unwrap()),
     };
     // Only the node holding the request opens its run.
     let err = store
@@ -683,6 +684,7 @@ async fn runs_open_heartbeat_and_close(db: TestDb) {
     assert_eq!(stored.node.as_deref(), Some("node-a"));
     assert_eq!(stored.started_at, Some(at(0)));
     assert_eq!(stored.sessionid.as_deref(), Some("1764000000123456"));
+    assert_eq!(stored.run_date, Some("2026-03-01".parse().unwrap()));
     assert_eq!(stored.ended_at, None);
 
     assert!(store.heartbeat_run(prcid, at(5)).await.unwrap());
@@ -861,6 +863,7 @@ fn node(id: &str, heartbeat: DateTime<Utc>) -> Node {
         started_at: Some(heartbeat),
         heartbeat_at: Some(heartbeat),
         role: Some("worker".into()),
+        http_addr: None,
     }
 }
 
@@ -931,6 +934,7 @@ async fn the_scheduler_lease_has_one_holder(db: TestDb) {
             started_at: Some(at(0)),
             heartbeat_at: Some(at(0)),
             role: Some("worker".into()),
+            http_addr: Some("n3.example:8080".into()),
         })
         .await
         .unwrap();
@@ -1386,6 +1390,7 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
             request_id: Some(request.into()),
             node: Some(node.into()),
             started_at: at(6),
+            run_date: Some(chrono::NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()),
         }
     };
     let opens = [
@@ -1413,6 +1418,7 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
     assert_eq!(stored.params[2].as_deref(), Some("p-C"));
     assert_eq!(stored.request_id.as_deref(), Some(requests[2].as_str()));
     assert_eq!(stored.started_at, Some(at(6)));
+    assert_eq!(stored.run_date, chrono::NaiveDate::from_ymd_opt(2026, 3, 6));
 
     let finish = |prcid: i64, mapref: &str, status: RunStatus| FinishRun {
         joblogid: None,

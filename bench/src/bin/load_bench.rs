@@ -74,6 +74,8 @@ async fn dwsched_load(connections: &Connections, query: &str) {
         connections: connections.clone(),
         mappings: Default::default(),
         progress: Default::default(),
+        steps: Default::default(),
+        from_step: None,
         stop: StopSignal::new(),
         // A load step starts no command.
         supervisor: dwsched_flow::supervisor::this_executable(),

@@ -164,6 +164,8 @@ async fn by_dwsched(connections: &Connections, table: &str) -> i64 {
         connections: connections.clone(),
         mappings: std::sync::Arc::new([(mapref.clone(), run)].into_iter().collect()),
         progress: Default::default(),
+        steps: Default::default(),
+        from_step: None,
         stop: StopSignal::new(),
         supervisor: dwsched_flow::supervisor::this_executable(),
     };

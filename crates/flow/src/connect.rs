@@ -189,18 +189,19 @@ impl ConnectionSpec {
         let invalid = |e: sqlx::Error| fail(format!("its settings are not valid: {e}"));
         let options = match kind {
             DbKind::Sqlite => Options::Sqlite(
-                SqliteConnectOptions::from_str(url.as_str())
-                    .map_err(invalid)?
+                quiet(SqliteConnectOptions::from_str(url.as_str()).map_err(invalid)?)
                     .busy_timeout(Duration::from_secs(30)),
             ),
             DbKind::Postgres => {
-                let mut options = PgConnectOptions::from_url(&url).map_err(invalid)?;
+                let mut options = quiet(PgConnectOptions::from_url(&url).map_err(invalid)?);
                 if let Some(schema) = row.schnm.as_deref().filter(|s| !s.is_empty()) {
                     options = options.options([("search_path", schema)]);
                 }
                 Options::Postgres(options.application_name("dwsched"))
             }
-            DbKind::MySql => Options::MySql(MySqlConnectOptions::from_url(&url).map_err(invalid)?),
+            DbKind::MySql => {
+                Options::MySql(quiet(MySqlConnectOptions::from_url(&url).map_err(invalid)?))
+            }
         };
         Ok(Self {
             name,
@@ -222,7 +223,7 @@ impl ConnectionSpec {
             Options::Postgres(o) => o.connect().await.map(drop),
             Options::MySql(o) => o.connect().await.map(drop),
         };
-        result.map_err(|e| self.error(e))
+        result.map_err(|e| self.error(crate::db_error(&e)))
     }
 
     /// The options, with credentials, as one comparable text: a pool is kept while it
@@ -276,6 +277,19 @@ fn url_from_parts(row: &Connection) -> Result<url::Url, String> {
         url.set_path(database);
     }
     Ok(url)
+}
+
+/// Options for users' statements, which run as long as they need: sqlx's
+/// slow-statement warnings (which name no statement) are off.
+fn quiet<O: sqlx::ConnectOptions>(options: O) -> O {
+    options.log_slow_statements(log::LevelFilter::Off, Duration::MAX)
+}
+
+/// The file a `sqlite://` URL names: `sqlite:///abs/path.db` is `/abs/path.db`,
+/// `sqlite://relative.db` is `relative.db` (from the working directory).
+pub fn sqlite_path(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    (url.scheme() == "sqlite").then(|| format!("{}{}", url.host_str().unwrap_or(""), url.path()))
 }
 
 fn describe_place(kind: DbKind, url: &url::Url) -> String {
@@ -428,7 +442,7 @@ impl Connections {
             DbPool::Postgres(pool) => acquire_postgres(&pool).await,
             DbPool::MySql(pool) => acquire_mysql(&pool).await,
         };
-        let (conn, canceller) = acquired.map_err(|e| spec.error(e))?;
+        let (conn, canceller) = acquired.map_err(|e| spec.error(crate::db_error(&e)))?;
         Ok(Session {
             conn,
             canceller,

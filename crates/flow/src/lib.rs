@@ -26,12 +26,16 @@ mod target;
 mod value;
 
 pub use command::run_environment;
-pub use connect::{ConnectionSpec, Connections, DATABASE_TYPES, DatabaseType, DbKind, Pools};
+pub use connect::{
+    ConnectionSpec, Connections, DATABASE_TYPES, DatabaseType, DbKind, Pools, sqlite_path,
+};
 pub use load::QueryRows;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};
-pub use run::{RunOutcome, RunReport, run_flow};
-pub use step::{RowError, RowTotals, RunContext, RunProgress, StepError, StepFailure, StopSignal};
+pub use run::{RunOutcome, RunReport, run_flow, skipped_before};
+pub use step::{
+    RowError, RowTotals, RunContext, RunProgress, StepError, StepFailure, StepLog, StopSignal,
+};
 pub use value::Value;
 
 /// The named binds a statement may use (SPEC §7).
@@ -70,6 +74,36 @@ pub(crate) fn bind_spans(sql: &str) -> Vec<std::ops::Range<usize>> {
         _ => None,
     });
     spans
+}
+
+/// A database error as users read it: the server's message. (sqlx's text of a
+/// PostgreSQL error ends with "at line N", the line of the server's own source, which
+/// reads like a line of the user's SQL.)
+pub(crate) fn db_error(err: &sqlx::Error) -> String {
+    match err.as_database_error() {
+        Some(db) => db.message().to_string(),
+        None => err.to_string(),
+    }
+}
+
+/// How many statements `sql` holds: the `;`-separated parts with code in them
+/// (quotes and comments taken into account).
+pub(crate) fn statement_count(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut count = 0;
+    let mut has_code = false;
+    scan_code(sql, |i| {
+        match bytes[i] {
+            b';' => {
+                count += usize::from(has_code);
+                has_code = false;
+            }
+            b if !b.is_ascii_whitespace() => has_code = true,
+            _ => {}
+        }
+        None
+    });
+    count + usize::from(has_code)
 }
 
 /// Calls `at` at each byte of `sql` outside quotes (`'`, `"`, `` ` ``) and comments

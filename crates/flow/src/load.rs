@@ -114,6 +114,7 @@ async fn transfer(
         truncate: load.target.mode == LoadMode::Truncate,
         max_errors: load.max_errors,
         step: load.step.to_string(),
+        log: Some(ctx.run_log()),
     };
     let writing = write_target(&mut target.conn, &plan, receiver);
     let (read, written) = tokio::join!(reading, writing);
@@ -251,14 +252,14 @@ macro_rules! read_rows {
         async {
             let mut args = <$db as Database>::Arguments::default();
             for value in $values {
-                push_value::<$db>(&mut args, value).map_err(|e| e.to_string())?;
+                push_value::<$db>(&mut args, value).map_err(|e| crate::db_error(&e))?;
             }
             let mut stream =
                 sqlx::query_with(AssertSqlSafe($sql.to_string()), args).fetch(&mut **$conn);
             let mut columns: Option<(Arc<[String]>, Vec<Decoder>)> = None;
             let mut rows = Vec::with_capacity($batch_size);
             let mut read: i64 = 0;
-            while let Some(row) = stream.try_next().await.map_err(|e| e.to_string())? {
+            while let Some(row) = stream.try_next().await.map_err(|e| crate::db_error(&e))? {
                 if columns.is_none() {
                     let names: Arc<[String]> =
                         row.columns().iter().map(|c| c.name().to_string()).collect();
@@ -313,7 +314,7 @@ async fn read_copy_out(
     let prepared = (&mut *conn)
         .prepare(AssertSqlSafe(query.to_string()).into_sql_str())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::db_error(&e))?;
     let columns: Arc<[String]> = sqlx::Statement::columns(&prepared)
         .iter()
         .map(|c| c.name().to_string())
@@ -321,11 +322,11 @@ async fn read_copy_out(
     let mut stream = conn
         .copy_out_raw(&format!("COPY ({query}) TO STDOUT"))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::db_error(&e))?;
     let mut text: Vec<u8> = Vec::new();
     let mut ends: Vec<usize> = Vec::with_capacity(batch_size);
     let mut read: i64 = 0;
-    while let Some(chunk) = stream.try_next().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = stream.try_next().await.map_err(|e| crate::db_error(&e))? {
         let scan_from = text.len();
         text.extend_from_slice(&chunk);
         // COPY text escapes newlines inside values: each line is one row.
@@ -391,9 +392,10 @@ pub(crate) async fn truncate_targets(
                 .map(drop),
         };
         result.map_err(|e| {
-            session
-                .spec
-                .error(format!("emptying {table} before the run failed: {e}"))
+            session.spec.error(format!(
+                "emptying {table} before the run failed: {}",
+                crate::db_error(&e)
+            ))
         })?;
     }
     Ok(())

@@ -506,6 +506,16 @@ fn deserialize_fields<T: serde::de::DeserializeOwned>(
 }
 
 fn check_binds(step: &str, field: &str, sql: &str) -> Result<(), FlowError> {
+    // Binds make a prepared statement, which holds one statement only; without binds
+    // the text goes as it is and may hold several.
+    if !binds_in(sql).is_empty() && crate::statement_count(sql) > 1 {
+        return Err(FlowError::at(
+            step,
+            field,
+            "holds several statements and uses binds; a statement with binds must stand \
+             alone, so give each statement its own entry in the list",
+        ));
+    }
     match binds_in(sql)
         .into_iter()
         .find(|b| !BINDS.contains(&b.to_ascii_lowercase().as_str()))

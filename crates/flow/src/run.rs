@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::Utc;
+use dwsched_model::{StepRecord, StepStatus};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -63,7 +65,40 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
     let mut done: HashSet<&str> = HashSet::new();
     let mut started: HashSet<&str> = HashSet::new();
     let mut running: JoinSet<(String, StepEnd, Vec<StepFailure>)> = JoinSet::new();
-    if ctx.truncate
+    if let Some(from) = &ctx.from_step {
+        match skipped_before(flow, from) {
+            Ok(skipped) => {
+                let now = Utc::now();
+                for name in skipped {
+                    started.insert(name);
+                    done.insert(name);
+                    ctx.run_log().line(format_args!(
+                        "==> step '{name}' skipped: the run starts at step '{from}'"
+                    ));
+                    ctx.steps.report(StepRecord {
+                        prcid: ctx.prcid,
+                        step: name.to_string(),
+                        attempt: 0,
+                        status: StepStatus::Skipped,
+                        started_at: Some(now),
+                        ended_at: Some(now),
+                        srcrows: None,
+                        trgrows: None,
+                        errrows: None,
+                        msg: Some(format!("the run starts at step '{from}'")),
+                    });
+                }
+            }
+            Err(message) => {
+                report.outcome = RunOutcome::Failed {
+                    step: String::new(),
+                    message,
+                };
+            }
+        }
+    }
+    if matches!(report.outcome, RunOutcome::Completed)
+        && ctx.truncate
         && !ctx.stop.is_stopped()
         && let Err(message) = truncate_append_targets(flow, ctx).await
     {
@@ -138,6 +173,107 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
     report
 }
 
+/// The steps a run from step `from` skips: every step `from` depends on, directly or
+/// through others. The rest (`from`, what follows it, and branches it does not depend
+/// on) run as usual.
+pub fn skipped_before<'f>(flow: &'f Flow, from: &str) -> Result<Vec<&'f str>, String> {
+    if !flow.steps.iter().any(|s| s.name == from) {
+        let names: Vec<&str> = flow.steps.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!(
+            "the flow has no step '{from}' to start from; its steps are: {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    let mut needed: HashSet<&str> = HashSet::new();
+    let mut pending = vec![from];
+    while let Some(name) = pending.pop() {
+        if let Some(step) = flow.steps.iter().find(|s| s.name == name) {
+            for parent in &step.depends_on {
+                if needed.insert(parent.as_str()) {
+                    pending.push(parent.as_str());
+                }
+            }
+        }
+    }
+    Ok(flow
+        .steps
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| needed.contains(name))
+        .collect())
+}
+
+/// The record of an attempt of `step`, with how it ended.
+fn attempt_record(
+    ctx: &RunContext,
+    step: &Step,
+    attempt: u32,
+    started: chrono::DateTime<Utc>,
+    end: Option<(&StepEnd, Option<String>)>,
+) -> StepRecord {
+    let mut record = StepRecord {
+        prcid: ctx.prcid,
+        step: step.name.clone(),
+        attempt: i64::from(attempt),
+        status: StepStatus::InProgress,
+        started_at: Some(started),
+        ended_at: None,
+        srcrows: None,
+        trgrows: None,
+        errrows: None,
+        msg: None,
+    };
+    if let Some((end, stopped_because)) = end {
+        record.ended_at = Some(Utc::now());
+        match end {
+            StepEnd::Done(totals, _) => {
+                record.status = StepStatus::Completed;
+                record.srcrows = Some(totals.source);
+                record.trgrows = Some(totals.target);
+                record.errrows = Some(totals.errors);
+            }
+            StepEnd::Failed(error, rows) => {
+                record.status = StepStatus::Failed;
+                record.errrows = Some(i64::try_from(rows.len()).unwrap_or(i64::MAX));
+                record.msg = Some(error.to_string());
+            }
+            StepEnd::Stopped => {
+                record.status = StepStatus::Stopped;
+                record.msg = stopped_because;
+            }
+        }
+    }
+    record
+}
+
+/// Reports an attempt that ended, to the step log and the run's log file.
+fn report_end(ctx: &RunContext, record: StepRecord) {
+    let seconds = match (record.started_at, record.ended_at) {
+        (Some(start), Some(end)) => (end - start).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    };
+    let mut line = format!(
+        "==> step '{}' attempt {} ended {} in {seconds:.2} s",
+        record.step, record.attempt, record.status
+    );
+    if let (Some(src), Some(trg), Some(err)) = (record.srcrows, record.trgrows, record.errrows)
+        && (src, trg, err) != (0, 0, 0)
+    {
+        line.push_str(&format!(
+            ": {src} source rows, {trg} target rows, {err} rejected"
+        ));
+    }
+    if let Some(msg) = &record.msg {
+        line.push_str(&format!(": {msg}"));
+    }
+    ctx.run_log().line(line);
+    ctx.steps.report(record);
+}
+
 /// Runs one step with its retries; each attempt under the step's timeout.
 async fn run_step(
     step: &Step,
@@ -171,6 +307,16 @@ async fn run_step(
                 }
             })
         });
+        let started = Utc::now();
+        let kind = step.kind.name();
+        ctx.run_log().line(format_args!(
+            "==> step '{}' ({kind}) attempt {} started at {}",
+            step.name,
+            attempt + 1,
+            started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ));
+        ctx.steps
+            .report(attempt_record(ctx, step, attempt + 1, started, None));
         let end = execute_step(step, ctx, &attempt_token).await;
         if let Some(timer) = timer {
             timer.abort();
@@ -181,6 +327,28 @@ async fn run_step(
             }
             (end, _) => end,
         };
+        // A step stopped while the run goes on was stopped because a sibling failed.
+        let stopped_because = if ctx.stop.is_stopped() {
+            ctx.stop.reason()
+        } else {
+            "stopped: another step of the run failed".to_string()
+        };
+        // An attempt that fails as the run is being stopped counts as stopped.
+        let stopped = StepEnd::Stopped;
+        let recorded = match &end {
+            StepEnd::Failed(..) if token.is_cancelled() => &stopped,
+            other => other,
+        };
+        report_end(
+            ctx,
+            attempt_record(
+                ctx,
+                step,
+                attempt + 1,
+                started,
+                Some((recorded, Some(stopped_because))),
+            ),
+        );
         match end {
             StepEnd::Failed(error, rows) if !token.is_cancelled() => {
                 failures.push(StepFailure {

@@ -160,12 +160,13 @@ pub(crate) async fn run_sql(
     match result {
         Ok(counts) => {
             let mut log = Vec::new();
-            for (number, count) in counts.iter().enumerate() {
+            for (number, (count, sql)) in counts.iter().zip(spec.statements).enumerate() {
                 let _ = writeln!(
                     log,
-                    "==> step '{}': statement {} affected {count} rows",
+                    "==> step '{}': statement {} affected {count} rows: {}",
                     spec.step,
-                    number + 1
+                    number + 1,
+                    one_line(sql, 200)
                 );
             }
             ctx.append_log(&log);
@@ -182,10 +183,23 @@ pub(crate) async fn run_sql(
                 format!("statement {number}")
             };
             StepEnd::Failed(
-                StepError::Database(session.spec.error(format!("{which}: {err}"))),
+                StepError::Database(
+                    session
+                        .spec
+                        .error(format!("{which}: {}", crate::db_error(&err))),
+                ),
                 Vec::new(),
             )
         }
+    }
+}
+
+/// A statement on one line, cut at `limit` characters, for the run's log.
+fn one_line(sql: &str, limit: usize) -> String {
+    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(limit) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
     }
 }
 

@@ -81,6 +81,10 @@ pub struct RunContext {
     pub mappings: Arc<std::collections::BTreeMap<String, crate::mapping::MappingRun>>,
     /// Where steps that report progress put their counts so far.
     pub progress: Arc<RunProgress>,
+    /// Where each step attempt is reported as it starts and ends.
+    pub steps: StepLog,
+    /// Run from this step: the steps it depends on, directly or not, are skipped.
+    pub from_step: Option<String>,
     pub stop: StopSignal,
     /// The `dwsched` executable that supervises `command` steps
     /// ([`crate::supervisor::this_executable`] in the node).
@@ -111,14 +115,64 @@ impl RunContext {
 
     /// Appends to the run's log file; a log that cannot be written does not fail a run.
     pub(crate) fn append_log(&self, text: &[u8]) {
+        self.run_log().append(text);
+    }
+
+    /// The run's log file, for parts of a step that do not hold the context.
+    pub(crate) fn run_log(&self) -> RunLog {
+        RunLog(self.log_file())
+    }
+}
+
+/// A run's log file: `<log dir>/<MAPREF>/<PRCID>.log`.
+#[derive(Debug, Clone)]
+pub(crate) struct RunLog(PathBuf);
+
+impl RunLog {
+    /// Appends `text`; a log that cannot be written does not fail a run.
+    pub(crate) fn append(&self, text: &[u8]) {
         let written = self
-            .open_log()
+            .0
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.0)
+            })
             .and_then(|mut file| std::io::Write::write_all(&mut file, text));
         if let Err(err) = written {
-            tracing::warn!(
-                "cannot write the run log {}: {err}",
-                self.log_file().display()
-            );
+            tracing::warn!("cannot write the run log {}: {err}", self.0.display());
+        }
+    }
+
+    /// Appends one line.
+    pub(crate) fn line(&self, text: impl std::fmt::Display) {
+        self.append(format!("{text}\n").as_bytes());
+    }
+}
+
+/// Where a run's step attempts are reported, as `DMS_PRCSTEP` records, when they
+/// start and when they end. The runner reads them from the other end and writes them
+/// in order; a step never waits for that write. `StepLog::default()` reports nowhere.
+#[derive(Debug, Clone, Default)]
+pub struct StepLog(Option<tokio::sync::mpsc::UnboundedSender<dwsched_model::StepRecord>>);
+
+impl StepLog {
+    /// A step log and the receiver of its records.
+    pub fn channel() -> (
+        Self,
+        tokio::sync::mpsc::UnboundedReceiver<dwsched_model::StepRecord>,
+    ) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        (Self(Some(sender)), receiver)
+    }
+
+    pub(crate) fn report(&self, record: dwsched_model::StepRecord) {
+        if let Some(sender) = &self.0 {
+            // The runner has stopped listening only once the run has ended.
+            let _ = sender.send(record);
         }
     }
 }

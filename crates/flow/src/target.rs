@@ -98,6 +98,8 @@ pub(crate) struct WritePlan {
     pub truncate: bool,
     pub max_errors: u32,
     pub step: String,
+    /// Where each batch and rejected row is written as a line.
+    pub log: Option<crate::step::RunLog>,
 }
 
 pub(crate) struct Written {
@@ -123,7 +125,7 @@ pub(crate) async fn write_target(
     receiver: mpsc::Receiver<Message>,
 ) -> Result<Written, LoadFailure> {
     let begun = |e: sqlx::Error| LoadFailure {
-        message: format!("starting the transaction failed: {e}"),
+        message: format!("starting the transaction failed: {}", crate::db_error(&e)),
         rows: Vec::new(),
     };
     match conn {
@@ -170,9 +172,14 @@ async fn drive<W: Writer>(
             .execute(&format!("{truncate_with} {}", plan.table))
             .await
     {
-        fail!(format!("emptying {} failed: {e}", plan.table));
+        fail!(format!(
+            "emptying {} failed: {}",
+            plan.table,
+            crate::db_error(&e)
+        ));
     }
     let mut prepared = false;
+    let mut batches = 0u64;
     let mut key_columns: Vec<usize> = Vec::new();
     let finished = loop {
         let Some(message) = receiver.recv().await else {
@@ -189,29 +196,45 @@ async fn drive<W: Writer>(
             };
             if let Err(e) = writer.prepare(&batch.columns).await {
                 fail!(format!(
-                    "preparing the load into {} failed: {e}",
-                    plan.table
+                    "preparing the load into {} failed: {}",
+                    plan.table,
+                    crate::db_error(&e)
                 ));
             }
             prepared = true;
         }
+        batches += 1;
+        let accepted_before = written.accepted;
+        let rejected_before = written.rows.len();
         // Halve failing ranges until the bad rows stand alone.
         let mut pending: Vec<Range<usize>> = Vec::with_capacity(16);
         pending.push(0..batch.rows.len());
         while let Some(range) = pending.pop() {
             if let Err(e) = writer.execute("SAVEPOINT dwsched_batch").await {
-                fail!(format!("writing {} failed: {e}", plan.table));
+                fail!(format!(
+                    "writing {} failed: {}",
+                    plan.table,
+                    crate::db_error(&e)
+                ));
             }
             match writer.write(&batch.rows, range.clone()).await {
                 Ok(()) => {
                     if let Err(e) = writer.execute("RELEASE SAVEPOINT dwsched_batch").await {
-                        fail!(format!("writing {} failed: {e}", plan.table));
+                        fail!(format!(
+                            "writing {} failed: {}",
+                            plan.table,
+                            crate::db_error(&e)
+                        ));
                     }
                     written.accepted += i64::try_from(range.len()).unwrap_or(i64::MAX);
                 }
                 Err(e) if W::is_row_error(&e) => {
                     if let Err(e) = writer.execute("ROLLBACK TO SAVEPOINT dwsched_batch").await {
-                        fail!(format!("writing {} failed: {e}", plan.table));
+                        fail!(format!(
+                            "writing {} failed: {}",
+                            plan.table,
+                            crate::db_error(&e)
+                        ));
                     }
                     if range.len() > 1 {
                         let middle = range.start + range.len() / 2;
@@ -220,11 +243,18 @@ async fn drive<W: Writer>(
                         continue;
                     }
                     let row = batch.rows.row(range.start);
-                    written.rows.push(RowError {
+                    let rejected = RowError {
                         step: plan.step.clone(),
                         key: key_value(&batch.columns, &key_columns, &row),
                         db_message: database_message(&e),
-                    });
+                    };
+                    if let Some(log) = &plan.log {
+                        log.line(format_args!(
+                            "==> step '{}': {} rejected row {}: {}",
+                            plan.step, plan.table, rejected.key, rejected.db_message
+                        ));
+                    }
+                    written.rows.push(rejected);
                     if written.rows.len() > plan.max_errors as usize {
                         let first = &written.rows[0];
                         fail!(format!(
@@ -237,8 +267,22 @@ async fn drive<W: Writer>(
                         ));
                     }
                 }
-                Err(e) => fail!(format!("writing {} failed: {e}", plan.table)),
+                Err(e) => fail!(format!(
+                    "writing {} failed: {}",
+                    plan.table,
+                    crate::db_error(&e)
+                )),
             }
+        }
+        if let Some(log) = &plan.log {
+            log.line(format_args!(
+                "==> step '{}': batch {batches} into {}: {} rows written, {} rejected ({} written so far)",
+                plan.step,
+                plan.table,
+                written.accepted - accepted_before,
+                written.rows.len() - rejected_before,
+                written.accepted
+            ));
         }
     };
     if !finished {
@@ -247,8 +291,9 @@ async fn drive<W: Writer>(
     }
     if let Err(e) = writer.commit().await {
         fail!(format!(
-            "committing the load into {} failed: {e}",
-            plan.table
+            "committing the load into {} failed: {}",
+            plan.table,
+            crate::db_error(&e)
         ));
     }
     Ok(written)
@@ -287,10 +332,7 @@ fn key_value(columns: &[String], key_columns: &[usize], row: &[Value]) -> String
 }
 
 fn database_message(error: &sqlx::Error) -> String {
-    match error.as_database_error() {
-        Some(db) => db.message().to_string(),
-        None => error.to_string(),
-    }
+    crate::db_error(error)
 }
 
 fn sqlstate_class(error: &sqlx::Error) -> Option<String> {

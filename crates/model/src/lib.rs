@@ -12,10 +12,14 @@ pub mod status;
 pub use dwtool::{DwtoolJob, DwtoolJobColumn, DwtoolMapping, DwtoolSql};
 pub use payload::{HistoryPayload, PayloadError, RunParams, RunPayload, StopPayload, Trigger};
 pub use records::*;
-pub use status::{ErrorType, RequestStatus, RequestType, RunStatus};
+pub use status::{ErrorType, RequestStatus, RequestType, RunStatus, StepStatus};
 
 /// The name of the lease (`DMS_SCHLEASE.NAME`) held by the node that fires schedules.
 pub const SCHEDULER_LEASE: &str = "scheduler";
+
+/// The start of the dedupe key of a run asked for by `dwsched job run`
+/// (`job-run:<request id>`): such a request is not run again without its process.
+pub const FOREGROUND_KEY_PREFIX: &str = "job-run:";
 
 /// The maximum number of positional run parameters (`param1`..`param10`).
 pub const PARAM_COUNT: usize = 10;

@@ -25,6 +25,8 @@ pub enum PayloadError {
     },
     #[error("payload key '{0}' is required")]
     Missing(&'static str),
+    #[error("payload key '{key}' is not known; the keys are {known}")]
+    UnknownKey { key: String, known: String },
 }
 
 fn bad(key: &str, value: &Value, reason: impl Into<String>) -> PayloadError {
@@ -47,6 +49,42 @@ fn parse_object(text: Option<&str>) -> Result<Map<String, Value>, PayloadError> 
         Ok(other) => Err(PayloadError::NotObject(json_kind(&other))),
         Err(err) => Err(PayloadError::NotJson(err.to_string())),
     }
+}
+
+/// The keys of the run parameters, shared by `IMMEDIATE` and `HISTORY` payloads.
+const PARAM_KEYS: [&str; PARAM_COUNT] = [
+    "param1", "param2", "param3", "param4", "param5", "param6", "param7", "param8", "param9",
+    "param10",
+];
+
+/// Refuses a key outside `known` (the parameter keys in either case, and a nested
+/// `params` object of them, are always known). Rows other tools write are read
+/// leniently; what users send to the HTTP API is checked with this, so that a typo
+/// such as `rundate` is an error rather than a run with today's date.
+fn refuse_unknown_keys(map: &Map<String, Value>, known: &[&str]) -> Result<(), PayloadError> {
+    let is_param = |key: &str| PARAM_KEYS.contains(&key.to_ascii_lowercase().as_str());
+    let unknown = |key: &str| {
+        let mut listed: Vec<&str> = known.to_vec();
+        listed.extend(["param1..param10", "params"]);
+        PayloadError::UnknownKey {
+            key: key.to_string(),
+            known: listed.join(", "),
+        }
+    };
+    for (key, value) in map {
+        if key == "params" {
+            if let Value::Object(inner) = value
+                && let Some(bad_key) = inner.keys().find(|k| !is_param(k))
+            {
+                return Err(unknown(&format!("params.{bad_key}")));
+            }
+            continue;
+        }
+        if !is_param(key) && !known.contains(&key.as_str()) {
+            return Err(unknown(key));
+        }
+    }
+    Ok(())
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -196,6 +234,8 @@ pub struct RunPayload {
     pub params: RunParams,
     /// Set when the service queued the run: a schedule fire or a dependency.
     pub trigger: Option<Trigger>,
+    /// Run the flow from this step: the steps it depends on are recorded skipped.
+    pub from_step: Option<String>,
 }
 
 fn read_id(map: &Map<String, Value>, key: &'static str) -> Result<i64, PayloadError> {
@@ -210,9 +250,25 @@ fn read_id(map: &Map<String, Value>, key: &'static str) -> Result<i64, PayloadEr
 }
 
 impl RunPayload {
+    /// The keys a user may send (the HTTP API refuses others).
+    pub const USER_KEYS: &[&str] = &["truncate_flag", "run_date", "from_step"];
+
+    /// Parses what a user sent: as [`RunPayload::parse`], refusing unknown keys and the
+    /// keys only the service writes.
+    pub fn parse_strict(text: Option<&str>) -> Result<Self, PayloadError> {
+        refuse_unknown_keys(&parse_object(text)?, Self::USER_KEYS)?;
+        Self::parse(text)
+    }
+
     pub fn parse(text: Option<&str>) -> Result<Self, PayloadError> {
         let map = parse_object(text)?;
         let params = RunParams::read(&map)?;
+        let from_step = match map.get("from_step") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(other) => return Err(bad("from_step", other, "expected a step name")),
+        };
         let trigger = match map.get("source").and_then(Value::as_str) {
             Some("schedule") => Some(Trigger::Schedule {
                 jobschid: read_id(&map, "jobschid")?,
@@ -228,7 +284,11 @@ impl RunPayload {
             }),
             _ => None,
         };
-        Ok(Self { params, trigger })
+        Ok(Self {
+            params,
+            trigger,
+            from_step,
+        })
     }
 
     pub fn to_json(&self) -> String {
@@ -250,6 +310,9 @@ impl RunPayload {
             }
             None => {}
         }
+        if let Some(step) = &self.from_step {
+            map.insert("from_step".into(), json!(step));
+        }
         Value::Object(map).to_string()
     }
 }
@@ -260,6 +323,9 @@ pub struct HistoryPayload {
     pub start_date: NaiveDate,
     pub end_date: NaiveDate,
     pub params: RunParams,
+    /// Go on with the next date after a failed one (default: stop at the first
+    /// failure, so that later dates never build on a missing one).
+    pub continue_on_failure: bool,
 }
 
 impl HistoryPayload {
@@ -290,14 +356,33 @@ impl HistoryPayload {
             start_date,
             end_date,
             params,
+            continue_on_failure: false,
         })
+    }
+
+    /// The keys a user may send (the HTTP API refuses others).
+    pub const USER_KEYS: &[&str] = &[
+        "start_date",
+        "end_date",
+        "truncate_flag",
+        "continue_on_failure",
+    ];
+
+    /// Parses what a user sent: as [`HistoryPayload::parse`], refusing unknown keys.
+    pub fn parse_strict(text: Option<&str>) -> Result<Self, PayloadError> {
+        refuse_unknown_keys(&parse_object(text)?, Self::USER_KEYS)?;
+        Self::parse(text)
     }
 
     pub fn parse(text: Option<&str>) -> Result<Self, PayloadError> {
         let map = parse_object(text)?;
         let start = read_date(&map, "start_date")?;
         let end = read_date(&map, "end_date")?;
-        Self::new(start, end, RunParams::read(&map)?)
+        let mut history = Self::new(start, end, RunParams::read(&map)?)?;
+        if let Some(value) = map.get("continue_on_failure") {
+            history.continue_on_failure = read_flag("continue_on_failure", value)?;
+        }
+        Ok(history)
     }
 
     /// The business dates to run, oldest first.
@@ -313,6 +398,9 @@ impl HistoryPayload {
         map.remove("run_date");
         map.insert("start_date".into(), json!(self.start_date.to_string()));
         map.insert("end_date".into(), json!(self.end_date.to_string()));
+        if self.continue_on_failure {
+            map.insert("continue_on_failure".into(), json!("Y"));
+        }
         Value::Object(map).to_string()
     }
 }
@@ -324,6 +412,18 @@ pub struct StopPayload {
 }
 
 impl StopPayload {
+    /// Parses what a user sent, refusing unknown keys.
+    pub fn parse_strict(text: Option<&str>) -> Result<Self, PayloadError> {
+        let map = parse_object(text)?;
+        if let Some(key) = map.keys().find(|k| k.as_str() != "force") {
+            return Err(PayloadError::UnknownKey {
+                key: key.clone(),
+                known: "force".into(),
+            });
+        }
+        Self::parse(text)
+    }
+
     pub fn parse(text: Option<&str>) -> Result<Self, PayloadError> {
         let map = parse_object(text)?;
         let force = match map.get("force") {
@@ -382,6 +482,39 @@ mod tests {
     }
 
     #[test]
+    fn strict_parsing_refuses_unknown_keys_and_names_them() {
+        let err = RunPayload::parse_strict(Some(r#"{"rundate":"2026-03-02"}"#)).unwrap_err();
+        assert!(err.to_string().contains("'rundate' is not known"), "{err}");
+        let err = RunPayload::parse_strict(Some(r#"{"source":"schedule"}"#)).unwrap_err();
+        assert!(err.to_string().contains("'source'"), "{err}");
+        let err = RunPayload::parse_strict(Some(r#"{"params":{"parm1":"x"}}"#)).unwrap_err();
+        assert!(err.to_string().contains("'params.parm1'"), "{err}");
+        let ok = RunPayload::parse_strict(Some(
+            r#"{"PARAM1":"a","params":{"param2":"b"},"run_date":"2026-03-02","from_step":"s2"}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.from_step.as_deref(), Some("s2"));
+        assert_eq!(RunPayload::parse(Some(&ok.to_json())).unwrap(), ok);
+        let err = HistoryPayload::parse_strict(Some(
+            r#"{"start_date":"2026-01-01","end_date":"2026-01-02","stop_on_error":"N"}"#,
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("'stop_on_error'"), "{err}");
+        let h = HistoryPayload::parse_strict(Some(
+            r#"{"start_date":"2026-01-01","end_date":"2026-01-02","continue_on_failure":"Y"}"#,
+        ))
+        .unwrap();
+        assert!(h.continue_on_failure);
+        assert_eq!(HistoryPayload::parse(Some(&h.to_json())).unwrap(), h);
+        assert!(StopPayload::parse_strict(Some(r#"{"forced":"Y"}"#)).is_err());
+        assert!(
+            StopPayload::parse_strict(Some(r#"{"force":"Y"}"#))
+                .unwrap()
+                .force
+        );
+    }
+
+    #[test]
     fn nested_params_are_accepted_and_top_level_wins() {
         let p = RunPayload::parse(Some(
             r#"{"params":{"param1":"in","param2":"two"},"param1":"top"}"#,
@@ -411,6 +544,7 @@ mod tests {
                 jobschid: 3,
                 parent_prcid: 99,
             }),
+            from_step: None,
         };
         assert_eq!(
             RunPayload::parse(Some(&dependent.to_json())).unwrap(),

@@ -4,9 +4,9 @@
 //! wall-clock times in the schedule's zone, so they stay `NaiveDateTime` here and the
 //! schedule layer gives them a zone.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use crate::{ErrorType, PARAM_COUNT, RequestStatus, RequestType, RunStatus};
+use crate::{ErrorType, PARAM_COUNT, RequestStatus, RequestType, RunStatus, StepStatus};
 
 /// A `DMS_JOB` row with the id of its current flow, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,9 @@ pub struct NewRequest {
     /// Two requests with one dedupe key are one request (`sch:<JOBSCHID>:<slot>`).
     pub dedupe_key: Option<String>,
     pub not_before: Option<DateTime<Utc>>,
+    /// A run request only this node may claim (`dwsched job run`): it waits in the
+    /// queue like any other, its node's id in `CLAIMED_BY` while it is `NEW`.
+    pub reserved_for: Option<String>,
 }
 
 impl NewRequest {
@@ -108,6 +111,7 @@ impl NewRequest {
             payload,
             dedupe_key: None,
             not_before: None,
+            reserved_for: None,
         }
     }
 }
@@ -159,6 +163,9 @@ pub enum RequestClass {
     /// Everything else (`STOP`, `CANCEL`, `REFRESH_SCHEDULE`, and types dwsched does not
     /// know, which are failed at once). Never held back by a running mapref.
     Control,
+    /// The run requests reserved for the claiming node ([`NewRequest::reserved_for`]),
+    /// under the same rules as `Runs`.
+    Reserved,
 }
 
 /// A claim of up to `limit` requests by `node`, whose lease on them runs to `lease_until`.
@@ -186,6 +193,8 @@ pub struct NewRun {
     pub request_id: Option<String>,
     pub node: Option<String>,
     pub started_at: DateTime<Utc>,
+    /// The business date bound as `:run_date` (`RUN_DATE`).
+    pub run_date: Option<NaiveDate>,
 }
 
 /// A `DMS_PRCLOG` row.
@@ -206,6 +215,24 @@ pub struct Run {
     pub request_id: Option<String>,
     pub node: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The business date (`RUN_DATE`); `None` for runs written by other tools.
+    pub run_date: Option<NaiveDate>,
+}
+
+/// A `DMS_PRCSTEP` row: one attempt of one step of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub prcid: i64,
+    pub step: String,
+    /// 1 for the first attempt; 0 for a step that was skipped.
+    pub attempt: i64,
+    pub status: StepStatus,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub srcrows: Option<i64>,
+    pub trgrows: Option<i64>,
+    pub errrows: Option<i64>,
+    pub msg: Option<String>,
 }
 
 /// Which runs to list, newest first.
@@ -213,6 +240,8 @@ pub struct Run {
 pub struct RunFilter {
     pub mapref: Option<String>,
     pub status: Option<RunStatus>,
+    /// Runs started at or after this time.
+    pub since: Option<DateTime<Utc>>,
     /// The runs of one request.
     pub request_id: Option<String>,
     pub limit: u32,
@@ -288,6 +317,8 @@ pub struct Node {
     pub started_at: Option<DateTime<Utc>>,
     pub heartbeat_at: Option<DateTime<Utc>>,
     pub role: Option<String>,
+    /// Where the node serves its HTTP API, as `host:port`, when it does.
+    pub http_addr: Option<String>,
 }
 
 /// A row of `DMS_SCHLEASE`: a duty one node at a time performs (firing schedules), held
@@ -363,6 +394,8 @@ pub struct Completion {
 #[allow(clippy::large_enum_variant)] // short-lived, a few dozen at a time
 pub enum RunWrite {
     Open(NewRun),
+    /// A step attempt started or ended: its `DMS_PRCSTEP` row written or updated.
+    Step(StepRecord),
     Finish(FinishRun),
     Complete(Completion),
 }
@@ -376,6 +409,8 @@ pub enum RunWritten {
     Finished(bool),
     /// Whether the request was still held and is now complete.
     Completed(bool),
+    /// A step's row was written.
+    Step,
 }
 
 /// A job's current flow as a claimer reads it for the runs it claimed.

@@ -147,6 +147,46 @@ impl fmt::Display for RunStatus {
     }
 }
 
+/// `DMS_PRCSTEP.STATUS`: a run's statuses, and `SK` for a step a run from a later step
+/// (`--from-step`) did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepStatus {
+    InProgress,
+    Completed,
+    Failed,
+    Stopped,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "IP",
+            Self::Completed => "PC",
+            Self::Failed => "FL",
+            Self::Stopped => "ST",
+            Self::Skipped => "SK",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.trim().to_ascii_uppercase().as_str() {
+            "IP" => Self::InProgress,
+            "PC" => Self::Completed,
+            "FL" => Self::Failed,
+            "ST" => Self::Stopped,
+            "SK" => Self::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `DMS_JOBERR.ERRTYP`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorType {

@@ -94,6 +94,17 @@ pub async fn resolve_mapping(
     })
 }
 
+/// The `CONID`s mapping job `mapref`'s plan reads and writes (none when it has no plan).
+pub async fn connection_ids(store: &dyn Store, mapref: &str) -> Vec<i64> {
+    match store.dwtool_mapping(mapref).await {
+        Ok(rows) => build_plan(mapref, &rows)
+            .plan
+            .map(|plan| vec![plan.combination.source_conid, plan.target_conid])
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The jobs whose current flow is DWTOOL-generated mapping code, by mapref.
 pub async fn mapping_jobs(store: &dyn Store) -> Result<Vec<String>, StoreError> {
     let mut maprefs = Vec::new();
@@ -160,6 +171,8 @@ pub async fn rehash(
         connections: dwsched_flow::Connections::new(specs, pools.clone()),
         mappings: Default::default(),
         progress: Default::default(),
+        steps: Default::default(),
+        from_step: None,
         stop: dwsched_flow::StopSignal::new(),
         supervisor: dwsched_flow::supervisor::this_executable(),
     };

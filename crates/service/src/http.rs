@@ -258,19 +258,13 @@ async fn run_job(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body?;
-    let payload = RunPayload::parse(Some(payload_text(&body)?)).map_err(|e| {
+    let payload = RunPayload::parse_strict(Some(payload_text(&body)?)).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("run of job '{mapref}': {e}"),
         )
     })?;
-    if payload.trigger.is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "'source' is set by dwsched for fires and dependencies, not by callers",
-        ));
-    }
-    let id = ops::enqueue_run(&*shared.store, &mapref, payload.params, Utc::now()).await?;
+    let id = ops::enqueue_run(&*shared.store, &mapref, payload, Utc::now()).await?;
     Ok(queued(&shared, id))
 }
 
@@ -280,7 +274,7 @@ async fn history_job(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body?;
-    let payload = HistoryPayload::parse(Some(payload_text(&body)?)).map_err(|e| {
+    let payload = HistoryPayload::parse_strict(Some(payload_text(&body)?)).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("history of job '{mapref}': {e}"),
@@ -292,6 +286,7 @@ async fn history_job(
         payload.start_date,
         payload.end_date,
         payload.params,
+        payload.continue_on_failure,
         Utc::now(),
     )
     .await?;
@@ -304,7 +299,7 @@ async fn stop_job(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body?;
-    let stop = StopPayload::parse(Some(payload_text(&body)?)).map_err(|e| {
+    let stop = StopPayload::parse_strict(Some(payload_text(&body)?)).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("stop of job '{mapref}': {e}"),
@@ -328,7 +323,9 @@ struct ScheduleBody {
     end: Option<String>,
     timezone: Option<String>,
     misfire: Option<String>,
-    after: Option<i64>,
+    /// The schedule whose successful run starts this one; `after` is its old name.
+    #[serde(alias = "after")]
+    depends_on: Option<i64>,
     maxfail: Option<i64>,
     #[serde(default)]
     enable: bool,
@@ -359,7 +356,7 @@ async fn add_schedule(
         cron: body.cron,
         timezone: body.timezone,
         misfire: body.misfire,
-        after: body.after,
+        depends_on: body.depends_on,
         maxfail: body.maxfail,
         enable: body.enable,
     };

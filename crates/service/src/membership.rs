@@ -21,6 +21,16 @@ pub enum NodeError {
     Refused(String),
 }
 
+/// The address other nodes and browsers reach this node's HTTP API at: the host name
+/// in place of an address that listens on every interface.
+fn advertised(addr: std::net::SocketAddr, host: &str) -> String {
+    if addr.ip().is_unspecified() {
+        format!("{host}:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
 /// Registers the node. A row left by this node id's previous life (same host, its
 /// process gone) is rescued first; a live process using the id is refused.
 pub(crate) async fn register(shared: &Shared) -> Result<(), NodeError> {
@@ -74,6 +84,7 @@ pub(crate) async fn register(shared: &Shared) -> Result<(), NodeError> {
             started_at: None,
             heartbeat_at: None,
             role: Some("worker".into()),
+            http_addr: config.http.map(|addr| advertised(addr, &config.host)),
         })
         .await?;
     Ok(())

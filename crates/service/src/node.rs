@@ -47,45 +47,10 @@ pub async fn run_node(
         }
         None => None,
     };
-    let (scheduler_tx, scheduler_rx) = mpsc::channel(16);
-    let finished = CancellationToken::new();
-    let alerts = crate::alerts::Alerter::start(config.alerts.clone(), finished.clone());
-    let journal = crate::journal::RunJournal::start(store.clone());
-    let shared = Arc::new(Shared {
-        journal,
-        store,
-        config: Arc::new(config),
-        health: Arc::new(DbHealth::default()),
-        stats: Arc::new(Stats::default()),
-        active: Mutex::new(HashMap::new()),
-        wake_claimer: Arc::new(Notify::new()),
-        wake_control: Arc::new(Notify::new()),
-        scheduler: scheduler_tx,
-        shutdown,
-        alerts,
-        finished,
-        pools: dwsched_flow::Pools::new(),
-        leading: Arc::new(AtomicBool::new(false)),
-        fenced: AtomicBool::new(false),
-        session: chrono::Utc::now().timestamp_micros(),
-    });
-    // A database that is briefly busy or restarting is waited for; anything else
-    // (a live node with this id, a broken schema) stops the start.
-    let mut backoff = Backoff::default();
-    loop {
-        match crate::membership::register(&shared).await {
-            Ok(()) => break,
-            Err(NodeError::Store(err)) if err.is_transient() => {
-                shared.health.failed("registering the node", &err);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                    _ = shared.shutdown.graceful.cancelled() => return Ok(()),
-                }
-            }
-            Err(err) => return Err(err),
-        }
+    let (shared, scheduler_rx) = shared_state(store, config, shutdown);
+    if !register_when_reachable(&shared).await? {
+        return Ok(());
     }
-    shared.health.ok();
     tracing::info!(
         node = %shared.config.node_id,
         "node registered; max {} workers, lease {} s",
@@ -117,6 +82,65 @@ pub async fn run_node(
     crate::claimer::claim_loop(shared.clone()).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 
+    leave(&shared, tasks).await;
+    Ok(())
+}
+
+/// What a node's tasks share, and the receiver of the scheduler's commands.
+pub(crate) fn shared_state(
+    store: Arc<dyn Store>,
+    config: NodeConfig,
+    shutdown: Shutdown,
+) -> (Arc<Shared>, mpsc::Receiver<crate::state::SchedulerCommand>) {
+    let (scheduler_tx, scheduler_rx) = mpsc::channel(16);
+    let finished = CancellationToken::new();
+    let alerts = crate::alerts::Alerter::start(config.alerts.clone(), finished.clone());
+    let journal = crate::journal::RunJournal::start(store.clone());
+    let shared = Arc::new(Shared {
+        journal,
+        store,
+        config: Arc::new(config),
+        health: Arc::new(DbHealth::default()),
+        stats: Arc::new(Stats::default()),
+        active: Mutex::new(HashMap::new()),
+        wake_claimer: Arc::new(Notify::new()),
+        wake_control: Arc::new(Notify::new()),
+        scheduler: scheduler_tx,
+        shutdown,
+        alerts,
+        finished,
+        pools: dwsched_flow::Pools::new(),
+        leading: Arc::new(AtomicBool::new(false)),
+        fenced: AtomicBool::new(false),
+        session: chrono::Utc::now().timestamp_micros(),
+    });
+    (shared, scheduler_rx)
+}
+
+/// Registers the node. A database that is briefly busy or restarting is waited for;
+/// anything else (a live node with this id, a broken schema) stops the start.
+/// `false` when told to stop first.
+pub(crate) async fn register_when_reachable(shared: &Shared) -> Result<bool, NodeError> {
+    let mut backoff = Backoff::default();
+    loop {
+        match crate::membership::register(shared).await {
+            Ok(()) => break,
+            Err(NodeError::Store(err)) if err.is_transient() => {
+                shared.health.failed("registering the node", &err);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    _ = shared.shutdown.graceful.cancelled() => return Ok(false),
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    shared.health.ok();
+    Ok(true)
+}
+
+/// Ends the node's tasks, closes its pools and removes its row.
+pub(crate) async fn leave(shared: &Shared, mut tasks: JoinSet<()>) {
     shared.finished.cancel();
     while tasks.join_next().await.is_some() {}
     shared.pools.close().await;
@@ -128,7 +152,6 @@ pub async fn run_node(
         _ = deadline => tracing::warn!("could not deregister node {node_id}; its lease will expire"),
     }
     tracing::info!(node = %node_id, "node stopped");
-    Ok(())
 }
 
 async fn watchdog_loop(shared: Arc<Shared>, every: Duration) {
@@ -143,7 +166,7 @@ async fn watchdog_loop(shared: Arc<Shared>, every: Duration) {
 
 /// Turns the store's change notifications into wake-ups of the claimer and the
 /// control loop.
-async fn watch_loop(shared: Arc<Shared>) {
+pub(crate) async fn watch_loop(shared: Arc<Shared>) {
     let mut backoff = Backoff::default();
     loop {
         let watcher = tokio::select! {

@@ -44,9 +44,16 @@ pub async fn register_flow(
     let flow = parse_flow(text, format)
         .map_err(|e| OpError::Invalid(format!("flow of job '{mapref}': {e}")))?;
     for name in flow.connections() {
-        if store.get_connection(name).await?.is_none() {
+        let Some(connection) = store.get_connection(name).await? else {
             return Err(OpError::Invalid(format!(
                 "flow of job '{mapref}' uses connection '{name}', which is not registered; add it with `dwsched conn put {name} --url URL`"
+            )));
+        };
+        let dbtyp = connection.dbtyp.as_deref().unwrap_or("");
+        let runnable = dwsched_flow::DatabaseType::from_dbtyp(dbtyp).and_then(|t| t.kind);
+        if runnable.is_none() {
+            return Err(OpError::Invalid(format!(
+                "flow of job '{mapref}' uses connection '{name}' of type '{dbtyp}', which flow steps cannot run on; they run on PostgreSQL, MySQL/MariaDB and SQLite"
             )));
         }
     }
@@ -145,7 +152,8 @@ pub struct ScheduleInput {
     pub end: Option<NaiveDateTime>,
     pub timezone: Option<String>,
     pub misfire: Option<String>,
-    pub after: Option<i64>,
+    /// The schedule whose successful run starts this one (`DPND_JOBSCHID`).
+    pub depends_on: Option<i64>,
     pub maxfail: Option<i64>,
     pub enable: bool,
 }
@@ -165,16 +173,235 @@ impl ScheduleInput {
             cronexpr: self.cron.clone(),
             misfire: self.misfire.as_ref().map(|m| m.trim().to_ascii_uppercase()),
             maxfail: self.maxfail,
-            dpnd_jobschid: self.after,
+            dpnd_jobschid: self.depends_on,
             ..ScheduleRow::default()
         }
     }
 }
 
-/// Validates a schedule without storing it.
+/// The frequency codes that read `FRQDD` (SPEC §6).
+const CODES_WITH_DAY: [&str; 6] = ["WK", "FN", "MN", "QT", "HY", "YR"];
+
+/// Validates a schedule without storing it. Beyond what makes a row schedulable, a
+/// field the frequency code would ignore is refused, so that a user never believes a
+/// schedule does what it does not (`--cron` without `CR`, a day for `DL`).
 pub fn validate_schedule(input: &ScheduleInput, default_zone: Tz) -> OpResult<Schedule> {
-    parse_schedule(&input.to_row(), default_zone)
-        .map_err(|e| OpError::Invalid(format!("schedule of job '{}': {e}", input.mapref)))
+    let invalid =
+        |why: String| OpError::Invalid(format!("schedule of job '{}': {why}", input.mapref));
+    let code = input.frqcd.trim().to_ascii_uppercase();
+    if input.cron.is_some() && code != "CR" {
+        return Err(invalid(format!(
+            "--cron is used only with --frqcd CR, not {code}"
+        )));
+    }
+    if input.frqdd.is_some() && !CODES_WITH_DAY.contains(&code.as_str()) {
+        return Err(invalid(format!(
+            "--frqdd is ignored by --frqcd {code}; a day is read by {} only",
+            CODES_WITH_DAY.join(", ")
+        )));
+    }
+    parse_schedule(&input.to_row(), default_zone).map_err(|e| invalid(e.to_string()))
+}
+
+/// The fields `schedule edit` may change; the others keep the current version's.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleEdit {
+    pub frqcd: Option<String>,
+    pub frqdd: Option<String>,
+    pub frqhh: Option<i64>,
+    pub frqmi: Option<i64>,
+    pub cron: Option<String>,
+    /// Wall-clock times in the schedule's zone.
+    pub start: Option<NaiveDateTime>,
+    pub end: Option<NaiveDateTime>,
+    pub timezone: Option<String>,
+    pub misfire: Option<String>,
+    pub depends_on: Option<i64>,
+    pub maxfail: Option<i64>,
+}
+
+impl ScheduleEdit {
+    /// The current version `row` with these changes. A new frequency code drops the
+    /// fields it would ignore (a cron expression, a day), unless they are given too.
+    fn apply(&self, row: &ScheduleRow) -> ScheduleInput {
+        let code_changed = self.frqcd.is_some();
+        let frqcd = self
+            .frqcd
+            .clone()
+            .or_else(|| row.frqcd.clone())
+            .unwrap_or_default();
+        let code = frqcd.trim().to_ascii_uppercase();
+        let keep_old = |ignored: bool| !(code_changed && ignored);
+        ScheduleInput {
+            mapref: row.mapref.clone(),
+            frqdd: self.frqdd.clone().or_else(|| {
+                row.frqdd
+                    .clone()
+                    .filter(|_| keep_old(!CODES_WITH_DAY.contains(&code.as_str())))
+            }),
+            cron: self
+                .cron
+                .clone()
+                .or_else(|| row.cronexpr.clone().filter(|_| keep_old(code != "CR"))),
+            frqcd,
+            frqhh: self.frqhh.or(row.frqhh),
+            frqmi: self.frqmi.or(row.frqmi),
+            start: self.start.or(row.strtdt),
+            end: self.end.or(row.enddt),
+            timezone: self.timezone.clone().or_else(|| row.timezone.clone()),
+            misfire: self.misfire.clone().or_else(|| row.misfire.clone()),
+            depends_on: self.depends_on.or(row.dpnd_jobschid),
+            maxfail: self.maxfail.or(row.maxfail),
+            enable: row.schflg.as_deref() == Some("Y"),
+        }
+    }
+}
+
+/// A current schedule row, or not found.
+async fn current_schedule(store: &dyn Store, jobschid: i64) -> OpResult<ScheduleRow> {
+    match store.get_schedule(jobschid).await? {
+        Some(row) if row.curflg.as_deref() == Some("Y") => Ok(row),
+        _ => Err(OpError::NotFound(format!(
+            "schedule {jobschid} does not exist or is retired (CURFLG='N'); see `dwsched schedule list`"
+        ))),
+    }
+}
+
+/// Writes a new version of schedule `jobschid` with `edit` applied, as DWTOOL's UI
+/// saves an edit: a new `JOBSCHID`, the old row retired. Returns the new id.
+pub async fn edit_schedule(
+    store: &dyn Store,
+    jobschid: i64,
+    edit: &ScheduleEdit,
+    default_zone: Tz,
+    now: DateTime<Utc>,
+) -> OpResult<i64> {
+    let row = current_schedule(store, jobschid).await?;
+    let input = edit.apply(&row);
+    let schedule = validate_schedule(&input, default_zone)?;
+    if input.depends_on == Some(jobschid) {
+        return Err(OpError::Invalid(format!(
+            "schedule {jobschid} cannot depend on itself"
+        )));
+    }
+    if let Some(parent) = edit.depends_on {
+        current_schedule(store, parent).await?;
+    }
+    let new = NewSchedule {
+        jobflwid: store
+            .current_flow(&row.mapref)
+            .await?
+            .map(|f| f.jobflwid)
+            .or(row.jobflwid),
+        ..new_schedule(&input)
+    };
+    let new_id = store
+        .replace_schedule(jobschid, &new, now)
+        .await?
+        .ok_or_else(|| OpError::Conflict(format!("schedule {jobschid} was retired meanwhile")))?;
+    let next = input.enable.then(|| schedule.next_fire(now)).flatten();
+    store.set_schedule_state(new_id, next, None).await?;
+    Ok(new_id)
+}
+
+/// Retires schedule `jobschid` (`CURFLG='N'`): it never fires again. Refused while
+/// current schedules run after it.
+pub async fn delete_schedule(store: &dyn Store, jobschid: i64, now: DateTime<Utc>) -> OpResult<()> {
+    let row = current_schedule(store, jobschid).await?;
+    let children: Vec<String> = store
+        .list_schedules(false)
+        .await?
+        .iter()
+        .filter(|s| s.curflg.as_deref() == Some("Y") && s.dpnd_jobschid == Some(jobschid))
+        .map(|s| format!("{} ({})", s.jobschid, s.mapref))
+        .collect();
+    if !children.is_empty() {
+        return Err(OpError::Conflict(format!(
+            "schedule {jobschid} of {} cannot be deleted: schedules {} run after it; delete or edit them first",
+            row.mapref,
+            children.join(", ")
+        )));
+    }
+    store.retire_schedule(jobschid, now).await?;
+    store.set_schedule_state(jobschid, None, None).await?;
+    Ok(())
+}
+
+/// Retires job `mapref`: its flow, its `DMS_JOB` row and its schedules
+/// (`CURFLG='N'`). Refused while enabled schedules use it, unless `force`.
+/// Returns the schedules retired with it.
+pub async fn delete_job(
+    store: &dyn Store,
+    mapref: &str,
+    force: bool,
+    now: DateTime<Utc>,
+) -> OpResult<Vec<i64>> {
+    require_job(store, mapref).await?;
+    let schedules: Vec<ScheduleRow> = store
+        .list_schedules(false)
+        .await?
+        .into_iter()
+        .filter(|s| s.mapref == mapref && s.curflg.as_deref() == Some("Y"))
+        .collect();
+    let enabled: Vec<String> = schedules
+        .iter()
+        .filter(|s| s.is_scheduled())
+        .map(|s| s.jobschid.to_string())
+        .collect();
+    if !enabled.is_empty() && !force {
+        return Err(OpError::Conflict(format!(
+            "job '{mapref}' has enabled schedules ({}); disable or delete them first, or use --force to retire them with the job",
+            enabled.join(", ")
+        )));
+    }
+    store.retire_job(mapref, now).await?;
+    for schedule in &schedules {
+        store
+            .set_schedule_state(schedule.jobschid, None, None)
+            .await?;
+    }
+    Ok(schedules.iter().map(|s| s.jobschid).collect())
+}
+
+/// Retires connection `name`. Refused while a current flow or mapping job uses it.
+pub async fn delete_connection(store: &dyn Store, name: &str) -> OpResult<()> {
+    let connection = store.get_connection(name).await?.ok_or_else(|| {
+        OpError::NotFound(format!(
+            "connection '{name}' does not exist or is retired; see `dwsched conn list`"
+        ))
+    })?;
+    let mut users = Vec::new();
+    for job in store.list_jobs().await? {
+        let Some(row) = store.current_flow(&job.mapref).await? else {
+            continue;
+        };
+        let Ok(flow) = crate::resolve::flow_of(&job.mapref, &row) else {
+            continue;
+        };
+        let mut uses = flow.connections().contains(name);
+        if !uses
+            && flow
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, dwsched_flow::StepKind::Mapping { .. }))
+        {
+            // A mapping job names its connections by CONID in its metadata.
+            uses = crate::dwtool::connection_ids(store, &job.mapref)
+                .await
+                .contains(&connection.conid);
+        }
+        if uses {
+            users.push(job.mapref.clone());
+        }
+    }
+    if !users.is_empty() {
+        return Err(OpError::Conflict(format!(
+            "connection '{name}' is used by the current flows of {}; change or delete them first",
+            users.join(", ")
+        )));
+    }
+    store.retire_connection(name).await?;
+    Ok(())
 }
 
 /// Adds a schedule for an existing job and records its next fire. Returns its JOBSCHID.
@@ -192,20 +419,32 @@ pub async fn add_schedule(
             input.mapref, input.mapref
         ))
     })?;
-    if let Some(parent) = input.after {
+    if let Some(parent) = input.depends_on {
         match store.get_schedule(parent).await? {
             Some(row) if row.curflg.as_deref() == Some("Y") => {}
             _ => {
                 return Err(OpError::NotFound(format!(
-                    "schedule {parent} (named by --after) does not exist or is retired"
+                    "schedule {parent} (named by --depends-on) does not exist or is retired"
                 )));
             }
         }
     }
-    let row = input.to_row();
     let new = NewSchedule {
-        mapref: row.mapref,
         jobflwid: Some(flow.jobflwid),
+        ..new_schedule(input)
+    };
+    let jobschid = store.insert_schedule(&new, now).await?;
+    let next = input.enable.then(|| schedule.next_fire(now)).flatten();
+    store.set_schedule_state(jobschid, next, None).await?;
+    Ok(jobschid)
+}
+
+/// The row to insert for `input` (its `JOBFLWID` left for the caller).
+fn new_schedule(input: &ScheduleInput) -> NewSchedule {
+    let row = input.to_row();
+    NewSchedule {
+        mapref: row.mapref,
+        jobflwid: None,
         frqcd: row.frqcd.unwrap_or_default(),
         frqdd: row.frqdd,
         frqhh: row.frqhh,
@@ -218,11 +457,7 @@ pub async fn add_schedule(
         dpnd_jobschid: row.dpnd_jobschid,
         maxfail: row.maxfail,
         enabled: input.enable,
-    };
-    let jobschid = store.insert_schedule(&new, now).await?;
-    let next = input.enable.then(|| schedule.next_fire(now)).flatten();
-    store.set_schedule_state(jobschid, next, None).await?;
-    Ok(jobschid)
+    }
 }
 
 /// Enables or disables a current schedule and keeps its `NXT_RUN_DT` true. Returns the
@@ -255,10 +490,11 @@ pub async fn set_schedule_enabled(
     Ok(next)
 }
 
-async fn require_job(store: &dyn Store, mapref: &str) -> OpResult<()> {
+/// The job's current flow row; a job that has none is not found.
+async fn require_job(store: &dyn Store, mapref: &str) -> OpResult<JobFlow> {
     validate_mapref(mapref).map_err(OpError::Invalid)?;
     match store.current_flow(mapref).await? {
-        Some(_) => Ok(()),
+        Some(flow) => Ok(flow),
         None => Err(OpError::NotFound(format!(
             "job '{mapref}' does not exist (no current flow); see `dwsched job list`"
         ))),
@@ -302,18 +538,30 @@ pub fn parse_wall_clock(field: &str, text: &str, zone: Tz) -> OpResult<NaiveDate
     )))
 }
 
+/// Checks a run request before it is queued: the job exists, and the step it starts
+/// from (`from_step`) is one of its flow's.
+pub async fn check_run(store: &dyn Store, mapref: &str, payload: &RunPayload) -> OpResult<()> {
+    let flow_row = require_job(store, mapref).await?;
+    if let Some(step) = &payload.from_step {
+        let flow = crate::resolve::flow_of(mapref, &flow_row).map_err(OpError::Conflict)?;
+        dwsched_flow::skipped_before(&flow, step)
+            .map_err(|e| OpError::Invalid(format!("--from-step of job '{mapref}': {e}")))?;
+    }
+    Ok(())
+}
+
 /// Queues one run of a job. Returns the request id.
 pub async fn enqueue_run(
     store: &dyn Store,
     mapref: &str,
-    params: RunParams,
+    payload: RunPayload,
     now: DateTime<Utc>,
 ) -> OpResult<String> {
-    require_job(store, mapref).await?;
     let payload = RunPayload {
-        params,
         trigger: None,
+        ..payload
     };
+    check_run(store, mapref, &payload).await?;
     let request = NewRequest::new(mapref, RequestType::Immediate, payload.to_json());
     Ok(store.enqueue(&request, now).await?.request_id().to_string())
 }
@@ -325,6 +573,7 @@ pub async fn enqueue_history(
     from: NaiveDate,
     to: NaiveDate,
     params: RunParams,
+    continue_on_failure: bool,
     now: DateTime<Utc>,
 ) -> OpResult<String> {
     if to < from {
@@ -333,8 +582,9 @@ pub async fn enqueue_history(
         )));
     }
     require_job(store, mapref).await?;
-    let payload = HistoryPayload::new(from, to, params)
+    let mut payload = HistoryPayload::new(from, to, params)
         .map_err(|e| OpError::Invalid(format!("history of job '{mapref}': {e}")))?;
+    payload.continue_on_failure = continue_on_failure;
     let request = NewRequest::new(mapref, RequestType::History, payload.to_json());
     Ok(store.enqueue(&request, now).await?.request_id().to_string())
 }

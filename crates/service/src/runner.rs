@@ -23,6 +23,8 @@ struct RunSpec {
     run_date: NaiveDate,
     params: RunParams,
     trigger: Option<Trigger>,
+    /// Run the flow from this step (`enqueue --from-step`).
+    from_step: Option<String>,
 }
 
 /// How a request ends.
@@ -193,20 +195,23 @@ async fn work(
     };
     // A request claimed before (its node died or stopped) keeps the runs that
     // completed then: they are not run again.
-    let mut results = match completed_earlier(shared, request).await {
+    let earlier = match completed_earlier(shared, request).await {
         Some(done) => done,
         None => return (Disposition::Abandon, None),
     };
+    let continue_on_failure = continues_on_failure(request);
     let count = specs.len();
+    let mut results: Vec<RunResult> = Vec::with_capacity(count);
     let mut last_run = None;
     for (index, spec) in specs.into_iter().enumerate() {
         if active.stop.is_stopped() {
             break;
         }
-        if let Some(earlier) = results.get_mut(index) {
-            // Runs are made in date order and stop at the first failure, so the runs
-            // that completed before are the first dates.
-            earlier.run_date = spec.run_date;
+        if let Some(done) = earlier.done_before(index, spec.run_date) {
+            results.push(RunResult {
+                run_date: spec.run_date,
+                ..done
+            });
             continue;
         }
         let params = RunParams {
@@ -224,9 +229,11 @@ async fn work(
                 }
                 Some(Ok(ended)) => ended,
             };
-        let ok = ended.result.status == RunStatus::Completed;
+        let status = ended.result.status;
         results.push(ended.result.clone());
-        if ok && index + 1 < count && !active.stop.is_stopped() {
+        let go_on =
+            status == RunStatus::Completed || (continue_on_failure && status == RunStatus::Failed);
+        if go_on && index + 1 < count && !active.stop.is_stopped() {
             // More dates follow: this run's end is written before the next starts.
             if close(shared, ended).await.is_none() {
                 return (Disposition::Abandon, None);
@@ -248,7 +255,14 @@ fn conclude(request: &Request, active: &ActiveRun, results: &[RunResult]) -> Dis
     {
         return Disposition::Requeue;
     }
-    match last {
+    // With --continue-on-failure the last run may have completed after others failed.
+    let failed = results
+        .iter()
+        .rev()
+        .find(|r| r.status != RunStatus::Completed)
+        .filter(|_| last.is_some_and(|l| l.status == RunStatus::Completed))
+        .or(last);
+    match failed {
         Some(last) if last.status != RunStatus::Completed => {
             let what = match request.request_type {
                 RequestType::History => format!("the run for {} ", last.run_date),
@@ -272,17 +286,41 @@ fn conclude(request: &Request, active: &ActiveRun, results: &[RunResult]) -> Dis
     }
 }
 
+/// Whether a `HISTORY` request goes on after a failed date.
+fn continues_on_failure(request: &Request) -> bool {
+    request.request_type == RequestType::History
+        && HistoryPayload::parse(request.payload.as_deref())
+            .is_ok_and(|history| history.continue_on_failure)
+}
+
+/// The runs of a request that completed in its earlier attempts.
+struct Earlier(Vec<RunResult>);
+
+impl Earlier {
+    /// The completed run of the `index`-th date, `date`. Runs record their business
+    /// date (`RUN_DATE`); a run from before that column, which has none, is matched
+    /// by position, as dates run oldest first.
+    fn done_before(&self, index: usize, date: NaiveDate) -> Option<RunResult> {
+        if self.0.iter().all(|r| r.run_date != NaiveDate::MIN) {
+            self.0.iter().find(|r| r.run_date == date).cloned()
+        } else {
+            self.0.get(index).cloned()
+        }
+    }
+}
+
 /// The runs of `request` that completed (`PC`) in earlier attempts, oldest first;
 /// `None` when the database stayed unreachable through an immediate shutdown.
-async fn completed_earlier(shared: &Shared, request: &Request) -> Option<Vec<RunResult>> {
+async fn completed_earlier(shared: &Shared, request: &Request) -> Option<Earlier> {
     if request.attempts <= 1 {
-        return Some(Vec::new());
+        return Some(Earlier(Vec::new()));
     }
     let filter = RunFilter {
         mapref: Some(request.mapref.clone()),
         status: Some(RunStatus::Completed),
         request_id: Some(request.request_id.clone()),
         limit: 100_000,
+        since: None,
     };
     let give_up = &shared.shutdown.immediate;
     let runs = match retry(
@@ -307,17 +345,17 @@ async fn completed_earlier(shared: &Shared, request: &Request) -> Option<Vec<Run
             runs.len()
         );
     }
-    Some(
+    Some(Earlier(
         runs.iter()
             .rev()
             .map(|run| RunResult {
                 prcid: run.prcid,
-                run_date: NaiveDate::MIN,
+                run_date: run.run_date.unwrap_or(NaiveDate::MIN),
                 status: RunStatus::Completed,
                 msg: run.msg.clone(),
             })
             .collect(),
-    )
+    ))
 }
 
 /// The runs a request asks for.
@@ -330,6 +368,7 @@ fn plan_runs(request: &Request, today: NaiveDate) -> Result<Vec<RunSpec>, String
                 run_date: p.params.run_date.unwrap_or(today),
                 params: p.params,
                 trigger: p.trigger,
+                from_step: p.from_step,
             }])
         }
         RequestType::History => {
@@ -342,6 +381,7 @@ fn plan_runs(request: &Request, today: NaiveDate) -> Result<Vec<RunSpec>, String
                         ..h.params.clone()
                     },
                     trigger: None,
+                    from_step: None,
                 })
                 .collect())
         }
@@ -488,6 +528,7 @@ async fn execute_run(
         request_id: Some(request.request_id.clone()),
         node: Some(config.node_id.clone()),
         started_at,
+        run_date: Some(spec.run_date),
     };
     let prcid = match retry(&shared.health, "opening a run", give_up, || {
         shared.journal.open(&new_run)
@@ -543,6 +584,7 @@ async fn execute_run(
         Ok((connections, mappings)) => {
             let progress = Arc::new(dwsched_flow::RunProgress::default());
             let keep_log_current = !mappings.is_empty();
+            let (steps, step_records) = dwsched_flow::StepLog::channel();
             let ctx = RunContext {
                 prcid,
                 mapref: mapref.to_string(),
@@ -553,19 +595,29 @@ async fn execute_run(
                 connections,
                 mappings,
                 progress: progress.clone(),
+                steps,
+                from_step: spec.from_step.clone(),
                 stop: active.stop.clone(),
                 supervisor: dwsched_flow::supervisor::this_executable(),
             };
-            let running = run_flow(flow, &ctx);
-            if keep_log_current {
-                let write = |totals, row| {
-                    let entry = log_entry(totals, Utc::now());
-                    async move { shared.store.write_job_log_progress(&entry, row).await }
-                };
-                keep_current(running, &progress, write, &mut joblogid).await
-            } else {
-                running.await
-            }
+            // The context goes with the flow, so the step records end when it does.
+            let running = async move { run_flow(flow, &ctx).await };
+            let running = async {
+                if keep_log_current {
+                    let write = |totals, row| {
+                        let entry = log_entry(totals, Utc::now());
+                        async move { shared.store.write_job_log_progress(&entry, row).await }
+                    };
+                    keep_current(running, &progress, write, &mut joblogid).await
+                } else {
+                    running.await
+                }
+            };
+            let (report, ()) = tokio::join!(
+                running,
+                crate::steps::record_steps(shared, mapref, step_records)
+            );
+            report
         }
         Err(message) => RunReport::failed_before_start(message),
     };
@@ -759,6 +811,7 @@ async fn fire_dependents(shared: &Shared, mapref: &str, prcid: i64, run_date: Na
                     jobschid: child.jobschid,
                     parent_prcid: prcid,
                 }),
+                from_step: None,
             };
             NewRequest {
                 dedupe_key: Some(format!("dep:{}:{prcid}", child.jobschid)),

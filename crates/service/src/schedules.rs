@@ -418,6 +418,7 @@ pub fn fire_request(
             jobschid: schedule.jobschid,
             slot: format_slot(slot),
         }),
+        from_step: None,
     };
     NewRequest {
         dedupe_key: Some(schedule.dedupe_key(slot)),

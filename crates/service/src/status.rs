@@ -223,5 +223,21 @@ pub fn run_json(run: &Run) -> Value {
         "params": run.params,
         "request_id": run.request_id,
         "node": run.node,
+        "run_date": run.run_date.map(|d| d.to_string()),
+    })
+}
+
+/// A `DMS_PRCSTEP` row as the API and `runs show --json` give it.
+pub fn step_json(step: &dwsched_model::StepRecord) -> Value {
+    json!({
+        "step": step.step,
+        "attempt": step.attempt,
+        "status": step.status.as_str(),
+        "started_at": step.started_at.map(format_slot),
+        "ended_at": step.ended_at.map(format_slot),
+        "srcrows": step.srcrows,
+        "trgrows": step.trgrows,
+        "errrows": step.errrows,
+        "msg": step.msg,
     })
 }

@@ -34,7 +34,7 @@ pub const REQUEST_COLUMNS: &str = "REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, ST
 pub const RUN_COLUMNS: &str = "CAST(PRCID AS BIGINT), CAST(JOBID AS BIGINT), \
      CAST(JOBFLWID AS BIGINT), STRTDT, ENDDT, STATUS, MSG, PRCLOG, MAPREF, CAST(SESSIONID AS VARCHAR), PARAM1, \
      PARAM2, PARAM3, PARAM4, PARAM5, PARAM6, PARAM7, PARAM8, PARAM9, PARAM10, REQUEST_ID, NODE, \
-     RECUPDT";
+     RECUPDT, CAST(RUN_DATE AS VARCHAR)";
 
 /// `DMS_JOBFLW` columns in the order `decode_flow` reads them.
 pub const FLOW_COLUMNS: &str =
@@ -42,7 +42,7 @@ pub const FLOW_COLUMNS: &str =
 
 /// `DMS_SCHNODE` columns in the order `decode_node` reads them.
 pub const NODE_COLUMNS: &str =
-    "NODE_ID, HOST, CAST(PID AS BIGINT), VERSION, STARTED_AT, HEARTBEAT_AT, ROLE";
+    "NODE_ID, HOST, CAST(PID AS BIGINT), VERSION, STARTED_AT, HEARTBEAT_AT, ROLE, HTTP_ADDR";
 
 /// `DMS_DBCONDTLS` columns in the order `decode_connection` reads them.
 pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOST, \
@@ -116,8 +116,18 @@ pub fn flows_to_run_sql(among: &str) -> String {
 /// equality range of the `(STATUS, REQUEST_TYPE, REQUESTED_AT)` index already in queue
 /// order, so the limit ends the walk even before the planner has statistics.
 pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> String {
+    use dwsched_model::RequestClass;
     match class {
-        dwsched_model::RequestClass::Runs => {
+        RequestClass::Runs | RequestClass::Reserved => {
+            // A request reserved for a node (`dwsched job run`) is that node's alone
+            // while the node is registered; a `CLAIMED_BY` left on a waiting row by
+            // another tool reserves nothing.
+            let whose = if class == RequestClass::Reserved {
+                "r.CLAIMED_BY = $3"
+            } else {
+                "(r.CLAIMED_BY IS NULL OR NOT EXISTS (SELECT 1 FROM DMS_SCHNODE h \
+                 WHERE h.NODE_ID = r.CLAIMED_BY))"
+            };
             let ranges: Vec<String> = ["NEW", "QUEUED"]
                 .iter()
                 .flat_map(|status| {
@@ -125,7 +135,7 @@ pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> S
                         format!(
                             "SELECT * FROM (SELECT r.REQUEST_ID, r.REQUESTED_AT FROM DMS_PRCREQ r \
                              WHERE r.STATUS = '{status}' AND r.REQUEST_TYPE = '{kind}' \
-                             AND {RUN_CANDIDATE} ORDER BY r.REQUESTED_AT LIMIT $2 {lock}) w_{status}_{kind}"
+                             AND {whose} AND {RUN_CANDIDATE} ORDER BY r.REQUESTED_AT LIMIT $2 {lock}) w_{status}_{kind}"
                         )
                     })
                 })
@@ -135,7 +145,7 @@ pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> S
                 ranges.join(" UNION ALL ")
             )
         }
-        dwsched_model::RequestClass::Control => {
+        RequestClass::Control => {
             format!(
                 "{} ORDER BY r.REQUESTED_AT, r.REQUEST_ID LIMIT $2 {lock}",
                 control_candidates()
@@ -421,6 +431,16 @@ macro_rules! store_impl {
                     $crate::schedules::Schedules::retire_schedule(self, jobschid, now).await
                 }
 
+                async fn replace_schedule(
+                    &self,
+                    old: i64,
+                    new: &dwsched_model::NewSchedule,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<i64>> {
+                    $crate::schedules::Schedules::replace_schedule_version(self, old, new, now)
+                        .await
+                }
+
                 async fn set_schedule_state(
                     &self,
                     jobschid: i64,
@@ -510,8 +530,16 @@ macro_rules! store_impl {
                     $crate::runs::Runs::list_runs(self, filter).await
                 }
 
+                async fn run_steps(&self, prcid: i64) -> Result<Vec<dwsched_model::StepRecord>> {
+                    $crate::runs::Runs::steps_of_run(self, prcid).await
+                }
+
                 async fn put_connection(&self, c: &Connection) -> Result<i64> {
                     $crate::connections::Connections::put_connection(self, c).await
+                }
+
+                async fn retire_connection(&self, name: &str) -> Result<bool> {
+                    $crate::connections::Connections::retire_connection(self, name).await
                 }
 
                 async fn list_connections(&self) -> Result<Vec<Connection>> {

@@ -112,6 +112,17 @@ where
         Ok(conid)
     }
 
+    async fn retire_connection(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query(
+            self.sql("UPDATE DMS_DBCONDTLS SET CURFLG = 'N' WHERE CONNM = $1 AND CURFLG = 'Y'"),
+        )
+        .bind(name)
+        .execute(self.pool())
+        .await
+        .context(|| format!("retiring connection '{name}'"))?;
+        Ok(done.affected() > 0)
+    }
+
     async fn list_connections(&self) -> Result<Vec<Connection>> {
         let rows = sqlx::query(self.sql(&format!(
             "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS ORDER BY CONNM"

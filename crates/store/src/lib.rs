@@ -59,8 +59,9 @@ pub enum StoreError {
     /// The node no longer holds the request: another node rescued it.
     #[error("node {node} no longer holds request {request_id}; another node took it over")]
     ClaimLost { request_id: String, node: String },
-    /// The database answered with an error.
-    #[error("{context}: {source}")]
+    /// The database answered with an error (its server's message: sqlx's text of a
+    /// PostgreSQL error ends with the line of the server's own source).
+    #[error("{context}: {}", server_message(source))]
     Database {
         context: String,
         #[source]
@@ -116,6 +117,14 @@ impl StoreError {
 /// Adds what was being done to a database error.
 pub(crate) trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+/// What the database said, without the place in the server's own source.
+pub fn server_message(err: &sqlx::Error) -> String {
+    match err.as_database_error() {
+        Some(db) => db.message().to_string(),
+        None => err.to_string(),
+    }
 }
 
 impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
@@ -375,6 +384,16 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
     async fn retire_schedule(&self, jobschid: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Saves an edit of current schedule `old` as DWTOOL's UI does: `new` inserted
+    /// with a new `JOBSCHID`, `old` retired (`CURFLG='N'`), and schedules that ran
+    /// after `old` pointed at the new one, in one transaction. `None` when `old` is not
+    /// current.
+    async fn replace_schedule(
+        &self,
+        old: i64,
+        new: &NewSchedule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>>;
     /// Records the next fire and the reason a row cannot be scheduled (or clears it).
     async fn set_schedule_state(
         &self,
@@ -459,11 +478,15 @@ pub trait Store: Send + Sync {
     async fn heartbeat_run(&self, prcid: i64, now: DateTime<Utc>) -> Result<bool>;
     async fn get_run(&self, prcid: i64) -> Result<Option<Run>>;
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
+    /// The `DMS_PRCSTEP` rows of a run, in the order they started.
+    async fn run_steps(&self, prcid: i64) -> Result<Vec<dwsched_model::StepRecord>>;
 
     // Connections of flow steps.
     /// Registers a connection by name, or replaces the one of that name.
     async fn put_connection(&self, connection: &Connection) -> Result<i64>;
     async fn list_connections(&self) -> Result<Vec<Connection>>;
+    /// Retires a current connection (`CURFLG='N'`); whether there was one.
+    async fn retire_connection(&self, name: &str) -> Result<bool>;
     async fn get_connection(&self, name: &str) -> Result<Option<Connection>>;
     /// The current connection of `CONID` `conid`, as DWTOOL's jobs name theirs.
     async fn get_connection_by_id(&self, conid: i64) -> Result<Option<Connection>>;

@@ -37,6 +37,7 @@ where
             started_at: utc(row.try_get(4)?),
             heartbeat_at: utc(row.try_get(5)?),
             role: row.try_get(6)?,
+            http_addr: row.try_get(7)?,
         })
     }
 
@@ -82,8 +83,8 @@ where
             .await
             .context(context)?;
         sqlx::query(self.sql(
-            "INSERT INTO DMS_SCHNODE (NODE_ID, HOST, PID, VERSION, STARTED_AT, HEARTBEAT_AT, ROLE) \
-             VALUES ($1, $2, $3, $4, COALESCE($5, DB_NOW()), COALESCE($6, DB_NOW()), $7)",
+            "INSERT INTO DMS_SCHNODE (NODE_ID, HOST, PID, VERSION, STARTED_AT, HEARTBEAT_AT, ROLE, \
+             HTTP_ADDR) VALUES ($1, $2, $3, $4, COALESCE($5, DB_NOW()), COALESCE($6, DB_NOW()), $7, $8)",
         ))
         .bind(&node.node_id)
         .bind(&node.host)
@@ -92,6 +93,7 @@ where
         .bind(node.started_at.map(|t| t.naive_utc()))
         .bind(node.heartbeat_at.map(|t| t.naive_utc()))
         .bind(&node.role)
+        .bind(&node.http_addr)
         .execute(&mut *tx)
         .await
         .context(context)?;

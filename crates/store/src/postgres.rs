@@ -21,16 +21,16 @@ use crate::{StoreOptions, redact_url};
 /// a rescue waits), with the `PRCID` of each by request.
 const OPEN_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
      $4::bigint[], $5::bigint[], $6::timestamp[], $7::text[], $8::bigint[], $9::text[], $10::text[], \
-     $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) \
+     $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::date[]) \
      AS i(request_id, node, mapref, jobid, jobflwid, started, prclog, sessionid, \
-     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10)), \
+     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, run_date)), \
      held AS (SELECT i.* FROM input i JOIN DMS_PRCREQ q ON q.REQUEST_ID = i.request_id \
      AND q.CLAIMED_BY = i.node AND q.STATUS IN ('PROCESSING', 'CLAIMED') FOR UPDATE OF q) \
      INSERT INTO DMS_PRCLOG (PRCID, JOBID, JOBFLWID, STRTDT, STATUS, PRCLOG, MAPREF, SESSIONID, \
      PARAM1, PARAM2, PARAM3, PARAM4, PARAM5, PARAM6, PARAM7, PARAM8, PARAM9, PARAM10, \
-     RECCRDT, RECUPDT, REQUEST_ID, NODE) \
+     RECCRDT, RECUPDT, REQUEST_ID, NODE, RUN_DATE) \
      SELECT nextval('dms_prclogseq'), jobid, jobflwid, started, 'IP', prclog, mapref, sessionid, \
-     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, started, started, request_id, node FROM held \
+     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, started, started, request_id, node, run_date FROM held \
      RETURNING CAST(PRCID AS BIGINT), REQUEST_ID";
 
 /// Closes the runs still `IP` and writes every run's `DMS_JOBLOG` row; returns the
@@ -243,6 +243,7 @@ impl Driver for PgStore {
     ) -> crate::Result<Vec<crate::Result<RunWritten>>> {
         let plain = writes.iter().all(|write| match write {
             RunWrite::Open(run) => run.request_id.is_some() && run.node.is_some(),
+            RunWrite::Step(_) => true,
             RunWrite::Finish(finish) => {
                 finish.errors.is_empty()
                     && finish.joblogid.is_none()
@@ -262,6 +263,10 @@ impl Driver for PgStore {
         for write in writes {
             match write {
                 RunWrite::Open(run) => opens.push(run),
+                // Few beside the runs' opens and ends: written one by one.
+                RunWrite::Step(step) => {
+                    crate::runs::Runs::write_step_in(self, &mut tx, step).await?;
+                }
                 RunWrite::Finish(finish) => finishes.push(finish),
                 RunWrite::Complete(completion) => completions.push(completion),
             }
@@ -295,6 +300,7 @@ impl Driver for PgStore {
                         .collect::<Vec<_>>(),
                 );
             }
+            query = query.bind(opens.iter().map(|r| r.run_date).collect::<Vec<_>>());
             opened = query
                 .fetch_all(&mut *tx)
                 .await
@@ -405,6 +411,7 @@ impl Driver for PgStore {
                 RunWrite::Complete(c) => {
                     Ok(RunWritten::Completed(completed.contains(&c.request_id)))
                 }
+                RunWrite::Step(_) => Ok(RunWritten::Step),
             })
             .collect())
     }

@@ -83,8 +83,8 @@ where
         let request_id = uuid::Uuid::new_v4().to_string();
         let inserted = sqlx::query(self.sql(
             "INSERT INTO DMS_PRCREQ (REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
-             REQUESTED_AT, DEDUPE_KEY, NOT_BEFORE, ATTEMPTS) \
-             VALUES ($1, $2, $3, $4, 'NEW', $5, $6, $7, 0)",
+             REQUESTED_AT, DEDUPE_KEY, NOT_BEFORE, ATTEMPTS, CLAIMED_BY) \
+             VALUES ($1, $2, $3, $4, 'NEW', $5, $6, $7, 0, $8)",
         ))
         .bind(&request_id)
         .bind(&r.mapref)
@@ -93,6 +93,7 @@ where
         .bind(now.naive_utc())
         .bind(&r.dedupe_key)
         .bind(r.not_before.map(|t| t.naive_utc()))
+        .bind(&r.reserved_for)
         .execute(self.pool())
         .await;
         match inserted {

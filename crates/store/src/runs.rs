@@ -1,9 +1,9 @@
 //! Runs and their logs (`DMS_PRCLOG`, `DMS_JOBLOG`, `DMS_JOBERR`): opened only while their request is held, closed with their totals and errors in one transaction, and closed by the rescue of a dead node.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use dwsched_model::{
     ErrorType, FinishRun, JobErrorEntry, JobLogEntry, NewRun, RescueReport, Run, RunFilter,
-    RunStatus, RunWrite, RunWritten,
+    RunStatus, RunWrite, RunWritten, StepRecord, StepStatus,
 };
 use sqlx::{Database, Decode, Encode, Executor, Row as _, Type};
 
@@ -11,6 +11,7 @@ use crate::StoreError;
 use crate::common::RUN_COLUMNS;
 use crate::driver::{Affected, Conn, Driver, decode_all, utc};
 use crate::{Context as _, Result};
+use dwsched_model::FOREGROUND_KEY_PREFIX;
 
 /// The shared statements of this topic, for every backend.
 pub(crate) trait Runs: Driver + crate::queue::Queue
@@ -29,6 +30,7 @@ where
     for<'q> f64: Encode<'q, Self::Db> + Type<Self::Db>,
     for<'q> NaiveDateTime: Encode<'q, Self::Db> + Type<Self::Db>,
     for<'q> Option<NaiveDateTime>: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> Option<NaiveDate>: Encode<'q, Self::Db> + Type<Self::Db>,
     for<'r> String: Decode<'r, Self::Db> + Type<Self::Db>,
     for<'r> Option<String>: Decode<'r, Self::Db> + Type<Self::Db>,
     for<'r> i64: Decode<'r, Self::Db> + Type<Self::Db>,
@@ -56,7 +58,81 @@ where
             request_id: row.try_get(20)?,
             node: row.try_get(21)?,
             updated_at: utc(row.try_get(22)?),
+            run_date: row
+                .try_get::<Option<String>, _>(23)?
+                .and_then(|text| text.get(..10).and_then(|d| d.parse().ok())),
         })
+    }
+
+    fn decode_step(row: &<Self::Db as Database>::Row) -> sqlx::Result<StepRecord> {
+        let status: Option<String> = row.try_get(3)?;
+        Ok(StepRecord {
+            prcid: row.try_get(0)?,
+            step: row.try_get(1)?,
+            attempt: row.try_get(2)?,
+            status: status
+                .as_deref()
+                .and_then(StepStatus::parse)
+                .unwrap_or(StepStatus::InProgress),
+            started_at: utc(row.try_get(4)?),
+            ended_at: utc(row.try_get(5)?),
+            srcrows: row.try_get(6)?,
+            trgrows: row.try_get(7)?,
+            errrows: row.try_get(8)?,
+            msg: row.try_get(9)?,
+        })
+    }
+
+    /// Writes a step attempt's row on `conn`, replacing the one it had (its start).
+    async fn write_step_in(&self, conn: &mut Conn<Self>, step: &StepRecord) -> Result<()> {
+        let context = || {
+            format!(
+                "recording step '{}' of run {} (attempt {})",
+                step.step, step.prcid, step.attempt
+            )
+        };
+        sqlx::query(
+            self.sql("DELETE FROM DMS_PRCSTEP WHERE PRCID = $1 AND STEP = $2 AND ATTEMPT = $3"),
+        )
+        .bind(step.prcid)
+        .bind(&step.step)
+        .bind(step.attempt)
+        .execute(&mut *conn)
+        .await
+        .context(context)?;
+        sqlx::query(self.sql(
+            "INSERT INTO DMS_PRCSTEP (PRCID, STEP, ATTEMPT, STATUS, STRTDT, ENDDT, SRCROWS, \
+             TRGROWS, ERRROWS, MSG) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        ))
+        .bind(step.prcid)
+        .bind(&step.step)
+        .bind(step.attempt)
+        .bind(step.status.as_str())
+        .bind(step.started_at.map(|t| t.naive_utc()))
+        .bind(step.ended_at.map(|t| t.naive_utc()))
+        .bind(step.srcrows)
+        .bind(step.trgrows)
+        .bind(step.errrows)
+        .bind(&step.msg)
+        .execute(&mut *conn)
+        .await
+        .context(context)?;
+        Ok(())
+    }
+
+    /// `Store::run_steps`.
+    async fn steps_of_run(&self, prcid: i64) -> Result<Vec<StepRecord>> {
+        let context = || format!("reading the steps of run {prcid}");
+        let rows = sqlx::query(self.sql(
+            "SELECT CAST(PRCID AS BIGINT), STEP, CAST(ATTEMPT AS BIGINT), STATUS, STRTDT, ENDDT, \
+             CAST(SRCROWS AS BIGINT), CAST(TRGROWS AS BIGINT), CAST(ERRROWS AS BIGINT), MSG \
+             FROM DMS_PRCSTEP WHERE PRCID = $1 ORDER BY STRTDT, ATTEMPT, STEP",
+        ))
+        .bind(prcid)
+        .fetch_all(self.pool())
+        .await
+        .context(context)?;
+        decode_all(rows, Self::decode_step).context(context)
     }
 
     /// `Store::write_runs` one write after another in one transaction.
@@ -67,6 +143,10 @@ where
         for write in writes {
             let outcome = match write {
                 RunWrite::Open(run) => self.open_run_in(&mut tx, run).await.map(RunWritten::Opened),
+                RunWrite::Step(step) => self
+                    .write_step_in(&mut tx, step)
+                    .await
+                    .map(|()| RunWritten::Step),
                 RunWrite::Finish(finish) => self
                     .finish_run_in(&mut tx, finish)
                     .await
@@ -120,6 +200,7 @@ where
                 "RECUPDT",
                 "REQUEST_ID",
                 "NODE",
+                "RUN_DATE",
             ],
         );
         let started = run.started_at.naive_utc();
@@ -138,7 +219,8 @@ where
             .bind(started)
             .bind(started)
             .bind(&run.request_id)
-            .bind(&run.node);
+            .bind(&run.node)
+            .bind(run.run_date);
         // The claim and the run: a rescue between the two must not leave this
         // node running a request another node now holds.
         if let (Some(request_id), Some(node)) = (&run.request_id, &run.node) {
@@ -365,8 +447,8 @@ where
         let rows = sqlx::query(self.sql(&format!(
             "SELECT {RUN_COLUMNS} FROM DMS_PRCLOG \
              WHERE ($1 IS NULL OR MAPREF = $2) AND ($3 IS NULL OR STATUS = $4) \
-             AND ($5 IS NULL OR REQUEST_ID = $6) \
-             ORDER BY PRCID DESC LIMIT $7"
+             AND ($5 IS NULL OR REQUEST_ID = $6) AND ($7 IS NULL OR STRTDT >= $8) \
+             ORDER BY PRCID DESC LIMIT $9"
         )))
         .bind(&filter.mapref)
         .bind(&filter.mapref)
@@ -374,6 +456,8 @@ where
         .bind(filter.status.map(RunStatus::as_str))
         .bind(&filter.request_id)
         .bind(&filter.request_id)
+        .bind(filter.since.map(|t| t.naive_utc()))
+        .bind(filter.since.map(|t| t.naive_utc()))
         .bind(i64::from(filter.limit.max(1)))
         .fetch_all(self.pool())
         .await
@@ -417,6 +501,17 @@ where
         ))
         .bind(node_id)
         .fetch_all(&mut *tx)
+        .await
+        .context(context)?;
+        // Their steps in progress end with them.
+        sqlx::query(self.sql(
+            "UPDATE DMS_PRCSTEP SET STATUS = 'FL', MSG = $1, ENDDT = DB_NOW() \
+             WHERE STATUS = 'IP' AND PRCID IN (SELECT PRCID FROM DMS_PRCLOG \
+             WHERE STATUS = 'IP' AND NODE = $2)",
+        ))
+        .bind(msg)
+        .bind(node_id)
+        .execute(&mut *tx)
         .await
         .context(context)?;
         sqlx::query(self.sql(
@@ -481,10 +576,29 @@ where
                 .context(context)?;
             report.runs_closed.push(prcid);
         }
-        let held = sqlx::query(self.sql(
-            "SELECT REQUEST_ID, CAST(COALESCE(ATTEMPTS, 0) AS BIGINT) FROM DMS_PRCREQ \
-             WHERE CLAIMED_BY = $1 AND STATUS IN ('PROCESSING', 'CLAIMED') ORDER BY REQUESTED_AT",
-        ))
+        // The requests of a `dwsched job run` that ended are not run again without it:
+        // waiting ones are cancelled, and a held one fails below.
+        let gone = serde_json::json!({
+            "status": "CANCELLED",
+            "message": format!("{msg}; the `dwsched job run` that asked for it has ended"),
+        })
+        .to_string();
+        sqlx::query(self.sql(&format!(
+            "UPDATE DMS_PRCREQ SET STATUS = 'CANCELLED', RESULT_PAYLOAD = $1, \
+             COMPLETED_AT = DB_NOW() WHERE CLAIMED_BY = $2 AND STATUS IN ('NEW', 'QUEUED') \
+             AND DEDUPE_KEY LIKE '{FOREGROUND_KEY_PREFIX}%'"
+        )))
+        .bind(&gone)
+        .bind(node_id)
+        .execute(&mut *tx)
+        .await
+        .context(context)?;
+        let held = sqlx::query(self.sql(&format!(
+            "SELECT REQUEST_ID, CAST(COALESCE(ATTEMPTS, 0) AS BIGINT), \
+             CAST(CASE WHEN DEDUPE_KEY LIKE '{FOREGROUND_KEY_PREFIX}%' THEN 1 ELSE 0 END AS BIGINT) \
+             FROM DMS_PRCREQ \
+             WHERE CLAIMED_BY = $1 AND STATUS IN ('PROCESSING', 'CLAIMED') ORDER BY REQUESTED_AT"
+        )))
         .bind(node_id)
         .fetch_all(&mut *tx)
         .await
@@ -492,12 +606,14 @@ where
         for row in held {
             let request_id: String = row.try_get(0).context(context)?;
             let attempts: i64 = row.try_get(1).context(context)?;
-            if attempts >= max_attempts {
-                let result = serde_json::json!({
-                    "status": "FAILED",
-                    "error": format!("{msg}; the request had {attempts} attempts and is not retried again"),
-                })
-                .to_string();
+            let foreground = row.try_get::<i64, _>(2).context(context)? == 1;
+            if foreground || attempts >= max_attempts {
+                let error = if foreground {
+                    format!("{msg}; the `dwsched job run` that ran it has ended")
+                } else {
+                    format!("{msg}; the request had {attempts} attempts and is not retried again")
+                };
+                let result = serde_json::json!({ "status": "FAILED", "error": error }).to_string();
                 sqlx::query(self.sql(
                     "UPDATE DMS_PRCREQ SET STATUS = 'FAILED', RESULT_PAYLOAD = $1, COMPLETED_AT = DB_NOW(), \
                      LEASE_UNTIL = NULL WHERE REQUEST_ID = $2",

@@ -82,6 +82,60 @@ where
 
     async fn insert_schedule(&self, s: &NewSchedule, now: DateTime<Utc>) -> Result<i64> {
         let context = || format!("adding a schedule for job '{}'", s.mapref);
+        let mut conn = self.pool().acquire().await.context(context)?;
+        self.insert_schedule_in(&mut conn, s, now)
+            .await
+            .context(context)
+    }
+
+    /// `Store::replace_schedule`: the new version inserted, the old one retired, and
+    /// the schedules that ran after the old one made to run after the new one, in one
+    /// transaction, as DWTOOL's UI saves an edit.
+    async fn replace_schedule_version(
+        &self,
+        old: i64,
+        s: &NewSchedule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let context = || format!("writing a new version of schedule {old}");
+        let mut tx = self.begin_write().await.context(context)?;
+        let retired = sqlx::query(self.sql(
+            "UPDATE DMS_JOBSCH SET CURFLG = 'N', RECUPDT = $1 WHERE JOBSCHID = $2 AND CURFLG = 'Y'",
+        ))
+        .bind(now.naive_utc())
+        .bind(old)
+        .execute(&mut *tx)
+        .await
+        .context(context)?
+        .affected();
+        if retired == 0 {
+            tx.rollback().await.context(context)?;
+            return Ok(None);
+        }
+        let new_id = self
+            .insert_schedule_in(&mut tx, s, now)
+            .await
+            .context(context)?;
+        sqlx::query(self.sql(
+            "UPDATE DMS_JOBSCH SET DPND_JOBSCHID = $1, RECUPDT = $2 \
+             WHERE DPND_JOBSCHID = $3 AND CURFLG = 'Y'",
+        ))
+        .bind(new_id)
+        .bind(now.naive_utc())
+        .bind(old)
+        .execute(&mut *tx)
+        .await
+        .context(context)?;
+        tx.commit().await.context(context)?;
+        Ok(Some(new_id))
+    }
+
+    async fn insert_schedule_in(
+        &self,
+        conn: &mut Conn<Self>,
+        s: &NewSchedule,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<i64, sqlx::Error> {
         let now = now.naive_utc();
         let sql = self.insert_sql(
             "DMS_JOBSCH",
@@ -129,10 +183,7 @@ where
             .bind(0_i64)
             .bind(now)
             .bind(now);
-        let mut conn = self.pool().acquire().await.context(context)?;
-        Self::insert_returning_id(&mut conn, query)
-            .await
-            .context(context)
+        Self::insert_returning_id(conn, query).await
     }
 
     async fn list_schedules(&self, only_scheduled: bool) -> Result<Vec<ScheduleRow>> {

@@ -24,6 +24,8 @@ pub enum ColumnType {
     Text,
     /// A UTC time, or a wall-clock time for schedule bounds.
     Timestamp,
+    /// A calendar date (a run's business date).
+    Date,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,8 +67,8 @@ const fn col_required(name: &'static str, kind: ColumnType) -> Column {
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
     pub name: &'static str,
-    /// The primary key column, when it is not an `Id` column.
-    pub text_key: Option<&'static str>,
+    /// The primary key columns (comma-separated), when the key is not an `Id` column.
+    pub primary_key: Option<&'static str>,
     pub columns: &'static [Column],
 }
 
@@ -226,7 +228,7 @@ pub fn schedule_change_triggers(backend: Backend, schema: &str) -> Vec<String> {
 /// The table that records which migrations a database has.
 pub const MIGRATIONS_TABLE: Table = Table {
     name: "DWSCHED_MIGRATIONS",
-    text_key: None,
+    primary_key: None,
     columns: &[
         col_required("VERSION", BigInt),
         col("DESCRIPTION", Varchar(200)),
@@ -272,6 +274,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         description: "DWTOOL mapping metadata: DMS_JOB's mapping columns, DMS_JOBDTL, DMS_MAPRSQL, DMS_PARAMS",
     },
+    Migration {
+        version: 5,
+        description: "DMS_PRCLOG.RUN_DATE, DMS_PRCSTEP and DMS_SCHNODE.HTTP_ADDR: the business date, each step's record, where a run's log is served",
+    },
 ];
 
 /// The steps of one migration.
@@ -303,6 +309,11 @@ pub fn steps(version: i64) -> Vec<Step> {
         4 => TABLES
             .iter()
             .filter(|t| MAPPING_TABLES.contains(&t.name))
+            .map(Step::EnsureTable)
+            .collect(),
+        5 => TABLES
+            .iter()
+            .filter(|t| ["DMS_PRCLOG", "DMS_PRCSTEP", "DMS_SCHNODE"].contains(&t.name))
             .map(Step::EnsureTable)
             .collect(),
         _ => Vec::new(),
@@ -341,6 +352,8 @@ impl Column {
             (Timestamp, Backend::Sqlite) => "TEXT".to_string(),
             (Timestamp, Backend::Postgres) => "TIMESTAMP".to_string(),
             (Timestamp, Backend::MySql) => "DATETIME(6)".to_string(),
+            (Date, Backend::Sqlite) => "TEXT".to_string(),
+            (Date, _) => "DATE".to_string(),
         };
         let mut out = format!("{} {ty}", self.name);
         if self.not_null {
@@ -357,10 +370,10 @@ impl Column {
 impl Table {
     pub fn create_sql(&self, backend: Backend) -> String {
         let mut parts: Vec<String> = self.columns.iter().map(|c| c.definition(backend)).collect();
-        if let Some(key) = self.text_key {
+        if let Some(key) = self.primary_key {
             parts.push(format!("PRIMARY KEY ({key})"));
         }
-        if !self.columns.iter().any(|c| matches!(c.kind, Id { .. })) && self.text_key.is_none() {
+        if !self.columns.iter().any(|c| matches!(c.kind, Id { .. })) && self.primary_key.is_none() {
             parts.push(format!("PRIMARY KEY ({})", self.columns[0].name));
         }
         format!("CREATE TABLE {} (\n  {}\n)", self.name, parts.join(",\n  "))

@@ -240,8 +240,10 @@ async fn load(
         .await
         .map_err(|e| {
             Failure::plan(target.spec.error(format!(
-                "the target table {} of mapping {} cannot be read: {e}",
-                plan.target_table, plan.mapref
+                "the target table {} of mapping {} cannot be read: {}",
+                plan.target_table,
+                plan.mapref,
+                crate::db_error(&e)
             )))
         })?;
     let statements = Statements::new(plan, dialect, &target_columns)?;
@@ -276,7 +278,10 @@ async fn load(
         match &mut target.conn {
             DbConn::Postgres(c) => {
                 let tx = sqlx::Connection::begin(&mut **c).await.map_err(|e| {
-                    Failure::database(format!("starting the transaction failed: {e}"))
+                    Failure::database(format!(
+                        "starting the transaction failed: {}",
+                        crate::db_error(&e)
+                    ))
                 })?;
                 let target = PgTarget {
                     tx,
@@ -301,7 +306,10 @@ async fn load(
             }
             DbConn::MySql(c) => {
                 let tx = sqlx::Connection::begin(&mut **c).await.map_err(|e| {
-                    Failure::database(format!("starting the transaction failed: {e}"))
+                    Failure::database(format!(
+                        "starting the transaction failed: {}",
+                        crate::db_error(&e)
+                    ))
                 })?;
                 let how = How {
                     mode,

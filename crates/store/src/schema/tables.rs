@@ -12,7 +12,7 @@ const SESSION: ColumnType = Numeric(30);
 pub const TABLES: &[Table] = &[
     Table {
         name: "DMS_JOB",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "JOBID",
@@ -43,7 +43,7 @@ pub const TABLES: &[Table] = &[
     // empty where a site has none.
     Table {
         name: "DMS_JOBDTL",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "JOBDTLID",
@@ -72,7 +72,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_MAPRSQL",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "MAPRSQLID",
@@ -90,7 +90,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_PARAMS",
-        text_key: Some("PRTYP, DBTYP, PRCD"),
+        primary_key: Some("PRTYP, DBTYP, PRCD"),
         columns: &[
             col_required("PRTYP", NAME),
             col_required("PRCD", NAME),
@@ -104,7 +104,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_JOBFLW",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "JOBFLWID",
@@ -126,7 +126,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_JOBSCH",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "JOBSCHID",
@@ -164,7 +164,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_PRCREQ",
-        text_key: Some("REQUEST_ID"),
+        primary_key: Some("REQUEST_ID"),
         columns: &[
             col_required("REQUEST_ID", Varchar(64)),
             col_required("MAPREF", NAME),
@@ -185,7 +185,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_PRCLOG",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "PRCID",
@@ -217,11 +217,29 @@ pub const TABLES: &[Table] = &[
             // Extensions of dwsched (SPEC §3).
             col("REQUEST_ID", Varchar(64)),
             col("NODE", NAME),
+            col("RUN_DATE", Date),
+        ],
+    },
+    // Extension of dwsched (SPEC §3): one row per attempt of a step of a run.
+    Table {
+        name: "DMS_PRCSTEP",
+        primary_key: Some("PRCID, STEP, ATTEMPT"),
+        columns: &[
+            col_required("PRCID", BigInt),
+            col_required("STEP", Varchar(200)),
+            col_required("ATTEMPT", Int),
+            col("STATUS", Varchar(2)),
+            col("STRTDT", Timestamp),
+            col("ENDDT", Timestamp),
+            col("SRCROWS", BigInt),
+            col("TRGROWS", BigInt),
+            col("ERRROWS", BigInt),
+            col("MSG", Text),
         ],
     },
     Table {
         name: "DMS_JOBLOG",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "JOBLOGID",
@@ -242,7 +260,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_JOBERR",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "ERRID",
@@ -264,7 +282,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_DBCONDTLS",
-        text_key: None,
+        primary_key: None,
         columns: &[
             col(
                 "CONID",
@@ -286,7 +304,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_SCHNODE",
-        text_key: Some("NODE_ID"),
+        primary_key: Some("NODE_ID"),
         columns: &[
             col_required("NODE_ID", NAME),
             col("HOST", Varchar(255)),
@@ -295,11 +313,13 @@ pub const TABLES: &[Table] = &[
             col("STARTED_AT", Timestamp),
             col("HEARTBEAT_AT", Timestamp),
             col("ROLE", Varchar(30)),
+            // Where the node serves its HTTP API (and its runs' logs), when it does.
+            col("HTTP_ADDR", Varchar(255)),
         ],
     },
     Table {
         name: "DMS_SCHLEASE",
-        text_key: Some("NAME"),
+        primary_key: Some("NAME"),
         columns: &[
             col_required("NAME", NAME),
             col("HOLDER", NAME),
@@ -309,7 +329,7 @@ pub const TABLES: &[Table] = &[
     },
     Table {
         name: "DMS_SCHVER",
-        text_key: Some("NAME"),
+        primary_key: Some("NAME"),
         columns: &[
             col_required("NAME", NAME),
             col_default("VERSION", BigInt, "0"),

@@ -1,0 +1,93 @@
+//! A run's step records (`DMS_PRCSTEP`): what its steps report as each attempt starts
+//! and ends, written in order through the run journal and logged.
+
+use dwsched_model::{RunWrite, StepRecord, StepStatus};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::health::retry;
+use crate::state::Shared;
+
+/// Writes the step records of one run until its flow ends (the sender is dropped).
+/// Records that arrive together are written together, and a start that has already
+/// ended is written once, as its end. A step never waits for these writes; a write
+/// that fails is logged and the run goes on.
+pub(crate) async fn record_steps(
+    shared: &Shared,
+    mapref: &str,
+    mut records: UnboundedReceiver<StepRecord>,
+) {
+    while let Some(first) = records.recv().await {
+        let mut batch = vec![first];
+        while let Ok(next) = records.try_recv() {
+            batch.push(next);
+        }
+        let mut latest: Vec<StepRecord> = Vec::with_capacity(batch.len());
+        for record in batch {
+            log_step(mapref, &record);
+            match latest
+                .iter_mut()
+                .find(|r| r.step == record.step && r.attempt == record.attempt)
+            {
+                Some(earlier) => *earlier = record,
+                None => latest.push(record),
+            }
+        }
+        let writes: Vec<RunWrite> = latest.into_iter().map(RunWrite::Step).collect();
+        let give_up = &shared.shutdown.immediate;
+        let written = retry(&shared.health, "recording a run's steps", give_up, || {
+            shared.journal.write_all(writes.clone())
+        })
+        .await;
+        if let Some(Err(err)) = written {
+            tracing::warn!(
+                mapref,
+                "could not record the steps of a run of {mapref}: {err}"
+            );
+        }
+    }
+}
+
+fn log_step(mapref: &str, r: &StepRecord) {
+    let (prcid, step, attempt) = (r.prcid, r.step.as_str(), r.attempt);
+    let seconds = match (r.started_at, r.ended_at) {
+        (Some(start), Some(end)) => (end - start).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    };
+    let rows = match (r.srcrows, r.trgrows, r.errrows) {
+        (Some(src), Some(trg), Some(err)) if (src, trg, err) != (0, 0, 0) => {
+            format!(" ({src} source rows, {trg} target rows, {err} rejected)")
+        }
+        _ => String::new(),
+    };
+    let msg = r
+        .msg
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    match r.status {
+        StepStatus::InProgress => {
+            tracing::info!(
+                prcid,
+                mapref,
+                "run {prcid} of {mapref}: step '{step}' attempt {attempt} started"
+            )
+        }
+        StepStatus::Skipped => {
+            tracing::info!(
+                prcid,
+                mapref,
+                "run {prcid} of {mapref}: step '{step}' skipped{msg}"
+            )
+        }
+        StepStatus::Completed => tracing::info!(
+            prcid,
+            mapref,
+            "run {prcid} of {mapref}: step '{step}' attempt {attempt} ended PC in {seconds:.2} s{rows}"
+        ),
+        status => tracing::warn!(
+            prcid,
+            mapref,
+            "run {prcid} of {mapref}: step '{step}' attempt {attempt} ended {status} in {seconds:.2} s{rows}{msg}"
+        ),
+    }
+}
