@@ -864,6 +864,7 @@ fn node(id: &str, heartbeat: DateTime<Utc>) -> Node {
         heartbeat_at: Some(heartbeat),
         role: Some("worker".into()),
         http_addr: None,
+        lease_seconds: None,
     }
 }
 
@@ -935,6 +936,7 @@ async fn the_scheduler_lease_has_one_holder(db: TestDb) {
             heartbeat_at: Some(at(0)),
             role: Some("worker".into()),
             http_addr: Some("n3.example:8080".into()),
+            lease_seconds: Some(30),
         })
         .await
         .unwrap();
@@ -1014,6 +1016,33 @@ async fn nodes_heartbeat_and_dead_nodes_are_rescued(db: TestDb) {
         .map(|n| n.node_id)
         .collect();
     assert_eq!(stale, ["n2"]);
+    // A node is judged by the longer of the judge's lease and its own: n3 heartbeated
+    // 10 s ago for a 60-s lease, so a judge with a 3-s lease leaves it be.
+    let n3_heartbeat = chrono::Utc::now() - chrono::Duration::seconds(10);
+    store
+        .register_node(&Node {
+            lease_seconds: Some(60),
+            ..node("n3", n3_heartbeat)
+        })
+        .await
+        .unwrap();
+    let short = std::time::Duration::from_secs(3);
+    let stale: Vec<String> = store
+        .stale_nodes(short)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(stale, ["n2"]);
+    assert_eq!(
+        store
+            .rescue_node("n3", "judged by a shorter lease", Some(short), 3)
+            .await
+            .unwrap(),
+        Default::default()
+    );
+    store.deregister_node("n3").await.unwrap();
     let report = store
         .rescue_node("n1", "judged dead too early", Some(lease), 3)
         .await

@@ -10,6 +10,7 @@ mod flows;
 mod http;
 mod mapping;
 mod migrate;
+mod operate;
 mod service;
 mod skew;
 mod store;

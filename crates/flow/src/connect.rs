@@ -98,6 +98,17 @@ impl DatabaseType {
             .find(|t| t.spellings.contains(&dbtyp.as_str()))
     }
 
+    /// The type of a `DMS_DBCONDTLS` row: its `DBTYP`, else its `CONSTR`'s scheme.
+    pub fn of_connection(row: &Connection) -> Option<Self> {
+        match row.dbtyp.as_deref().filter(|t| !t.trim().is_empty()) {
+            Some(dbtyp) => Self::from_dbtyp(dbtyp),
+            None => {
+                let constr = row.constr.as_deref()?;
+                Self::from_scheme(constr.split(':').next()?)
+            }
+        }
+    }
+
     /// The URL scheme dwsched writes for it.
     pub fn scheme(self) -> &'static str {
         self.schemes[0]

@@ -319,6 +319,8 @@ pub struct Node {
     pub role: Option<String>,
     /// Where the node serves its HTTP API, as `host:port`, when it does.
     pub http_addr: Option<String>,
+    /// The lease it heartbeats for, in seconds.
+    pub lease_seconds: Option<i64>,
 }
 
 /// A row of `DMS_SCHLEASE`: a duty one node at a time performs (firing schedules), held

@@ -85,6 +85,7 @@ pub(crate) async fn register(shared: &Shared) -> Result<(), NodeError> {
             heartbeat_at: None,
             role: Some("worker".into()),
             http_addr: config.http.map(|addr| advertised(addr, &config.host)),
+            lease_seconds: i64::try_from(config.lease.as_secs()).ok(),
         })
         .await?;
     Ok(())

@@ -49,11 +49,12 @@ pub async fn register_flow(
                 "flow of job '{mapref}' uses connection '{name}', which is not registered; add it with `dwsched conn put {name} --url URL`"
             )));
         };
-        let dbtyp = connection.dbtyp.as_deref().unwrap_or("");
-        let runnable = dwsched_flow::DatabaseType::from_dbtyp(dbtyp).and_then(|t| t.kind);
-        if runnable.is_none() {
+        if let Some(kind) = dwsched_flow::DatabaseType::of_connection(&connection)
+            && kind.kind.is_none()
+        {
             return Err(OpError::Invalid(format!(
-                "flow of job '{mapref}' uses connection '{name}' of type '{dbtyp}', which flow steps cannot run on; they run on PostgreSQL, MySQL/MariaDB and SQLite"
+                "flow of job '{mapref}' uses connection '{name}' of type {}, which flow steps cannot run on; they run on PostgreSQL, MySQL/MariaDB and SQLite",
+                kind.dbtyp
             )));
         }
     }

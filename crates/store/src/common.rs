@@ -41,8 +41,18 @@ pub const FLOW_COLUMNS: &str =
     "CAST(JOBFLWID AS BIGINT), CAST(JOBID AS BIGINT), MAPREF, DWLOGIC, CURFLG, RECRDT";
 
 /// `DMS_SCHNODE` columns in the order `decode_node` reads them.
-pub const NODE_COLUMNS: &str =
-    "NODE_ID, HOST, CAST(PID AS BIGINT), VERSION, STARTED_AT, HEARTBEAT_AT, ROLE, HTTP_ADDR";
+pub const NODE_COLUMNS: &str = "NODE_ID, HOST, CAST(PID AS BIGINT), VERSION, STARTED_AT, HEARTBEAT_AT, ROLE, HTTP_ADDR, \
+     CAST(LEASE_SECONDS AS BIGINT)";
+
+/// What makes a `DMS_SCHNODE` row stale (`$n` the judging node's lease, negated): its
+/// heartbeat is older than that lease and than the lease the node declared, so that a
+/// node is never judged by a shorter lease than the one it heartbeats for.
+pub fn node_is_stale(n: usize) -> String {
+    format!(
+        "(HEARTBEAT_AT IS NULL OR (HEARTBEAT_AT < DB_NOW_PLUS(${n}) \
+         AND (LEASE_SECONDS IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS(-LEASE_SECONDS))))"
+    )
+}
 
 /// `DMS_DBCONDTLS` columns in the order `decode_connection` reads them.
 pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOST, \

@@ -125,7 +125,8 @@ where
 
     async fn list_connections(&self) -> Result<Vec<Connection>> {
         let rows = sqlx::query(self.sql(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS ORDER BY CONNM"
+            "SELECT {CONNECTION_COLUMNS} FROM DMS_DBCONDTLS WHERE COALESCE(CURFLG, 'Y') = 'Y' \
+             ORDER BY CONNM"
         )))
         .fetch_all(self.pool())
         .await

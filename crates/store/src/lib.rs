@@ -484,6 +484,7 @@ pub trait Store: Send + Sync {
     // Connections of flow steps.
     /// Registers a connection by name, or replaces the one of that name.
     async fn put_connection(&self, connection: &Connection) -> Result<i64>;
+    /// The current connections (retired ones, `CURFLG='N'`, are left out).
     async fn list_connections(&self) -> Result<Vec<Connection>>;
     /// Retires a current connection (`CURFLG='N'`); whether there was one.
     async fn retire_connection(&self, name: &str) -> Result<bool>;

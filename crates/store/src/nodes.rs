@@ -38,6 +38,7 @@ where
             heartbeat_at: utc(row.try_get(5)?),
             role: row.try_get(6)?,
             http_addr: row.try_get(7)?,
+            lease_seconds: row.try_get(8)?,
         })
     }
 
@@ -84,7 +85,8 @@ where
             .context(context)?;
         sqlx::query(self.sql(
             "INSERT INTO DMS_SCHNODE (NODE_ID, HOST, PID, VERSION, STARTED_AT, HEARTBEAT_AT, ROLE, \
-             HTTP_ADDR) VALUES ($1, $2, $3, $4, COALESCE($5, DB_NOW()), COALESCE($6, DB_NOW()), $7, $8)",
+             HTTP_ADDR, LEASE_SECONDS) \
+             VALUES ($1, $2, $3, $4, COALESCE($5, DB_NOW()), COALESCE($6, DB_NOW()), $7, $8, $9)",
         ))
         .bind(&node.node_id)
         .bind(&node.host)
@@ -94,6 +96,7 @@ where
         .bind(node.heartbeat_at.map(|t| t.naive_utc()))
         .bind(&node.role)
         .bind(&node.http_addr)
+        .bind(node.lease_seconds)
         .execute(&mut *tx)
         .await
         .context(context)?;
@@ -111,8 +114,8 @@ where
     async fn stale_nodes(&self, lease: std::time::Duration) -> Result<Vec<Node>> {
         let context = || "looking for nodes that stopped heartbeating".to_string();
         let rows = sqlx::query(self.sql(&format!(
-            "SELECT {NODE_COLUMNS} FROM DMS_SCHNODE \
-             WHERE HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($1) ORDER BY NODE_ID"
+            "SELECT {NODE_COLUMNS} FROM DMS_SCHNODE WHERE {} ORDER BY NODE_ID",
+            crate::common::node_is_stale(1)
         )))
         .bind(-lease.as_secs_f64())
         .fetch_all(self.pool())

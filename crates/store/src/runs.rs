@@ -478,12 +478,12 @@ where
         // The node's row goes first, and only while it is still stale by the
         // database's clock: a node that heartbeated meanwhile keeps its work,
         // and of two rescuers only one finds the row.
-        let delete = sqlx::query(self.sql(match stale_after {
-            Some(_) => {
-                "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1 \
-                        AND (HEARTBEAT_AT IS NULL OR HEARTBEAT_AT < DB_NOW_PLUS($2))"
-            }
-            None => "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1",
+        let delete = sqlx::query(self.sql(&match stale_after {
+            Some(_) => format!(
+                "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1 AND {}",
+                crate::common::node_is_stale(2)
+            ),
+            None => "DELETE FROM DMS_SCHNODE WHERE NODE_ID = $1".to_string(),
         }))
         .bind(node_id);
         let delete = match stale_after {

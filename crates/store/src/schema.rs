@@ -276,7 +276,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
-        description: "DMS_PRCLOG.RUN_DATE, DMS_PRCSTEP and DMS_SCHNODE.HTTP_ADDR: the business date, each step's record, where a run's log is served",
+        description: "DMS_PRCLOG.RUN_DATE, DMS_PRCSTEP, DMS_SCHNODE.HTTP_ADDR and LEASE_SECONDS: the business date, each step's record, where a run's log is served, each node's own lease",
     },
 ];
 

@@ -315,6 +315,9 @@ pub const TABLES: &[Table] = &[
             col("ROLE", Varchar(30)),
             // Where the node serves its HTTP API (and its runs' logs), when it does.
             col("HTTP_ADDR", Varchar(255)),
+            // The lease it heartbeats for: others judge it by this when it is longer
+            // than their own.
+            col("LEASE_SECONDS", BigInt),
         ],
     },
     Table {
