@@ -235,6 +235,52 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
         .unwrap();
     assert_eq!(runs[0]["request_id"], id.as_str());
     assert_eq!(runs[0]["params"][0], "EU");
+    assert_eq!(runs[0]["run_date"], "2026-03-01");
+
+    // A run with its steps; its log, from this node, under the token.
+    let prcid = runs[0]["prcid"].as_i64().unwrap();
+    let detail: Value = client
+        .get(format!("{base}/api/runs/{prcid}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["steps"][0]["step"], "main");
+    assert_eq!(detail["steps"][0]["status"], "PC");
+    let log_url = format!("{base}/api/runs/{prcid}/log");
+    assert_eq!(client.get(&log_url).send().await.unwrap().status(), 401);
+    for request in [
+        client.get(&log_url).bearer_auth(TOKEN),
+        client.get(format!("{log_url}?access_token={TOKEN}")),
+    ] {
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let log = answer.text().await.unwrap();
+        assert!(log.contains("hello EU"), "{log}");
+    }
+    let page = client
+        .get(format!("{base}/runs/{prcid}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"steps\"") && page.contains("2026-03-01"),
+        "{page}"
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/api/runs/999999"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // Errors are JSON with the status the caller can act on.
     for (path, body, status, says) in [
@@ -375,6 +421,75 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
             .iter()
             .any(|s| s["jobschid"] == jobschid)
     );
+    // Edit (a new version), then lifecycle refusals and retirements.
+    let edited = post(
+        &format!("/api/schedules/{jobschid}"),
+        r#"{"frqhh":7}"#,
+        Some(TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(edited.status(), 201);
+    let edited: Value = edited.json().await.unwrap();
+    assert_eq!(edited["replaces"], jobschid);
+    let new_id = edited["jobschid"].as_i64().unwrap();
+    let answer = post(
+        &format!("/api/schedules/{new_id}"),
+        r#"{"hour":7}"#,
+        Some(TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 400);
+    let delete = |path: String| {
+        client
+            .delete(format!("{base}{path}"))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    assert_eq!(
+        client
+            .delete(format!("{base}/api/jobs/HELLO"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let answer = delete("/api/jobs/HELLO".into()).await.unwrap();
+    assert_eq!(answer.status(), 409, "an enabled schedule holds the job");
+    assert_eq!(
+        delete(format!("/api/schedules/{new_id}"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        delete(format!("/api/schedules/{new_id}"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    store
+        .put_connection(&db.flow_connection("spare"))
+        .await
+        .unwrap();
+    assert_eq!(
+        delete("/api/connections/spare".into())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        delete("/api/connections/spare".into())
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // Status, metrics, and the API's own description.
     let status: Value = client
@@ -498,8 +613,10 @@ async fn the_status_page_shows_runs_and_stops_one_in_a_browser() {
             !in_ci,
             "chromedriver is missing: install Debian's chromium and chromium-driver"
         );
-        eprintln!(
-            "note: skipped the browser test (install chromium and chromium-driver to run it)"
+        // Written past the test harness's capture, so that the skip is seen.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"note: skipped the browser test of the status page (install chromium and chromium-driver to run it)\n",
         );
         return;
     };
@@ -525,6 +642,20 @@ async fn the_status_page_shows_runs_and_stops_one_in_a_browser() {
         &db,
         &scratch.dir,
         &["job", "put", "LONG_LOAD", "--flow", slow.to_str().unwrap()],
+    );
+    // A schedule added but not enabled shows greyed, with why.
+    let off = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "NIGHTLY_FAIL",
+            "--frqcd",
+            "DL",
+            "--frqhh",
+            "2",
+        ],
     );
     let (_node, base) = node_with_http(&db, &scratch, None).await;
     cli(&db, &scratch.dir, &["enqueue", "NIGHTLY_FAIL"]);
@@ -605,6 +736,26 @@ async fn the_status_page_shows_runs_and_stops_one_in_a_browser() {
         "{page}"
     );
     assert!(page.contains("<svg id=\"timeline\""), "{page}");
+    assert!(
+        page.contains("id=\"legend\"") && page.contains("failed (FL)"),
+        "{page}"
+    );
+    // The business date and a link to each run's log, served by this node.
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert!(page.contains(&today), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/api/runs/{}/log\"", running.prcid)),
+        "{page}"
+    );
+    assert!(
+        page.contains("waiting ·") && page.contains("running</p>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<tr class=\"disabled\"><td>{off}</td>"))
+            && page.contains("disabled (SCHFLG="),
+        "{page}"
+    );
 
     let stop = browser.find("button.stop[data-mapref=\"LONG_LOAD\"]").await;
     browser

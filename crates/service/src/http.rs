@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
-use crate::ops::{self, OpError, ScheduleInput};
+use crate::ops::{self, OpError, ScheduleEdit, ScheduleInput};
 use crate::state::NodeView;
 use crate::status::{StatusReport, run_json, schedule_json};
 
@@ -87,16 +87,28 @@ pub(crate) fn router(shared: NodeView) -> Router {
         .route("/api/schedules", post(add_schedule))
         .route("/api/schedules/{id}/enable", post(enable_schedule))
         .route("/api/schedules/{id}/disable", post(disable_schedule))
+        .route(
+            "/api/schedules/{id}",
+            post(edit_schedule).delete(delete_schedule),
+        )
+        .route("/api/jobs/{mapref}", axum::routing::delete(delete_job))
+        .route(
+            "/api/connections/{name}",
+            axum::routing::delete(delete_connection),
+        )
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
         ));
     Router::new()
         .route("/", get(crate::page::status_page))
+        .route("/runs/{prcid}", get(crate::page::run_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/status", get(status))
         .route("/api/runs", get(runs))
+        .route("/api/runs/{prcid}", get(run_detail))
+        .route("/api/runs/{prcid}/log", get(run_log))
         .route("/api/schedules", get(schedules))
         .route("/api/openapi.json", get(openapi))
         .merge(mutating)
@@ -123,24 +135,39 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = shared.config.api_token.as_deref() {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                axum::Json(
-                    json!({ "error": "this call needs Authorization: Bearer <DWSCHED_API_TOKEN>" }),
-                ),
-            )
-                .into_response();
-        }
+    match check_token(&shared, &headers, None) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused,
     }
-    next.run(request).await
+}
+
+/// Whether the call carries the API token, when one is set: as
+/// `Authorization: Bearer`, or (for links a browser follows, such as a run's log) as
+/// the `access_token` query parameter of RFC 6750.
+#[allow(clippy::result_large_err)] // the refusal is the response itself
+fn check_token(
+    shared: &NodeView,
+    headers: &HeaderMap,
+    access_token: Option<&str>,
+) -> Result<(), Response> {
+    let Some(token) = shared.config.api_token.as_deref() else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or(access_token)
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        return Ok(());
+    }
+    Err((
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(json!({ "error": "this call needs Authorization: Bearer <DWSCHED_API_TOKEN>" })),
+    )
+        .into_response())
 }
 
 async fn healthz(State(shared): State<NodeView>) -> Response {
@@ -225,6 +252,83 @@ async fn runs(
     Ok(axum::Json(Value::Array(
         runs.iter().map(run_json).collect(),
     )))
+}
+
+fn parse_prcid(text: &str) -> ApiResult<i64> {
+    text.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("'{text}' is not a run id (PRCID)"),
+        )
+    })
+}
+
+/// A run with its steps (`DMS_PRCSTEP`).
+async fn run_detail(
+    State(shared): State<NodeView>,
+    Path(prcid): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let prcid = parse_prcid(&prcid)?;
+    let run = shared.store.get_run(prcid).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("run {prcid} does not exist"))
+    })?;
+    let steps = shared.store.run_steps(prcid).await?;
+    let mut body = run_json(&run);
+    body["steps"] = steps.iter().map(crate::status::step_json).collect();
+    Ok(axum::Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    access_token: Option<String>,
+}
+
+/// A run's log file, from the node that holds it. Logs may hold what commands print,
+/// so they need the API token when one is set. A run of another node is answered with
+/// where its log is.
+async fn run_log(
+    State(shared): State<NodeView>,
+    Path(prcid): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    if let Err(refused) = check_token(&shared, &headers, query.access_token.as_deref()) {
+        return refused;
+    }
+    let answer = async {
+        let prcid = parse_prcid(&prcid)?;
+        let run = shared.store.get_run(prcid).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("run {prcid} does not exist"))
+        })?;
+        let mapref = run.mapref.clone().unwrap_or_default();
+        let path = shared
+            .config
+            .log_dir
+            .join(&mapref)
+            .join(format!("{prcid}.log"));
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => {
+                Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response())
+            }
+            Err(_) if run.node.as_deref() != Some(shared.config.node_id.as_str()) => {
+                let node = run.node.as_deref().unwrap_or("an unknown node");
+                let served = match run.node.as_deref() {
+                    Some(id) => shared.store.get_node(id).await?.and_then(|n| n.http_addr),
+                    None => None,
+                };
+                let mut message = format!("the log of run {prcid} is kept by node {node}");
+                if let Some(addr) = &served {
+                    message.push_str(&format!(", at http://{addr}/api/runs/{prcid}/log"));
+                }
+                Err(ApiError::new(StatusCode::NOT_FOUND, message))
+            }
+            Err(_) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("run {prcid} wrote no log lines"),
+            )),
+        }
+    };
+    answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn schedules(State(shared): State<NodeView>) -> ApiResult<axum::Json<Value>> {
@@ -365,13 +469,116 @@ async fn add_schedule(
     Ok((StatusCode::CREATED, axum::Json(json!({ "jobschid": id }))).into_response())
 }
 
-async fn set_enabled(shared: &NodeView, id: &str, enabled: bool) -> ApiResult<axum::Json<Value>> {
-    let jobschid: i64 = id.parse().map_err(|_| {
+fn parse_jobschid(id: &str) -> ApiResult<i64> {
+    id.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("'{id}' is not a schedule id (JOBSCHID)"),
         )
-    })?;
+    })
+}
+
+/// The body of `POST /api/schedules/{id}`: the fields of `dwsched schedule edit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    frqcd: Option<String>,
+    frqdd: Option<String>,
+    frqhh: Option<i64>,
+    frqmi: Option<i64>,
+    cron: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    timezone: Option<String>,
+    misfire: Option<String>,
+    #[serde(alias = "after")]
+    depends_on: Option<i64>,
+    maxfail: Option<i64>,
+}
+
+/// Writes a new version of a schedule; answers with its new JOBSCHID.
+async fn edit_schedule(
+    State(shared): State<NodeView>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let jobschid = parse_jobschid(&id)?;
+    let body = body?;
+    let body: EditBody = serde_json::from_str(payload_text(&body)?)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("schedule {jobschid}: {e}")))?;
+    let default_zone = shared.config.default_zone;
+    let zone_name = match &body.timezone {
+        Some(zone) => Some(zone.clone()),
+        None => shared
+            .store
+            .get_schedule(jobschid)
+            .await?
+            .and_then(|row| row.timezone),
+    };
+    let zone = ops::parse_zone("timezone", zone_name.as_deref(), default_zone)?;
+    let time = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| ops::parse_wall_clock(field, t, zone))
+            .transpose()
+    };
+    let edit = ScheduleEdit {
+        start: time("start", &body.start)?,
+        end: time("end", &body.end)?,
+        frqcd: body.frqcd,
+        frqdd: body.frqdd,
+        frqhh: body.frqhh,
+        frqmi: body.frqmi,
+        cron: body.cron,
+        timezone: body.timezone,
+        misfire: body.misfire,
+        depends_on: body.depends_on,
+        maxfail: body.maxfail,
+    };
+    let id = ops::edit_schedule(&*shared.store, jobschid, &edit, default_zone, Utc::now()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "jobschid": id, "replaces": jobschid })),
+    )
+        .into_response())
+}
+
+async fn delete_schedule(
+    State(shared): State<NodeView>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let jobschid = parse_jobschid(&id)?;
+    ops::delete_schedule(&*shared.store, jobschid, Utc::now()).await?;
+    Ok(axum::Json(json!({ "jobschid": jobschid, "retired": true })))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteJobQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn delete_job(
+    State(shared): State<NodeView>,
+    Path(mapref): Path<String>,
+    query: Result<Query<DeleteJobQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Value>> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let schedules = ops::delete_job(&*shared.store, &mapref, query.force, Utc::now()).await?;
+    Ok(axum::Json(
+        json!({ "mapref": mapref, "retired": true, "schedules_retired": schedules }),
+    ))
+}
+
+async fn delete_connection(
+    State(shared): State<NodeView>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    ops::delete_connection(&*shared.store, &name).await?;
+    Ok(axum::Json(json!({ "name": name, "retired": true })))
+}
+
+async fn set_enabled(shared: &NodeView, id: &str, enabled: bool) -> ApiResult<axum::Json<Value>> {
+    let jobschid = parse_jobschid(id)?;
     let next = ops::set_schedule_enabled(
         &*shared.store,
         jobschid,

@@ -93,11 +93,42 @@ pub fn document() -> Value {
     let run_properties = with(
         Value::Object(params),
         json!({
-            "run_date": { "type": "string", "pattern": DATE_PATTERN, "description": "Business date, YYYY-MM-DD" },
             "truncate_flag": { "type": "string", "enum": ["Y", "N"] },
             "params": { "type": "object" }
         }),
     );
+    let immediate_properties = with(
+        run_properties.clone(),
+        json!({
+            "run_date": { "type": "string", "pattern": DATE_PATTERN, "description": "Business date, YYYY-MM-DD" },
+            "from_step": { "type": "string", "description": "Run the flow from this step; the steps it depends on are recorded skipped (SK)" }
+        }),
+    );
+    let schedule_fields = json!({
+        "frqcd": { "type": "string", "enum": ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR", "CR"] },
+        "frqdd": { "type": "string", "description": "MON..SUN for WK and FN; 1..31 or L for MN, QT, HY, YR; refused for other codes" },
+        "frqhh": { "type": "integer" },
+        "frqmi": { "type": "integer" },
+        "cron": { "type": "string", "description": "For frqcd CR only" },
+        "start": { "type": "string" },
+        "end": { "type": "string" },
+        "timezone": { "type": "string", "description": "An IANA zone name such as Europe/London" },
+        "misfire": { "type": "string", "enum": ["COALESCE", "SKIP", "CATCHUP"] },
+        "depends_on": { "type": "integer", "description": "The JOBSCHID whose successful run starts this schedule ('after' is its old name)" },
+        "after": { "type": "integer", "deprecated": true },
+        "maxfail": { "type": "integer" }
+    });
+    let id_parameter = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "The schedule's JOBSCHID",
+        "schema": { "type": "integer", "format": "int64" }
+    });
+    let prcid_parameter = json!({
+        "name": "prcid", "in": "path", "required": true,
+        "description": "The run's PRCID",
+        "schema": { "type": "integer", "format": "int64" }
+    });
+    let retired = json!({ "200": { "description": "Retired (CURFLG='N')", "content": { "application/json": { "schema": { "type": "object" } } } } });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -147,6 +178,46 @@ pub fn document() -> Value {
                     }), error_responses(&["400", "401", "404", "413", "503"]))
                 }
             },
+            "/api/runs/{prcid}": { "get": {
+                "summary": "A run with its steps (DMS_PRCSTEP)",
+                "parameters": [prcid_parameter.clone()],
+                "responses": with(json!({ "200": { "description": "The run, with `steps`", "content": { "application/json": { "schema": { "type": "object" } } } } }), error_responses(&["400", "404", "503"]))
+            } },
+            "/api/runs/{prcid}/log": { "get": {
+                "summary": "A run's log, from the node that keeps it (the token, when set, as a bearer header or access_token)",
+                "security": [{ "bearer": [] }, {}],
+                "parameters": [prcid_parameter, { "name": "access_token", "in": "query", "schema": { "type": "string" } }],
+                "responses": with(json!({ "200": { "description": "The log", "content": { "text/plain": { "schema": { "type": "string" } } } } }), error_responses(&["400", "401", "404", "503"]))
+            } },
+            "/api/schedules/{id}": {
+                "post": {
+                    "summary": "Write a new version of a schedule with the fields given changed (a new JOBSCHID; the old row CURFLG='N')",
+                    "security": [{ "bearer": [] }, {}],
+                    "parameters": [id_parameter.clone()],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ScheduleEdit" } } } },
+                    "responses": with(json!({
+                        "201": { "description": "The new version's JOBSCHID", "content": { "application/json": { "schema": { "type": "object", "properties": { "jobschid": { "type": "integer" }, "replaces": { "type": "integer" } } } } } }
+                    }), error_responses(&["400", "401", "404", "409", "413", "503"]))
+                },
+                "delete": {
+                    "summary": "Retire a schedule; refused while other schedules run after it",
+                    "security": [{ "bearer": [] }, {}],
+                    "parameters": [id_parameter],
+                    "responses": with(retired.clone(), error_responses(&["400", "401", "404", "409", "503"]))
+                }
+            },
+            "/api/jobs/{mapref}": { "delete": {
+                "summary": "Retire a job's flow and DMS_JOB row; refused while enabled schedules use it, unless force",
+                "security": [{ "bearer": [] }, {}],
+                "parameters": [mapref_parameter(), { "name": "force", "in": "query", "schema": { "type": "boolean" }, "description": "Retire its schedules with it" }],
+                "responses": with(retired.clone(), error_responses(&["400", "401", "404", "409", "503"]))
+            } },
+            "/api/connections/{name}": { "delete": {
+                "summary": "Retire a connection; refused while a current flow uses it",
+                "security": [{ "bearer": [] }, {}],
+                "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": with(retired, error_responses(&["401", "404", "409", "503"]))
+            } },
             "/api/schedules/{id}/enable": toggle("Enable a schedule"),
             "/api/schedules/{id}/disable": toggle("Disable a schedule"),
             "/api/jobs/{mapref}/run": { "post": queued("Queue one run of a job (IMMEDIATE)", "RunRequest") },
@@ -158,16 +229,19 @@ pub fn document() -> Value {
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "Queued": { "type": "object", "required": ["request_id"], "properties": { "request_id": { "type": "string" } } },
-                "RunRequest": { "type": "object", "properties": run_properties },
+                "RunRequest": { "type": "object", "additionalProperties": false, "properties": immediate_properties },
                 "HistoryRequest": {
                     "type": "object",
                     "required": ["start_date", "end_date"],
-                    "properties": with(run_properties.clone(), json!({
+                    "additionalProperties": false,
+                    "properties": with(run_properties, json!({
                         "start_date": { "type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD" },
-                        "end_date": { "type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD, not before start_date, at most 10 years after it" }
+                        "end_date": { "type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD, not before start_date, at most 20 years after it" },
+                        "continue_on_failure": { "type": "string", "enum": ["Y", "N"], "description": "Go on after a failed date (default N)" }
                     }))
                 },
-                "StopRequest": { "type": "object", "properties": { "force": { "oneOf": [
+                "ScheduleEdit": { "type": "object", "additionalProperties": false, "properties": schedule_fields.clone() },
+                "StopRequest": { "type": "object", "additionalProperties": false, "properties": { "force": { "oneOf": [
                     { "type": "string", "enum": ["Y", "N", "y", "n"] },
                     { "type": "boolean" }
                 ] } } },
@@ -175,21 +249,10 @@ pub fn document() -> Value {
                     "type": "object",
                     "required": ["mapref", "frqcd"],
                     "additionalProperties": false,
-                    "properties": {
+                    "properties": with(schedule_fields, json!({
                         "mapref": { "type": "string", "pattern": MAPREF_PATTERN },
-                        "frqcd": { "type": "string", "enum": ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR", "CR"] },
-                        "frqdd": { "type": "string" },
-                        "frqhh": { "type": "integer" },
-                        "frqmi": { "type": "integer" },
-                        "cron": { "type": "string" },
-                        "start": { "type": "string" },
-                        "end": { "type": "string" },
-                        "timezone": { "type": "string", "description": "An IANA zone name such as Europe/London" },
-                        "misfire": { "type": "string", "enum": ["COALESCE", "SKIP", "CATCHUP"] },
-                        "after": { "type": "integer" },
-                        "maxfail": { "type": "integer" },
                         "enable": { "type": "boolean" }
-                    }
+                    }))
                 }
             }
         }

@@ -102,6 +102,8 @@ table {{ border-collapse: collapse; }} th, td {{ padding: .2em .6em; border-bott
 th {{ background: #f4f4f4; }} .msg {{ max-width: 40em; overflow-wrap: anywhere; color: #555; }}
 .pc {{ color: #1a7f37; }} .fl {{ color: #cf222e; font-weight: 600; }} .st {{ color: #bc4c00; }} .ip {{ color: #0969da; }}
 .alive {{ color: #1a7f37; font-weight: 600; }} .bad {{ color: #cf222e; font-weight: 600; }}
+tr.disabled td {{ color: #999; }} .legend span {{ display: inline-block; margin-right: 1em; }}
+.legend i {{ display: inline-block; width: .9em; height: .9em; margin-right: .3em; vertical-align: -1px; }}
 button {{ font: inherit; padding: .1em .7em; cursor: pointer; }}
 svg text {{ font: 11px system-ui, sans-serif; }}
 </style></head><body>
@@ -115,19 +117,20 @@ svg text {{ font: 11px system-ui, sans-serif; }}
             ""
         },
     );
-    let queue: Vec<String> = report
-        .queue
-        .iter()
-        .map(|(status, n)| format!("{} {n}", esc(status)))
-        .collect();
+    // The queue is what waits and what runs; ended requests are history.
+    let count = |status: &str| {
+        report
+            .queue
+            .iter()
+            .filter(|(s, _)| s == status)
+            .map(|(_, n)| n)
+            .sum::<i64>()
+    };
     let _ = writeln!(
         html,
-        "<p id=\"queue\">Queue: {}</p>",
-        if queue.is_empty() {
-            "empty".to_string()
-        } else {
-            queue.join(" · ")
-        }
+        "<p id=\"queue\">Queue: {} waiting · {} running</p>",
+        count("NEW"),
+        count("PROCESSING")
     );
     if let Some(rate) = report.error_rate() {
         let _ = writeln!(
@@ -170,17 +173,19 @@ svg text {{ font: 11px system-ui, sans-serif; }}
     if report.running.is_empty() {
         html.push_str("<p id=\"running\">Nothing is running.</p>\n");
     } else {
-        html.push_str("<table id=\"running\"><tr><th>PRCID</th><th>Job</th><th>Node</th><th>Started</th><th>Elapsed</th><th></th></tr>\n");
+        html.push_str("<table id=\"running\"><tr><th>PRCID</th><th>Job</th><th>Business date</th><th>Node</th><th>Started</th><th>Elapsed</th><th>Log</th><th></th></tr>\n");
         for r in &report.running {
             let mapref = esc(r.mapref.as_deref().unwrap_or("?"));
             let age = r.started_at.map_or(0, |s| (now - s).num_seconds());
             let _ = writeln!(
                 html,
-                "<tr data-prcid=\"{prcid}\"><td>{prcid}</td><td class=ip>{mapref}</td><td>{}</td><td>{}</td><td>{}</td>\
+                "<tr data-prcid=\"{prcid}\"><td><a href=\"/runs/{prcid}\">{prcid}</a></td><td class=ip>{mapref}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td><button class=\"stop\" data-mapref=\"{mapref}\">Stop</button></td></tr>",
+                business_date(r),
                 esc(r.node.as_deref().unwrap_or("-")),
                 when(r.started_at),
                 human_duration(age),
+                log_link(shared, report, r),
                 prcid = r.prcid,
             );
         }
@@ -190,7 +195,7 @@ svg text {{ font: 11px system-ui, sans-serif; }}
     html.push_str("<h2>Last 24 hours</h2>\n");
     html.push_str(&timeline(day, now));
 
-    html.push_str("<h2>Recent runs</h2><table id=\"recent\"><tr><th>PRCID</th><th>Job</th><th>Status</th><th>Started</th><th>Duration</th><th>Node</th><th>Message</th></tr>\n");
+    html.push_str("<h2>Recent runs</h2><table id=\"recent\"><tr><th>PRCID</th><th>Job</th><th>Business date</th><th>Status</th><th>Started</th><th>Duration</th><th>Node</th><th>Log</th><th>Message</th></tr>\n");
     for r in &report.recent {
         let duration = match (r.started_at, r.ended_at) {
             (Some(s), Some(e)) => human_duration((e - s).num_seconds()),
@@ -199,14 +204,17 @@ svg text {{ font: 11px system-ui, sans-serif; }}
         };
         let _ = writeln!(
             html,
-            "<tr data-prcid=\"{}\"><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{duration}</td><td>{}</td><td class=msg>{}</td></tr>",
+            "<tr data-prcid=\"{}\"><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{duration}</td><td>{}</td><td>{}</td><td class=msg>{}</td></tr>",
+            r.prcid,
             r.prcid,
             r.prcid,
             esc(r.mapref.as_deref().unwrap_or("?")),
+            business_date(r),
             status_class(r.status),
             r.status.map_or("?", |s| s.as_str()),
             when(r.started_at),
             esc(r.node.as_deref().unwrap_or("-")),
+            log_link(shared, report, r),
             esc(r.msg.as_deref().unwrap_or("")),
         );
     }
@@ -215,14 +223,149 @@ svg text {{ font: 11px system-ui, sans-serif; }}
     html.push_str("<h2>Schedules</h2>\n");
     html.push_str(&schedules_table(report));
     html.push_str(STOP_SCRIPT);
+    html.push_str(LOG_SCRIPT);
     html.push_str("</body></html>\n");
     html
 }
 
-/// Enabled schedules by next fire, then those that cannot be scheduled.
+fn business_date(run: &Run) -> String {
+    run.run_date.map_or_else(|| "-".into(), |d| d.to_string())
+}
+
+/// A link to a run's log, on the node that keeps it: this one, or another live node
+/// that serves HTTP. Runs of nodes that serve no page get none.
+fn log_link(shared: &NodeView, report: &StatusReport, run: &Run) -> String {
+    let path = format!("/api/runs/{}/log", run.prcid);
+    let node = run.node.as_deref().unwrap_or("");
+    let href = if node == shared.config.node_id {
+        Some(path)
+    } else {
+        report
+            .nodes
+            .iter()
+            .find(|n| n.alive && n.node.node_id == node)
+            .and_then(|n| n.node.http_addr.as_deref())
+            .map(|addr| format!("http://{addr}{path}"))
+    };
+    match href {
+        Some(href) => format!("<a class=\"log\" href=\"{}\">log</a>", esc(&href)),
+        None => "-".into(),
+    }
+}
+
+/// A run and its steps (`DMS_PRCSTEP`): `GET /runs/{prcid}`.
+pub(crate) async fn run_page(
+    State(shared): State<NodeView>,
+    axum::extract::Path(prcid): axum::extract::Path<i64>,
+) -> Response {
+    let found = async {
+        let run = shared.store.get_run(prcid).await?;
+        let steps = shared.store.run_steps(prcid).await?;
+        Ok::<_, dwsched_store::StoreError>(run.map(|run| (run, steps)))
+    };
+    let (run, steps) = match found.await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let body = format!(
+                "<!doctype html><meta charset=utf-8><title>dwsched: no run {prcid}</title><p>Run {prcid} does not exist. <a href=\"/\">Back</a></p>"
+            );
+            return (axum::http::StatusCode::NOT_FOUND, Html(body)).into_response();
+        }
+        Err(err) => {
+            let body = format!(
+                "<!doctype html><meta charset=utf-8><title>dwsched</title><p class=bad>Cannot read run {prcid}: {}</p>",
+                esc(&err.to_string())
+            );
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response();
+        }
+    };
+    let now = Utc::now();
+    let mut html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>dwsched · run {prcid}</title>\
+         <style>body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; }} table {{ border-collapse: collapse; }} \
+         th, td {{ padding: .2em .6em; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }} \
+         th {{ background: #f4f4f4; }} .pc {{ color: #1a7f37; }} .fl {{ color: #cf222e; font-weight: 600; }} \
+         .st {{ color: #bc4c00; }} .ip {{ color: #0969da; }} .sk {{ color: #999; }}</style></head><body>\
+         <p><a href=\"/\">dwsched node {}</a></p><h1>Run {prcid} of {}</h1>\n<table id=\"run\">",
+        esc(&shared.config.node_id),
+        esc(run.mapref.as_deref().unwrap_or("?")),
+    );
+    for (name, value) in [
+        (
+            "Status",
+            run.status.map_or("?".into(), |s| s.as_str().to_string()),
+        ),
+        ("Business date", business_date(&run)),
+        ("Started", when(run.started_at)),
+        ("Ended", when(run.ended_at)),
+        ("Node", run.node.clone().unwrap_or_else(|| "-".into())),
+        (
+            "Request",
+            run.request_id.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("Parameters", run.prclog.clone().unwrap_or_default()),
+        ("Message", run.msg.clone().unwrap_or_default()),
+    ] {
+        let _ = writeln!(html, "<tr><th>{name}</th><td>{}</td></tr>", esc(&value));
+    }
+    let _ = writeln!(
+        html,
+        "<tr><th>Log</th><td>{}</td></tr></table>\n<h2>Steps</h2>",
+        log_link_of(&shared, &run).await
+    );
+    if steps.is_empty() {
+        html.push_str("<p id=\"steps\">No step records for this run.</p>\n");
+    } else {
+        html.push_str("<table id=\"steps\"><tr><th>Step</th><th>Attempt</th><th>Status</th><th>Started</th><th>Duration</th><th>Source rows</th><th>Target rows</th><th>Rejected</th><th>Message</th></tr>\n");
+        for s in &steps {
+            let duration = s
+                .started_at
+                .map(|start| human_duration((s.ended_at.unwrap_or(now) - start).num_seconds()))
+                .unwrap_or_else(|| "-".into());
+            let count = |n: Option<i64>| n.map_or("-".into(), |n| n.to_string());
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{duration}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&s.step),
+                if s.attempt == 0 {
+                    "-".to_string()
+                } else {
+                    s.attempt.to_string()
+                },
+                s.status.as_str().to_ascii_lowercase(),
+                s.status.as_str(),
+                when(s.started_at),
+                count(s.srcrows),
+                count(s.trgrows),
+                count(s.errrows),
+                esc(s.msg.as_deref().unwrap_or("")),
+            );
+        }
+        html.push_str("</table>\n");
+    }
+    html.push_str(LOG_SCRIPT);
+    html.push_str("</body></html>\n");
+    Html(html).into_response()
+}
+
+/// The log link of one run, looking up the node that keeps it.
+async fn log_link_of(shared: &NodeView, run: &Run) -> String {
+    let report =
+        StatusReport::gather(&*shared.store, Utc::now(), shared.config.lease_span(), 1).await;
+    match report {
+        Ok(report) => log_link(shared, &report, run),
+        Err(_) => "-".into(),
+    }
+}
+
+/// Enabled schedules by next fire, then those that cannot be scheduled, then the
+/// disabled ones, greyed, with why.
 fn schedules_table(report: &StatusReport) -> String {
-    if report.upcoming.is_empty() && report.invalid_schedules.is_empty() {
-        return "<p id=\"schedules\">No enabled schedules.</p>\n".into();
+    if report.upcoming.is_empty()
+        && report.invalid_schedules.is_empty()
+        && report.disabled_schedules.is_empty()
+    {
+        return "<p id=\"schedules\">No schedules.</p>\n".into();
     }
     let mut html = String::from(
         "<table id=\"schedules\"><tr><th>JOBSCHID</th><th>Job</th><th>Next fire (UTC)</th><th>Last run</th><th>Failures</th></tr>\n",
@@ -245,6 +388,15 @@ fn schedules_table(report: &StatusReport) -> String {
             s.jobschid,
             esc(&s.mapref),
             esc(s.scherr.as_deref().unwrap_or("cannot be scheduled")),
+        );
+    }
+    for s in &report.disabled_schedules {
+        let _ = writeln!(
+            html,
+            "<tr class=\"disabled\"><td>{}</td><td>{}</td><td colspan=3>{}</td></tr>",
+            s.jobschid,
+            esc(&s.mapref),
+            esc(&crate::status::disabled_reason(s)),
         );
     }
     html.push_str("</table>\n");
@@ -327,8 +479,30 @@ fn timeline(runs: &[Run], now: DateTime<Utc>) -> String {
         }
     }
     svg.push_str("</svg>\n");
+    svg.push_str(
+        "<p class=\"legend\" id=\"legend\"><span><i style=\"background:#2da44e\"></i>completed (PC)</span>\
+         <span><i style=\"background:#cf222e\"></i>failed (FL)</span>\
+         <span><i style=\"background:#fb8500\"></i>stopped (ST)</span>\
+         <span><i style=\"background:#0969da\"></i>in progress (IP)</span></p>\n",
+    );
     svg
 }
+
+/// Log links carry the API token the operator gave (kept in this browser), as the
+/// `access_token` a link can hold.
+const LOG_SCRIPT: &str = r#"<script>
+for (const link of document.querySelectorAll("a.log")) {
+  link.addEventListener("click", () => {
+    const token = localStorage.getItem("dwsched-token");
+    if (token) {
+      const url = new URL(link.href, location.href);
+      url.searchParams.set("access_token", token);
+      link.href = url.toString();
+    }
+  });
+}
+</script>
+"#;
 
 /// The stop buttons: a STOP request through the API, with the token the operator gives
 /// once (kept in this browser) when the node requires one.

@@ -37,6 +37,8 @@ pub struct StatusReport {
     /// Enabled schedules by next fire, soonest first.
     pub upcoming: Vec<ScheduleRow>,
     pub invalid_schedules: Vec<ScheduleRow>,
+    /// Current schedules that are switched off (`SCHFLG='N'` or `STFLG` not `A`).
+    pub disabled_schedules: Vec<ScheduleRow>,
     /// Runs ended in the last 24 hours, and how many of them failed.
     pub ended_last_day: usize,
     pub failed_last_day: usize,
@@ -97,7 +99,12 @@ impl StatusReport {
             .iter()
             .filter(|r| r.ended_at.is_some_and(|at| at >= day_ago))
             .collect();
-        let schedules = store.list_schedules(true).await?;
+        let (schedules, disabled): (Vec<_>, Vec<_>) = store
+            .list_schedules(false)
+            .await?
+            .into_iter()
+            .filter(|s| s.curflg.as_deref() == Some("Y"))
+            .partition(ScheduleRow::is_scheduled);
         let (mut upcoming, invalid): (Vec<_>, Vec<_>) =
             schedules.into_iter().partition(|s| s.scherr.is_none());
         upcoming.retain(|s| s.nxt_run_dt.is_some());
@@ -111,6 +118,7 @@ impl StatusReport {
             recent: window.iter().take(recent as usize).cloned().collect(),
             upcoming,
             invalid_schedules: invalid,
+            disabled_schedules: disabled,
             ended_last_day: ended.len(),
             failed_last_day: ended
                 .iter()
@@ -160,6 +168,11 @@ impl StatusReport {
                 "mapref": s.mapref,
                 "error": s.scherr,
             })).collect::<Vec<_>>(),
+            "disabled_schedules": self.disabled_schedules.iter().map(|s| json!({
+                "jobschid": s.jobschid,
+                "mapref": s.mapref,
+                "reason": disabled_reason(s),
+            })).collect::<Vec<_>>(),
             "last_24h": {
                 "runs_ended": self.ended_last_day,
                 "runs_failed": self.failed_last_day,
@@ -167,6 +180,18 @@ impl StatusReport {
             },
         })
     }
+}
+
+/// Why a current schedule does not fire: its `SCHERR` (say, `MAXFAIL` reached), or
+/// the flag that is off.
+pub fn disabled_reason(s: &ScheduleRow) -> String {
+    if let Some(reason) = &s.scherr {
+        return reason.clone();
+    }
+    if s.stflg.as_deref().unwrap_or("A") != "A" {
+        return format!("inactive (STFLG='{}')", s.stflg.as_deref().unwrap_or(""));
+    }
+    "disabled (SCHFLG='N')".to_string()
 }
 
 /// A span of seconds as people read it: `42s`, `3m07s`, `2h05m`.
