@@ -443,3 +443,58 @@ pub enum ScheduleCommand {
         count: usize,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every argument and flag of every command says what it is.
+    #[test]
+    fn every_argument_has_a_description() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" || arg.is_hide_set() {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &format!("{path} {}", sub.get_name()), missing);
+                }
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "dwsched", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
+
+    #[test]
+    fn depends_on_keeps_after_as_a_hidden_alias() {
+        use clap::Parser as _;
+        let parsed =
+            super::Cli::try_parse_from(["dwsched", "schedule", "add", "J", "--after", "7"])
+                .unwrap();
+        match parsed.command {
+            super::Command::Schedule(super::ScheduleCommand::Add { extras, .. }) => {
+                assert_eq!(extras.depends_on, Some(7));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut command = super::Cli::command();
+        let help = command
+            .find_subcommand_mut("schedule")
+            .and_then(|s| s.find_subcommand_mut("add"))
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(help.contains("--depends-on <JOBSCHID>"), "{help}");
+        assert!(!help.contains("--after"), "{help}");
+    }
+}

@@ -465,7 +465,8 @@ Settings (flag > environment variable > .env file > default):
   DWSCHED_ALERT_COMMAND           command run for each alert, the event as JSON on stdin
   RUST_LOG, DWSCHED_LOG_FORMAT    log filter [info]; text or json [text]
   REPORT_OUTPUT_DIR, SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_USE_TLS,
-  SMTP_FROM_EMAIL, SMTP_FROM_NAME  DWTOOL report delivery (SPEC §7.2), read by report runs
+  SMTP_FROM_EMAIL, SMTP_FROM_NAME  DWTOOL report delivery (SPEC §7.2); this release does not
+                                  run DWTOOL reports yet
 ";
 
 #[cfg(test)]

@@ -577,6 +577,31 @@ async fn a_load_flow_records_counts_and_rejected_rows(db: TestDb) {
         audit,
         ("2026-03-01".to_string(), prcid, "DAILY_SALES".to_string())
     );
+    // The run's log tells the load's story: its batches and the row it rejected.
+    let log = std::fs::read_to_string(
+        scratch
+            .dir
+            .join("logs")
+            .join("DAILY_SALES")
+            .join(format!("{prcid}.log")),
+    )
+    .unwrap();
+    for part in [
+        "step 'facts' (load) attempt 1 started",
+        "batch 1 into fct_sales: 4 rows written, 1 rejected (4 written so far)",
+        "fct_sales rejected row id=3:",
+        "step 'facts' attempt 1 ended PC",
+        ": 5 source rows, 4 target rows, 1 rejected",
+    ] {
+        assert!(log.contains(part), "{part} in:\n{log}");
+    }
+    // And its steps are recorded, with their counts.
+    let steps = store.run_steps(prcid).await.unwrap();
+    let load = steps.iter().find(|s| s.step == "facts").unwrap();
+    assert_eq!(
+        (load.srcrows, load.trgrows, load.errrows),
+        (Some(5), Some(4), Some(1))
+    );
 }
 
 /// A connection whose password variable is not set fails the run, naming the connection

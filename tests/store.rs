@@ -39,6 +39,8 @@ crate::per_backend!(
     flows_to_run_are_the_current_ones_with_their_followers,
     live_counts_follow_the_queue_and_the_runs,
     dwtool_mapping_metadata_is_read_as_the_generator_reads_it,
+    step_records_are_written_replaced_and_closed_by_a_rescue,
+    reserved_requests_are_their_nodes_alone,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -1479,6 +1481,19 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
             RunWrite::Finish(finish(a, "A", RunStatus::Completed)),
             RunWrite::Finish(finish(c, "C", RunStatus::Failed)),
             RunWrite::Complete(complete(&requests[1], RequestStatus::Done, "node-b")),
+            // A step's record rides in the same batch.
+            RunWrite::Step(dwsched_model::StepRecord {
+                prcid: a,
+                step: "only".into(),
+                attempt: 1,
+                status: dwsched_model::StepStatus::Completed,
+                started_at: Some(at(7)),
+                ended_at: Some(at(8)),
+                srcrows: Some(3),
+                trgrows: Some(2),
+                errrows: Some(0),
+                msg: None,
+            }),
         ])
         .await
         .unwrap();
@@ -1487,9 +1502,11 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
         [
             RunWritten::Finished(true),
             RunWritten::Finished(true),
-            RunWritten::Completed(false)
+            RunWritten::Completed(false),
+            RunWritten::Step
         ]
     );
+    assert_eq!(store.run_steps(a).await.unwrap()[0].trgrows, Some(2));
     let outcomes = store
         .write_runs(&[
             RunWrite::Complete(complete(&requests[0], RequestStatus::Done, "node-a")),
@@ -1805,4 +1822,159 @@ async fn dwtool_mapping_metadata_is_read_as_the_generator_reads_it(db: TestDb) {
             .unwrap()
             .is_none()
     );
+}
+
+async fn step_records_are_written_replaced_and_closed_by_a_rescue(db: TestDb) {
+    use dwsched_model::{StepRecord, StepStatus};
+    let store = db.open().await;
+    register(&*store, &["n1"]).await;
+    let request = enqueue_at(&*store, run_request("STEPS"), 0).await;
+    store
+        .claim_requests(&claim("n1", RequestClass::Runs, 1, at(1)))
+        .await
+        .unwrap();
+    let prcid = store
+        .open_run(&NewRun {
+            mapref: "STEPS".into(),
+            node: Some("n1".into()),
+            request_id: Some(request),
+            started_at: at(2),
+            ..NewRun::default()
+        })
+        .await
+        .unwrap();
+    let step = |name: &str, attempt: i64, status: StepStatus, ended: Option<i64>| StepRecord {
+        prcid,
+        step: name.into(),
+        attempt,
+        status,
+        started_at: Some(at(3)),
+        ended_at: ended.map(at),
+        srcrows: ended.map(|_| 10),
+        trgrows: ended.map(|_| 9),
+        errrows: ended.map(|_| 1),
+        msg: (status == StepStatus::Failed).then(|| "it broke".to_string()),
+    };
+    // A start, then its end replacing it; a second attempt; a step still running.
+    let writes = [
+        RunWrite::Step(step("load", 1, StepStatus::InProgress, None)),
+        RunWrite::Step(step("load", 1, StepStatus::Failed, Some(4))),
+        RunWrite::Step(step("load", 2, StepStatus::Completed, Some(6))),
+        RunWrite::Step(step("publish", 1, StepStatus::InProgress, None)),
+    ];
+    for write in &writes {
+        let outcome = store.write_runs(std::slice::from_ref(write)).await.unwrap();
+        assert!(matches!(outcome[0], Ok(RunWritten::Step)), "{outcome:?}");
+    }
+    let steps = store.run_steps(prcid).await.unwrap();
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    let load_1 = steps
+        .iter()
+        .find(|s| s.step == "load" && s.attempt == 1)
+        .unwrap();
+    assert_eq!(*load_1, step("load", 1, StepStatus::Failed, Some(4)));
+    let load_2 = steps.iter().find(|s| s.attempt == 2).unwrap();
+    assert_eq!(
+        (load_2.status, load_2.trgrows),
+        (StepStatus::Completed, Some(9))
+    );
+    // The node dies: its run and the step it was running end FL together.
+    store
+        .rescue_node("n1", "node n1 stopped heartbeating", None, 3)
+        .await
+        .unwrap();
+    let steps = store.run_steps(prcid).await.unwrap();
+    let publish = steps.iter().find(|s| s.step == "publish").unwrap();
+    assert_eq!(publish.status, StepStatus::Failed);
+    assert_eq!(publish.msg.as_deref(), Some("node n1 stopped heartbeating"));
+    assert!(publish.ended_at.is_some());
+    assert_eq!(
+        steps.iter().find(|s| s.attempt == 2).unwrap().status,
+        StepStatus::Completed,
+        "ended steps keep their status"
+    );
+    assert!(store.run_steps(prcid + 1000).await.unwrap().is_empty());
+}
+
+async fn reserved_requests_are_their_nodes_alone(db: TestDb) {
+    let store = db.open().await;
+    register(&*store, &["service", "fg"]).await;
+    let reserved = |mapref: &str| NewRequest {
+        reserved_for: Some("fg".into()),
+        dedupe_key: Some(format!("{}{mapref}", dwsched_model::FOREGROUND_KEY_PREFIX)),
+        ..run_request(mapref)
+    };
+    let mine = enqueue_at(&*store, reserved("ONE"), 0).await;
+    let behind = enqueue_at(&*store, run_request("ONE"), 1).await;
+    let other = enqueue_at(&*store, run_request("TWO"), 2).await;
+    // The service takes neither the reserved request nor the one queued behind it.
+    let taken = store
+        .claim_requests(&claim("service", RequestClass::Runs, 10, at(3)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&taken), std::slice::from_ref(&other));
+    // Its node takes only what is reserved for it.
+    let taken = store
+        .claim_requests(&claim("fg", RequestClass::Reserved, 10, at(4)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&taken), std::slice::from_ref(&mine));
+    assert_eq!(taken[0].claimed_by.as_deref(), Some("fg"));
+    assert!(
+        store
+            .claim_requests(&claim("fg", RequestClass::Reserved, 10, at(5)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_requests(&claim("service", RequestClass::Runs, 10, at(5)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "ONE is held by fg"
+    );
+    // A waiting reservation of a foreground run that ended is cancelled by the rescue,
+    // and the request it was running fails instead of running again elsewhere.
+    let waiting = enqueue_at(&*store, reserved("THREE"), 6).await;
+    let report = store
+        .rescue_node("fg", "node fg stopped heartbeating", None, 3)
+        .await
+        .unwrap();
+    assert_eq!(report.requests_failed, std::slice::from_ref(&mine));
+    assert!(report.requests_requeued.is_empty());
+    let status = |id: &str| {
+        let store = &store;
+        let id = id.to_string();
+        async move { store.get_request(&id).await.unwrap().unwrap() }
+    };
+    assert_eq!(status(&mine).await.status, Some(RequestStatus::Failed));
+    let cancelled = status(&waiting).await;
+    assert_eq!(cancelled.status, Some(RequestStatus::Cancelled));
+    assert!(
+        cancelled.result_payload.unwrap().contains("job run"),
+        "the reason says whose request it was"
+    );
+    // The request queued behind the reservation is the service's now.
+    let taken = store
+        .claim_requests(&claim("service", RequestClass::Runs, 10, at(7)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&taken), std::slice::from_ref(&behind));
+    // A CLAIMED_BY that another tool left on a waiting row reserves nothing.
+    let legacy = enqueue_at(
+        &*store,
+        NewRequest {
+            reserved_for: Some("a-node-long-gone".into()),
+            ..run_request("FOUR")
+        },
+        8,
+    )
+    .await;
+    let taken = store
+        .claim_requests(&claim("service", RequestClass::Runs, 10, at(9)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&taken), std::slice::from_ref(&legacy));
 }

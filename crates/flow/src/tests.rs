@@ -225,3 +225,63 @@ fn a_mapping_step_names_its_mapping_job() {
         "step 'dim', field 'connection': does not apply to a mapping step",
     );
 }
+
+#[test]
+fn statements_are_counted_outside_quotes_and_comments() {
+    use crate::statement_count;
+    assert_eq!(statement_count("SELECT 1"), 1);
+    assert_eq!(statement_count("SELECT 1;"), 1);
+    assert_eq!(statement_count("SELECT 1; SELECT 2"), 2);
+    assert_eq!(statement_count("SELECT ';'; -- a; b\n"), 1);
+    assert_eq!(statement_count("/* ; */ SELECT \"a;b\" FROM t"), 1);
+    assert_eq!(statement_count(" ; ;SELECT 1;; "), 1);
+}
+
+#[test]
+fn several_statements_with_binds_are_refused_at_registration() {
+    let flow = |sql: &str| {
+        format!("[[steps]]\nname = \"s\"\nkind = \"sql\"\nconnection = \"c\"\nsql = \"{sql}\"\n")
+    };
+    let err = toml(&flow(
+        "DELETE FROM t WHERE d = :run_date; INSERT INTO t VALUES (:run_date)",
+    ))
+    .unwrap_err();
+    assert!(err.contains("several statements and uses binds"), "{err}");
+    // Without binds several statements go as one text; one statement with binds is fine.
+    toml(&flow("DELETE FROM t; INSERT INTO t VALUES (1)")).unwrap();
+    toml(&flow("DELETE FROM t WHERE d = :run_date;")).unwrap();
+}
+
+#[test]
+fn a_run_from_a_step_skips_what_it_depends_on_only() {
+    let flow = toml(
+        r#"
+[[steps]]
+name = "extract"
+kind = "command"
+program = "true"
+[[steps]]
+name = "stage"
+kind = "command"
+program = "true"
+[[steps]]
+name = "side"
+kind = "command"
+program = "true"
+depends_on = []
+[[steps]]
+name = "publish"
+kind = "command"
+program = "true"
+depends_on = ["stage", "side"]
+"#,
+    )
+    .unwrap();
+    let skipped = |from: &str| crate::skipped_before(&flow, from).unwrap();
+    assert_eq!(skipped("extract"), Vec::<&str>::new());
+    assert_eq!(skipped("stage"), ["extract"]);
+    // `side` does not depend on `stage`: a run from `stage` runs it as usual.
+    assert_eq!(skipped("publish"), ["extract", "stage", "side"]);
+    let err = crate::skipped_before(&flow, "nope").unwrap_err();
+    assert!(err.contains("extract, stage, side, publish"), "{err}");
+}
