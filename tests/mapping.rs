@@ -225,7 +225,8 @@ fn jobs(backend: Backend) -> Vec<MappingJob> {
             columns: CUSTOMER_COLUMNS,
             checkpoint_column: None,
         },
-        // A source slow enough (at least 10 s) to be stopped in the middle.
+        // A source slow enough (at least 30 s) to be stopped in the middle, even on a
+        // busy machine.
         MappingJob {
             jobid: 5,
             mapref: "DIM_BIG",
@@ -236,11 +237,11 @@ fn jobs(backend: Backend) -> Vec<MappingJob> {
             sql: match backend {
                 Backend::MySql => {
                     "SELECT seq AS cust_id, CONCAT('n', seq) AS cust_name, 'c' AS city, \
-                     'SME' AS segment FROM seq_1_to_100000 WHERE SLEEP(0.0001) = 0"
+                     'SME' AS segment FROM seq_1_to_100000 WHERE SLEEP(0.0003) = 0"
                         .to_string()
                 }
                 _ => "SELECT g AS cust_id, 'n' || g AS cust_name, 'c' AS city, 'SME' AS segment \
-                      FROM generate_series(1, 100000) g WHERE pg_sleep(0.0001) IS NOT NULL"
+                      FROM generate_series(1, 100000) g WHERE pg_sleep(0.0003) IS NOT NULL"
                     .to_string(),
             },
             columns: CUSTOMER_COLUMNS,

@@ -111,6 +111,7 @@ async fn migrate_is_idempotent(db: TestDb) {
         "DMS_JOBDTL",
         "DMS_MAPRSQL",
         "DMS_PARAMS",
+        "DMS_PRCSTEP",
     ] {
         assert!(first.tables_created.iter().any(|t| t == table), "{table}");
     }
@@ -120,12 +121,12 @@ async fn migrate_is_idempotent(db: TestDb) {
             .iter()
             .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
     );
-    assert_eq!(store.schema_version().await.unwrap(), Some(4));
+    assert_eq!(store.schema_version().await.unwrap(), Some(5));
     store.check_schema().await.unwrap();
 
     let second = store.migrate().await.unwrap();
     assert!(!second.changed_anything(), "{second:?}");
-    assert_eq!(second.from_version, Some(4));
+    assert_eq!(second.from_version, Some(5));
 
     // A database of version 1 gains the lease table, and the count of schedule
     // changes with its triggers.
@@ -141,7 +142,7 @@ async fn migrate_is_idempotent(db: TestDb) {
     let store = db.open_unmigrated().await;
     assert!(store.check_schema().await.is_err());
     let upgrade = store.migrate().await.unwrap();
-    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 4));
+    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 5));
     assert_eq!(upgrade.tables_created, ["DMS_SCHLEASE", "DMS_SCHVER"]);
     let before = store.schedule_version().await.unwrap();
     store
