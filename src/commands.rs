@@ -395,7 +395,7 @@ async fn schedule(
             extras,
         } => {
             let store = open(settings).await?;
-            let edit = schedule_edit(&*store, jobschid, rule, extras, zone).await?;
+            let edit = schedule_edit(rule, extras);
             let id = ops::edit_schedule(&*store, jobschid, &edit, zone, now).await?;
             eprintln!(
                 "schedule {jobschid} replaced by version {id} (JOBSCHID {jobschid} is CURFLG='N' now)"
@@ -472,38 +472,21 @@ async fn schedule(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The fields `schedule edit` changes: those given. Times are read in the zone the
-/// schedule will have.
-async fn schedule_edit(
-    store: &dyn Store,
-    jobschid: i64,
-    rule: RuleArgs,
-    extras: ScheduleExtras,
-    default_zone: Tz,
-) -> Result<ops::ScheduleEdit> {
-    let current_zone = store
-        .get_schedule(jobschid)
-        .await?
-        .and_then(|row| row.timezone);
-    let zone_name = rule.timezone.clone().or(current_zone);
-    let zone = zone_flag(zone_name.as_deref(), default_zone)?;
-    let time = |flag: &str, text: Option<String>| {
-        text.map(|t| ops::parse_wall_clock(flag, &t, zone))
-            .transpose()
-    };
-    Ok(ops::ScheduleEdit {
+/// The fields `schedule edit` changes: those given.
+fn schedule_edit(rule: RuleArgs, extras: ScheduleExtras) -> ops::ScheduleEdit {
+    ops::ScheduleEdit {
         frqcd: rule.frqcd,
         frqdd: rule.frqdd,
         frqhh: rule.frqhh,
         frqmi: rule.frqmi,
         cron: rule.cron,
-        start: time("--start", rule.start)?,
-        end: time("--end", rule.end)?,
+        start: rule.start,
+        end: rule.end,
         timezone: rule.timezone,
         misfire: extras.misfire,
         depends_on: extras.depends_on,
         maxfail: extras.maxfail,
-    })
+    }
 }
 
 /// The payload of a run the user asks for.

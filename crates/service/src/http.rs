@@ -478,24 +478,6 @@ fn parse_jobschid(id: &str) -> ApiResult<i64> {
     })
 }
 
-/// The body of `POST /api/schedules/{id}`: the fields of `dwsched schedule edit`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EditBody {
-    frqcd: Option<String>,
-    frqdd: Option<String>,
-    frqhh: Option<i64>,
-    frqmi: Option<i64>,
-    cron: Option<String>,
-    start: Option<String>,
-    end: Option<String>,
-    timezone: Option<String>,
-    misfire: Option<String>,
-    #[serde(alias = "after")]
-    depends_on: Option<i64>,
-    maxfail: Option<i64>,
-}
-
 /// Writes a new version of a schedule; answers with its new JOBSCHID.
 async fn edit_schedule(
     State(shared): State<NodeView>,
@@ -504,36 +486,9 @@ async fn edit_schedule(
 ) -> ApiResult<Response> {
     let jobschid = parse_jobschid(&id)?;
     let body = body?;
-    let body: EditBody = serde_json::from_str(payload_text(&body)?)
+    let edit: ScheduleEdit = serde_json::from_str(payload_text(&body)?)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("schedule {jobschid}: {e}")))?;
     let default_zone = shared.config.default_zone;
-    let zone_name = match &body.timezone {
-        Some(zone) => Some(zone.clone()),
-        None => shared
-            .store
-            .get_schedule(jobschid)
-            .await?
-            .and_then(|row| row.timezone),
-    };
-    let zone = ops::parse_zone("timezone", zone_name.as_deref(), default_zone)?;
-    let time = |field: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| ops::parse_wall_clock(field, t, zone))
-            .transpose()
-    };
-    let edit = ScheduleEdit {
-        start: time("start", &body.start)?,
-        end: time("end", &body.end)?,
-        frqcd: body.frqcd,
-        frqdd: body.frqdd,
-        frqhh: body.frqhh,
-        frqmi: body.frqmi,
-        cron: body.cron,
-        timezone: body.timezone,
-        misfire: body.misfire,
-        depends_on: body.depends_on,
-        maxfail: body.maxfail,
-    };
     let id = ops::edit_schedule(&*shared.store, jobschid, &edit, default_zone, Utc::now()).await?;
     Ok((
         StatusCode::CREATED,

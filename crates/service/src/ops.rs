@@ -204,19 +204,23 @@ pub fn validate_schedule(input: &ScheduleInput, default_zone: Tz) -> OpResult<Sc
     parse_schedule(&input.to_row(), default_zone).map_err(|e| invalid(e.to_string()))
 }
 
-/// The fields `schedule edit` may change; the others keep the current version's.
-#[derive(Debug, Clone, Default)]
+/// The fields `schedule edit` may change (the CLI's flags, the API's body); the others
+/// keep the current version's.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleEdit {
     pub frqcd: Option<String>,
     pub frqdd: Option<String>,
     pub frqhh: Option<i64>,
     pub frqmi: Option<i64>,
     pub cron: Option<String>,
-    /// Wall-clock times in the schedule's zone.
-    pub start: Option<NaiveDateTime>,
-    pub end: Option<NaiveDateTime>,
+    /// A date, a wall-clock time in the schedule's zone, or RFC 3339.
+    pub start: Option<String>,
+    pub end: Option<String>,
     pub timezone: Option<String>,
     pub misfire: Option<String>,
+    /// `after` is its old name.
+    #[serde(alias = "after")]
     pub depends_on: Option<i64>,
     pub maxfail: Option<i64>,
 }
@@ -224,7 +228,16 @@ pub struct ScheduleEdit {
 impl ScheduleEdit {
     /// The current version `row` with these changes. A new frequency code drops the
     /// fields it would ignore (a cron expression, a day), unless they are given too.
-    fn apply(&self, row: &ScheduleRow) -> ScheduleInput {
+    /// Times given are read in the zone the new version has.
+    fn apply(&self, row: &ScheduleRow, default_zone: Tz) -> OpResult<ScheduleInput> {
+        let zone_name = self.timezone.as_deref().or(row.timezone.as_deref());
+        let zone = parse_zone("timezone", zone_name, default_zone)?;
+        let time = |field: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| parse_wall_clock(field, t, zone))
+                .transpose()
+        };
+        let (start, end) = (time("start", &self.start)?, time("end", &self.end)?);
         let code_changed = self.frqcd.is_some();
         let frqcd = self
             .frqcd
@@ -233,7 +246,7 @@ impl ScheduleEdit {
             .unwrap_or_default();
         let code = frqcd.trim().to_ascii_uppercase();
         let keep_old = |ignored: bool| !(code_changed && ignored);
-        ScheduleInput {
+        Ok(ScheduleInput {
             mapref: row.mapref.clone(),
             frqdd: self.frqdd.clone().or_else(|| {
                 row.frqdd
@@ -247,14 +260,14 @@ impl ScheduleEdit {
             frqcd,
             frqhh: self.frqhh.or(row.frqhh),
             frqmi: self.frqmi.or(row.frqmi),
-            start: self.start.or(row.strtdt),
-            end: self.end.or(row.enddt),
+            start: start.or(row.strtdt),
+            end: end.or(row.enddt),
             timezone: self.timezone.clone().or_else(|| row.timezone.clone()),
             misfire: self.misfire.clone().or_else(|| row.misfire.clone()),
             depends_on: self.depends_on.or(row.dpnd_jobschid),
             maxfail: self.maxfail.or(row.maxfail),
             enable: row.schflg.as_deref() == Some("Y"),
-        }
+        })
     }
 }
 
@@ -278,7 +291,7 @@ pub async fn edit_schedule(
     now: DateTime<Utc>,
 ) -> OpResult<i64> {
     let row = current_schedule(store, jobschid).await?;
-    let input = edit.apply(&row);
+    let input = edit.apply(&row, default_zone)?;
     let schedule = validate_schedule(&input, default_zone)?;
     if input.depends_on == Some(jobschid) {
         return Err(OpError::Invalid(format!(
