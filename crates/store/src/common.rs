@@ -129,15 +129,19 @@ pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> S
     use dwsched_model::RequestClass;
     match class {
         RequestClass::Runs | RequestClass::Reserved => {
-            // A request reserved for a node (`dwsched job run`) is that node's alone
-            // while the node is registered; a `CLAIMED_BY` left on a waiting row by
-            // another tool reserves nothing.
+            // A request reserved for a node (`dwsched job run`: its node in
+            // `CLAIMED_BY`, its dedupe key `job-run:…`) is that node's alone; a
+            // `CLAIMED_BY` that another tool left on a waiting row reserves nothing.
             let whose = if class == RequestClass::Reserved {
-                "r.CLAIMED_BY = $3"
+                "r.CLAIMED_BY = $3".to_string()
             } else {
-                "(r.CLAIMED_BY IS NULL OR NOT EXISTS (SELECT 1 FROM DMS_SCHNODE h \
-                 WHERE h.NODE_ID = r.CLAIMED_BY))"
+                format!(
+                    "(r.CLAIMED_BY IS NULL OR r.DEDUPE_KEY IS NULL \
+                     OR r.DEDUPE_KEY NOT LIKE '{}%')",
+                    dwsched_model::FOREGROUND_KEY_PREFIX
+                )
             };
+            let whose = whose.as_str();
             let ranges: Vec<String> = ["NEW", "QUEUED"]
                 .iter()
                 .flat_map(|status| {
