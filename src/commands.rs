@@ -157,8 +157,10 @@ fn init_logging(settings: &Settings, default_level: &str) {
     // Notices of users' SQL ("relation … already exists, skipping") are not news.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},sqlx::postgres::notice=warn")));
+    // Colours only for a person at a terminal, not in files and journals.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match settings.log_format {
         config::LogFormat::Json => builder.json().try_init(),

@@ -5,6 +5,7 @@
 //! environment: "now" and the default zone are arguments. That is what lets its tests
 //! pin every DST change of every zone they care about.
 
+mod calendar;
 mod misfire;
 mod parse;
 mod rule;
@@ -13,6 +14,7 @@ mod zone;
 #[cfg(test)]
 mod tests;
 
+pub use calendar::{Calendar, HolidayRule, parse_workdays};
 pub use misfire::{CATCHUP_LIMIT, MisfirePlan, MisfirePolicy, plan_fires, plan_misfires};
 pub use parse::{
     ScheduleError, ScheduleParser, parse_frequency_code, parse_schedule, parse_timezone,
