@@ -169,15 +169,23 @@ impl StepStatus {
         }
     }
 
+    /// A run's status, or `SK`.
     pub fn parse(text: &str) -> Option<Self> {
-        Some(match text.trim().to_ascii_uppercase().as_str() {
-            "IP" => Self::InProgress,
-            "PC" => Self::Completed,
-            "FL" => Self::Failed,
-            "ST" => Self::Stopped,
-            "SK" => Self::Skipped,
-            _ => return None,
-        })
+        match text.trim().to_ascii_uppercase().as_str() {
+            "SK" => Some(Self::Skipped),
+            other => RunStatus::parse(other).map(Self::from),
+        }
+    }
+}
+
+impl From<RunStatus> for StepStatus {
+    fn from(status: RunStatus) -> Self {
+        match status {
+            RunStatus::InProgress => Self::InProgress,
+            RunStatus::Completed => Self::Completed,
+            RunStatus::Failed => Self::Failed,
+            RunStatus::Stopped => Self::Stopped,
+        }
     }
 }
 
@@ -239,7 +247,11 @@ mod tests {
     fn run_statuses_round_trip() {
         for status in RunStatus::ALL {
             assert_eq!(RunStatus::parse(status.as_str()), Some(status));
+            let step = StepStatus::from(status);
+            assert_eq!(step.as_str(), status.as_str());
+            assert_eq!(StepStatus::parse(step.as_str()), Some(step));
         }
+        assert_eq!(StepStatus::parse("sk"), Some(StepStatus::Skipped));
         assert_eq!(RunStatus::parse("XX"), None);
     }
 }

@@ -21,6 +21,15 @@ const WEEKDAYS: [(&str, Weekday); 7] = [
     ("SUN", Weekday::Sun),
 ];
 
+/// The weekday an abbreviation (`MON`..`SUN`, any case) names.
+pub(crate) fn weekday(text: &str) -> Option<Weekday> {
+    let upper = text.trim().to_ascii_uppercase();
+    WEEKDAYS
+        .iter()
+        .find(|(name, _)| *name == upper)
+        .map(|(_, day)| *day)
+}
+
 /// A business calendar: `DMS_CALENDAR` with its `DMS_CALDATE` rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
@@ -160,14 +169,9 @@ impl Calendar {
 pub fn parse_workdays(text: &str) -> Result<Vec<Weekday>, String> {
     let mut days = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let upper = part.to_ascii_uppercase();
-        let day = WEEKDAYS
-            .iter()
-            .find(|(name, _)| *name == upper)
-            .map(|(_, day)| *day)
-            .ok_or_else(|| {
-                format!("'{part}' is not a weekday; use MON, TUE, WED, THU, FRI, SAT or SUN")
-            })?;
+        let day = weekday(part).ok_or_else(|| {
+            format!("'{part}' is not a weekday; use MON, TUE, WED, THU, FRI, SAT or SUN")
+        })?;
         if !days.contains(&day) {
             days.push(day);
         }

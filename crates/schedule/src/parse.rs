@@ -78,19 +78,7 @@ pub fn parse_timezone(field: &'static str, name: &str) -> Result<Tz, ScheduleErr
 }
 
 fn parse_weekday(text: &str) -> Result<Weekday, ScheduleError> {
-    let upper = text.trim().to_ascii_uppercase();
-    let days = [
-        ("MON", Weekday::Mon),
-        ("TUE", Weekday::Tue),
-        ("WED", Weekday::Wed),
-        ("THU", Weekday::Thu),
-        ("FRI", Weekday::Fri),
-        ("SAT", Weekday::Sat),
-        ("SUN", Weekday::Sun),
-    ];
-    days.iter()
-        .find(|(abbr, _)| upper == *abbr)
-        .map(|(_, day)| *day)
+    crate::calendar::weekday(text)
         .ok_or_else(|| ScheduleError::new("FRQDD", text, "expected a weekday MON..SUN"))
 }
 

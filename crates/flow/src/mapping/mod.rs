@@ -275,59 +275,32 @@ async fn load(
     };
     let target_spec = target.spec.clone();
     let writing = async {
+        let how = How {
+            mode,
+            truncate: ctx.truncate,
+            source_kind,
+            stamp,
+        };
+        let begun = |e: sqlx::Error| {
+            Failure::database(format!(
+                "starting the transaction failed: {}",
+                crate::db_error(&e)
+            ))
+        };
+        let (statements, progress) = (&statements, &ctx.progress);
         match &mut target.conn {
             DbConn::Postgres(c) => {
-                let tx = sqlx::Connection::begin(&mut **c).await.map_err(|e| {
-                    Failure::database(format!(
-                        "starting the transaction failed: {}",
-                        crate::db_error(&e)
-                    ))
-                })?;
+                let tx = sqlx::Connection::begin(&mut **c).await.map_err(begun)?;
                 let target = PgTarget {
                     tx,
                     copy: Vec::new(),
                 };
-                let how = How {
-                    mode,
-                    truncate: ctx.truncate,
-                    source_kind,
-                    stamp,
-                };
-                write(
-                    target,
-                    step,
-                    plan,
-                    how,
-                    &statements,
-                    &ctx.progress,
-                    receiver,
-                )
-                .await
+                write(target, step, plan, how, statements, progress, receiver).await
             }
             DbConn::MySql(c) => {
-                let tx = sqlx::Connection::begin(&mut **c).await.map_err(|e| {
-                    Failure::database(format!(
-                        "starting the transaction failed: {}",
-                        crate::db_error(&e)
-                    ))
-                })?;
-                let how = How {
-                    mode,
-                    truncate: ctx.truncate,
-                    source_kind,
-                    stamp,
-                };
+                let tx = sqlx::Connection::begin(&mut **c).await.map_err(begun)?;
                 let target = MySqlTarget { tx };
-                write(
-                    target,
-                    step,
-                    plan,
-                    how,
-                    &statements,
-                    &ctx.progress,
-                    receiver,
-                )
-                .await
+                write(target, step, plan, how, statements, progress, receiver).await
             }
             DbConn::Sqlite(_) => unreachable!("refused above"),
         }
