@@ -91,7 +91,7 @@ pub async fn logs(store: &dyn Store, settings: &Settings, prcid: i64) -> Result<
         dwsched_service::ops::OpError::NotFound(format!("run {prcid} does not exist"))
     })?;
     let mapref = run.mapref.clone().unwrap_or_default();
-    let path = settings.log_dir.join(&mapref).join(format!("{prcid}.log"));
+    let path = dwsched_flow::run_log_path(&settings.log_dir, &mapref, prcid);
     match std::fs::read(&path) {
         Ok(bytes) => {
             use std::io::Write as _;
@@ -118,9 +118,7 @@ pub async fn logs(store: &dyn Store, settings: &Settings, prcid: i64) -> Result<
             };
             eprintln!(
                 "error: the log of run {prcid} is not on this host; node {node}{place} keeps it as {} under its DWSCHED_LOG_DIR (a run that wrote no log lines has none)",
-                std::path::Path::new(&mapref)
-                    .join(format!("{prcid}.log"))
-                    .display()
+                dwsched_flow::run_log_path(std::path::Path::new(""), &mapref, prcid).display()
             );
             Ok(ExitCode::from(1))
         }
@@ -282,13 +280,8 @@ pub async fn run_in_foreground(
         "stopping the run (a second signal stops it at once)",
         "stopping the run at once",
     )?;
-    let interrupts = dwsched_service::Interrupts {
-        first: signals.graceful,
-        second: signals.immediate,
-    };
     let store: Arc<dyn Store> = Arc::from(store);
-    let outcome =
-        dwsched_service::run_once(store.clone(), config, mapref, payload, interrupts).await;
+    let outcome = dwsched_service::run_once(store.clone(), config, mapref, payload, signals).await;
     store.close().await;
     let outcome = match outcome {
         Ok(outcome) => outcome,

@@ -35,6 +35,7 @@ pub use parse::{FlowError, FlowFormat, parse_flow};
 pub use run::{RunOutcome, RunReport, run_flow, skipped_before};
 pub use step::{
     RowError, RowTotals, RunContext, RunProgress, StepError, StepFailure, StepLog, StopSignal,
+    run_log_path,
 };
 pub use value::Value;
 

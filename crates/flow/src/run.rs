@@ -72,21 +72,21 @@ pub async fn run_flow(flow: &Flow, ctx: &RunContext) -> RunReport {
                 for name in skipped {
                     started.insert(name);
                     done.insert(name);
-                    ctx.run_log().line(format_args!(
-                        "==> step '{name}' skipped: the run starts at step '{from}'"
-                    ));
-                    ctx.steps.report(StepRecord {
-                        prcid: ctx.prcid,
-                        step: name.to_string(),
-                        attempt: 0,
-                        status: StepStatus::Skipped,
-                        started_at: Some(now),
-                        ended_at: Some(now),
-                        srcrows: None,
-                        trgrows: None,
-                        errrows: None,
-                        msg: Some(format!("the run starts at step '{from}'")),
-                    });
+                    report_end(
+                        ctx,
+                        StepRecord {
+                            prcid: ctx.prcid,
+                            step: name.to_string(),
+                            attempt: 0,
+                            status: StepStatus::Skipped,
+                            started_at: Some(now),
+                            ended_at: Some(now),
+                            srcrows: None,
+                            trgrows: None,
+                            errrows: None,
+                            msg: Some(format!("the run starts at step '{from}'")),
+                        },
+                    );
                 }
             }
             Err(message) => {
@@ -250,27 +250,11 @@ fn attempt_record(
     record
 }
 
-/// Reports an attempt that ended, to the step log and the run's log file.
+/// Reports an attempt that ended (or a step skipped), to the step log and the run's
+/// log file.
 fn report_end(ctx: &RunContext, record: StepRecord) {
-    let seconds = match (record.started_at, record.ended_at) {
-        (Some(start), Some(end)) => (end - start).num_milliseconds() as f64 / 1000.0,
-        _ => 0.0,
-    };
-    let mut line = format!(
-        "==> step '{}' attempt {} ended {} in {seconds:.2} s",
-        record.step, record.attempt, record.status
-    );
-    if let (Some(src), Some(trg), Some(err)) = (record.srcrows, record.trgrows, record.errrows)
-        && (src, trg, err) != (0, 0, 0)
-    {
-        line.push_str(&format!(
-            ": {src} source rows, {trg} target rows, {err} rejected"
-        ));
-    }
-    if let Some(msg) = &record.msg {
-        line.push_str(&format!(": {msg}"));
-    }
-    ctx.run_log().line(line);
+    ctx.run_log()
+        .line(format_args!("==> {}", record.describe()));
     ctx.steps.report(record);
 }
 

@@ -93,9 +93,7 @@ pub struct RunContext {
 
 impl RunContext {
     pub fn log_file(&self) -> PathBuf {
-        self.log_dir
-            .join(&self.mapref)
-            .join(format!("{}.log", self.prcid))
+        run_log_path(&self.log_dir, &self.mapref, self.prcid)
     }
 
     /// Opens the run's log file for appending (and reading back its tail), making its
@@ -122,6 +120,12 @@ impl RunContext {
     pub(crate) fn run_log(&self) -> RunLog {
         RunLog(self.log_file())
     }
+}
+
+/// Where run `prcid` of `mapref` keeps its log under a node's log directory:
+/// `<log dir>/<MAPREF>/<PRCID>.log`.
+pub fn run_log_path(log_dir: &std::path::Path, mapref: &str, prcid: i64) -> PathBuf {
+    log_dir.join(mapref).join(format!("{prcid}.log"))
 }
 
 /// A run's log file: `<log dir>/<MAPREF>/<PRCID>.log`.

@@ -55,20 +55,15 @@ impl ForegroundOutcome {
     }
 }
 
-/// Signals that stop a foreground run: the first stops it (the run ends `ST`), the
-/// second stops it at once (`force`).
-pub struct Interrupts {
-    pub first: tokio_util::sync::CancellationToken,
-    pub second: tokio_util::sync::CancellationToken,
-}
-
-/// Runs job `mapref` once, as `payload` asks, on this process.
+/// Runs job `mapref` once, as `payload` asks, on this process. `interrupts.graceful`
+/// stops the run (it ends `ST`), or cancels its request while it waits;
+/// `interrupts.immediate` stops it at once (`force`).
 pub async fn run_once(
     store: Arc<dyn Store>,
     config: NodeConfig,
     mapref: &str,
     payload: RunPayload,
-    interrupts: Interrupts,
+    interrupts: Shutdown,
 ) -> Result<ForegroundOutcome, ForegroundError> {
     crate::ops::check_run(&*store, mapref, &payload).await?;
     let (shared, _scheduler) = crate::node::shared_state(store, config, Shutdown::default());
@@ -88,7 +83,7 @@ async fn queue_and_run(
     shared: &Arc<Shared>,
     mapref: &str,
     payload: RunPayload,
-    interrupts: &Interrupts,
+    interrupts: &Shutdown,
 ) -> Result<ForegroundOutcome, ForegroundError> {
     let node_id = shared.config.node_id.clone();
     let request_id = foreground_key();
@@ -132,7 +127,7 @@ async fn queue_and_run(
         tokio::select! {
             _ = shared.wake_claimer.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = interrupts.first.cancelled() => {
+            _ = interrupts.graceful.cancelled() => {
                 let cancelled = crate::ops::cancel_request(&*shared.store, &request_id, Utc::now()).await;
                 if cancelled.is_ok() {
                     return Err(ForegroundError::Interrupted(mapref.to_string()));
@@ -153,7 +148,7 @@ async fn queue_and_run(
         .unwrap_or_else(|e| e.into_inner())
         .insert(mapref.to_string(), active.clone());
     let stop = active.stop.clone();
-    let (first, second) = (interrupts.first.clone(), interrupts.second.clone());
+    let (first, second) = (interrupts.graceful.clone(), interrupts.immediate.clone());
     let stopper = tokio::spawn(async move {
         first.cancelled().await;
         stop.stop("stopped by an interrupt of `dwsched job run`", false);

@@ -301,11 +301,7 @@ async fn run_log(
             ApiError::new(StatusCode::NOT_FOUND, format!("run {prcid} does not exist"))
         })?;
         let mapref = run.mapref.clone().unwrap_or_default();
-        let path = shared
-            .config
-            .log_dir
-            .join(&mapref)
-            .join(format!("{prcid}.log"));
+        let path = dwsched_flow::run_log_path(&shared.config.log_dir, &mapref, prcid);
         match tokio::fs::read(&path).await {
             Ok(bytes) => {
                 Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response())

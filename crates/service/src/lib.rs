@@ -34,7 +34,7 @@ mod telemetry;
 
 pub use alerts::AlertConfig;
 pub use dwsched_model::SCHEDULER_LEASE;
-pub use foreground::{ForegroundError, ForegroundOutcome, Interrupts, run_once};
+pub use foreground::{ForegroundError, ForegroundOutcome, run_once};
 pub use health::open_when_reachable;
 pub use membership::NodeError;
 pub use node::run_node;

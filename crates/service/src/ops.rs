@@ -385,11 +385,15 @@ pub async fn delete_connection(store: &dyn Store, name: &str) -> OpResult<()> {
         ))
     })?;
     let mut users = Vec::new();
-    for job in store.list_jobs().await? {
-        let Some(row) = store.current_flow(&job.mapref).await? else {
-            continue;
-        };
-        let Ok(flow) = crate::resolve::flow_of(&job.mapref, &row) else {
+    let maprefs: Vec<String> = store
+        .list_jobs()
+        .await?
+        .into_iter()
+        .map(|job| job.mapref)
+        .collect();
+    for current in store.flows_to_run(&maprefs).await? {
+        let mapref = current.flow.mapref.clone();
+        let Ok(flow) = crate::resolve::flow_of(&mapref, &current.flow) else {
             continue;
         };
         let mut uses = flow.connections().contains(name);
@@ -400,14 +404,15 @@ pub async fn delete_connection(store: &dyn Store, name: &str) -> OpResult<()> {
                 .any(|s| matches!(s.kind, dwsched_flow::StepKind::Mapping { .. }))
         {
             // A mapping job names its connections by CONID in its metadata.
-            uses = crate::dwtool::connection_ids(store, &job.mapref)
+            uses = crate::dwtool::connection_ids(store, &mapref)
                 .await
                 .contains(&connection.conid);
         }
-        if uses {
-            users.push(job.mapref.clone());
+        if uses && !users.contains(&mapref) {
+            users.push(mapref);
         }
     }
+    users.sort();
     if !users.is_empty() {
         return Err(OpError::Conflict(format!(
             "connection '{name}' is used by the current flows of {}; change or delete them first",

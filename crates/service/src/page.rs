@@ -185,7 +185,7 @@ svg text {{ font: 11px system-ui, sans-serif; }}
                 esc(r.node.as_deref().unwrap_or("-")),
                 when(r.started_at),
                 human_duration(age),
-                log_link(shared, report, r),
+                log_link(shared, r, served_at(report, r)),
                 prcid = r.prcid,
             );
         }
@@ -214,7 +214,7 @@ svg text {{ font: 11px system-ui, sans-serif; }}
             r.status.map_or("?", |s| s.as_str()),
             when(r.started_at),
             esc(r.node.as_deref().unwrap_or("-")),
-            log_link(shared, report, r),
+            log_link(shared, r, served_at(report, r)),
             esc(r.msg.as_deref().unwrap_or("")),
         );
     }
@@ -234,18 +234,13 @@ fn business_date(run: &Run) -> String {
 
 /// A link to a run's log, on the node that keeps it: this one, or another live node
 /// that serves HTTP. Runs of nodes that serve no page get none.
-fn log_link(shared: &NodeView, report: &StatusReport, run: &Run) -> String {
+/// `served_at` is where the run's node serves its API, when it is another node.
+fn log_link(shared: &NodeView, run: &Run, served_at: Option<&str>) -> String {
     let path = format!("/api/runs/{}/log", run.prcid);
-    let node = run.node.as_deref().unwrap_or("");
-    let href = if node == shared.config.node_id {
+    let href = if run.node.as_deref() == Some(shared.config.node_id.as_str()) {
         Some(path)
     } else {
-        report
-            .nodes
-            .iter()
-            .find(|n| n.alive && n.node.node_id == node)
-            .and_then(|n| n.node.http_addr.as_deref())
-            .map(|addr| format!("http://{addr}{path}"))
+        served_at.map(|addr| format!("http://{addr}{path}"))
     };
     match href {
         Some(href) => format!("<a class=\"log\" href=\"{}\">log</a>", esc(&href)),
@@ -350,12 +345,26 @@ pub(crate) async fn run_page(
 
 /// The log link of one run, looking up the node that keeps it.
 async fn log_link_of(shared: &NodeView, run: &Run) -> String {
-    let report =
-        StatusReport::gather(&*shared.store, Utc::now(), shared.config.lease_span(), 1).await;
-    match report {
-        Ok(report) => log_link(shared, &report, run),
-        Err(_) => "-".into(),
-    }
+    let served_at = match run.node.as_deref() {
+        Some(node) => shared
+            .store
+            .get_node(node)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|n| n.http_addr),
+        None => None,
+    };
+    log_link(shared, run, served_at.as_deref())
+}
+
+/// Where the live node that ran `run` serves its API, by the report's nodes.
+fn served_at<'a>(report: &'a StatusReport, run: &Run) -> Option<&'a str> {
+    report
+        .nodes
+        .iter()
+        .find(|n| n.alive && Some(n.node.node_id.as_str()) == run.node.as_deref())
+        .and_then(|n| n.node.http_addr.as_deref())
 }
 
 /// Enabled schedules by next fire, then those that cannot be scheduled, then the

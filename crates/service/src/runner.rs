@@ -162,8 +162,11 @@ async fn work(
     let today = Utc::now()
         .with_timezone(&shared.config.default_zone)
         .date_naive();
-    let specs = match plan_runs(request, today) {
-        Ok(specs) => specs,
+    let RunPlan {
+        specs,
+        continue_on_failure,
+    } = match plan_runs(request, today) {
+        Ok(plan) => plan,
         Err(error) => return (failed(mapref, error), None),
     };
     let give_up = &shared.shutdown.immediate;
@@ -199,7 +202,6 @@ async fn work(
         Some(done) => done,
         None => return (Disposition::Abandon, None),
     };
-    let continue_on_failure = continues_on_failure(request);
     let count = specs.len();
     let mut results: Vec<RunResult> = Vec::with_capacity(count);
     let mut last_run = None;
@@ -255,15 +257,14 @@ fn conclude(request: &Request, active: &ActiveRun, results: &[RunResult]) -> Dis
     {
         return Disposition::Requeue;
     }
-    // With --continue-on-failure the last run may have completed after others failed.
-    let failed = results
+    // The last run that did not complete (with --continue-on-failure, later runs may
+    // have completed after it).
+    match results
         .iter()
         .rev()
         .find(|r| r.status != RunStatus::Completed)
-        .filter(|_| last.is_some_and(|l| l.status == RunStatus::Completed))
-        .or(last);
-    match failed {
-        Some(last) if last.status != RunStatus::Completed => {
+    {
+        Some(last) => {
             let what = match request.request_type {
                 RequestType::History => format!("the run for {} ", last.run_date),
                 _ => "the run ".to_string(),
@@ -284,13 +285,6 @@ fn conclude(request: &Request, active: &ActiveRun, results: &[RunResult]) -> Dis
             json!({ "status": "DONE", "mapref": mapref, "runs": runs }),
         ),
     }
-}
-
-/// Whether a `HISTORY` request goes on after a failed date.
-fn continues_on_failure(request: &Request) -> bool {
-    request.request_type == RequestType::History
-        && HistoryPayload::parse(request.payload.as_deref())
-            .is_ok_and(|history| history.continue_on_failure)
 }
 
 /// The runs of a request that completed in its earlier attempts.
@@ -358,32 +352,45 @@ async fn completed_earlier(shared: &Shared, request: &Request) -> Option<Earlier
     ))
 }
 
-/// The runs a request asks for.
-fn plan_runs(request: &Request, today: NaiveDate) -> Result<Vec<RunSpec>, String> {
+/// The runs a request asks for, and whether a failed one ends the request
+/// (`HISTORY`'s `continue_on_failure`).
+struct RunPlan {
+    specs: Vec<RunSpec>,
+    continue_on_failure: bool,
+}
+
+fn plan_runs(request: &Request, today: NaiveDate) -> Result<RunPlan, String> {
     let payload = request.payload.as_deref();
     match &request.request_type {
         RequestType::Immediate => {
             let p = RunPayload::parse(payload).map_err(|e| e.to_string())?;
-            Ok(vec![RunSpec {
-                run_date: p.params.run_date.unwrap_or(today),
-                params: p.params,
-                trigger: p.trigger,
-                from_step: p.from_step,
-            }])
+            Ok(RunPlan {
+                specs: vec![RunSpec {
+                    run_date: p.params.run_date.unwrap_or(today),
+                    params: p.params,
+                    trigger: p.trigger,
+                    from_step: p.from_step,
+                }],
+                continue_on_failure: false,
+            })
         }
         RequestType::History => {
             let h = HistoryPayload::parse(payload).map_err(|e| e.to_string())?;
-            Ok(h.dates()
-                .map(|date| RunSpec {
-                    run_date: date,
-                    params: RunParams {
-                        run_date: Some(date),
-                        ..h.params.clone()
-                    },
-                    trigger: None,
-                    from_step: None,
-                })
-                .collect())
+            Ok(RunPlan {
+                specs: h
+                    .dates()
+                    .map(|date| RunSpec {
+                        run_date: date,
+                        params: RunParams {
+                            run_date: Some(date),
+                            ..h.params.clone()
+                        },
+                        trigger: None,
+                        from_step: None,
+                    })
+                    .collect(),
+                continue_on_failure: h.continue_on_failure,
+            })
         }
         other => Err(format!("request type {other} does not start runs")),
     }

@@ -48,46 +48,12 @@ pub(crate) async fn record_steps(
 }
 
 fn log_step(mapref: &str, r: &StepRecord) {
-    let (prcid, step, attempt) = (r.prcid, r.step.as_str(), r.attempt);
-    let seconds = match (r.started_at, r.ended_at) {
-        (Some(start), Some(end)) => (end - start).num_milliseconds() as f64 / 1000.0,
-        _ => 0.0,
-    };
-    let rows = match (r.srcrows, r.trgrows, r.errrows) {
-        (Some(src), Some(trg), Some(err)) if (src, trg, err) != (0, 0, 0) => {
-            format!(" ({src} source rows, {trg} target rows, {err} rejected)")
-        }
-        _ => String::new(),
-    };
-    let msg = r
-        .msg
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default();
+    let prcid = r.prcid;
+    let what = r.describe();
     match r.status {
-        StepStatus::InProgress => {
-            tracing::info!(
-                prcid,
-                mapref,
-                "run {prcid} of {mapref}: step '{step}' attempt {attempt} started"
-            )
+        StepStatus::Failed | StepStatus::Stopped => {
+            tracing::warn!(prcid, mapref, "run {prcid} of {mapref}: {what}")
         }
-        StepStatus::Skipped => {
-            tracing::info!(
-                prcid,
-                mapref,
-                "run {prcid} of {mapref}: step '{step}' skipped{msg}"
-            )
-        }
-        StepStatus::Completed => tracing::info!(
-            prcid,
-            mapref,
-            "run {prcid} of {mapref}: step '{step}' attempt {attempt} ended PC in {seconds:.2} s{rows}"
-        ),
-        status => tracing::warn!(
-            prcid,
-            mapref,
-            "run {prcid} of {mapref}: step '{step}' attempt {attempt} ended {status} in {seconds:.2} s{rows}{msg}"
-        ),
+        _ => tracing::info!(prcid, mapref, "run {prcid} of {mapref}: {what}"),
     }
 }
