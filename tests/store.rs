@@ -1483,18 +1483,21 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
             RunWrite::Finish(finish(c, "C", RunStatus::Failed)),
             RunWrite::Complete(complete(&requests[1], RequestStatus::Done, "node-b")),
             // A step's record rides in the same batch.
-            RunWrite::Step(dwsched_model::StepRecord {
-                prcid: a,
-                step: "only".into(),
-                attempt: 1,
-                status: dwsched_model::StepStatus::Completed,
-                started_at: Some(at(7)),
-                ended_at: Some(at(8)),
-                srcrows: Some(3),
-                trgrows: Some(2),
-                errrows: Some(0),
-                msg: None,
-            }),
+            RunWrite::Step {
+                new: true,
+                record: dwsched_model::StepRecord {
+                    prcid: a,
+                    step: "only".into(),
+                    attempt: 1,
+                    status: dwsched_model::StepStatus::Completed,
+                    started_at: Some(at(7)),
+                    ended_at: Some(at(8)),
+                    srcrows: Some(3),
+                    trgrows: Some(2),
+                    errrows: Some(0),
+                    msg: None,
+                },
+            },
         ])
         .await
         .unwrap();
@@ -1858,10 +1861,22 @@ async fn step_records_are_written_replaced_and_closed_by_a_rescue(db: TestDb) {
     };
     // A start, then its end replacing it; a second attempt; a step still running.
     let writes = [
-        RunWrite::Step(step("load", 1, StepStatus::InProgress, None)),
-        RunWrite::Step(step("load", 1, StepStatus::Failed, Some(4))),
-        RunWrite::Step(step("load", 2, StepStatus::Completed, Some(6))),
-        RunWrite::Step(step("publish", 1, StepStatus::InProgress, None)),
+        RunWrite::Step {
+            record: step("load", 1, StepStatus::InProgress, None),
+            new: true,
+        },
+        RunWrite::Step {
+            record: step("load", 1, StepStatus::Failed, Some(4)),
+            new: false,
+        },
+        RunWrite::Step {
+            record: step("load", 2, StepStatus::Completed, Some(6)),
+            new: true,
+        },
+        RunWrite::Step {
+            record: step("publish", 1, StepStatus::InProgress, None),
+            new: true,
+        },
     ];
     for write in &writes {
         let outcome = store.write_runs(std::slice::from_ref(write)).await.unwrap();

@@ -429,8 +429,12 @@ pub struct Completion {
 #[allow(clippy::large_enum_variant)] // short-lived, a few dozen at a time
 pub enum RunWrite {
     Open(NewRun),
-    /// A step attempt started or ended: its `DMS_PRCSTEP` row written or updated.
-    Step(StepRecord),
+    /// A step attempt started or ended: its `DMS_PRCSTEP` row inserted (`new`: the
+    /// first record of that attempt) or updated.
+    Step {
+        record: StepRecord,
+        new: bool,
+    },
     Finish(FinishRun),
     Complete(Completion),
 }

@@ -16,6 +16,8 @@ pub(crate) async fn record_steps(
     mapref: &str,
     mut records: UnboundedReceiver<StepRecord>,
 ) {
+    // The attempts whose row exists: a later record updates it.
+    let mut written: std::collections::HashSet<(String, i64)> = std::collections::HashSet::new();
     while let Some(first) = records.recv().await {
         let mut batch = vec![first];
         while let Ok(next) = records.try_recv() {
@@ -32,7 +34,13 @@ pub(crate) async fn record_steps(
                 None => latest.push(record),
             }
         }
-        let writes: Vec<RunWrite> = latest.into_iter().map(RunWrite::Step).collect();
+        let writes: Vec<RunWrite> = latest
+            .into_iter()
+            .map(|record| {
+                let new = written.insert((record.step.clone(), record.attempt));
+                RunWrite::Step { record, new }
+            })
+            .collect();
         let give_up = &shared.shutdown.immediate;
         let written = retry(&shared.health, "recording a run's steps", give_up, || {
             shared.journal.write_all(writes.clone())

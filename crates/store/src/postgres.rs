@@ -243,7 +243,7 @@ impl Driver for PgStore {
     ) -> crate::Result<Vec<crate::Result<RunWritten>>> {
         let plain = writes.iter().all(|write| match write {
             RunWrite::Open(run) => run.request_id.is_some() && run.node.is_some(),
-            RunWrite::Step(_) => true,
+            RunWrite::Step { .. } => true,
             RunWrite::Finish(finish) => {
                 finish.errors.is_empty()
                     && finish.joblogid.is_none()
@@ -264,8 +264,8 @@ impl Driver for PgStore {
             match write {
                 RunWrite::Open(run) => opens.push(run),
                 // Few beside the runs' opens and ends: written one by one.
-                RunWrite::Step(step) => {
-                    crate::runs::Runs::write_step_in(self, &mut tx, step).await?;
+                RunWrite::Step { record, new } => {
+                    crate::runs::Runs::write_step_in(self, &mut tx, record, *new).await?;
                 }
                 RunWrite::Finish(finish) => finishes.push(finish),
                 RunWrite::Complete(completion) => completions.push(completion),
@@ -411,7 +411,7 @@ impl Driver for PgStore {
                 RunWrite::Complete(c) => {
                     Ok(RunWritten::Completed(completed.contains(&c.request_id)))
                 }
-                RunWrite::Step(_) => Ok(RunWritten::Step),
+                RunWrite::Step { .. } => Ok(RunWritten::Step),
             })
             .collect())
     }

@@ -83,40 +83,43 @@ where
         })
     }
 
-    /// Writes a step attempt's row on `conn`, replacing the one it had (its start).
-    async fn write_step_in(&self, conn: &mut Conn<Self>, step: &StepRecord) -> Result<()> {
+    /// Writes a step attempt's row on `conn`: inserts its first record, updates it with
+    /// a later one. (Only rows that exist are touched again: InnoDB takes gap locks for
+    /// a delete or update of a key that is not there, and concurrent runs' inserts into
+    /// that gap then deadlock.)
+    async fn write_step_in(
+        &self,
+        conn: &mut Conn<Self>,
+        step: &StepRecord,
+        new: bool,
+    ) -> Result<()> {
         let context = || {
             format!(
                 "recording step '{}' of run {} (attempt {})",
                 step.step, step.prcid, step.attempt
             )
         };
-        sqlx::query(
-            self.sql("DELETE FROM DMS_PRCSTEP WHERE PRCID = $1 AND STEP = $2 AND ATTEMPT = $3"),
-        )
-        .bind(step.prcid)
-        .bind(&step.step)
-        .bind(step.attempt)
-        .execute(&mut *conn)
-        .await
-        .context(context)?;
-        sqlx::query(self.sql(
-            "INSERT INTO DMS_PRCSTEP (PRCID, STEP, ATTEMPT, STATUS, STRTDT, ENDDT, SRCROWS, \
-             TRGROWS, ERRROWS, MSG) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        ))
-        .bind(step.prcid)
-        .bind(&step.step)
-        .bind(step.attempt)
-        .bind(step.status.as_str())
-        .bind(step.started_at.map(|t| t.naive_utc()))
-        .bind(step.ended_at.map(|t| t.naive_utc()))
-        .bind(step.srcrows)
-        .bind(step.trgrows)
-        .bind(step.errrows)
-        .bind(&step.msg)
-        .execute(&mut *conn)
-        .await
-        .context(context)?;
+        let sql = if new {
+            "INSERT INTO DMS_PRCSTEP (STATUS, STRTDT, ENDDT, SRCROWS, TRGROWS, ERRROWS, MSG, \
+             PRCID, STEP, ATTEMPT) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        } else {
+            "UPDATE DMS_PRCSTEP SET STATUS = $1, STRTDT = $2, ENDDT = $3, SRCROWS = $4, \
+             TRGROWS = $5, ERRROWS = $6, MSG = $7 WHERE PRCID = $8 AND STEP = $9 AND ATTEMPT = $10"
+        };
+        sqlx::query(self.sql(sql))
+            .bind(step.status.as_str())
+            .bind(step.started_at.map(|t| t.naive_utc()))
+            .bind(step.ended_at.map(|t| t.naive_utc()))
+            .bind(step.srcrows)
+            .bind(step.trgrows)
+            .bind(step.errrows)
+            .bind(&step.msg)
+            .bind(step.prcid)
+            .bind(&step.step)
+            .bind(step.attempt)
+            .execute(&mut *conn)
+            .await
+            .context(context)?;
         Ok(())
     }
 
@@ -143,8 +146,8 @@ where
         for write in writes {
             let outcome = match write {
                 RunWrite::Open(run) => self.open_run_in(&mut tx, run).await.map(RunWritten::Opened),
-                RunWrite::Step(step) => self
-                    .write_step_in(&mut tx, step)
+                RunWrite::Step { record, new } => self
+                    .write_step_in(&mut tx, record, *new)
                     .await
                     .map(|()| RunWritten::Step),
                 RunWrite::Finish(finish) => self
