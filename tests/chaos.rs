@@ -403,14 +403,14 @@ async fn chaos(backend: Backend) {
             .list_requests(None, 1_000_000)
             .await
             .unwrap()
-            .iter()
+            .into_iter()
             .filter(|r| {
                 matches!(
                     r.status,
                     Some(RequestStatus::New | RequestStatus::Processing) | None
                 )
             })
-            .count();
+            .collect::<Vec<_>>();
         let in_progress = store
             .list_runs(&RunFilter {
                 status: Some(RunStatus::InProgress),
@@ -418,15 +418,37 @@ async fn chaos(backend: Backend) {
                 ..RunFilter::default()
             })
             .await
-            .unwrap()
-            .len();
-        if open == 0 && in_progress == 0 {
+            .unwrap();
+        if open.is_empty() && in_progress.is_empty() {
             break;
         }
-        assert!(
-            drain.elapsed() < Duration::from_secs(180),
-            "the queue did not drain: {open} requests open, {in_progress} runs IP"
-        );
+        if drain.elapsed() > Duration::from_secs(180) {
+            let runs: Vec<String> = in_progress
+                .iter()
+                .map(|r| {
+                    format!(
+                        "run {} of {:?} on {:?} for request {:?}, started {:?}, updated {:?}",
+                        r.prcid, r.mapref, r.node, r.request_id, r.started_at, r.updated_at
+                    )
+                })
+                .collect();
+            let requests: Vec<String> = open
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {:?} {} {:?} claimed by {:?}",
+                        r.request_id, r.request_type, r.mapref, r.status, r.claimed_by
+                    )
+                })
+                .collect();
+            panic!(
+                "the queue did not drain: {} requests open, {} runs IP\n{}\n{}",
+                open.len(),
+                in_progress.len(),
+                runs.join("\n"),
+                requests.join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let drained_in = drain.elapsed();

@@ -25,6 +25,7 @@ crate::per_backend!(
     a_dead_leaders_schedules_move_to_another_node,
     a_dependent_schedule_runs_after_its_parent_succeeds,
     a_request_claimed_ahead_waits_for_a_worker_and_can_be_stopped,
+    requests_a_node_holds_unknowingly_are_run,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -1030,6 +1031,64 @@ async fn a_node_rescued_while_alive_runs_the_requeued_work_once(db: TestDb) {
         store.get_node("n1").await.unwrap().is_some(),
         "the node registered again"
     );
+}
+
+/// A claim whose answer is lost (the connection drops at its commit) leaves requests
+/// `PROCESSING` under a live node that does not know it holds them. The node finds
+/// them and runs or answers them, instead of keeping them, and their job, stuck
+/// forever. The test makes such claims itself, under the node's id, for requests the
+/// node's own claims do not take yet (`NOT_BEFORE` an hour ahead).
+async fn requests_a_node_holds_unknowingly_are_run(db: TestDb) {
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("held", "echo held");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "HELD", "--flow", flow.to_str().unwrap()],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    eventually(LONG, "node n1 registered", || async {
+        store.get_node("n1").await.unwrap().map(|_| ())
+    })
+    .await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut ids = Vec::new();
+    for (mapref, kind) in [
+        ("HELD", RequestType::Immediate),
+        ("*", RequestType::RefreshSchedule),
+    ] {
+        let request = NewRequest {
+            not_before: Some(later),
+            ..NewRequest::new(mapref, kind, "{}".into())
+        };
+        let queued = store.enqueue(&request, chrono::Utc::now()).await.unwrap();
+        ids.push(queued.request_id().to_string());
+    }
+    for class in [
+        dwsched_model::RequestClass::Runs,
+        dwsched_model::RequestClass::Control,
+    ] {
+        let claimed = store
+            .claim_requests(&dwsched_model::Claim {
+                node: "n1".into(),
+                class,
+                limit: 10,
+                now: later + chrono::Duration::minutes(1),
+                lease: Duration::from_secs(30),
+            })
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "{class:?}: {claimed:?}");
+    }
+    for id in &ids {
+        let request = wait_request(&*store, id, RequestStatus::Done, LONG).await;
+        assert_eq!(request.claimed_by.as_deref(), Some("n1"), "{request:?}");
+    }
+    let runs = runs_of(&*store, "HELD").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, Some(RunStatus::Completed));
+    assert_eq!(runs[0].request_id.as_deref(), Some(ids[0].as_str()));
 }
 
 async fn schedules_fire_each_slot_once(db: TestDb) {

@@ -41,6 +41,7 @@ crate::per_backend!(
     dwtool_mapping_metadata_is_read_as_the_generator_reads_it,
     step_records_are_written_replaced_and_closed_by_a_rescue,
     reserved_requests_are_their_nodes_alone,
+    a_node_reads_the_requests_it_holds,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -1445,6 +1446,26 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
         "node-b does not hold B's request: {:?}",
         outcomes[1]
     );
+    // The same opens again, as a node retries them when the reply to their commit was
+    // lost: the runs already open are answered, and no second run is opened.
+    let retried = store.write_runs(&opens).await.unwrap();
+    assert_eq!((prcid(&retried[0]), prcid(&retried[2])), (a, c));
+    let in_progress = store
+        .list_runs(&RunFilter {
+            status: Some(RunStatus::InProgress),
+            limit: 100,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(in_progress.len(), 2, "{in_progress:?}");
+    // Another business date of the same request is a run of its own.
+    let next_day = NewRun {
+        run_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 7),
+        ..new_run("A", &requests[0], "node-a")
+    };
+    let retried = store.write_runs(&[RunWrite::Open(next_day)]).await.unwrap();
+    assert!(prcid(&retried[0]) > c);
     let stored = store.get_run(c).await.unwrap().unwrap();
     assert_eq!(stored.mapref.as_deref(), Some("C"));
     assert_eq!(stored.params[2].as_deref(), Some("p-C"));
@@ -1993,4 +2014,55 @@ async fn reserved_requests_are_their_nodes_alone(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(ids(&taken), std::slice::from_ref(&legacy));
+}
+
+/// What a node holds, by class: what it reads when a claim's answer was lost.
+async fn a_node_reads_the_requests_it_holds(db: TestDb) {
+    let store = db.open().await;
+    register(&*store, &["node-a", "node-b"]).await;
+    let a = enqueue_at(&*store, run_request("A"), 0).await;
+    let b = enqueue_at(&*store, run_request("B"), 1).await;
+    let stop = enqueue_at(
+        &*store,
+        NewRequest::new("A", RequestType::Stop, "{}".into()),
+        2,
+    )
+    .await;
+    let other = enqueue_at(&*store, run_request("C"), 3).await;
+    let runs = store
+        .claim_requests(&claim("node-a", RequestClass::Runs, 2, at(5)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&runs), [a.clone(), b.clone()]);
+    let control = store
+        .claim_requests(&claim("node-a", RequestClass::Control, 5, at(5)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&control), std::slice::from_ref(&stop));
+    let theirs = store
+        .claim_requests(&claim("node-b", RequestClass::Runs, 5, at(5)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&theirs), std::slice::from_ref(&other));
+    store
+        .complete_request(&b, Some("node-a"), RequestStatus::Done, "{}", at(6))
+        .await
+        .unwrap();
+
+    let held = store
+        .held_requests("node-a", RequestClass::Runs)
+        .await
+        .unwrap();
+    assert_eq!(ids(&held), [a]);
+    assert_eq!(held[0].status, Some(RequestStatus::Processing));
+    let held = store
+        .held_requests("node-a", RequestClass::Control)
+        .await
+        .unwrap();
+    assert_eq!(ids(&held), [stop]);
+    let held = store
+        .held_requests("node-c", RequestClass::Runs)
+        .await
+        .unwrap();
+    assert!(held.is_empty(), "{held:?}");
 }

@@ -1,9 +1,10 @@
 //! The claimer: takes run requests as worker slots free up, claims as many again
 //! ahead, and starts a worker (`runner`) for each; on shutdown, drains.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Instant;
 
 use chrono::Utc;
 use dwsched_flow::StopSignal;
@@ -26,6 +27,10 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>) {
     let mut backoff = Backoff::default();
     let slots = shared.config.max_workers as usize;
     let worker_slots = Arc::new(Semaphore::new(slots));
+    // Set when a claim failed without an answer: it may have committed all the same.
+    // The requests held are also checked once a lease, whatever left them.
+    let mut unanswered = false;
+    let mut checked = Instant::now();
     loop {
         if shared.shutdown.graceful.is_cancelled() {
             break;
@@ -33,7 +38,22 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>) {
         while workers.try_join_next().is_some() {}
         let free = (slots * CLAIM_AHEAD_FACTOR).saturating_sub(workers.len());
         let mut delay = shared.config.poll_interval;
-        if free > 0 && !shared.fenced.load(Ordering::SeqCst) {
+        let check_due = unanswered || checked.elapsed() >= shared.config.lease;
+        if check_due && !shared.fenced.load(Ordering::SeqCst) {
+            match take_up_unknown(&shared, &mut workers, &worker_slots).await {
+                Ok(()) => {
+                    unanswered = false;
+                    checked = Instant::now();
+                }
+                Err(err) => {
+                    shared
+                        .health
+                        .failed("reading the requests this node holds", &err);
+                    delay = backoff.next_delay();
+                }
+            }
+        }
+        if free > 0 && !unanswered && !shared.fenced.load(Ordering::SeqCst) {
             let now = Utc::now();
             let claim = Claim {
                 node: shared.config.node_id.clone(),
@@ -62,6 +82,7 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>) {
                 }
                 Err(err) => {
                     shared.health.failed("claiming requests", &err);
+                    unanswered = true;
                     delay = backoff.next_delay();
                 }
             }
@@ -74,6 +95,49 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>) {
         }
     }
     drain(&shared, &mut workers).await;
+}
+
+/// Starts a worker for each run request this node holds but runs nothing for, such as
+/// what a claim took whose answer was lost (the connection dropped at its commit).
+/// Left alone, such a request would stay `PROCESSING` under this node's heartbeat, and
+/// its job would never run again.
+async fn take_up_unknown(
+    shared: &Arc<Shared>,
+    workers: &mut JoinSet<()>,
+    worker_slots: &Arc<Semaphore>,
+) -> Result<(), dwsched_store::StoreError> {
+    // Read before the held requests: only this loop adds to the runs in progress, so a
+    // request held then and not known now is no worker's (one known now that ends
+    // meanwhile is no longer held).
+    let known: HashSet<String> = shared
+        .active
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .map(|run| run.request_id.clone())
+        .collect();
+    let held = shared
+        .store
+        .held_requests(&shared.config.node_id, RequestClass::Runs)
+        .await?;
+    let taken: Vec<Request> = held
+        .into_iter()
+        .filter(|r| !known.contains(&r.request_id))
+        .collect();
+    if taken.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        "this node holds {} run requests it was not running (a claim whose answer was lost); running them: {:?}",
+        taken.len(),
+        taken.iter().map(|r| &r.request_id).collect::<Vec<_>>()
+    );
+    let mut flows = read_flows(shared, &taken).await;
+    for request in taken {
+        let flow = flows.remove(&request.mapref);
+        start_worker(shared, workers, worker_slots, request, flow);
+    }
+    Ok(())
 }
 
 /// The current flows of the claimed requests' jobs in one read; a worker whose flow is

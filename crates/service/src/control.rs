@@ -32,6 +32,10 @@ fn failed(result: Value) -> Answer {
 
 pub(crate) async fn control_loop(shared: std::sync::Arc<Shared>) {
     let mut backoff = Backoff::default();
+    // Set when a claim failed without an answer: it may have committed all the same.
+    // The requests held are also checked once a lease, whatever left them.
+    let mut unanswered = false;
+    let mut checked = std::time::Instant::now();
     loop {
         let now = Utc::now();
         let claim = Claim {
@@ -42,18 +46,49 @@ pub(crate) async fn control_loop(shared: std::sync::Arc<Shared>) {
             lease: shared.config.lease,
         };
         let mut delay = shared.config.poll_interval;
-        match shared.store.claim_requests(&claim).await {
-            Ok(requests) => {
-                shared.health.ok();
-                backoff.reset();
-                for request in requests {
-                    handle(&shared, request).await;
+        // Requests are answered one after another, so any this node holds before its
+        // claim were taken by a claim whose answer was lost.
+        if unanswered || checked.elapsed() >= shared.config.lease {
+            match shared
+                .store
+                .held_requests(&claim.node, RequestClass::Control)
+                .await
+            {
+                Ok(requests) => {
+                    unanswered = false;
+                    checked = std::time::Instant::now();
+                    if !requests.is_empty() {
+                        tracing::warn!(
+                            "this node holds {} control requests it was not answering (a claim whose answer was lost); answering them",
+                            requests.len()
+                        );
+                    }
+                    for request in requests {
+                        handle(&shared, request).await;
+                    }
+                }
+                Err(err) => shared
+                    .health
+                    .failed("reading the requests this node holds", &err),
+            }
+        }
+        if !unanswered {
+            match shared.store.claim_requests(&claim).await {
+                Ok(requests) => {
+                    shared.health.ok();
+                    backoff.reset();
+                    for request in requests {
+                        handle(&shared, request).await;
+                    }
+                }
+                Err(err) => {
+                    shared.health.failed("claiming control requests", &err);
+                    unanswered = true;
                 }
             }
-            Err(err) => {
-                shared.health.failed("claiming control requests", &err);
-                delay = backoff.next_delay();
-            }
+        }
+        if unanswered {
+            delay = backoff.next_delay();
         }
         tokio::select! {
             _ = shared.wake_control.notified() => {}

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use dwsched_model::{
-    Claim, NewRequest, RequestClass, RequestType, Run, RunFilter, RunPayload, RunStatus,
+    Claim, NewRequest, RequestClass, RequestStatus, RequestType, Run, RunFilter, RunPayload,
+    RunStatus,
 };
 use dwsched_store::Store;
 use tokio::task::JoinSet;
@@ -122,7 +123,16 @@ async fn queue_and_run(
                     );
                 }
             }
-            Err(err) => shared.health.failed("claiming the run request", &err),
+            Err(err) => {
+                shared.health.failed("claiming the run request", &err);
+                // The claim may have committed though its answer was lost.
+                if let Ok(Some(held)) = shared.store.get_request(&request_id).await
+                    && held.status == Some(RequestStatus::Processing)
+                    && held.claimed_by.as_deref() == Some(node_id.as_str())
+                {
+                    break held;
+                }
+            }
         }
         tokio::select! {
             _ = shared.wake_claimer.notified() => {}

@@ -483,6 +483,14 @@ macro_rules! store_impl {
                     $crate::queue::Queue::claim_requests(self, claim).await
                 }
 
+                async fn held_requests(
+                    &self,
+                    node: &str,
+                    class: dwsched_model::RequestClass,
+                ) -> Result<Vec<Request>> {
+                    $crate::queue::Queue::held_requests(self, node, class).await
+                }
+
                 async fn complete_request(
                     &self,
                     request_id: &str,

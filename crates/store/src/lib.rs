@@ -429,6 +429,14 @@ pub trait Store: Send + Sync {
     /// Atomically claims up to `claim.limit` claimable requests of `claim.class`,
     /// oldest first, setting them `PROCESSING` under `claim.node`'s lease.
     async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>>;
+    /// The requests of `class` that `node` holds (`PROCESSING`), oldest first. After a
+    /// claim failed with no answer (the connection dropped at its commit), these tell
+    /// what it took nonetheless.
+    async fn held_requests(
+        &self,
+        node: &str,
+        class: dwsched_model::RequestClass,
+    ) -> Result<Vec<Request>>;
     /// Ends a `PROCESSING` request `DONE` or `FAILED`; with `claimed_by`, only while
     /// that node still holds it (a rescue may have given it to another).
     async fn complete_request(

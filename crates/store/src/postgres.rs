@@ -18,20 +18,27 @@ use crate::{Backend, Context as _};
 use crate::{StoreOptions, redact_url};
 
 /// Opens the runs of requests their nodes still hold (the request rows locked, so that
-/// a rescue waits), with the `PRCID` of each by request.
+/// a rescue waits), with the `PRCID` of each by request. A run already open for the
+/// same request, node, mapref and date (a retry after a lost reply to the commit) is
+/// answered with its `PRCID` instead.
 const OPEN_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
      $4::bigint[], $5::bigint[], $6::timestamp[], $7::text[], $8::bigint[], $9::text[], $10::text[], \
      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::date[]) \
      AS i(request_id, node, mapref, jobid, jobflwid, started, prclog, sessionid, \
      p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, run_date)), \
      held AS (SELECT i.* FROM input i JOIN DMS_PRCREQ q ON q.REQUEST_ID = i.request_id \
-     AND q.CLAIMED_BY = i.node AND q.STATUS IN ('PROCESSING', 'CLAIMED') FOR UPDATE OF q) \
-     INSERT INTO DMS_PRCLOG (PRCID, JOBID, JOBFLWID, STRTDT, STATUS, PRCLOG, MAPREF, SESSIONID, \
+     AND q.CLAIMED_BY = i.node AND q.STATUS IN ('PROCESSING', 'CLAIMED') FOR UPDATE OF q), \
+     existing AS (SELECT CAST(l.PRCID AS BIGINT) AS prcid, l.REQUEST_ID AS request_id FROM DMS_PRCLOG l \
+     JOIN held h ON l.MAPREF = h.mapref AND l.STATUS = 'IP' AND l.REQUEST_ID = h.request_id \
+     AND l.NODE = h.node AND l.RUN_DATE = h.run_date), \
+     opened AS (INSERT INTO DMS_PRCLOG (PRCID, JOBID, JOBFLWID, STRTDT, STATUS, PRCLOG, MAPREF, SESSIONID, \
      PARAM1, PARAM2, PARAM3, PARAM4, PARAM5, PARAM6, PARAM7, PARAM8, PARAM9, PARAM10, \
      RECCRDT, RECUPDT, REQUEST_ID, NODE, RUN_DATE) \
      SELECT nextval('dms_prclogseq'), jobid, jobflwid, started, 'IP', prclog, mapref, sessionid, \
-     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, started, started, request_id, node, run_date FROM held \
-     RETURNING CAST(PRCID AS BIGINT), REQUEST_ID";
+     p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, started, started, request_id, node, run_date FROM held h \
+     WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.request_id = h.request_id) \
+     RETURNING CAST(PRCID AS BIGINT) AS prcid, REQUEST_ID AS request_id) \
+     SELECT prcid, request_id FROM opened UNION ALL SELECT prcid, request_id FROM existing";
 
 /// Closes the runs still `IP` and writes every run's `DMS_JOBLOG` row; returns the
 /// runs it closed.

@@ -193,6 +193,29 @@ where
             .context(context)
     }
 
+    async fn held_requests(
+        &self,
+        node: &str,
+        class: dwsched_model::RequestClass,
+    ) -> Result<Vec<Request>> {
+        let context = || format!("reading the requests node {node} holds");
+        let kinds = match class {
+            dwsched_model::RequestClass::Control => "NOT IN",
+            dwsched_model::RequestClass::Runs | dwsched_model::RequestClass::Reserved => "IN",
+        };
+        let rows = sqlx::query(self.sql(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ WHERE CLAIMED_BY = $1 \
+             AND STATUS IN ('PROCESSING', 'CLAIMED') AND REQUEST_TYPE {kinds} ('IMMEDIATE', 'HISTORY')"
+        )))
+        .bind(node)
+        .fetch_all(self.pool())
+        .await
+        .context(context)?;
+        let mut held = crate::driver::decode_all(rows, Self::decode_request).context(context)?;
+        crate::common::sort_oldest_first(&mut held);
+        Ok(held)
+    }
+
     async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>> {
         if claim.limit == 0 {
             return Ok(Vec::new());

@@ -244,6 +244,23 @@ where
                     node: node.clone(),
                 });
             }
+            // A retry after the reply to a commit was lost (the server restarted
+            // meanwhile) finds the run the first attempt opened, instead of leaving
+            // it in progress with nobody to end it.
+            let opened: Option<i64> = sqlx::query_scalar(self.sql(
+                "SELECT CAST(PRCID AS BIGINT) FROM DMS_PRCLOG WHERE MAPREF = $1 \
+                 AND STATUS = 'IP' AND REQUEST_ID = $2 AND NODE = $3 AND RUN_DATE = $4",
+            ))
+            .bind(&run.mapref)
+            .bind(request_id)
+            .bind(node)
+            .bind(run.run_date)
+            .fetch_optional(&mut *conn)
+            .await
+            .context(context)?;
+            if let Some(prcid) = opened {
+                return Ok(prcid);
+            }
         }
         Self::insert_returning_id(conn, query)
             .await
