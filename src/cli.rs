@@ -41,6 +41,9 @@ pub enum Command {
     /// Add, edit, list, enable, disable, delete and preview schedules
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Business calendars: work days and holidays that schedules skip or move around
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
     /// Queue a run of a job; prints the request id
     Enqueue {
         /// The job (MAPREF)
@@ -340,12 +343,13 @@ pub enum ConnCommand {
 #[derive(Debug, Args)]
 pub struct RuleArgs {
     /// Frequency code: ID (interval), DL (daily), WK (weekly), FN (fortnightly), MN
-    /// (monthly), QT (quarterly), HY (half-yearly), YR (yearly) or CR (cron)
+    /// (monthly), QT (quarterly), HY (half-yearly), YR (yearly), CR (cron) or BD
+    /// (business day N of the month)
     #[arg(long, value_name = "CODE")]
     pub frqcd: Option<String>,
     /// Day: MON..SUN for WK and FN; 1..31 or L (last day) for MN, QT, HY and YR;
-    /// refused for other codes
-    #[arg(long, value_name = "D")]
+    /// 1..23, or -1..-23 back from the last, for BD; refused for other codes
+    #[arg(long, value_name = "D", allow_negative_numbers = true)]
     pub frqdd: Option<String>,
     /// Hour, 0..23 (for ID: the interval's hours)
     #[arg(long, value_name = "H", allow_negative_numbers = true)]
@@ -367,6 +371,14 @@ pub struct RuleArgs {
     /// IANA zone of the schedule [default: SCHEDULER_TIMEZONE]
     #[arg(long, value_name = "TZ")]
     pub timezone: Option<String>,
+    /// The business calendar the schedule follows (`calendar list`); BD counts its
+    /// business days [default: none; BD counts Monday to Friday]
+    #[arg(long, value_name = "NAME")]
+    pub calendar: Option<String>,
+    /// What a slot on a day that is not a business day does: skip (default), next
+    /// (the next business day, same time) or prev (the previous one)
+    #[arg(long, value_name = "RULE")]
+    pub on_holiday: Option<String>,
 }
 
 /// What `schedule add` and `schedule edit` set beside the rule.
@@ -431,7 +443,7 @@ pub enum ScheduleCommand {
     /// Print the next fires, one RFC 3339 UTC time per line
     Preview {
         /// Preview a stored schedule
-        #[arg(long, value_name = "N", conflicts_with_all = ["frqcd", "frqdd", "frqhh", "frqmi", "cron", "start", "end"])]
+        #[arg(long, value_name = "N", conflicts_with_all = ["frqcd", "frqdd", "frqhh", "frqmi", "cron", "start", "end", "calendar", "on_holiday"])]
         jobschid: Option<i64>,
         #[command(flatten)]
         rule: RuleArgs,
@@ -441,6 +453,73 @@ pub enum ScheduleCommand {
         /// How many fires to print
         #[arg(long, default_value_t = 5, value_name = "N")]
         count: usize,
+        /// Also list the slots the calendar skipped or moved, and why
+        #[arg(long)]
+        explain: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Create a calendar, or change its work days and description
+    Put {
+        /// The calendar's name (CALNM)
+        name: String,
+        /// Its work days [default: MON,TUE,WED,THU,FRI]
+        #[arg(long, value_name = "MON,TUE,..")]
+        workdays: Option<String>,
+        /// What the calendar is for
+        #[arg(long, value_name = "TEXT")]
+        descr: Option<String>,
+    },
+    /// Add or remove a holiday
+    #[command(subcommand)]
+    Holiday(HolidayCommand),
+    /// Add the holidays of an iCalendar file (.ics, all-day events) or a CSV file
+    /// (date,description); a malformed file adds nothing
+    Import {
+        /// The calendar's name (CALNM)
+        name: String,
+        /// The file
+        file: std::path::PathBuf,
+    },
+    /// List the calendars
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a calendar's year as month grids, holidays marked, and its holidays
+    Show {
+        /// The calendar's name (CALNM)
+        name: String,
+        /// The year [default: this year]
+        #[arg(long, value_name = "YYYY")]
+        year: Option<i32>,
+        /// Print the calendar and its holidays as JSON instead
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HolidayCommand {
+    /// Add a holiday (a date it has already gets the new description)
+    Add {
+        /// The calendar's name (CALNM)
+        name: String,
+        /// The date, YYYY-MM-DD
+        date: String,
+        /// What the holiday is, shown where a schedule skips or moves a slot
+        #[arg(long, value_name = "TEXT")]
+        descr: Option<String>,
+    },
+    /// Remove a holiday
+    Remove {
+        /// The calendar's name (CALNM)
+        name: String,
+        /// The date, YYYY-MM-DD
+        date: String,
     },
 }
 

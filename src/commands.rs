@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use chrono_tz::Tz;
 use dwsched_flow::FlowFormat;
 use dwsched_model::{RunParams, RunPayload, payload::parse_business_date};
@@ -13,8 +13,8 @@ use dwsched_store::{Store, StoreOptions};
 
 use crate::UsageError;
 use crate::cli::{
-    Cli, Command, ConnCommand, DwtoolCommand, JobCommand, ParamArgs, RuleArgs, RunsCommand,
-    ScheduleCommand, ScheduleExtras,
+    CalendarCommand, Cli, Command, ConnCommand, DwtoolCommand, HolidayCommand, JobCommand,
+    ParamArgs, RuleArgs, RunsCommand, ScheduleCommand, ScheduleExtras,
 };
 use crate::config::{self, Flags, Resolver, Settings};
 use crate::output;
@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Conn(command) => conn(&settings, command).await,
         Command::Dwtool(command) => dwtool(&settings, command).await,
         Command::Schedule(command) => schedule(&settings, command, now).await,
+        Command::Calendar(command) => calendar(&settings, command, now).await,
         Command::Enqueue {
             mapref,
             params,
@@ -288,6 +289,83 @@ async fn job(settings: &Settings, command: JobCommand, now: DateTime<Utc>) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
+async fn calendar(
+    settings: &Settings,
+    command: CalendarCommand,
+    now: DateTime<Utc>,
+) -> Result<ExitCode> {
+    use dwsched_service::calendars;
+    let store = open(settings).await?;
+    let today = now.with_timezone(&settings.timezone).date_naive();
+    match command {
+        CalendarCommand::Put {
+            name,
+            workdays,
+            descr,
+        } => {
+            let new =
+                calendars::put_calendar(&*store, &name, workdays.as_deref(), descr.as_deref(), now)
+                    .await?;
+            let stored = calendars::get_calendar(&*store, &name).await?;
+            eprintln!(
+                "calendar {} {}; work days {}",
+                stored.name,
+                if new { "created" } else { "updated" },
+                stored.workdays.as_deref().unwrap_or("-")
+            );
+        }
+        CalendarCommand::Holiday(HolidayCommand::Add { name, date, descr }) => {
+            let date = calendars::parse_date("date", &date)?;
+            let holiday = dwsched_model::Holiday {
+                date,
+                description: descr,
+            };
+            let added = calendars::add_holidays(&*store, &name, &[holiday], now).await?;
+            let what = if added == 1 { "added to" } else { "updated in" };
+            eprintln!("holiday {date} {what} calendar {}", name.trim());
+        }
+        CalendarCommand::Holiday(HolidayCommand::Remove { name, date }) => {
+            let date = calendars::parse_date("date", &date)?;
+            calendars::remove_holiday(&*store, &name, date, now).await?;
+            eprintln!("holiday {date} removed from calendar {}", name.trim());
+        }
+        CalendarCommand::Import { name, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let file_name = file.display().to_string();
+            let (read, added) =
+                calendars::import_holidays(&*store, &name, &file_name, &text, now).await?;
+            eprintln!(
+                "{read} holidays read from {file_name}: {added} new, {} already in calendar {}",
+                read - added,
+                name.trim()
+            );
+        }
+        CalendarCommand::List { json } => {
+            let all = store.list_calendars().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!("{}", output::calendars_table(&all, today));
+            }
+        }
+        CalendarCommand::Show { name, year, json } => {
+            let record = calendars::get_calendar(&*store, &name).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                let calendar = dwsched_schedule::Calendar::from_record(&record)
+                    .map_err(|why| anyhow::anyhow!("calendar {}: {why}", record.name))?;
+                print!(
+                    "{}",
+                    output::calendar_year(&record, &calendar, year.unwrap_or(today.year()))
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn conn(settings: &Settings, command: ConnCommand) -> Result<ExitCode> {
     let store = open(settings).await?;
     match command {
@@ -361,6 +439,8 @@ fn rule_input(mapref: String, rule: RuleArgs, default_zone: Tz) -> Result<Schedu
             .map(|t| ops::parse_wall_clock("--end", &t, zone))
             .transpose()?,
         timezone: rule.timezone,
+        calendar: rule.calendar,
+        on_holiday: rule.on_holiday,
         ..ScheduleInput::default()
     })
 }
@@ -385,8 +465,11 @@ async fn schedule(
                 enable,
                 ..rule_input(mapref, rule, zone)?
             };
-            // Validate before touching the database, so a typo never needs one.
-            ops::validate_schedule(&input, zone)?;
+            // Validate before touching the database, so a typo never needs one (a
+            // calendar is checked against the stored ones).
+            if input.calendar.is_none() {
+                ops::validate_schedule(&input, &mut Default::default(), zone)?;
+            }
             let store = open(settings).await?;
             let id = ops::add_schedule(&*store, &input, zone, now).await?;
             println!("{id}");
@@ -436,6 +519,7 @@ async fn schedule(
             rule,
             after,
             count,
+            explain,
         } => {
             let after = match after {
                 Some(text) => DateTime::parse_from_rfc3339(text.trim())
@@ -455,10 +539,20 @@ async fn schedule(
                         .get_schedule(id)
                         .await?
                         .ok_or_else(|| UsageError(format!("schedule {id} does not exist")))?;
-                    dwsched_schedule::parse_schedule(&row, default_zone)
+                    ops::schedule_parser(&*store)
+                        .await?
+                        .parse(&row, default_zone)
                         .map_err(|e| UsageError(format!("schedule {id}: {e}")))?
                 }
-                None => ops::validate_schedule(&rule_input("preview".into(), rule, zone)?, zone)?,
+                None => {
+                    let input = rule_input("preview".into(), rule, zone)?;
+                    if input.calendar.is_some() {
+                        let store = open(settings).await?;
+                        ops::check_schedule(&*store, &input, zone).await?
+                    } else {
+                        ops::validate_schedule(&input, &mut Default::default(), zone)?
+                    }
+                }
             };
             if let Some(parent) = schedule.parent {
                 eprintln!(
@@ -466,8 +560,13 @@ async fn schedule(
                     schedule.jobschid
                 );
             }
-            for fire in schedule.fires_after(after, count) {
-                println!("{}", dwsched_schedule::format_slot(fire));
+            let fires = schedule.fires_after(after, count);
+            if explain {
+                print!("{}", output::preview_explained(&schedule, after, &fires));
+            } else {
+                for fire in fires {
+                    println!("{}", dwsched_schedule::format_slot(fire.at));
+                }
             }
         }
     }
@@ -488,6 +587,8 @@ fn schedule_edit(rule: RuleArgs, extras: ScheduleExtras) -> ops::ScheduleEdit {
         misfire: extras.misfire,
         depends_on: extras.depends_on,
         maxfail: extras.maxfail,
+        calendar: rule.calendar,
+        on_holiday: rule.on_holiday,
     }
 }
 

@@ -1,8 +1,9 @@
 //! Tables for people and JSON for scripts.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use dwsched_model::{Connection, Job, JobFlow, Run, ScheduleRow};
+use dwsched_model::{CalendarRecord, Connection, Job, JobFlow, Run, ScheduleRow};
+use dwsched_schedule::{Calendar, Fire, HolidayRule, Schedule, format_slot};
 use dwsched_service::status::{StatusReport, human_duration};
 use dwsched_store::MigrationReport;
 use serde_json::Value;
@@ -85,7 +86,7 @@ pub fn describe_rule(row: &ScheduleRow) -> String {
         row.frqhh.unwrap_or(0),
         row.frqmi.unwrap_or(0)
     );
-    match code.to_ascii_uppercase().as_str() {
+    let rule = match code.to_ascii_uppercase().as_str() {
         "CR" => format!("CR {}", row.cronexpr.as_deref().unwrap_or("?")),
         "ID" => format!(
             "ID every {}h{:02}m",
@@ -94,7 +95,117 @@ pub fn describe_rule(row: &ScheduleRow) -> String {
         ),
         "DL" => format!("DL {at}"),
         other => format!("{other} {} {at}", row.frqdd.as_deref().unwrap_or("?")),
+    };
+    match row
+        .calnm
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(calendar) => format!(
+            "{rule}, {calendar} {}",
+            row.calrule
+                .as_deref()
+                .unwrap_or("SKIP")
+                .to_ascii_lowercase()
+        ),
+        None => rule,
     }
+}
+
+pub fn calendars_table(calendars: &[CalendarRecord], today: NaiveDate) -> String {
+    let mut t = table(&[
+        "NAME",
+        "WORK DAYS",
+        "HOLIDAYS",
+        "NEXT HOLIDAY",
+        "DESCRIPTION",
+    ]);
+    for c in calendars {
+        let next = c.holidays.iter().find(|h| h.date >= today);
+        t.add_row(vec![
+            c.name.clone(),
+            or_dash(c.workdays.as_deref()),
+            c.holidays.len().to_string(),
+            next.map_or("-".to_string(), |h| {
+                format!("{} {}", h.date, h.description.as_deref().unwrap_or(""))
+                    .trim()
+                    .to_string()
+            }),
+            or_dash(c.description.as_deref()),
+        ]);
+    }
+    t.to_string()
+}
+
+/// A year of a calendar as twelve month grids, three across, weeks from Monday:
+/// business days plain, `·` on a day off, `*` on a holiday; then the year's
+/// holidays.
+pub fn calendar_year(record: &CalendarRecord, calendar: &Calendar, year: i32) -> String {
+    let mut out = format!(
+        "{} {year}   work days {}   (NN* holiday, NN· not a work day)\n\n",
+        record.name,
+        calendar.workdays_text()
+    );
+    for quarter in 0..4 {
+        let months: Vec<Vec<String>> = (1..=3)
+            .map(|m| month_grid(calendar, year, quarter * 3 + m))
+            .collect();
+        let height = months.iter().map(Vec::len).max().unwrap_or(0);
+        for line in 0..height {
+            let row: Vec<String> = months
+                .iter()
+                .map(|m| format!("{:<28}", m.get(line).map_or("", String::as_str)))
+                .collect();
+            out.push_str(row.join("  ").trim_end());
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let holidays: Vec<String> = calendar
+        .holidays()
+        .range(
+            NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default()
+                ..=NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or_default(),
+        )
+        .map(|(date, name)| format!("  {date} {:<3} {name}", date.format("%a")))
+        .collect();
+    if holidays.is_empty() {
+        out.push_str(&format!("no holidays in {year}\n"));
+    } else {
+        out.push_str(&format!("holidays in {year}:\n{}\n", holidays.join("\n")));
+    }
+    out
+}
+
+/// One month: its name, the weekday header, and its weeks.
+fn month_grid(calendar: &Calendar, year: i32, month: u32) -> Vec<String> {
+    let Some(first) = NaiveDate::from_ymd_opt(year, month, 1) else {
+        return Vec::new();
+    };
+    let mut lines = vec![
+        format!("{:^28}", first.format("%B")).trim_end().to_string(),
+        " Mo  Tu  We  Th  Fr  Sa  Su".to_string(),
+    ];
+    let mut week = "    ".repeat(first.weekday().num_days_from_monday() as usize);
+    for day in first.iter_days().take_while(|d| d.month() == month) {
+        let mark = if calendar.holidays().contains_key(&day) {
+            '*'
+        } else if calendar.is_business_day(day) {
+            ' '
+        } else {
+            '·'
+        };
+        week.push_str(&format!("{:>3}{mark}", day.day()));
+        if day.weekday() == chrono::Weekday::Sun {
+            lines.push(week.trim_end().to_string());
+            week = String::new();
+        }
+    }
+    if !week.is_empty() {
+        lines.push(week.trim_end().to_string());
+    }
+    lines
 }
 
 pub fn schedules_table(rows: &[ScheduleRow]) -> String {
@@ -471,4 +582,37 @@ pub fn mapping_plan(resolved: &dwsched_service::dwtool::ResolvedMapping) -> Stri
     }
     let _ = writeln!(out, "check        {report}");
     out
+}
+
+/// `schedule preview --explain`: each fire (RFC 3339 UTC, first on its line), with the
+/// slot a calendar moved it from and why, and the slots a calendar skipped, in time
+/// order.
+pub fn preview_explained(schedule: &Schedule, after: DateTime<Utc>, fires: &[Fire]) -> String {
+    let mut lines: Vec<(DateTime<Utc>, String)> = fires
+        .iter()
+        .map(|fire| {
+            let mut line = format_slot(fire.at);
+            if fire.is_moved() {
+                line.push_str(&format!(
+                    "  moved from slot {}: {}",
+                    format_slot(fire.slot),
+                    schedule.calendar_note(fire.slot).unwrap_or_default()
+                ));
+            }
+            (fire.at, line)
+        })
+        .collect();
+    let skipping = schedule
+        .calendar
+        .as_ref()
+        .is_some_and(|c| c.rule == HolidayRule::Skip);
+    if let (true, Some(last)) = (skipping, fires.last()) {
+        for slot in schedule.slots(after).take_while(|slot| *slot <= last.at) {
+            if let Some(why) = schedule.calendar_note(slot) {
+                lines.push((slot, format!("skipped {}: {why}", format_slot(slot))));
+            }
+        }
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    lines.into_iter().map(|(_, line)| line + "\n").collect()
 }

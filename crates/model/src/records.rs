@@ -47,6 +47,8 @@ pub struct NewSchedule {
     pub misfire: Option<String>,
     pub dpnd_jobschid: Option<i64>,
     pub maxfail: Option<i64>,
+    pub calnm: Option<String>,
+    pub calrule: Option<String>,
     pub enabled: bool,
 }
 
@@ -75,6 +77,10 @@ pub struct ScheduleRow {
     pub maxfail: Option<i64>,
     pub failcnt: Option<i64>,
     pub scherr: Option<String>,
+    /// `CALNM`: the business calendar the schedule follows.
+    pub calnm: Option<String>,
+    /// `CALRULE`: `SKIP`, `NEXT` or `PREV` for a slot on a day that is not a business day.
+    pub calrule: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
     /// When the schedule last changed (`CHGDT`, the database's clock), whoever changed it.
     pub changed_at: Option<DateTime<Utc>>,
@@ -459,4 +465,24 @@ pub struct FlowToRun {
     /// Whether an enabled schedule follows the job (`DPND_JOBSCHID`); when none does,
     /// a successful run has no dependent runs to queue.
     pub followed: bool,
+}
+
+/// A business calendar as stored: its `DMS_CALENDAR` row and its `DMS_CALDATE` rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CalendarRecord {
+    /// `CALNM`.
+    pub name: String,
+    /// `WORKDAYS` as stored (`MON,TUE,WED,THU,FRI` when NULL).
+    pub workdays: Option<String>,
+    pub description: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The holidays, oldest first.
+    pub holidays: Vec<Holiday>,
+}
+
+/// A `DMS_CALDATE` row: a dated holiday.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holiday {
+    pub date: NaiveDate,
+    pub description: Option<String>,
 }

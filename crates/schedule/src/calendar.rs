@@ -66,6 +66,25 @@ impl Calendar {
         )
     }
 
+    /// The calendar a stored record describes; an unreadable `WORKDAYS` is refused
+    /// with the reason.
+    pub fn from_record(record: &dwsched_model::CalendarRecord) -> Result<Self, String> {
+        let workdays = match record.workdays.as_deref().map(str::trim) {
+            None | Some("") => Self::weekdays().workdays(),
+            Some(text) => {
+                parse_workdays(text).map_err(|why| format!("WORKDAYS '{text}': {why}"))?
+            }
+        };
+        let mut calendar = Self::new(record.name.trim(), &workdays);
+        for holiday in &record.holidays {
+            calendar.add_holiday(
+                holiday.date,
+                holiday.description.clone().unwrap_or_default(),
+            );
+        }
+        Ok(calendar)
+    }
+
     /// Adds a holiday (its description may be empty); a date given twice keeps the
     /// last description.
     pub fn add_holiday(&mut self, date: NaiveDate, description: impl Into<String>) {
@@ -183,6 +202,13 @@ pub fn parse_workdays(text: &str) -> Result<Vec<Weekday>, String> {
     Ok(days)
 }
 
+/// A schedule's calendar (`CALNM`) and its `CALRULE`.
+#[derive(Debug, Clone)]
+pub struct ScheduleCalendar {
+    pub calendar: std::sync::Arc<Calendar>,
+    pub rule: HolidayRule,
+}
+
 /// `CALRULE`: what a slot on a day that is not a business day does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HolidayRule {
@@ -216,7 +242,7 @@ impl HolidayRule {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -224,9 +250,10 @@ mod tests {
         text.parse().unwrap()
     }
 
-    /// England's bank holidays of 2026 and 2027, as gov.uk publishes them.
-    fn england() -> Calendar {
-        let mut calendar = Calendar::weekdays();
+    /// England's bank holidays of 2026 and 2027, as gov.uk publishes them, Monday to
+    /// Friday, named `ENGLAND`.
+    pub(crate) fn england() -> Calendar {
+        let mut calendar = Calendar::new("ENGLAND", &Calendar::weekdays().workdays());
         for (day, name) in [
             ("2026-01-01", "New Year's Day"),
             ("2026-04-03", "Good Friday"),

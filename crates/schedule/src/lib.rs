@@ -6,15 +6,19 @@
 //! pin every DST change of every zone they care about.
 
 mod calendar;
+mod fires;
 mod misfire;
 mod parse;
 mod rule;
 mod zone;
 
 #[cfg(test)]
+mod calendar_tests;
+#[cfg(test)]
 mod tests;
 
-pub use calendar::{Calendar, HolidayRule, parse_workdays};
+pub use calendar::{Calendar, HolidayRule, ScheduleCalendar, parse_workdays};
+pub use fires::{Fire, Fires};
 pub use misfire::{CATCHUP_LIMIT, MisfirePlan, MisfirePolicy, plan_fires, plan_misfires};
 pub use parse::{
     ScheduleError, ScheduleParser, parse_frequency_code, parse_schedule, parse_timezone,
@@ -22,7 +26,7 @@ pub use parse::{
 pub use rule::{Frequency, MonthDay, Rule};
 pub use zone::{resolve_local, to_local};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 /// A validated schedule: one `DMS_JOBSCH` row that the service can fire.
@@ -43,32 +47,11 @@ pub struct Schedule {
     pub parent: Option<i64>,
     /// `MAXFAIL`: consecutive failed runs after which the schedule is disabled.
     pub max_failures: Option<u32>,
+    /// `CALNM` and `CALRULE`: the business calendar and what a slot on another day does.
+    pub calendar: Option<ScheduleCalendar>,
 }
 
 impl Schedule {
-    /// The first fire strictly after `after`, never before `start` nor after `end`.
-    /// `None` when the schedule fires no more (or only after its parent).
-    pub fn next_fire(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let rule = self.rule.as_ref()?;
-        // "Strictly after" a moment just before the start lets the start itself fire.
-        let floor = match self.start {
-            Some(start) if start > after => start - Duration::nanoseconds(1),
-            _ => after,
-        };
-        let fire = rule.first_after(self.zone, self.start, floor)?;
-        match self.end {
-            Some(end) if fire > end => None,
-            _ => Some(fire),
-        }
-    }
-
-    /// Up to `count` fires after `after`, in order.
-    pub fn fires_after(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
-        std::iter::successors(self.next_fire(after), |t| self.next_fire(*t))
-            .take(count)
-            .collect()
-    }
-
     /// The dedupe key of a fire (SPEC §3): `sch:<JOBSCHID>:<slot UTC>`.
     pub fn dedupe_key(&self, slot: DateTime<Utc>) -> String {
         format!("sch:{}:{}", self.jobschid, format_slot(slot))

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::Schedule;
+use crate::{Fire, Schedule};
 
 /// `MISFIRE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -42,11 +42,13 @@ pub const CATCHUP_LIMIT: usize = 1000;
 /// long outage), the plan looks only at the latest slots and says the count is a floor.
 const COUNT_LIMIT: u64 = 100_000;
 
-/// The slots to fire now, and what happened to the others.
+/// The fires to make now, and what happened to the others. A fire's time decides
+/// whether it is due or missed; its slot names the request (a calendar may have moved
+/// the one from the other).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MisfirePlan {
-    /// Slots to fire, oldest first.
-    pub run: Vec<DateTime<Utc>>,
+    /// Fires to make, oldest first.
+    pub run: Vec<Fire>,
     /// Missed slots folded into a fire (`COALESCE`).
     pub merged: u64,
     /// Missed slots not fired (`SKIP`, or `CATCHUP` past its limit).
@@ -55,7 +57,7 @@ pub struct MisfirePlan {
     pub due: u64,
     /// More slots were due than were counted: `due`, `merged` and `dropped` are floors.
     pub count_is_floor: bool,
-    /// The latest due slot; the next plan starts after it.
+    /// The time of the latest due fire; the next plan starts after it.
     pub handled_through: Option<DateTime<Utc>>,
 }
 
@@ -90,12 +92,12 @@ pub fn plan_fires(
     let on_time_from = now - grace;
     let from = last_handled.unwrap_or(on_time_from);
     let (slots, due, count_is_floor) = due_slots(schedule, from, now + lead, grace);
-    let Some(&latest) = slots.last() else {
+    let Some(latest) = slots.last().map(|f| f.at) else {
         return MisfirePlan::default();
     };
-    let (come, upcoming) = slots.split_at(slots.partition_point(|s| *s <= now));
+    let (come, upcoming) = slots.split_at(slots.partition_point(|f| f.at <= now));
     let come_count = due - upcoming.len() as u64;
-    let on_time = come.last().filter(|s| **s > on_time_from).copied();
+    let on_time = come.last().filter(|f| f.at > on_time_from).copied();
     let missed = come_count - u64::from(on_time.is_some());
     let mut plan = MisfirePlan {
         due,
@@ -121,44 +123,42 @@ pub fn plan_fires(
     plan
 }
 
-/// The slots in `(from, now]` (the latest ones when there are too many to count), how
+/// The fires in `(from, now]` (the latest ones when there are too many to count), how
 /// many there are, and whether that count is a floor.
 fn due_slots(
     schedule: &Schedule,
     from: DateTime<Utc>,
     now: DateTime<Utc>,
     grace: Duration,
-) -> (Vec<DateTime<Utc>>, u64, bool) {
-    let mut cursor = from;
+) -> (Vec<Fire>, u64, bool) {
     let mut counted = 0_u64;
     let mut tail = std::collections::VecDeque::new();
-    while let Some(slot) = schedule.next_fire(cursor).filter(|s| *s <= now) {
+    for fire in schedule.fires(from).take_while(|f| f.at <= now) {
         counted += 1;
-        tail.push_back(slot);
+        tail.push_back(fire);
         if tail.len() > CATCHUP_LIMIT {
             tail.pop_front();
         }
-        cursor = slot;
         if counted == COUNT_LIMIT {
             // Too many to count: find a short window before `now` that still holds a
-            // slot, and keep only the slots in it.
+            // fire, and keep only the fires in it.
+            let cursor = fire.at;
             let mut span = grace.max(Duration::seconds(1));
             let window_start = loop {
                 let probe = now - span;
                 if probe <= cursor {
                     break cursor;
                 }
-                if schedule.next_fire(probe).is_some_and(|s| s <= now) {
+                if schedule.next_fire(probe).is_some_and(|at| at <= now) {
                     break probe;
                 }
                 span = span * 2;
             };
             if window_start > cursor {
-                let latest: Vec<_> = std::iter::successors(schedule.next_fire(window_start), |t| {
-                    schedule.next_fire(*t)
-                })
-                .take_while(|s| *s <= now)
-                .collect();
+                let latest: Vec<Fire> = schedule
+                    .fires(window_start)
+                    .take_while(|f| f.at <= now)
+                    .collect();
                 let skipped = latest.len() as u64;
                 let keep = latest.len().min(CATCHUP_LIMIT);
                 return (

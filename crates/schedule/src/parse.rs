@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use dwsched_model::ScheduleRow;
 
+use crate::calendar::{Calendar, HolidayRule, ScheduleCalendar};
 use crate::rule::{Frequency, MonthDay, Rule};
 use crate::zone::resolve_local;
 use crate::{MisfirePolicy, Schedule};
@@ -97,6 +98,17 @@ fn parse_month_day(text: &str) -> Result<MonthDay, ScheduleError> {
     }
 }
 
+fn parse_business_day(text: &str) -> Result<i32, ScheduleError> {
+    match text.trim().parse::<i32>() {
+        Ok(n @ (1..=23 | -23..=-1)) => Ok(n),
+        _ => Err(ScheduleError::new(
+            "FRQDD",
+            text,
+            "expected a business day 1..23, or -1..-23 counted back from the month's last",
+        )),
+    }
+}
+
 fn time_of_day(row: &ScheduleRow) -> Result<NaiveTime, ScheduleError> {
     let hour = row.frqhh.unwrap_or(0);
     let minute = row.frqmi.unwrap_or(0);
@@ -152,18 +164,58 @@ pub fn parse_schedule(row: &ScheduleRow, default_zone: Tz) -> Result<Schedule, S
 /// Parses many rows, parsing each distinct cron expression once: a table of 100,000
 /// schedules holds few distinct expressions, and parsing one costs far more than the
 /// rest of a row.
+///
+/// It also holds the business calendars that rows name in `CALNM`.
 #[derive(Debug, Default)]
 pub struct ScheduleParser {
     crons: HashMap<String, Result<Arc<croner::Cron>, ScheduleError>>,
+    /// Each calendar by name, or why it cannot be used.
+    calendars: HashMap<String, Result<Arc<Calendar>, String>>,
 }
 
 impl ScheduleParser {
+    /// A parser that knows `calendars` (by name).
+    pub fn with_calendars(calendars: impl IntoIterator<Item = Calendar>) -> Self {
+        let mut parser = Self::default();
+        parser.set_calendars(calendars.into_iter().map(|c| (c.name().to_string(), Ok(c))));
+        parser
+    }
+
+    /// A parser that knows the stored calendars; one that cannot be read makes the
+    /// rows that name it invalid, with the reason.
+    pub fn with_records(records: &[dwsched_model::CalendarRecord]) -> Self {
+        let mut parser = Self::default();
+        parser.set_records(records);
+        parser
+    }
+
+    /// Replaces the calendars rows may name with the stored ones.
+    pub fn set_records(&mut self, records: &[dwsched_model::CalendarRecord]) {
+        self.set_calendars(
+            records
+                .iter()
+                .map(|r| (r.name.trim().to_string(), Calendar::from_record(r))),
+        );
+    }
+
+    /// Replaces the calendars rows may name: each by name, or why it cannot be used.
+    pub fn set_calendars(
+        &mut self,
+        calendars: impl IntoIterator<Item = (String, Result<Calendar, String>)>,
+    ) {
+        self.calendars = calendars
+            .into_iter()
+            .map(|(name, calendar)| (name, calendar.map(Arc::new)))
+            .collect();
+    }
+
     pub fn parse(
         &mut self,
         row: &ScheduleRow,
         default_zone: Tz,
     ) -> Result<Schedule, ScheduleError> {
-        parse_row(row, default_zone, &mut |expression| {
+        let calendar = schedule_calendar(row, &self.calendars)?;
+        parse_row(row, default_zone, calendar, &mut |expression| {
             self.crons
                 .entry(expression.to_string())
                 .or_insert_with(|| parse_cron(expression).map(Arc::new))
@@ -172,11 +224,48 @@ impl ScheduleParser {
     }
 }
 
+/// A row's `CALNM` and `CALRULE`, checked: the calendar must exist.
+fn schedule_calendar(
+    row: &ScheduleRow,
+    calendars: &HashMap<String, Result<Arc<Calendar>, String>>,
+) -> Result<Option<ScheduleCalendar>, ScheduleError> {
+    let rule = match row.calrule.as_deref().map(str::trim) {
+        None | Some("") => HolidayRule::Skip,
+        Some(text) => HolidayRule::parse(text)
+            .ok_or_else(|| ScheduleError::new("CALRULE", text, "expected SKIP, NEXT or PREV"))?,
+    };
+    let Some(name) = row
+        .calnm
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    match calendars.get(name) {
+        Some(Ok(calendar)) => Ok(Some(ScheduleCalendar {
+            calendar: calendar.clone(),
+            rule,
+        })),
+        Some(Err(why)) => Err(ScheduleError::new(
+            "CALNM",
+            name,
+            format!("the calendar cannot be used: {why}"),
+        )),
+        None => Err(ScheduleError::new(
+            "CALNM",
+            name,
+            "no such calendar in DMS_CALENDAR",
+        )),
+    }
+}
+
 type CronLookup<'a> = dyn FnMut(&str) -> Result<Arc<croner::Cron>, ScheduleError> + 'a;
 
 fn parse_row(
     row: &ScheduleRow,
     default_zone: Tz,
+    calendar: Option<ScheduleCalendar>,
     cron: &mut CronLookup<'_>,
 ) -> Result<Schedule, ScheduleError> {
     let zone = match row.timezone.as_deref().map(str::trim) {
@@ -222,7 +311,7 @@ fn parse_row(
     // not read.
     let rule = match row.dpnd_jobschid {
         Some(_) => None,
-        None => Some(parse_rule(row, start, cron)?),
+        None => Some(parse_rule(row, start, calendar.as_ref(), cron)?),
     };
     Ok(Schedule {
         jobschid: row.jobschid,
@@ -234,12 +323,14 @@ fn parse_row(
         misfire,
         parent: row.dpnd_jobschid,
         max_failures,
+        calendar,
     })
 }
 
 fn parse_rule(
     row: &ScheduleRow,
     start: Option<DateTime<Utc>>,
+    calendar: Option<&ScheduleCalendar>,
     cron: &mut CronLookup<'_>,
 ) -> Result<Rule, ScheduleError> {
     let code = row
@@ -328,6 +419,13 @@ fn parse_rule(
                 at: time_of_day(row)?,
             }
         }
+        Frequency::BusinessDay => Rule::BusinessDay {
+            n: parse_business_day(frqdd()?)?,
+            at: time_of_day(row)?,
+            // Without a calendar, Monday to Friday without holidays.
+            calendar: calendar
+                .map_or_else(|| Arc::new(Calendar::weekdays()), |c| c.calendar.clone()),
+        },
         Frequency::Cron => {
             let expression = row
                 .cronexpr

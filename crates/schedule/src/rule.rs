@@ -5,6 +5,10 @@ use chrono_tz::Tz;
 
 use crate::zone::{resolve_local, to_local};
 
+/// How many months a `BD` search looks at before it gives up: a calendar whose months
+/// all have fewer business days than asked for never fires.
+const MONTHS_SEARCHED: usize = 25;
+
 /// `FRQCD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Frequency {
@@ -26,10 +30,12 @@ pub enum Frequency {
     Yearly,
     /// `CR`
     Cron,
+    /// `BD`: business day ±N of each month.
+    BusinessDay,
 }
 
 impl Frequency {
-    pub const ALL: [Frequency; 9] = [
+    pub const ALL: [Frequency; 10] = [
         Self::Interval,
         Self::Daily,
         Self::Weekly,
@@ -39,6 +45,7 @@ impl Frequency {
         Self::HalfYearly,
         Self::Yearly,
         Self::Cron,
+        Self::BusinessDay,
     ];
 
     pub fn code(self) -> &'static str {
@@ -52,6 +59,7 @@ impl Frequency {
             Self::HalfYearly => "HY",
             Self::Yearly => "YR",
             Self::Cron => "CR",
+            Self::BusinessDay => "BD",
         }
     }
 
@@ -115,9 +123,29 @@ pub enum Rule {
         at: NaiveTime,
     },
     Cron(std::sync::Arc<croner::Cron>),
+    /// Business day `n` of every month in `calendar`: `1`.. from the first, `-1`.. back
+    /// from the last.
+    BusinessDay {
+        n: i32,
+        at: NaiveTime,
+        calendar: std::sync::Arc<crate::Calendar>,
+    },
 }
 
 impl Rule {
+    /// The wall-clock time of day the rule fires at; `None` for intervals and cron
+    /// expressions, whose slots each have their own.
+    pub fn time_of_day(&self) -> Option<NaiveTime> {
+        match self {
+            Self::Daily { at }
+            | Self::Weekly { at, .. }
+            | Self::Fortnightly { at, .. }
+            | Self::MonthDay { at, .. }
+            | Self::BusinessDay { at, .. } => Some(*at),
+            Self::Interval { .. } | Self::Cron(_) => None,
+        }
+    }
+
     /// The first fire strictly after `after`. `start` anchors `ID` and `FN`.
     pub(crate) fn first_after(
         &self,
@@ -191,6 +219,26 @@ impl Rule {
                         month0 -= 12;
                         year = year.checked_add(1)?;
                     }
+                }
+                None
+            }
+            Self::BusinessDay { n, at, calendar } => {
+                // A business day of an earlier month is an earlier date, so its wall
+                // time (and instant) is before `after`: the search starts this month.
+                let local = to_local(zone, after).date();
+                let (mut year, mut month) = (local.year(), local.month());
+                for _ in 0..MONTHS_SEARCHED {
+                    if let Some(day) = calendar.business_day_of_month(year, month, *n) {
+                        let fire = resolve_local(zone, day.and_time(*at));
+                        if fire > after {
+                            return Some(fire);
+                        }
+                    }
+                    (year, month) = if month == 12 {
+                        (year.checked_add(1)?, 1)
+                    } else {
+                        (year, month + 1)
+                    };
                 }
                 None
             }

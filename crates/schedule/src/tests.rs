@@ -8,6 +8,11 @@ use crate::{MisfirePolicy, Schedule, parse_schedule, plan_fires, plan_misfires};
 
 struct Row(ScheduleRow);
 
+/// The times of a plan's fires.
+fn times(fires: &[crate::Fire]) -> Vec<DateTime<Utc>> {
+    fires.iter().map(|f| f.at).collect()
+}
+
 fn sched(code: &str) -> Row {
     Row(ScheduleRow {
         jobschid: 1,
@@ -66,7 +71,7 @@ impl Row {
             .parse()
             .fires_after(utc(after), expected.len() + 1)
             .iter()
-            .map(|t| crate::format_slot(*t))
+            .map(|f| crate::format_slot(f.at))
             .collect();
         assert_eq!(
             &got[..expected.len().min(got.len())],
@@ -310,7 +315,8 @@ fn start_and_end_bound_the_fires() {
 
 #[test]
 fn invalid_rows_name_the_field_and_the_reason() {
-    sched("XX").fails("FRQCD 'XX': unknown code; use one of ID, DL, WK, FN, MN, QT, HY, YR, CR");
+    sched("XX")
+        .fails("FRQCD 'XX': unknown code; use one of ID, DL, WK, FN, MN, QT, HY, YR, CR, BD");
     sched("WK")
         .dd("FUNDAY")
         .fails("FRQDD 'FUNDAY': expected a weekday MON..SUN");
@@ -401,12 +407,12 @@ fn misfire_policies_after_an_outage() {
     let grace = Duration::seconds(60);
     // Five slots were due: 01:00 .. 05:00; only 05:00 is on time.
     let coalesce = plan_misfires(&hourly("COALESCE"), last, now, grace);
-    assert_eq!(coalesce.run, [utc("2026-03-01T05:00:00Z")]);
+    assert_eq!(times(&coalesce.run), [utc("2026-03-01T05:00:00Z")]);
     assert_eq!((coalesce.due, coalesce.merged, coalesce.dropped), (5, 4, 0));
     assert_eq!(coalesce.handled_through, Some(utc("2026-03-01T05:00:00Z")));
 
     let skip = plan_misfires(&hourly("SKIP"), last, now, grace);
-    assert_eq!(skip.run, [utc("2026-03-01T05:00:00Z")]);
+    assert_eq!(times(&skip.run), [utc("2026-03-01T05:00:00Z")]);
     assert_eq!((skip.merged, skip.dropped), (0, 4));
     let skip_late = plan_misfires(&hourly("SKIP"), last, utc("2026-03-01T05:30:00Z"), grace);
     assert!(
@@ -418,7 +424,7 @@ fn misfire_policies_after_an_outage() {
 
     let catchup = plan_misfires(&hourly("CATCHUP"), last, now, grace);
     assert_eq!(catchup.run.len(), 5);
-    assert_eq!(catchup.run[0], utc("2026-03-01T01:00:00Z"));
+    assert_eq!(catchup.run[0].at, utc("2026-03-01T01:00:00Z"));
     assert_eq!(catchup.dropped, 0);
 
     let nothing = plan_misfires(
@@ -442,7 +448,7 @@ fn an_outage_shorter_than_the_grace_is_no_burst() {
     let check = |policy: &str, lead: i64, run: &[&str], merged: u64, dropped: u64| {
         let plan = plan_fires(&every_5s(policy), last, now, Duration::seconds(lead), grace);
         let run: Vec<_> = run.iter().map(|t| utc(t)).collect();
-        assert_eq!(plan.run, run, "{policy} with a lead of {lead} s");
+        assert_eq!(times(&plan.run), run, "{policy} with a lead of {lead} s");
         assert_eq!((plan.merged, plan.dropped), (merged, dropped), "{policy}");
     };
     check("SKIP", 0, &["2026-03-01T00:00:20Z"], 0, 3);
@@ -483,7 +489,7 @@ fn an_outage_shorter_than_the_grace_is_no_burst() {
         grace,
     );
     assert_eq!(
-        plan.run,
+        times(&plan.run),
         [utc("2026-03-01T00:00:25Z"), utc("2026-03-01T00:00:30Z")]
     );
     assert_eq!(plan.dropped, 0);
@@ -512,7 +518,7 @@ fn catchup_is_capped_and_huge_outages_are_counted_cheaply() {
     assert_eq!(plan.due, 1440);
     assert_eq!(plan.run.len(), crate::CATCHUP_LIMIT);
     assert_eq!(plan.dropped, 440);
-    assert_eq!(*plan.run.last().unwrap(), utc("2026-03-02T00:00:00Z"));
+    assert_eq!(plan.run.last().unwrap().at, utc("2026-03-02T00:00:00Z"));
     assert!(!plan.count_is_floor);
 
     let every_second = sched("CR").cron("* * * * * *").misfire("COALESCE").parse();
@@ -524,7 +530,7 @@ fn catchup_is_capped_and_huge_outages_are_counted_cheaply() {
     );
     assert!(plan.count_is_floor);
     assert!(plan.merged >= 100_000);
-    assert_eq!(plan.run, [utc("2026-03-10T00:00:00Z")]);
+    assert_eq!(times(&plan.run), [utc("2026-03-10T00:00:00Z")]);
 }
 
 #[test]
@@ -536,7 +542,7 @@ fn a_new_schedule_owes_no_past_slots() {
         utc("2026-03-01T05:00:30Z"),
         Duration::seconds(60),
     );
-    assert_eq!(plan.run, [utc("2026-03-01T05:00:00Z")]);
+    assert_eq!(times(&plan.run), [utc("2026-03-01T05:00:00Z")]);
     let plan = plan_misfires(
         &hourly,
         None,
@@ -560,7 +566,7 @@ mod properties {
         "Pacific/Chatham",
         "America/Santiago",
     ];
-    const CODES: [&str; 8] = ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR"];
+    const CODES: [&str; 9] = ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR", "BD"];
     const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
     fn any_row() -> impl Strategy<Value = ScheduleRow> {
@@ -576,9 +582,11 @@ mod properties {
             ],
             0_i64..(10 * 365 * 24 * 60),
             prop::option::of(1_i64..(3 * 365 * 24 * 60)),
+            // Every month has at least 20 work days Monday to Friday.
+            prop_oneof![1_i32..=20, -20_i32..=-1],
         )
             .prop_map(
-                |(code, zone, hh, mi, weekday, monthday, start_minutes, span)| {
+                |(code, zone, hh, mi, weekday, monthday, start_minutes, span, business_day)| {
                     let code = CODES[code];
                     let start = local("2020-01-01 00:00") + Duration::minutes(start_minutes);
                     ScheduleRow {
@@ -587,6 +595,7 @@ mod properties {
                         frqcd: Some(code.into()),
                         frqdd: Some(match code {
                             "WK" | "FN" => DAYS[weekday].to_string(),
+                            "BD" => business_day.to_string(),
                             _ => monthday,
                         }),
                         frqhh: Some(if code == "ID" { hh % 5 } else { hh }),
@@ -627,6 +636,10 @@ mod properties {
                 };
                 date.month0().is_multiple_of(*step) && day_ok && on_time(*at)
             }
+            Rule::BusinessDay { n, at, calendar } => {
+                calendar.business_day_of_month(date.year(), date.month(), *n) == Some(date)
+                    && on_time(*at)
+            }
             Rule::Cron(_) => true,
         }
     }
@@ -638,7 +651,7 @@ mod properties {
         fn fires_are_increasing_bounded_and_on_rule(row in any_row(), after_minutes in 0_i64..(12 * 365 * 24 * 60)) {
             let schedule = parse_schedule(&row, Tz::UTC).unwrap();
             let after = utc("2019-06-01T00:00:00Z") + Duration::minutes(after_minutes);
-            let fires = schedule.fires_after(after, 30);
+            let fires = times(&schedule.fires_after(after, 30));
             let mut previous = after;
             for fire in &fires {
                 prop_assert!(*fire > previous, "{fire} not after {previous}");
@@ -659,6 +672,7 @@ mod properties {
                     Rule::Weekly { .. } => prop_assert_eq!(days, 7),
                     Rule::Fortnightly { .. } => prop_assert_eq!(days, 14),
                     Rule::MonthDay { step, .. } => prop_assert_eq!(months, *step as i32),
+                    Rule::BusinessDay { .. } => prop_assert_eq!(months, 1),
                     Rule::Interval { every } => prop_assert_eq!(pair[1] - pair[0], *every),
                     Rule::Cron(_) => {}
                 }

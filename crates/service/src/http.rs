@@ -427,6 +427,9 @@ struct ScheduleBody {
     #[serde(alias = "after")]
     depends_on: Option<i64>,
     maxfail: Option<i64>,
+    /// The business calendar, and `skip`, `next` or `prev` for a slot on a holiday.
+    calendar: Option<String>,
+    on_holiday: Option<String>,
     #[serde(default)]
     enable: bool,
 }
@@ -458,6 +461,8 @@ async fn add_schedule(
         misfire: body.misfire,
         depends_on: body.depends_on,
         maxfail: body.maxfail,
+        calendar: body.calendar,
+        on_holiday: body.on_holiday,
         enable: body.enable,
     };
     let id = ops::add_schedule(&*shared.store, &input, default_zone, Utc::now()).await?;

@@ -10,6 +10,7 @@
 //! only through the `Store` trait, and to steps only through `dwsched_flow`.
 
 mod alerts;
+pub mod calendars;
 mod claimer;
 mod control;
 pub mod dwtool;

@@ -9,7 +9,7 @@ use dwsched_model::{
     Connection, HistoryPayload, JobFlow, NewRequest, NewSchedule, RequestType, RunParams,
     RunPayload, ScheduleRow, StopPayload, validate_mapref,
 };
-use dwsched_schedule::{Schedule, parse_schedule};
+use dwsched_schedule::{Schedule, ScheduleParser};
 use dwsched_store::{Store, StoreError};
 use thiserror::Error;
 
@@ -156,6 +156,9 @@ pub struct ScheduleInput {
     /// The schedule whose successful run starts this one (`DPND_JOBSCHID`).
     pub depends_on: Option<i64>,
     pub maxfail: Option<i64>,
+    /// The business calendar (`CALNM`) and what a slot on another day does (`CALRULE`).
+    pub calendar: Option<String>,
+    pub on_holiday: Option<String>,
     pub enable: bool,
 }
 
@@ -175,18 +178,42 @@ impl ScheduleInput {
             misfire: self.misfire.as_ref().map(|m| m.trim().to_ascii_uppercase()),
             maxfail: self.maxfail,
             dpnd_jobschid: self.depends_on,
+            calnm: self.calendar.as_ref().map(|c| c.trim().to_string()),
+            calrule: self
+                .on_holiday
+                .as_ref()
+                .map(|r| r.trim().to_ascii_uppercase()),
             ..ScheduleRow::default()
         }
     }
 }
 
 /// The frequency codes that read `FRQDD` (SPEC §6).
-const CODES_WITH_DAY: [&str; 6] = ["WK", "FN", "MN", "QT", "HY", "YR"];
+const CODES_WITH_DAY: [&str; 7] = ["WK", "FN", "MN", "QT", "HY", "YR", "BD"];
 
-/// Validates a schedule without storing it. Beyond what makes a row schedulable, a
-/// field the frequency code would ignore is refused, so that a user never believes a
-/// schedule does what it does not (`--cron` without `CR`, a day for `DL`).
-pub fn validate_schedule(input: &ScheduleInput, default_zone: Tz) -> OpResult<Schedule> {
+/// A schedule parser that knows the stored business calendars.
+pub async fn schedule_parser(store: &dyn Store) -> OpResult<ScheduleParser> {
+    Ok(ScheduleParser::with_records(&store.list_calendars().await?))
+}
+
+/// Validates a schedule without storing it, against the stored calendars. Beyond
+/// what makes a row schedulable, a field the frequency code would ignore is refused,
+/// so that a user never believes a schedule does what it does not (`--cron` without
+/// `CR`, a day for `DL`, a holiday rule without a calendar).
+pub async fn check_schedule(
+    store: &dyn Store,
+    input: &ScheduleInput,
+    default_zone: Tz,
+) -> OpResult<Schedule> {
+    validate_schedule(input, &mut schedule_parser(store).await?, default_zone)
+}
+
+/// [`check_schedule`] with the calendars `parser` knows.
+pub fn validate_schedule(
+    input: &ScheduleInput,
+    parser: &mut ScheduleParser,
+    default_zone: Tz,
+) -> OpResult<Schedule> {
     let invalid =
         |why: String| OpError::Invalid(format!("schedule of job '{}': {why}", input.mapref));
     let code = input.frqcd.trim().to_ascii_uppercase();
@@ -201,7 +228,14 @@ pub fn validate_schedule(input: &ScheduleInput, default_zone: Tz) -> OpResult<Sc
             CODES_WITH_DAY.join(", ")
         )));
     }
-    parse_schedule(&input.to_row(), default_zone).map_err(|e| invalid(e.to_string()))
+    if input.on_holiday.is_some() && input.calendar.is_none() {
+        return Err(invalid(
+            "--on-holiday says what a slot on a holiday does, so it needs --calendar".into(),
+        ));
+    }
+    parser
+        .parse(&input.to_row(), default_zone)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// The fields `schedule edit` may change (the CLI's flags, the API's body); the others
@@ -223,6 +257,9 @@ pub struct ScheduleEdit {
     #[serde(alias = "after")]
     pub depends_on: Option<i64>,
     pub maxfail: Option<i64>,
+    /// A calendar name; empty: no calendar any more.
+    pub calendar: Option<String>,
+    pub on_holiday: Option<String>,
 }
 
 impl ScheduleEdit {
@@ -266,6 +303,20 @@ impl ScheduleEdit {
             misfire: self.misfire.clone().or_else(|| row.misfire.clone()),
             depends_on: self.depends_on.or(row.dpnd_jobschid),
             maxfail: self.maxfail.or(row.maxfail),
+            calendar: self
+                .calendar
+                .clone()
+                .or_else(|| row.calnm.clone())
+                .filter(|c| !c.trim().is_empty()),
+            on_holiday: self
+                .on_holiday
+                .clone()
+                .or_else(|| row.calrule.clone())
+                .filter(|_| {
+                    self.calendar
+                        .as_deref()
+                        .map_or(row.calnm.is_some(), |c| !c.trim().is_empty())
+                }),
             enable: row.schflg.as_deref() == Some("Y"),
         })
     }
@@ -292,7 +343,7 @@ pub async fn edit_schedule(
 ) -> OpResult<i64> {
     let row = current_schedule(store, jobschid).await?;
     let input = edit.apply(&row, default_zone)?;
-    let schedule = validate_schedule(&input, default_zone)?;
+    let schedule = check_schedule(store, &input, default_zone).await?;
     if input.depends_on == Some(jobschid) {
         return Err(OpError::Invalid(format!(
             "schedule {jobschid} cannot depend on itself"
@@ -431,7 +482,7 @@ pub async fn add_schedule(
     now: DateTime<Utc>,
 ) -> OpResult<i64> {
     validate_mapref(&input.mapref).map_err(OpError::Invalid)?;
-    let schedule = validate_schedule(input, default_zone)?;
+    let schedule = check_schedule(store, input, default_zone).await?;
     let flow = store.current_flow(&input.mapref).await?.ok_or_else(|| {
         OpError::NotFound(format!(
             "job '{}' has no flow; register one with `dwsched job put {} --flow FILE`",
@@ -475,6 +526,8 @@ fn new_schedule(input: &ScheduleInput) -> NewSchedule {
         misfire: row.misfire,
         dpnd_jobschid: row.dpnd_jobschid,
         maxfail: row.maxfail,
+        calnm: row.calnm,
+        calrule: row.calrule,
         enabled: input.enable,
     }
 }
@@ -498,7 +551,9 @@ pub async fn set_schedule_enabled(
         }
     };
     let next = if enabled {
-        let schedule = parse_schedule(&row, default_zone)
+        let schedule = schedule_parser(store)
+            .await?
+            .parse(&row, default_zone)
             .map_err(|e| OpError::Invalid(format!("schedule {jobschid} cannot be enabled: {e}")))?;
         schedule.next_fire(now)
     } else {

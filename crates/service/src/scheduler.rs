@@ -288,6 +288,15 @@ async fn sync(
             return Err(err.to_string());
         }
     };
+    // A few rows; read at each sync, so that an edit reaches the schedules using the
+    // calendar (the change count moves with calendar edits too).
+    match shared.store.list_calendars().await {
+        Ok(calendars) => set.use_calendars(calendars),
+        Err(err) => {
+            shared.health.failed("loading business calendars", &err);
+            return Err(err.to_string());
+        }
+    }
     let report = match &ids {
         Some(ids) => set.sync_changes(ids, &rows, zone, now),
         None => set.sync(&rows, zone, now),
@@ -383,7 +392,7 @@ async fn fire_due(
                     .plan
                     .run
                     .first()
-                    .map(|s| *s - chrono::Duration::nanoseconds(1));
+                    .map(|fire| fire.at - chrono::Duration::nanoseconds(1));
                 set.retry_later(d.jobschid, before, retry_at);
             }
             return Vec::new();

@@ -10,9 +10,12 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use dwsched_model::{
-    NewRequest, RequestType, RunParams, RunPayload, ScheduleRow, ScheduleState, Trigger,
+    CalendarRecord, NewRequest, RequestType, RunParams, RunPayload, ScheduleRow, ScheduleState,
+    Trigger,
 };
-use dwsched_schedule::{MisfirePlan, Schedule, ScheduleParser, format_slot, plan_fires, to_local};
+use dwsched_schedule::{
+    Fire, MisfirePlan, Schedule, ScheduleParser, format_slot, plan_fires, to_local,
+};
 
 /// One schedule as the node tracks it.
 #[derive(Debug)]
@@ -63,6 +66,11 @@ pub struct ScheduleSet {
     parser: ScheduleParser,
     timers: BinaryHeap<Reverse<(DateTime<Utc>, i64, u64)>>,
     generation: u64,
+    /// The business calendars as last loaded, by name.
+    calendars: HashMap<String, CalendarRecord>,
+    /// Calendars changed since the last sync: the schedules naming them are parsed
+    /// again at the next one.
+    calendars_changed: HashSet<String>,
 }
 
 /// Whether two versions of a row schedule the same way: every column but those the
@@ -85,6 +93,8 @@ fn same_content(a: &ScheduleRow, b: &ScheduleRow) -> bool {
         && a.cronexpr == b.cronexpr
         && a.misfire == b.misfire
         && a.maxfail == b.maxfail
+        && a.calnm == b.calnm
+        && a.calrule == b.calrule
 }
 
 impl ScheduleSet {
@@ -116,6 +126,29 @@ impl ScheduleSet {
     /// The stored next fire of a schedule, for tests and status.
     pub fn next_fire_of(&self, jobschid: i64) -> Option<DateTime<Utc>> {
         self.tracked.get(&jobschid).and_then(|t| t.next)
+    }
+
+    /// Takes the business calendars as stored now. The schedules that name one that is
+    /// new, changed or gone are parsed again, and get new timers, at the next sync;
+    /// the others are left alone.
+    pub fn use_calendars(&mut self, records: Vec<CalendarRecord>) {
+        let records: HashMap<String, CalendarRecord> = records
+            .into_iter()
+            .map(|r| (r.name.trim().to_string(), r))
+            .collect();
+        let names: HashSet<&String> = records.keys().chain(self.calendars.keys()).collect();
+        let changed: Vec<String> = names
+            .into_iter()
+            .filter(|name| records.get(*name) != self.calendars.get(*name))
+            .cloned()
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        self.calendars_changed.extend(changed);
+        self.parser
+            .set_records(&records.values().cloned().collect::<Vec<_>>());
+        self.calendars = records;
     }
 
     /// Brings the set in line with all the scheduled rows of `DMS_JOBSCH`: rows are
@@ -160,6 +193,7 @@ impl ScheduleSet {
         self.tracked.retain(|id, _| present.contains(id));
         self.on_cycle.retain(|id| present.contains(id));
         report.removed = before - self.tracked.len();
+        let mut retracked: HashSet<i64> = HashSet::new();
 
         for row in rows.iter().filter(|r| present.contains(&r.jobschid)) {
             let existing = self.tracked.get(&row.jobschid);
@@ -181,6 +215,29 @@ impl ScheduleSet {
             }
             let stored = (row.nxt_run_dt, row.scherr.clone());
             self.track(row.clone(), default_zone, now, stored, &mut report);
+            retracked.insert(row.jobschid);
+        }
+        // Rows unchanged themselves whose calendar changed.
+        let changed_calendars = std::mem::take(&mut self.calendars_changed);
+        let follow: Vec<i64> = self
+            .tracked
+            .iter()
+            .filter(|(id, t)| {
+                !retracked.contains(id)
+                    && t.content
+                        .calnm
+                        .as_deref()
+                        .is_some_and(|name| changed_calendars.contains(name.trim()))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in follow {
+            if let Some(t) = self.tracked.get(&id) {
+                let stored = (t.next, t.problem.clone());
+                let row = t.content.clone();
+                report.changed += 1;
+                self.track(row, default_zone, now, stored, &mut report);
+            }
         }
         self.check_cycles(default_zone, now, &mut report);
         report.invalid = self
@@ -348,7 +405,7 @@ impl ScheduleSet {
             let requests = plan
                 .run
                 .iter()
-                .map(|slot| fire_request(schedule, *slot, (*slot > now).then_some(*slot)))
+                .map(|fire| fire_request(schedule, fire, (fire.at > now).then_some(fire.at)))
                 .collect();
             tracked.last_handled = plan.handled_through.or(tracked.last_handled);
             let after = tracked.last_handled.map_or(horizon, |h| h.max(horizon));
@@ -402,13 +459,15 @@ impl ScheduleSet {
     }
 }
 
-/// The request of one fire: `IMMEDIATE`, with the slot's business date and the dedupe
-/// key `sch:<JOBSCHID>:<slot>`, claimable from `not_before` when it is queued early.
+/// The request of one fire: `IMMEDIATE`, with its slot's business date and the dedupe
+/// key `sch:<JOBSCHID>:<slot>` (also when a calendar moved the fire off its slot),
+/// claimable from `not_before` when it is queued early.
 pub fn fire_request(
     schedule: &Schedule,
-    slot: DateTime<Utc>,
+    fire: &Fire,
     not_before: Option<DateTime<Utc>>,
 ) -> NewRequest {
+    let slot = fire.slot;
     let payload = RunPayload {
         params: RunParams {
             run_date: Some(to_local(schedule.zone, slot).date()),
@@ -648,7 +707,7 @@ mod tests {
             Duration::zero(),
             Duration::seconds(60),
         );
-        let slots: Vec<_> = due[0].plan.run.iter().map(|s| format_slot(*s)).collect();
+        let slots: Vec<_> = due[0].plan.run.iter().map(|f| format_slot(f.at)).collect();
         assert_eq!(
             slots,
             [

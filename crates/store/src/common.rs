@@ -23,7 +23,7 @@ pub const SCHEDULED: &str = "CURFLG = 'Y' AND SCHFLG = 'Y' AND COALESCE(STFLG, '
 pub const SCHEDULE_COLUMNS: &str = "CAST(JOBSCHID AS BIGINT), CAST(JOBFLWID AS BIGINT), MAPREF, \
      FRQCD, FRQDD, CAST(FRQHH AS BIGINT), CAST(FRQMI AS BIGINT), STRTDT, ENDDT, STFLG, SCHFLG, \
      CURFLG, CAST(DPND_JOBSCHID AS BIGINT), LST_RUN_DT, NXT_RUN_DT, TIMEZONE, CRONEXPR, MISFIRE, \
-     CAST(MAXFAIL AS BIGINT), CAST(FAILCNT AS BIGINT), SCHERR, RECUPDT, CHGDT";
+     CAST(MAXFAIL AS BIGINT), CAST(FAILCNT AS BIGINT), SCHERR, RECUPDT, CHGDT, CALNM, CALRULE";
 
 /// `DMS_PRCREQ` columns in the order `decode_request` reads them.
 pub const REQUEST_COLUMNS: &str = "REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
@@ -339,6 +339,7 @@ macro_rules! store_impl {
             impl $crate::schedules::Schedules for $store {}
             impl $crate::jobs::Jobs for $store {}
             impl $crate::connections::Connections for $store {}
+            impl $crate::calendars::Calendars for $store {}
 
             use chrono::{DateTime, Utc};
             use dwsched_model::{
@@ -481,6 +482,57 @@ macro_rules! store_impl {
 
                 async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>> {
                     $crate::queue::Queue::claim_requests(self, claim).await
+                }
+
+                async fn list_calendars(&self) -> Result<Vec<dwsched_model::CalendarRecord>> {
+                    $crate::calendars::Calendars::read_calendars(self, None).await
+                }
+
+                async fn get_calendar(
+                    &self,
+                    name: &str,
+                ) -> Result<Option<dwsched_model::CalendarRecord>> {
+                    Ok(
+                        $crate::calendars::Calendars::read_calendars(self, Some(name))
+                            .await?
+                            .into_iter()
+                            .next(),
+                    )
+                }
+
+                async fn put_calendar(
+                    &self,
+                    name: &str,
+                    workdays: &str,
+                    description: Option<&str>,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::calendars::Calendars::put_calendar(
+                        self,
+                        name,
+                        workdays,
+                        description,
+                        now,
+                    )
+                    .await
+                }
+
+                async fn add_holidays(
+                    &self,
+                    name: &str,
+                    holidays: &[dwsched_model::Holiday],
+                    now: DateTime<Utc>,
+                ) -> Result<Option<usize>> {
+                    $crate::calendars::Calendars::add_holidays(self, name, holidays, now).await
+                }
+
+                async fn remove_holiday(
+                    &self,
+                    name: &str,
+                    date: chrono::NaiveDate,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::calendars::Calendars::remove_holiday(self, name, date, now).await
                 }
 
                 async fn held_requests(

@@ -9,6 +9,7 @@
 //! tables, not the scheduling rules: it writes the `NXT_RUN_DT` it is given and never
 //! computes one.
 
+mod calendars;
 mod common;
 mod connections;
 mod driver;
@@ -373,8 +374,9 @@ pub trait Store: Send + Sync {
         since: Option<DateTime<Utc>>,
         ids: &[ScheduleId],
     ) -> Result<Vec<ScheduleRow>>;
-    /// The count of changes to `DMS_JOBSCH` (`DMS_SCHVER`), which grows with every
-    /// committed insert, delete or change of a schedule, whoever makes it.
+    /// The count of changes to `DMS_JOBSCH` and the business calendars (`DMS_SCHVER`),
+    /// which grows with every committed insert, delete or change of a schedule, a
+    /// calendar or a holiday, whoever makes it.
     async fn schedule_version(&self) -> Result<i64>;
     async fn get_schedule(&self, jobschid: i64) -> Result<Option<ScheduleRow>>;
     async fn set_schedule_enabled(
@@ -488,6 +490,34 @@ pub trait Store: Send + Sync {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
     /// The `DMS_PRCSTEP` rows of a run, in the order they started.
     async fn run_steps(&self, prcid: i64) -> Result<Vec<dwsched_model::StepRecord>>;
+
+    // Business calendars.
+    /// Every calendar with its holidays, by name.
+    async fn list_calendars(&self) -> Result<Vec<dwsched_model::CalendarRecord>>;
+    async fn get_calendar(&self, name: &str) -> Result<Option<dwsched_model::CalendarRecord>>;
+    /// Creates a calendar, or changes its work days and description; whether it was new.
+    async fn put_calendar(
+        &self,
+        name: &str,
+        workdays: &str,
+        description: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Adds holidays in one transaction (a date already there takes the new
+    /// description); how many dates were new, `None` when there is no such calendar.
+    async fn add_holidays(
+        &self,
+        name: &str,
+        holidays: &[dwsched_model::Holiday],
+        now: DateTime<Utc>,
+    ) -> Result<Option<usize>>;
+    /// Removes a holiday; whether the calendar had it.
+    async fn remove_holiday(
+        &self,
+        name: &str,
+        date: chrono::NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
 
     // Connections of flow steps.
     /// Registers a connection by name, or replaces the one of that name.

@@ -135,6 +135,16 @@ where
                 }
                 Ok(())
             }
+            Step::CalendarTriggers => {
+                let context = || "installing the calendar change triggers".to_string();
+                for sql in schema::calendar_change_triggers(Self::BACKEND, &self.schema_name()) {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut *conn)
+                        .await
+                        .context(context)?;
+                }
+                Ok(())
+            }
             Step::EnsureIndex(index) => {
                 let context = || format!("creating index {}", index.name);
                 if !Self::index_exists(&mut *conn, index.name)

@@ -56,6 +56,8 @@ where
             scherr: row.try_get(20)?,
             updated_at: utc(row.try_get(21)?),
             changed_at: utc(row.try_get(22)?),
+            calnm: row.try_get(23)?,
+            calrule: row.try_get(24)?,
         })
     }
 
@@ -161,6 +163,8 @@ where
                 "FAILCNT",
                 "RECCRDT",
                 "RECUPDT",
+                "CALNM",
+                "CALRULE",
             ],
         );
         let query = sqlx::query(sql)
@@ -182,7 +186,9 @@ where
             .bind(s.maxfail)
             .bind(0_i64)
             .bind(now)
-            .bind(now);
+            .bind(now)
+            .bind(&s.calnm)
+            .bind(&s.calrule);
         Self::insert_returning_id(conn, query).await
     }
 
@@ -196,9 +202,11 @@ where
     }
 
     async fn schedule_version(&self) -> Result<i64> {
+        // A calendar's change is one to the schedules that use it.
         let version: Option<i64> = sqlx::query_scalar(self.sql(&format!(
-            "SELECT CAST(VERSION AS BIGINT) FROM DMS_SCHVER WHERE NAME = '{}'",
-            crate::schema::JOB_SCHEDULES_VERSION
+            "SELECT CAST(SUM(VERSION) AS BIGINT) FROM DMS_SCHVER WHERE NAME IN ('{}', '{}')",
+            crate::schema::JOB_SCHEDULES_VERSION,
+            crate::schema::CALENDARS_VERSION
         )))
         .fetch_optional(self.pool())
         .await

@@ -106,10 +106,64 @@ pub const SCHEDULE_CONTENT: &[&str] = &[
     "CRONEXPR",
     "MISFIRE",
     "MAXFAIL",
+    "CALNM",
+    "CALRULE",
 ];
 
 /// The `DMS_SCHVER` row counting the changes to `DMS_JOBSCH`.
 pub const JOB_SCHEDULES_VERSION: &str = "DMS_JOBSCH";
+
+/// The `DMS_SCHVER` row counting the changes to business calendars (`DMS_CALENDAR`,
+/// `DMS_CALDATE`).
+pub const CALENDARS_VERSION: &str = "DMS_CALENDAR";
+
+/// The tables whose every change counts in [`CALENDARS_VERSION`].
+pub const CALENDAR_TABLES: [&str; 2] = ["DMS_CALENDAR", "DMS_CALDATE"];
+
+/// The statements that install the triggers counting every insert, update and delete
+/// of the calendar tables in [`CALENDARS_VERSION`], by whichever tool writes them, so
+/// that the firing node sees a new holiday within a second.
+pub fn calendar_change_triggers(backend: Backend, schema: &str) -> Vec<String> {
+    let mut statements = vec![format!(
+        "INSERT INTO DMS_SCHVER (NAME, VERSION) SELECT '{CALENDARS_VERSION}', 0 \
+         WHERE NOT EXISTS (SELECT 1 FROM DMS_SCHVER WHERE NAME = '{CALENDARS_VERSION}')"
+    )];
+    let count = |prefix: &str| {
+        format!(
+            "UPDATE {prefix}DMS_SCHVER SET VERSION = VERSION + 1 WHERE NAME = '{CALENDARS_VERSION}'"
+        )
+    };
+    if backend == Backend::Postgres {
+        statements.push(format!(
+            "CREATE OR REPLACE FUNCTION {schema}.dwsched_calendar_changed() RETURNS trigger \
+             LANGUAGE plpgsql AS $$ BEGIN {}; RETURN NULL; END $$",
+            count(&format!("{schema}."))
+        ));
+    }
+    for table in CALENDAR_TABLES {
+        let name = format!("dwsched_{}_changed", table.to_ascii_lowercase());
+        match backend {
+            Backend::Postgres => {
+                statements.push(format!("DROP TRIGGER IF EXISTS {name} ON {table}"));
+                statements.push(format!(
+                    "CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} \
+                     FOR EACH STATEMENT EXECUTE FUNCTION {schema}.dwsched_calendar_changed()"
+                ));
+            }
+            Backend::MySql | Backend::Sqlite => {
+                for event in ["INSERT", "UPDATE", "DELETE"] {
+                    let name = format!("{name}_{}", event.to_ascii_lowercase());
+                    statements.push(format!("DROP TRIGGER IF EXISTS {name}"));
+                    statements.push(format!(
+                        "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN {}; END",
+                        count("")
+                    ));
+                }
+            }
+        }
+    }
+    statements
+}
 
 /// The statements that install the triggers keeping `DMS_JOBSCH.CHGDT` and the
 /// `DMS_SCHVER` count of `DMS_JOBSCH`: an insert, a delete, or an update of a
@@ -248,6 +302,8 @@ pub enum Step {
     /// Install the triggers that count and stamp schedule changes
     /// ([`schedule_change_triggers`]).
     ScheduleTriggers,
+    /// Install the triggers that count calendar changes ([`calendar_change_triggers`]).
+    CalendarTriggers,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -277,6 +333,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         description: "DMS_PRCLOG.RUN_DATE, DMS_PRCSTEP, DMS_SCHNODE.HTTP_ADDR and LEASE_SECONDS: the business date, each step's record, where a run's log is served, each node's own lease",
+    },
+    Migration {
+        version: 6,
+        description: "Business calendars: DMS_CALENDAR, DMS_CALDATE, DMS_JOBSCH.CALNM and CALRULE",
     },
 ];
 
@@ -315,6 +375,17 @@ pub fn steps(version: i64) -> Vec<Step> {
             .iter()
             .filter(|t| ["DMS_PRCLOG", "DMS_PRCSTEP", "DMS_SCHNODE"].contains(&t.name))
             .map(Step::EnsureTable)
+            .collect(),
+        // The schedule triggers again: CALNM and CALRULE are schedule content now.
+        6 => TABLES
+            .iter()
+            .filter(|t| {
+                t.name == "DMS_JOBSCH"
+                    || t.name == "DMS_SCHVER"
+                    || CALENDAR_TABLES.contains(&t.name)
+            })
+            .map(Step::EnsureTable)
+            .chain([Step::ScheduleTriggers, Step::CalendarTriggers])
             .collect(),
         _ => Vec::new(),
     }

@@ -136,7 +136,7 @@ impl Driver for SqliteStore {
             "SELECT COALESCE(json_group_array(json_array(JOBSCHID, JOBFLWID, MAPREF, FRQCD, \
              FRQDD, FRQHH, FRQMI, STRTDT, ENDDT, STFLG, SCHFLG, CURFLG, DPND_JOBSCHID, \
              LST_RUN_DT, NXT_RUN_DT, TIMEZONE, CRONEXPR, MISFIRE, MAXFAIL, FAILCNT, SCHERR, \
-             RECUPDT, CHGDT)), '[]') FROM (SELECT * FROM DMS_JOBSCH WHERE {filter} ORDER BY JOBSCHID)"
+             RECUPDT, CHGDT, CALNM, CALRULE)), '[]') FROM (SELECT * FROM DMS_JOBSCH WHERE {filter} ORDER BY JOBSCHID)"
         );
         let text: String = sqlx::query_scalar(self.sql(&sql))
             .fetch_one(&self.pool)
@@ -209,6 +209,8 @@ struct JsonSchedule<'a>(
     #[serde(borrow)] Text<'a>,
     #[serde(borrow)] Text<'a>,
     #[serde(borrow)] Text<'a>,
+    #[serde(borrow)] Text<'a>,
+    #[serde(borrow)] Text<'a>,
 );
 
 /// A whole number as SQLite may hold it: an integer, a real, or text.
@@ -250,6 +252,8 @@ impl JsonSchedule<'_> {
             scherr: text(self.20),
             updated_at: time(self.21, "RECUPDT")?.map(|t| t.and_utc()),
             changed_at: time(self.22, "CHGDT")?.map(|t| t.and_utc()),
+            calnm: text(self.23),
+            calrule: text(self.24),
         })
     }
 }

@@ -160,6 +160,10 @@ pub const TABLES: &[Table] = &[
             // When the row's schedule last changed, by the database's clock; kept by the
             // trigger of `schedule_change_triggers`, whoever writes the row.
             col("CHGDT", Timestamp),
+            // The business calendar the schedule follows, and what a slot on another day
+            // does (SPEC §6).
+            col("CALNM", NAME),
+            col("CALRULE", Varchar(10)),
         ],
     },
     Table {
@@ -328,6 +332,27 @@ pub const TABLES: &[Table] = &[
             col("HOLDER", NAME),
             col("LEASE_UNTIL", Timestamp),
             col("ACQUIRED_AT", Timestamp),
+        ],
+    },
+    // Business calendars (SPEC §6): work days, and dated holidays.
+    Table {
+        name: "DMS_CALENDAR",
+        primary_key: Some("CALNM"),
+        columns: &[
+            col_required("CALNM", NAME),
+            col_default("WORKDAYS", Varchar(40), "'MON,TUE,WED,THU,FRI'"),
+            col("DESCR", Varchar(400)),
+            col("RECCRDT", Timestamp),
+            col("RECUPDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_CALDATE",
+        primary_key: Some("CALNM, CALDT"),
+        columns: &[
+            col_required("CALNM", NAME),
+            col_required("CALDT", Date),
+            col("DESCR", Varchar(400)),
         ],
     },
     Table {
