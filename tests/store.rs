@@ -42,6 +42,8 @@ crate::per_backend!(
     step_records_are_written_replaced_and_closed_by_a_rescue,
     reserved_requests_are_their_nodes_alone,
     a_node_reads_the_requests_it_holds,
+    requests_queued_together_run_in_the_order_given,
+    calendars_hold_work_days_and_holidays,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -96,7 +98,7 @@ async fn migrate_is_idempotent(db: TestDb) {
 
     let first = store.migrate().await.unwrap();
     assert_eq!(first.from_version, None);
-    assert_eq!(first.to_version, 5);
+    assert_eq!(first.to_version, 6);
     for table in [
         "DMS_JOBSCH",
         "DMS_PRCREQ",
@@ -113,6 +115,8 @@ async fn migrate_is_idempotent(db: TestDb) {
         "DMS_MAPRSQL",
         "DMS_PARAMS",
         "DMS_PRCSTEP",
+        "DMS_CALENDAR",
+        "DMS_CALDATE",
     ] {
         assert!(first.tables_created.iter().any(|t| t == table), "{table}");
     }
@@ -122,18 +126,20 @@ async fn migrate_is_idempotent(db: TestDb) {
             .iter()
             .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
     );
-    assert_eq!(store.schema_version().await.unwrap(), Some(5));
+    assert_eq!(store.schema_version().await.unwrap(), Some(6));
     store.check_schema().await.unwrap();
 
     let second = store.migrate().await.unwrap();
     assert!(!second.changed_anything(), "{second:?}");
-    assert_eq!(second.from_version, Some(5));
+    assert_eq!(second.from_version, Some(6));
 
-    // A database of version 1 gains the lease table, and the count of schedule
-    // changes with its triggers.
+    // A database of version 1 gains the lease table, the count of schedule changes
+    // with its triggers, and the business calendars, whose edits count too.
     db.exec_raw(&[
         "DROP TABLE DMS_SCHLEASE",
         "DROP TABLE DMS_SCHVER",
+        "DROP TABLE DMS_CALDATE",
+        "DROP TABLE DMS_CALENDAR",
         "DELETE FROM DWSCHED_MIGRATIONS WHERE VERSION >= 2",
     ])
     .await;
@@ -143,8 +149,11 @@ async fn migrate_is_idempotent(db: TestDb) {
     let store = db.open_unmigrated().await;
     assert!(store.check_schema().await.is_err());
     let upgrade = store.migrate().await.unwrap();
-    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 5));
-    assert_eq!(upgrade.tables_created, ["DMS_SCHLEASE", "DMS_SCHVER"]);
+    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 6));
+    assert_eq!(
+        upgrade.tables_created,
+        ["DMS_SCHLEASE", "DMS_SCHVER", "DMS_CALENDAR", "DMS_CALDATE"]
+    );
     let before = store.schedule_version().await.unwrap();
     store
         .insert_schedule(
@@ -158,6 +167,24 @@ async fn migrate_is_idempotent(db: TestDb) {
         .await
         .unwrap();
     assert!(store.schedule_version().await.unwrap() > before);
+    let before = store.schedule_version().await.unwrap();
+    assert!(
+        store
+            .put_calendar("UK", "MON,TUE,WED,THU,FRI", None, at(0))
+            .await
+            .unwrap()
+    );
+    let after_calendar = store.schedule_version().await.unwrap();
+    assert!(after_calendar > before);
+    let christmas = dwsched_model::Holiday {
+        date: NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(),
+        description: Some("Christmas Day".into()),
+    };
+    store
+        .add_holidays("UK", std::slice::from_ref(&christmas), at(1))
+        .await
+        .unwrap();
+    assert!(store.schedule_version().await.unwrap() > after_calendar);
     store.check_schema().await.unwrap();
 }
 
@@ -2065,4 +2092,136 @@ async fn a_node_reads_the_requests_it_holds(db: TestDb) {
         .await
         .unwrap();
     assert!(held.is_empty(), "{held:?}");
+}
+
+/// Fires queued in one batch share their `REQUESTED_AT`; they are claimed in the order
+/// given (a schedule's catch-up slots, slots a calendar moved onto one instant).
+async fn requests_queued_together_run_in_the_order_given(db: TestDb) {
+    let store = db.open().await;
+    register(&*store, &["node-a"]).await;
+    let batch: Vec<NewRequest> = (0..12)
+        .map(|i| NewRequest {
+            dedupe_key: Some(format!("sch:1:slot-{i:02}")),
+            ..run_request("DAILY")
+        })
+        .collect();
+    assert_eq!(store.enqueue_many(&batch).await.unwrap(), 12);
+    let mut order = Vec::new();
+    for _ in 0..12 {
+        let claimed = store
+            .claim_requests(&claim("node-a", RequestClass::Runs, 5, Utc::now()))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "one run of a mapref at a time");
+        order.push(claimed[0].dedupe_key.clone().unwrap());
+        store
+            .complete_request(
+                &claimed[0].request_id,
+                Some("node-a"),
+                RequestStatus::Done,
+                "{}",
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+    }
+    let expected: Vec<String> = (0..12).map(|i| format!("sch:1:slot-{i:02}")).collect();
+    assert_eq!(order, expected);
+}
+
+/// Calendars and their holidays, written by dwsched or by hand, read back by name.
+async fn calendars_hold_work_days_and_holidays(db: TestDb) {
+    let store = db.open().await;
+    let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    let holiday = |date: &str, name: &str| dwsched_model::Holiday {
+        date: day(date),
+        description: Some(name.into()),
+    };
+    assert!(
+        store
+            .put_calendar("UK", "MON,TUE,WED,THU,FRI", Some("England"), at(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_calendar("UK", "MON,TUE,WED,THU,FRI,SAT", Some("England"), at(1))
+            .await
+            .unwrap()
+    );
+    let added = store
+        .add_holidays(
+            "UK",
+            &[
+                holiday("2026-12-28", "Boxing Day"),
+                holiday("2026-12-25", "Christmas"),
+            ],
+            at(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, Some(2));
+    // A date already there takes the new description and counts as not new.
+    let again = store
+        .add_holidays("UK", &[holiday("2026-12-25", "Christmas Day")], at(3))
+        .await
+        .unwrap();
+    assert_eq!(again, Some(0));
+    assert_eq!(store.add_holidays("NOPE", &[], at(3)).await.unwrap(), None);
+    // Rows another tool inserted.
+    db.exec_raw(&[
+        "INSERT INTO DMS_CALENDAR (CALNM, DESCR) VALUES ('US', 'written by hand')",
+        "INSERT INTO DMS_CALDATE (CALNM, CALDT, DESCR) VALUES ('US', '2026-07-03', NULL)",
+        "INSERT INTO DMS_CALDATE (CALNM, CALDT, DESCR) VALUES ('GONE', '2026-07-03', 'no calendar')",
+    ])
+    .await;
+
+    let uk = store.get_calendar("UK").await.unwrap().unwrap();
+    assert_eq!(uk.workdays.as_deref(), Some("MON,TUE,WED,THU,FRI,SAT"));
+    assert_eq!(uk.description.as_deref(), Some("England"));
+    assert_eq!(
+        uk.holidays,
+        [
+            holiday("2026-12-25", "Christmas Day"),
+            holiday("2026-12-28", "Boxing Day")
+        ]
+    );
+    let all = store.list_calendars().await.unwrap();
+    let names: Vec<_> = all.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["UK", "US"]);
+    assert_eq!(
+        all[1].workdays.as_deref(),
+        Some("MON,TUE,WED,THU,FRI"),
+        "the column default"
+    );
+    assert_eq!(
+        all[1].holidays,
+        [dwsched_model::Holiday {
+            date: day("2026-07-03"),
+            description: None
+        }]
+    );
+    assert!(
+        store
+            .remove_holiday("UK", day("2026-12-28"), at(4))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_holiday("UK", day("2026-12-28"), at(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_calendar("UK")
+            .await
+            .unwrap()
+            .unwrap()
+            .holidays
+            .len(),
+        1
+    );
+    assert!(store.get_calendar("NOPE").await.unwrap().is_none());
 }

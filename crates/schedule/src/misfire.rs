@@ -97,8 +97,15 @@ pub fn plan_fires(
     };
     let (come, upcoming) = slots.split_at(slots.partition_point(|f| f.at <= now));
     let come_count = due - upcoming.len() as u64;
-    let on_time = come.last().filter(|f| f.at > on_time_from).copied();
-    let missed = come_count - u64::from(on_time.is_some());
+    // The latest fires that have come are on time when within the grace: one, or
+    // several that a calendar moved onto the same instant.
+    let on_time: &[Fire] = match come.last() {
+        Some(latest) if latest.at > on_time_from => {
+            &come[come.partition_point(|f| f.at < latest.at)..]
+        }
+        _ => &[],
+    };
+    let missed = come_count - on_time.len() as u64;
     let mut plan = MisfirePlan {
         due,
         count_is_floor,
@@ -106,13 +113,18 @@ pub fn plan_fires(
         ..MisfirePlan::default()
     };
     plan.run = match schedule.misfire {
+        // The missed fires fold into the fires on time, or into the latest.
+        MisfirePolicy::Coalesce if !on_time.is_empty() => {
+            plan.merged = missed;
+            on_time.to_vec()
+        }
         MisfirePolicy::Coalesce => {
             plan.merged = come_count.saturating_sub(1);
             come.last().copied().into_iter().collect()
         }
         MisfirePolicy::Skip => {
             plan.dropped = missed;
-            on_time.into_iter().collect()
+            on_time.to_vec()
         }
         MisfirePolicy::Catchup => {
             plan.dropped = due - slots.len() as u64;

@@ -550,6 +550,146 @@ mod tests {
         }
     }
 
+    fn daily_on(id: i64, calendar: Option<&str>, rule: &str) -> ScheduleRow {
+        ScheduleRow {
+            jobschid: id,
+            mapref: format!("JOB{id}"),
+            frqcd: Some("DL".into()),
+            frqhh: Some(2),
+            calnm: calendar.map(str::to_string),
+            calrule: Some(rule.into()),
+            schflg: Some("Y".into()),
+            curflg: Some("Y".into()),
+            ..ScheduleRow::default()
+        }
+    }
+
+    fn calendar(name: &str, holidays: &[&str]) -> CalendarRecord {
+        CalendarRecord {
+            name: name.into(),
+            workdays: Some("MON,TUE,WED,THU,FRI".into()),
+            holidays: holidays
+                .iter()
+                .map(|d| dwsched_model::Holiday {
+                    date: d.parse().unwrap(),
+                    description: Some(format!("holiday {d}")),
+                })
+                .collect(),
+            ..CalendarRecord::default()
+        }
+    }
+
+    /// A calendar edit reaches the schedules that use it, and only them; a schedule
+    /// naming a calendar that does not exist is invalid until it does.
+    #[test]
+    fn calendar_edits_retime_only_the_schedules_that_use_them() {
+        let mut set = ScheduleSet::new();
+        // Wednesday 2026-12-23, after the day's fire.
+        let now = utc("2026-12-23T12:00:00Z");
+        let rows = vec![
+            daily_on(1, Some("UK"), "SKIP"),
+            daily_on(2, Some("US"), "SKIP"),
+            daily_on(3, None, "SKIP"),
+            daily_on(4, Some("NOPE"), "SKIP"),
+        ];
+        set.use_calendars(vec![calendar("UK", &[]), calendar("US", &[])]);
+        let first = set.sync(&rows, Tz::UTC, now);
+        assert_eq!((first.added, first.invalid), (4, 1));
+        assert_eq!(set.next_fire_of(1), Some(utc("2026-12-24T02:00:00Z")));
+        let stored: Vec<_> = rows
+            .iter()
+            .map(|r| ScheduleRow {
+                nxt_run_dt: set.next_fire_of(r.jobschid),
+                scherr: set.tracked[&r.jobschid].problem.clone(),
+                ..r.clone()
+            })
+            .collect();
+        assert_eq!(
+            stored[3].scherr.as_deref(),
+            Some("CALNM 'NOPE': no such calendar in DMS_CALENDAR")
+        );
+
+        // Christmas Eve becomes a holiday in UK: schedule 1 alone gets a new timer.
+        set.use_calendars(vec![calendar("UK", &["2026-12-24"]), calendar("US", &[])]);
+        let edit = set.sync(&stored, Tz::UTC, now);
+        assert_eq!((edit.changed, edit.timers_touched), (1, 1));
+        assert_eq!(set.next_fire_of(1), Some(utc("2026-12-25T02:00:00Z")));
+        assert_eq!(set.next_fire_of(2), Some(utc("2026-12-24T02:00:00Z")));
+        assert_eq!(
+            edit.state_writes,
+            [ScheduleState {
+                jobschid: 1,
+                next_fire: Some(utc("2026-12-25T02:00:00Z")),
+                scherr: None,
+            }]
+        );
+
+        // The calendar that was missing appears: its schedule becomes valid.
+        set.use_calendars(vec![
+            calendar("UK", &["2026-12-24"]),
+            calendar("US", &[]),
+            calendar("NOPE", &[]),
+        ]);
+        let created = set.sync(&stored, Tz::UTC, now);
+        assert_eq!((created.changed, created.invalid), (1, 0));
+        assert_eq!(set.next_fire_of(4), Some(utc("2026-12-24T02:00:00Z")));
+
+        // The same calendars again: nothing to do.
+        set.use_calendars(vec![
+            calendar("UK", &["2026-12-24"]),
+            calendar("US", &[]),
+            calendar("NOPE", &[]),
+        ]);
+        let stored: Vec<_> = stored
+            .iter()
+            .map(|r| ScheduleRow {
+                nxt_run_dt: set.next_fire_of(r.jobschid),
+                scherr: None,
+                ..r.clone()
+            })
+            .collect();
+        assert_eq!(set.sync(&stored, Tz::UTC, now).timers_touched, 0);
+    }
+
+    /// Slots a calendar moves onto one instant are queued in slot order, each with its
+    /// own business date and dedupe key.
+    #[test]
+    fn moved_fires_keep_their_slots_date_and_key() {
+        let mut set = ScheduleSet::new();
+        set.use_calendars(vec![calendar("UK", &["2026-12-25", "2026-12-28"])]);
+        // Christmas Eve, before the day's fire; Friday 25th to Monday 28th move to
+        // Tuesday 29th.
+        let now = utc("2026-12-23T12:00:00Z");
+        set.sync(&[daily_on(9, Some("UK"), "NEXT")], Tz::UTC, now);
+        let keys = |due: &[DueSchedule]| -> Vec<String> {
+            due.iter()
+                .flat_map(|d| d.requests.iter().map(|r| r.dedupe_key.clone().unwrap()))
+                .collect()
+        };
+        let thursday = utc("2026-12-24T02:00:00Z");
+        let due = set.take_due(thursday, Duration::zero(), Duration::seconds(60));
+        assert_eq!(keys(&due), ["sch:9:2026-12-24T02:00:00Z"]);
+        assert_eq!(set.next_fire_of(9), Some(utc("2026-12-29T02:00:00Z")));
+        // Five fires on Tuesday's instant, all on time, none merged.
+        let tuesday = utc("2026-12-29T02:00:00Z");
+        let due = set.take_due(tuesday, Duration::zero(), Duration::seconds(60));
+        assert_eq!(due[0].plan.merged, 0);
+        assert_eq!(
+            keys(&due),
+            [
+                "sch:9:2026-12-25T02:00:00Z",
+                "sch:9:2026-12-26T02:00:00Z",
+                "sch:9:2026-12-27T02:00:00Z",
+                "sch:9:2026-12-28T02:00:00Z",
+                "sch:9:2026-12-29T02:00:00Z",
+            ]
+        );
+        let first = RunPayload::parse(Some(due[0].requests[0].payload.as_str())).unwrap();
+        assert_eq!(first.params.run_date, Some("2026-12-25".parse().unwrap()));
+        assert_eq!(due[0].requests[0].not_before, None);
+        assert_eq!(set.next_fire_of(9), Some(utc("2026-12-30T02:00:00Z")));
+    }
+
     #[test]
     fn sync_adds_changes_and_removes_by_id_and_content() {
         let mut set = ScheduleSet::new();

@@ -142,9 +142,12 @@ where
                 rows.join(", "),
                 Self::IGNORE_DUPLICATE_DEDUPE_KEY
             );
+            // Time-ordered ids: requests written together share REQUESTED_AT, and the
+            // claim takes them by id then, so they run in the order given (a schedule's
+            // catch-up slots, fires a calendar moved onto one instant).
             let ids: Vec<String> = chunk
                 .iter()
-                .map(|_| uuid::Uuid::new_v4().to_string())
+                .map(|_| uuid::Uuid::now_v7().to_string())
                 .collect();
             // REQUESTED_AT is when the row is written, so lateness is measurable.
             let written = Utc::now().naive_utc();
