@@ -21,6 +21,9 @@ token=fuzz-token
   "$bin" init >/dev/null
   "$bin" job put DEMO --flow "$OLDPWD/examples/flows/demo.toml" >/dev/null
   "$bin" schedule add DEMO --frqcd DL --frqhh 6 --frqmi 0 >/dev/null
+  "$bin" calendar put ENGLAND --descr "England and Wales" >/dev/null 2>&1
+  "$bin" calendar holiday add ENGLAND 2026-12-25 --descr "Christmas Day" >/dev/null 2>&1
+  "$bin" schedule add DEMO --frqcd BD --frqdd -1 --frqhh 18 --calendar ENGLAND >/dev/null
 )
 ( cd "$work" && DWSCHED_API_TOKEN=$token exec "$bin" run --http "127.0.0.1:$port" --node-id fuzz ) \
   >"$work/node.log" 2>&1 &

@@ -491,6 +491,94 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
         404
     );
 
+    // Business calendars: read by anyone, holidays added and removed under the token.
+    store
+        .put_calendar(
+            "UK",
+            "MON,TUE,WED,THU,FRI",
+            Some("England"),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let christmas = r#"{"date":"2026-12-25","description":"Christmas Day"}"#;
+    assert_eq!(
+        post("/api/calendars/UK/holidays", christmas, None)
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let answer = post("/api/calendars/UK/holidays", christmas, Some(TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let again = post("/api/calendars/UK/holidays", christmas, Some(TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "the date was a holiday already");
+    for (path, body, code) in [
+        (
+            "/api/calendars/UK/holidays",
+            r#"{"date":"25/12/2026"}"#,
+            400,
+        ),
+        (
+            "/api/calendars/UK/holidays",
+            r#"{"date":"2026-12-26","day":"x"}"#,
+            400,
+        ),
+        (
+            "/api/calendars/NOPE/holidays",
+            r#"{"date":"2026-12-26"}"#,
+            404,
+        ),
+    ] {
+        let answer = post(path, body, Some(TOKEN)).await.unwrap();
+        assert_eq!(answer.status(), code, "{path} {body}");
+    }
+    let calendars: Value = client
+        .get(format!("{base}/api/calendars"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calendars[0]["name"], "UK");
+    assert_eq!(calendars[0]["holidays"][0]["date"], "2026-12-25");
+    assert_eq!(calendars[0]["holidays"][0]["description"], "Christmas Day");
+    let uk = client
+        .get(format!("{base}/api/calendars/UK"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uk.status(), 200);
+    assert_eq!(
+        uk.json::<Value>().await.unwrap()["workdays"],
+        "MON,TUE,WED,THU,FRI"
+    );
+    let missing = client
+        .get(format!("{base}/api/calendars/NOPE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        delete("/api/calendars/UK/holidays/2026-12-25".into())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        delete("/api/calendars/UK/holidays/2026-12-25".into())
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
     // Status, metrics, and the API's own description.
     let status: Value = client
         .get(format!("{base}/api/status"))
@@ -539,6 +627,9 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
         "/api/jobs/{mapref}/run",
         "/api/schedules",
         "/api/schedules/{id}/enable",
+        "/api/calendars",
+        "/api/calendars/{name}",
+        "/api/calendars/{name}/holidays",
         "/healthz",
         "/metrics",
     ] {

@@ -96,6 +96,11 @@ pub(crate) fn router(shared: NodeView) -> Router {
             "/api/connections/{name}",
             axum::routing::delete(delete_connection),
         )
+        .route("/api/calendars/{name}/holidays", post(add_holiday))
+        .route(
+            "/api/calendars/{name}/holidays/{date}",
+            axum::routing::delete(remove_holiday),
+        )
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
@@ -110,6 +115,8 @@ pub(crate) fn router(shared: NodeView) -> Router {
         .route("/api/runs/{prcid}", get(run_detail))
         .route("/api/runs/{prcid}/log", get(run_log))
         .route("/api/schedules", get(schedules))
+        .route("/api/calendars", get(calendars))
+        .route("/api/calendars/{name}", get(calendar))
         .route("/api/openapi.json", get(openapi))
         .merge(mutating)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
@@ -522,6 +529,67 @@ async fn delete_job(
     let schedules = ops::delete_job(&*shared.store, &mapref, query.force, Utc::now()).await?;
     Ok(axum::Json(
         json!({ "mapref": mapref, "retired": true, "schedules_retired": schedules }),
+    ))
+}
+
+async fn calendars(State(shared): State<NodeView>) -> ApiResult<axum::Json<Value>> {
+    let all = shared.store.list_calendars().await?;
+    Ok(axum::Json(serde_json::to_value(all).unwrap_or_default()))
+}
+
+async fn calendar(
+    State(shared): State<NodeView>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let record = crate::calendars::get_calendar(&*shared.store, &name).await?;
+    Ok(axum::Json(serde_json::to_value(record).unwrap_or_default()))
+}
+
+/// The body of `POST /api/calendars/{name}/holidays`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HolidayBody {
+    date: String,
+    description: Option<String>,
+}
+
+/// Adds a holiday (a date the calendar has already takes the new description).
+async fn add_holiday(
+    State(shared): State<NodeView>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body?;
+    let body: HolidayBody = serde_json::from_str(payload_text(&body)?).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("holiday of calendar '{name}': {e}"),
+        )
+    })?;
+    let date = crate::calendars::parse_date("date", &body.date)?;
+    let holiday = dwsched_model::Holiday {
+        date,
+        description: body.description,
+    };
+    let added =
+        crate::calendars::add_holidays(&*shared.store, &name, &[holiday], Utc::now()).await?;
+    let status = if added == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let answer = json!({ "calendar": name, "date": date.to_string(), "added": added == 1 });
+    Ok((status, axum::Json(answer)).into_response())
+}
+
+async fn remove_holiday(
+    State(shared): State<NodeView>,
+    Path((name, date)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    let date = crate::calendars::parse_date("date", &date)?;
+    crate::calendars::remove_holiday(&*shared.store, &name, date, Utc::now()).await?;
+    Ok(axum::Json(
+        json!({ "calendar": name, "date": date.to_string(), "removed": true }),
     ))
 }
 

@@ -105,8 +105,8 @@ pub fn document() -> Value {
         }),
     );
     let schedule_fields = json!({
-        "frqcd": { "type": "string", "enum": ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR", "CR"] },
-        "frqdd": { "type": "string", "description": "MON..SUN for WK and FN; 1..31 or L for MN, QT, HY, YR; refused for other codes" },
+        "frqcd": { "type": "string", "enum": ["ID", "DL", "WK", "FN", "MN", "QT", "HY", "YR", "CR", "BD"] },
+        "frqdd": { "type": "string", "description": "MON..SUN for WK and FN; 1..31 or L for MN, QT, HY, YR; 1..23 or -1..-23 for BD; refused for other codes" },
         "frqhh": { "type": "integer" },
         "frqmi": { "type": "integer" },
         "cron": { "type": "string", "description": "For frqcd CR only" },
@@ -116,7 +116,14 @@ pub fn document() -> Value {
         "misfire": { "type": "string", "enum": ["COALESCE", "SKIP", "CATCHUP"] },
         "depends_on": { "type": "integer", "description": "The JOBSCHID whose successful run starts this schedule ('after' is its old name)" },
         "after": { "type": "integer", "deprecated": true },
-        "maxfail": { "type": "integer" }
+        "maxfail": { "type": "integer" },
+        "calendar": { "type": "string", "description": "The business calendar (CALNM) the schedule follows" },
+        "on_holiday": { "type": "string", "enum": ["skip", "next", "prev", "SKIP", "NEXT", "PREV"], "description": "What a slot on a day that is not a business day does (CALRULE); needs calendar" }
+    });
+    let calendar_parameter = json!({
+        "name": "name", "in": "path", "required": true,
+        "description": "The calendar's name (CALNM)",
+        "schema": { "type": "string", "minLength": 1 }
     });
     let id_parameter = json!({
         "name": "id", "in": "path", "required": true,
@@ -134,7 +141,7 @@ pub fn document() -> Value {
         "info": {
             "title": "dwsched",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "A dwsched node's API: health, metrics, status, runs, schedules, and requests to run, backfill or stop jobs."
+            "description": "A dwsched node's API: health, metrics, status, runs, schedules, business calendars, and requests to run, backfill or stop jobs."
         },
         "paths": {
             "/healthz": { "get": {
@@ -218,6 +225,31 @@ pub fn document() -> Value {
                 "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": with(retired, error_responses(&["401", "404", "409", "503"]))
             } },
+            "/api/calendars": { "get": {
+                "summary": "Every business calendar with its work days and holidays",
+                "responses": with(json!({ "200": { "description": "Calendars", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Calendar" } } } } } }), error_responses(&["503"]))
+            } },
+            "/api/calendars/{name}": { "get": {
+                "summary": "A business calendar with its work days and holidays",
+                "parameters": [calendar_parameter.clone()],
+                "responses": with(json!({ "200": { "description": "The calendar", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Calendar" } } } } }), error_responses(&["404", "503"]))
+            } },
+            "/api/calendars/{name}/holidays": { "post": {
+                "summary": "Add a holiday to a calendar (a date it has already takes the new description); schedules using it follow at the next sync",
+                "security": [{ "bearer": [] }, {}],
+                "parameters": [calendar_parameter.clone()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Holiday" } } } },
+                "responses": with(json!({
+                    "201": { "description": "Added", "content": { "application/json": { "schema": { "type": "object" } } } },
+                    "200": { "description": "The date was a holiday already; its description is replaced", "content": { "application/json": { "schema": { "type": "object" } } } }
+                }), error_responses(&["400", "401", "404", "413", "503"]))
+            } },
+            "/api/calendars/{name}/holidays/{date}": { "delete": {
+                "summary": "Remove a holiday from a calendar",
+                "security": [{ "bearer": [] }, {}],
+                "parameters": [calendar_parameter, { "name": "date", "in": "path", "required": true, "description": "YYYY-MM-DD", "schema": { "type": "string" } }],
+                "responses": with(json!({ "200": { "description": "Removed", "content": { "application/json": { "schema": { "type": "object" } } } } }), error_responses(&["400", "401", "404", "503"]))
+            } },
             "/api/schedules/{id}/enable": toggle("Enable a schedule"),
             "/api/schedules/{id}/disable": toggle("Disable a schedule"),
             "/api/jobs/{mapref}/run": { "post": queued("Queue one run of a job (IMMEDIATE)", "RunRequest") },
@@ -241,6 +273,28 @@ pub fn document() -> Value {
                     }))
                 },
                 "ScheduleEdit": { "type": "object", "additionalProperties": false, "properties": schedule_fields.clone() },
+                "Holiday": {
+                    "type": "object",
+                    "required": ["date"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "date": { "type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD" },
+                        "description": { "type": ["string", "null"] }
+                    }
+                },
+                "Calendar": {
+                    "type": "object",
+                    "properties": {
+                        "name": { "type": "string" },
+                        "workdays": { "type": ["string", "null"], "description": "MON,TUE,WED,THU,FRI when NULL" },
+                        "description": { "type": ["string", "null"] },
+                        "updated_at": { "type": ["string", "null"] },
+                        "holidays": { "type": "array", "items": { "type": "object", "properties": {
+                            "date": { "type": "string" },
+                            "description": { "type": ["string", "null"] }
+                        } } }
+                    }
+                },
                 "StopRequest": { "type": "object", "additionalProperties": false, "properties": { "force": { "oneOf": [
                     { "type": "string", "enum": ["Y", "N", "y", "n"] },
                     { "type": "boolean" }
