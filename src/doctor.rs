@@ -175,7 +175,12 @@ async fn check_schedules(store: &dyn Store, settings: &Settings, report: &mut Re
         Ok(rows) => rows,
         Err(err) => return report.fail(&format!("schedules: {err}")),
     };
-    let mut parser = ScheduleParser::default();
+    let calendars = match store.list_calendars().await {
+        Ok(calendars) => calendars,
+        Err(err) => return report.fail(&format!("business calendars: {err}")),
+    };
+    check_calendars(&calendars, &rows, settings, report);
+    let mut parser = ScheduleParser::with_records(&calendars);
     let mut invalid = 0;
     for row in &rows {
         if let Err(err) = parser.parse(row, settings.timezone) {
@@ -194,6 +199,36 @@ async fn check_schedules(store: &dyn Store, settings: &Settings, report: &mut Re
     }
     if invalid == 0 {
         report.ok(&format!("schedules: {} enabled, all valid", rows.len()));
+    }
+}
+
+/// A calendar with no holiday in the coming year is the usual sign that nobody loaded
+/// the new year's dates; one that cannot be read fails the schedules that name it.
+fn check_calendars(
+    calendars: &[dwsched_model::CalendarRecord],
+    schedules: &[dwsched_model::ScheduleRow],
+    settings: &Settings,
+    report: &mut Report,
+) {
+    if calendars.is_empty() {
+        return;
+    }
+    let today = Utc::now().with_timezone(&settings.timezone).date_naive();
+    let stale = dwsched_service::calendars::without_coming_holidays(calendars, today);
+    for name in &stale {
+        let users = schedules
+            .iter()
+            .filter(|s| s.calnm.as_deref().map(str::trim) == Some(name.as_str()))
+            .count();
+        report.warn(&format!(
+            "calendar {name}: no holidays from {today} to a year later ({users} enabled schedules use it); load the coming year's with `dwsched calendar import {name} FILE`"
+        ));
+    }
+    if stale.is_empty() {
+        report.ok(&format!(
+            "business calendars: {}, each with holidays in the coming year",
+            calendars.len()
+        ));
     }
 }
 

@@ -96,19 +96,8 @@ pub fn describe_rule(row: &ScheduleRow) -> String {
         "DL" => format!("DL {at}"),
         other => format!("{other} {} {at}", row.frqdd.as_deref().unwrap_or("?")),
     };
-    match row
-        .calnm
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        Some(calendar) => format!(
-            "{rule}, {calendar} {}",
-            row.calrule
-                .as_deref()
-                .unwrap_or("SKIP")
-                .to_ascii_lowercase()
-        ),
+    match dwsched_service::status::calendar_of(row) {
+        Some(calendar) => format!("{rule}, calendar {calendar}"),
         None => rule,
     }
 }
@@ -477,7 +466,14 @@ pub fn status_text(report: &StatusReport, limit: usize) -> String {
         ));
     }
     if !report.upcoming.is_empty() {
-        let mut next = table(&["JOBSCHID", "MAPREF", "NEXT FIRE", "LAST RUN", "FAILCNT"]);
+        let mut next = table(&[
+            "JOBSCHID",
+            "MAPREF",
+            "NEXT FIRE",
+            "LAST RUN",
+            "FAILCNT",
+            "CALENDAR",
+        ]);
         for s in report.upcoming.iter().take(limit) {
             next.add_row(vec![
                 s.jobschid.to_string(),
@@ -485,6 +481,7 @@ pub fn status_text(report: &StatusReport, limit: usize) -> String {
                 time(s.nxt_run_dt),
                 time(s.lst_run_dt),
                 s.failcnt.unwrap_or(0).to_string(),
+                dwsched_service::status::calendar_of(s).unwrap_or_else(|| "-".into()),
             ]);
         }
         out.push_str(&format!("\nNext fires\n{next}\n"));

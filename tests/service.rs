@@ -26,6 +26,7 @@ crate::per_backend!(
     a_dependent_schedule_runs_after_its_parent_succeeds,
     a_request_claimed_ahead_waits_for_a_worker_and_can_be_stopped,
     requests_a_node_holds_unknowingly_are_run,
+    a_running_node_follows_calendar_edits,
 );
 
 /// A scratch directory with the flows and logs of one test.
@@ -1278,6 +1279,108 @@ async fn assert_no_fire_after(
         late.is_empty(),
         "{what}: schedule {jobschid} still fired {late:?} after the edit at {edited_at}"
     );
+}
+
+/// A holiday added to a calendar stops the fires of the schedules that use it within
+/// seconds, with no periodic sync to help; holidays deleted by hand bring them back;
+/// a schedule that names no existing calendar is invalid, with the reason.
+async fn a_running_node_follows_calendar_edits(db: TestDb) {
+    const SEEN: Duration = Duration::from_secs(2);
+    let scratch = Scratch::new();
+    let store = db.open().await;
+    let flow = scratch.command_flow("cal", "true");
+    cli(
+        &db,
+        &scratch.dir,
+        &["job", "put", "CAL", "--flow", flow.to_str().unwrap()],
+    );
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "calendar",
+            "put",
+            "EVERYDAY",
+            "--workdays",
+            "mon,tue,wed,thu,fri,sat,sun",
+        ],
+    );
+    let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
+    let edited = chrono::Utc::now();
+    let id = cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "CAL",
+            "--frqcd",
+            "CR",
+            "--cron",
+            "* * * * * *",
+            "--timezone",
+            "UTC",
+            "--calendar",
+            "EVERYDAY",
+            "--enable",
+        ],
+    );
+    let seen = first_fire_after(&*store, &id, edited).await;
+    assert!(seen <= SEEN, "schedule add took {seen:?} to fire");
+
+    // Today and tomorrow become holidays: the fires stop.
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    let edited = chrono::Utc::now();
+    for day in [today, tomorrow] {
+        cli(
+            &db,
+            &scratch.dir,
+            &[
+                "calendar",
+                "holiday",
+                "add",
+                "EVERYDAY",
+                &day.to_string(),
+                "--descr",
+                "closed",
+            ],
+        );
+    }
+    assert_no_fire_after(&*store, &id, edited, "holidays added").await;
+    let jobschid: i64 = id.parse().unwrap();
+    let after_holidays = tomorrow
+        .succ_opt()
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    eventually(LONG, "NXT_RUN_DT after the holidays", || async {
+        let row = store.get_schedule(jobschid).await.unwrap()?;
+        row.nxt_run_dt.filter(|next| *next >= after_holidays)
+    })
+    .await;
+
+    // Another tool deletes the holidays: the fires come back.
+    let edited = chrono::Utc::now();
+    db.exec_raw(&["DELETE FROM DMS_CALDATE WHERE CALNM = 'EVERYDAY'"])
+        .await;
+    let seen = first_fire_after(&*store, &id, edited).await;
+    assert!(
+        seen <= SEEN,
+        "deleting the holidays took {seen:?} to fire again"
+    );
+
+    // A calendar that does not exist makes the schedule invalid, with the reason.
+    db.exec_raw(&[&format!(
+        "UPDATE DMS_JOBSCH SET CALNM = 'NOPE' WHERE JOBSCHID = {jobschid}"
+    )])
+    .await;
+    let problem = eventually(LONG, "SCHERR of the unknown calendar", || async {
+        store.get_schedule(jobschid).await.unwrap()?.scherr
+    })
+    .await;
+    assert_eq!(problem, "CALNM 'NOPE': no such calendar in DMS_CALENDAR");
 }
 
 /// Edits from every path reach the node that fires within 2 s, with no periodic sync

@@ -377,23 +377,24 @@ fn schedules_table(report: &StatusReport) -> String {
         return "<p id=\"schedules\">No schedules.</p>\n".into();
     }
     let mut html = String::from(
-        "<table id=\"schedules\"><tr><th>JOBSCHID</th><th>Job</th><th>Next fire (UTC)</th><th>Last run</th><th>Failures</th></tr>\n",
+        "<table id=\"schedules\"><tr><th>JOBSCHID</th><th>Job</th><th>Next fire (UTC)</th><th>Last run</th><th>Failures</th><th>Calendar</th></tr>\n",
     );
     for s in report.upcoming.iter().take(50) {
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"calendar\">{}</td></tr>",
             s.jobschid,
             esc(&s.mapref),
             when(s.nxt_run_dt),
             when(s.lst_run_dt),
             s.failcnt.unwrap_or(0),
+            esc(&crate::status::calendar_of(s).unwrap_or_else(|| "-".into())),
         );
     }
     for s in &report.invalid_schedules {
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td colspan=3 class=bad>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td colspan=4 class=bad>{}</td></tr>",
             s.jobschid,
             esc(&s.mapref),
             esc(s.scherr.as_deref().unwrap_or("cannot be scheduled")),
@@ -402,7 +403,7 @@ fn schedules_table(report: &StatusReport) -> String {
     for s in &report.disabled_schedules {
         let _ = writeln!(
             html,
-            "<tr class=\"disabled\"><td>{}</td><td>{}</td><td colspan=3>{}</td></tr>",
+            "<tr class=\"disabled\"><td>{}</td><td>{}</td><td colspan=4>{}</td></tr>",
             s.jobschid,
             esc(&s.mapref),
             esc(&crate::status::disabled_reason(s)),

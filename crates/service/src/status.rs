@@ -162,6 +162,7 @@ impl StatusReport {
                 "next_fire": s.nxt_run_dt.map(format_slot),
                 "last_run": s.lst_run_dt.map(format_slot),
                 "failcnt": s.failcnt,
+                "calendar": calendar_of(s),
             })).collect::<Vec<_>>(),
             "invalid_schedules": self.invalid_schedules.iter().map(|s| json!({
                 "jobschid": s.jobschid,
@@ -233,7 +234,26 @@ pub fn schedule_json(r: &ScheduleRow) -> Value {
         "failures": r.failcnt,
         "max_failures": r.maxfail,
         "error": r.scherr,
+        "calendar": r.calnm,
+        "on_holiday": r.calnm.as_ref().map(|_| r.calrule.as_deref().unwrap_or("SKIP")),
     })
+}
+
+/// A schedule's calendar and rule as people read them: `ENGLAND (skip)`; `None`
+/// without a calendar.
+pub fn calendar_of(r: &ScheduleRow) -> Option<String> {
+    let name = r
+        .calnm
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())?;
+    let rule = r
+        .calrule
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or("SKIP");
+    Some(format!("{name} ({})", rule.to_ascii_lowercase()))
 }
 
 /// A run as JSON, the same shape everywhere it is shown.
