@@ -213,8 +213,13 @@ pub fn parse_business_date(text: &str) -> Result<NaiveDate, String> {
 /// What made the service queue a run by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// A schedule's slot came: `{"source":"schedule","jobschid":N,"slot":"…"}`.
-    Schedule { jobschid: i64, slot: String },
+    /// A schedule's slot came: `{"source":"schedule","jobschid":N,"slot":"…"}`, with
+    /// `"fire":"…"` when a business calendar moved the fire off its slot.
+    Schedule {
+        jobschid: i64,
+        slot: String,
+        fire: Option<String>,
+    },
     /// The parent's run succeeded: `{"source":"dependency","jobschid":N,"parent_prcid":P}`.
     Dependency { jobschid: i64, parent_prcid: i64 },
 }
@@ -277,6 +282,11 @@ impl RunPayload {
                     Some(other) => return Err(bad("slot", other, "expected an RFC 3339 time")),
                     None => return Err(PayloadError::Missing("slot")),
                 },
+                fire: match map.get("fire") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(other) => return Err(bad("fire", other, "expected an RFC 3339 time")),
+                },
             }),
             Some("dependency") => Some(Trigger::Dependency {
                 jobschid: read_id(&map, "jobschid")?,
@@ -295,10 +305,17 @@ impl RunPayload {
         let mut map = Map::new();
         self.params.write(&mut map);
         match &self.trigger {
-            Some(Trigger::Schedule { jobschid, slot }) => {
+            Some(Trigger::Schedule {
+                jobschid,
+                slot,
+                fire,
+            }) => {
                 map.insert("source".into(), json!("schedule"));
                 map.insert("jobschid".into(), json!(jobschid));
                 map.insert("slot".into(), json!(slot));
+                if let Some(fire) = fire {
+                    map.insert("fire".into(), json!(fire));
+                }
             }
             Some(Trigger::Dependency {
                 jobschid,
@@ -534,10 +551,21 @@ mod tests {
             p.trigger,
             Some(Trigger::Schedule {
                 jobschid: 12,
-                slot: "2026-01-01T06:00:00Z".into()
+                slot: "2026-01-01T06:00:00Z".into(),
+                fire: None,
             })
         );
         assert_eq!(RunPayload::parse(Some(&p.to_json())).unwrap(), p);
+        let moved = RunPayload {
+            trigger: Some(Trigger::Schedule {
+                jobschid: 12,
+                slot: "2026-12-25T06:00:00Z".into(),
+                fire: Some("2026-12-29T06:00:00Z".into()),
+            }),
+            ..RunPayload::default()
+        };
+        assert!(moved.to_json().contains(r#""fire":"2026-12-29T06:00:00Z""#));
+        assert_eq!(RunPayload::parse(Some(&moved.to_json())).unwrap(), moved);
         let dependent = RunPayload {
             params: RunParams::default(),
             trigger: Some(Trigger::Dependency {

@@ -568,10 +568,11 @@ async fn execute_run(
         "run {prcid} of {mapref} started"
     );
     let clock = Instant::now();
-    if let Some(Trigger::Schedule { slot, .. }) = &spec.trigger
-        && let Ok(slot) = DateTime::parse_from_rfc3339(slot)
+    // Lateness counts from the fire, which a calendar may have moved off the slot.
+    if let Some(Trigger::Schedule { slot, fire, .. }) = &spec.trigger
+        && let Ok(due) = DateTime::parse_from_rfc3339(fire.as_deref().unwrap_or(slot))
     {
-        let late = (started_at - slot.with_timezone(&Utc))
+        let late = (started_at - due.with_timezone(&Utc))
             .num_milliseconds()
             .max(0);
         metrics::histogram!(crate::telemetry::FIRE_LATENESS).record(late as f64 / 1000.0);

@@ -476,6 +476,7 @@ pub fn fire_request(
         trigger: Some(Trigger::Schedule {
             jobschid: schedule.jobschid,
             slot: format_slot(slot),
+            fire: fire.is_moved().then(|| format_slot(fire.at)),
         }),
         from_step: None,
     };
@@ -686,6 +687,14 @@ mod tests {
         );
         let first = RunPayload::parse(Some(due[0].requests[0].payload.as_str())).unwrap();
         assert_eq!(first.params.run_date, Some("2026-12-25".parse().unwrap()));
+        assert_eq!(
+            first.trigger,
+            Some(Trigger::Schedule {
+                jobschid: 9,
+                slot: "2026-12-25T02:00:00Z".into(),
+                fire: Some("2026-12-29T02:00:00Z".into()),
+            })
+        );
         assert_eq!(due[0].requests[0].not_before, None);
         assert_eq!(set.next_fire_of(9), Some(utc("2026-12-30T02:00:00Z")));
     }
