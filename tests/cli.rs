@@ -11,6 +11,7 @@ crate::per_backend!(
     invalid_input_exits_2_with_one_error_line,
     requests_print_their_id_alone,
     doctor_reports_each_check,
+    business_calendars_from_the_command_line,
 );
 
 /// `doctor`: one line per check, exit 1 when one fails, and a bad setting is a failed
@@ -484,4 +485,205 @@ async fn requests_print_their_id_alone(db: TestDb) {
 
     let runs = cli.ok(&["runs", "--json"]);
     assert_eq!(runs.trim(), "[]");
+}
+
+/// Calendars as an operator keeps them: created, holidays imported from the
+/// published iCalendar file, added and removed, shown; schedules on them previewed with
+/// what the calendar did; a malformed file refused whole, naming the line.
+async fn business_calendars_from_the_command_line(db: TestDb) {
+    let cli = Cli::new(&db);
+    cli.ok(&["init"]);
+    cli.ok(&["calendar", "put", "ENGLAND", "--descr", "England and Wales"]);
+    let ics = format!(
+        "{}/examples/calendars/england-and-wales-2026-2027.ics",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = cli.run(&["calendar", "import", "ENGLAND", &ics]);
+    assert!(out.status.success());
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(note.contains("16 holidays read"), "{note}");
+    assert!(note.contains("16 new"), "{note}");
+
+    // A file with a bad line adds nothing, and says which line.
+    let bad = cli.dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "date,description\n2027-06-07,Company day\n07/06/2027,Typo\n",
+    )
+    .unwrap();
+    let err = cli.fails(2, &["calendar", "import", "ENGLAND", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("line 3: '07/06/2027' is not a date (YYYY-MM-DD)"),
+        "{err}"
+    );
+    let shown = cli.ok(&["calendar", "show", "ENGLAND", "--json"]);
+    let record: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(record["holidays"].as_array().unwrap().len(), 16);
+
+    cli.ok(&[
+        "calendar",
+        "holiday",
+        "add",
+        "ENGLAND",
+        "2027-06-07",
+        "--descr",
+        "Company day",
+    ]);
+    cli.ok(&["calendar", "holiday", "add", "ENGLAND", "2027-06-08"]);
+    cli.ok(&["calendar", "holiday", "remove", "ENGLAND", "2027-06-08"]);
+    let err = cli.fails(
+        2,
+        &["calendar", "holiday", "remove", "ENGLAND", "2027-06-08"],
+    );
+    assert!(err.contains("has no holiday on 2027-06-08"), "{err}");
+    let err = cli.fails(2, &["calendar", "holiday", "add", "NOPE", "2027-06-08"]);
+    assert!(err.contains("calendar 'NOPE' does not exist"), "{err}");
+    let list = cli.ok(&["calendar", "list"]);
+    assert!(list.contains("ENGLAND") && list.contains("17"), "{list}");
+
+    // The year at a glance: 2027 starts on a Friday, a holiday.
+    let year = cli.ok(&["calendar", "show", "ENGLAND", "--year", "2027"]);
+    assert!(year.contains("January"), "{year}");
+    assert!(year.contains(" 1*  2·  3·"), "{year}");
+    assert!(year.contains("2027-06-07 Mon Company day"), "{year}");
+
+    // Previews on the calendar: moved and skipped slots, and why.
+    let preview = cli.ok(&[
+        "schedule",
+        "preview",
+        "--frqcd",
+        "WK",
+        "--frqdd",
+        "MON",
+        "--frqhh",
+        "7",
+        "--timezone",
+        "UTC",
+        "--calendar",
+        "ENGLAND",
+        "--on-holiday",
+        "next",
+        "--after",
+        "2027-03-25T00:00:00Z",
+        "--count",
+        "2",
+        "--explain",
+    ]);
+    assert_eq!(
+        preview,
+        "2027-03-30T07:00:00Z  moved from slot 2027-03-29T07:00:00Z: Easter Monday\n\
+         2027-04-05T07:00:00Z\n"
+    );
+    let preview = cli.ok(&[
+        "schedule",
+        "preview",
+        "--frqcd",
+        "DL",
+        "--frqhh",
+        "7",
+        "--timezone",
+        "UTC",
+        "--calendar",
+        "ENGLAND",
+        "--after",
+        "2027-12-24T12:00:00Z",
+        "--count",
+        "1",
+        "--explain",
+    ]);
+    assert_eq!(
+        preview,
+        "skipped 2027-12-25T07:00:00Z: weekend\n\
+         skipped 2027-12-26T07:00:00Z: weekend\n\
+         skipped 2027-12-27T07:00:00Z: Christmas Day (substitute day)\n\
+         skipped 2027-12-28T07:00:00Z: Boxing Day (substitute day)\n\
+         2027-12-29T07:00:00Z\n"
+    );
+    let last_business_days = cli.ok(&[
+        "schedule",
+        "preview",
+        "--frqcd",
+        "BD",
+        "--frqdd",
+        "-1",
+        "--frqhh",
+        "18",
+        "--timezone",
+        "UTC",
+        "--calendar",
+        "ENGLAND",
+        "--after",
+        "2027-08-01T00:00:00Z",
+        "--count",
+        "2",
+    ]);
+    assert_eq!(
+        last_business_days,
+        "2027-08-31T18:00:00Z\n2027-09-30T18:00:00Z\n"
+    );
+
+    // Schedules name the calendar; an unknown one or a rule without one is refused.
+    cli.ok(&["job", "put", "DEMO", "--flow", &flow_path("demo.toml")]);
+    let id = cli.ok(&[
+        "schedule",
+        "add",
+        "DEMO",
+        "--frqcd",
+        "BD",
+        "--frqdd",
+        "-1",
+        "--frqhh",
+        "18",
+        "--calendar",
+        "ENGLAND",
+    ]);
+    let list = cli.ok(&["schedule", "list"]);
+    assert!(
+        list.contains("BD -1 18:00, calendar ENGLAND (skip)"),
+        "{list}"
+    );
+    let err = cli.fails(
+        2,
+        &[
+            "schedule",
+            "add",
+            "DEMO",
+            "--frqcd",
+            "DL",
+            "--calendar",
+            "NOPE",
+        ],
+    );
+    assert!(err.contains("CALNM 'NOPE': no such calendar"), "{err}");
+    let err = cli.fails(
+        2,
+        &[
+            "schedule",
+            "add",
+            "DEMO",
+            "--frqcd",
+            "DL",
+            "--on-holiday",
+            "next",
+        ],
+    );
+    assert!(err.contains("needs --calendar"), "{err}");
+    let err = cli.fails(
+        2,
+        &["schedule", "add", "DEMO", "--frqcd", "BD", "--frqdd", "0"],
+    );
+    assert!(err.contains("FRQDD '0'"), "{err}");
+    let edited = cli.ok(&["schedule", "edit", id.trim(), "--on-holiday", "prev"]);
+    let list = cli.ok(&["schedule", "list"]);
+    assert!(list.contains("calendar ENGLAND (prev)"), "{list}");
+    assert_ne!(edited.trim(), id.trim());
+
+    // A calendar with nothing in the coming year is a doctor's warning.
+    cli.ok(&["calendar", "put", "EMPTY"]);
+    let out = cli.run(&["doctor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("WARN  calendar EMPTY: no holidays from"),
+        "{text}"
+    );
 }
