@@ -821,7 +821,7 @@ async fn mapping_jobs_load_dimensions_and_facts(db: TestDb) {
         "DIM_BIG's rows fetched so far in DMS_JOBLOG",
         || async {
             let log = job_log(&db, "DIM_BIG").await;
-            (log.len() == 1 && log[0].0 != "0").then_some(log[0].0.clone())
+            (log.len() == 1 && log[0].0 != "0").then(|| log[0].0.clone())
         },
     )
     .await;
