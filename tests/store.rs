@@ -2173,6 +2173,8 @@ async fn calendars_hold_work_days_and_holidays(db: TestDb) {
         "INSERT INTO DMS_CALENDAR (CALNM, DESCR) VALUES ('US', 'written by hand')",
         "INSERT INTO DMS_CALDATE (CALNM, CALDT, DESCR) VALUES ('US', '2026-07-03', NULL)",
         "INSERT INTO DMS_CALDATE (CALNM, CALDT, DESCR) VALUES ('GONE', '2026-07-03', 'no calendar')",
+        // A date written with a time of day (SQLite keeps the text as given).
+        "INSERT INTO DMS_CALDATE (CALNM, CALDT, DESCR) VALUES ('US', '2026-07-04 00:00:00', 'Independence Day')",
     ])
     .await;
 
@@ -2196,10 +2198,13 @@ async fn calendars_hold_work_days_and_holidays(db: TestDb) {
     );
     assert_eq!(
         all[1].holidays,
-        [dwsched_model::Holiday {
-            date: day("2026-07-03"),
-            description: None
-        }]
+        [
+            dwsched_model::Holiday {
+                date: day("2026-07-03"),
+                description: None
+            },
+            holiday("2026-07-04", "Independence Day")
+        ]
     );
     assert!(
         store

@@ -289,13 +289,11 @@ async fn sync(
         }
     };
     // A few rows; read at each sync, so that an edit reaches the schedules using the
-    // calendar (the change count moves with calendar edits too).
+    // calendar (the change count moves with calendar edits too). Calendars that cannot
+    // be read keep their last reading, and the other schedules go on.
     match shared.store.list_calendars().await {
         Ok(calendars) => set.use_calendars(calendars),
-        Err(err) => {
-            shared.health.failed("loading business calendars", &err);
-            return Err(err.to_string());
-        }
+        Err(err) => shared.health.failed("loading business calendars", &err),
     }
     let report = match &ids {
         Some(ids) => set.sync_changes(ids, &rows, zone, now),

@@ -70,8 +70,21 @@ where
             let name: String = row.try_get(0).context(context)?;
             // Holidays of a calendar without its DMS_CALENDAR row belong to none.
             if let Some(calendar) = calendars.get_mut(&name) {
+                // A date another tool wrote as text, perhaps with a time of day
+                // (SQLite keeps what it is given), is read by its date part.
+                let date = match row.try_get::<NaiveDate, _>(1) {
+                    Ok(date) => date,
+                    Err(err) => row
+                        .try_get::<String, _>(1)
+                        .ok()
+                        .and_then(|text| {
+                            NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+                        })
+                        .ok_or(err)
+                        .context(|| format!("reading DMS_CALDATE of calendar '{name}'"))?,
+                };
                 calendar.holidays.push(Holiday {
-                    date: row.try_get(1).context(context)?,
+                    date,
                     description: row.try_get(2).context(context)?,
                 });
             }
