@@ -61,15 +61,17 @@ impl Schedule {
     /// that a calendar moved onto the same instant all come, in slot order.
     pub fn fires(&self, after: DateTime<Utc>) -> Fires<'_> {
         let calendar = self.moving_calendar();
-        // A slot before `after` may fire after it when a calendar moves it forward
-        // (`NEXT`), and a `PREV` fire is never before the fires of earlier slots: both
-        // look back to the business day before `after`'s day, past which no slot's
-        // fire reaches.
+        // A slot before `after` may fire after it when `NEXT` moves it forward: one on
+        // the days off just before `after`'s day. Those days start after the last
+        // business day before it, where the walk starts. (A `PREV` fire is never after
+        // its slot, and slots before `after` only raise later fires to times before
+        // it: no look back.)
         let cursor = match calendar {
-            Some(c) if c.rule != HolidayRule::Skip => {
+            Some(c) if c.rule == HolidayRule::Next => {
                 let day = to_local(self.zone, after).date();
-                day.checked_sub_days(Days::new(1))
-                    .and_then(|d| c.calendar.previous_business_day(d))
+                c.calendar
+                    .previous_business_day(day)
+                    .and_then(|d| d.checked_add_days(Days::new(1)))
                     .map(|d| resolve_local(self.zone, d.and_time(NaiveTime::MIN)))
                     .map_or(after, |t| (t - Duration::nanoseconds(1)).min(after))
             }
