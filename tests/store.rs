@@ -1559,6 +1559,31 @@ async fn run_writes_share_a_transaction_and_answer_each(db: TestDb) {
         ]
     );
     assert_eq!(store.run_steps(a).await.unwrap()[0].trgrows, Some(2));
+    // The same ends again, as a node retries them when the answer to their commit was
+    // lost: nothing more is written (one DMS_JOBLOG row each).
+    let retried = store
+        .write_runs(&[
+            RunWrite::Finish(finish(a, "A", RunStatus::Completed)),
+            RunWrite::Finish(finish(c, "C", RunStatus::Failed)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [RunWritten::Finished(false), RunWritten::Finished(false)]
+    );
+    let text = match db.backend {
+        dwsched_store::Backend::MySql => "CHAR",
+        _ => "TEXT",
+    };
+    for prcid in [a, c] {
+        let count = db
+            .text_rows(&format!(
+                "SELECT CAST(COUNT(*) AS {text}) FROM DMS_JOBLOG WHERE PRCID = {prcid}"
+            ))
+            .await;
+        assert_eq!(count[0][0].as_deref(), Some("1"), "run {prcid}");
+    }
     let outcomes = store
         .write_runs(&[
             RunWrite::Complete(complete(&requests[0], RequestStatus::Done, "node-a")),

@@ -40,8 +40,9 @@ const OPEN_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::tex
      RETURNING CAST(PRCID AS BIGINT) AS prcid, REQUEST_ID AS request_id) \
      SELECT prcid, request_id FROM opened UNION ALL SELECT prcid, request_id FROM existing";
 
-/// Closes the runs still `IP` and writes every run's `DMS_JOBLOG` row; returns the
-/// runs it closed.
+/// Closes the runs still `IP` and writes every run's `DMS_JOBLOG` row, except for a run
+/// this very end closed already (a retry after a lost answer: the CTEs see the rows as
+/// they were before the statement); returns the runs it closed.
 const FINISH_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], \
      $4::timestamp[], $5::timestamp[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], \
      $10::bigint[], $11::bigint[], $12::bigint[]) \
@@ -50,7 +51,9 @@ const FINISH_RUNS: &str = "WITH input AS (SELECT * FROM UNNEST($1::bigint[], $2:
      FROM input i WHERE l.PRCID = i.prcid AND l.STATUS = 'IP' RETURNING CAST(l.PRCID AS BIGINT) AS prcid), \
      logged AS (INSERT INTO DMS_JOBLOG (JOBLOGID, PRCDT, MAPREF, JOBID, SRCROWS, TRGROWS, ERRROWS, \
      PRCID, SESSIONID, RECCRDT) SELECT nextval('dms_joblogseq'), prcdt, mapref, jobid, srcrows, \
-     trgrows, errrows, log_prcid, sessionid, $13 FROM input) \
+     trgrows, errrows, log_prcid, sessionid, $13 FROM input i \
+     WHERE NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.PRCID = i.prcid AND l.STATUS = i.status \
+     AND l.ENDDT = i.ended)) \
      SELECT prcid FROM closed";
 
 /// Completes the requests their nodes still hold; returns those it completed.

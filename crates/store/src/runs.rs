@@ -291,6 +291,23 @@ where
         .context(context)?
         .affected()
             > 0;
+        // A retry of an end whose commit went through while its answer was lost finds
+        // the run closed by this very end: its log and errors are written already.
+        if !closed {
+            let applied: Option<i64> = sqlx::query_scalar(self.sql(
+                "SELECT CAST(PRCID AS BIGINT) FROM DMS_PRCLOG \
+                 WHERE PRCID = $1 AND STATUS = $2 AND ENDDT = $3",
+            ))
+            .bind(f.prcid)
+            .bind(f.status.as_str())
+            .bind(ended)
+            .fetch_optional(&mut *conn)
+            .await
+            .context(context)?;
+            if applied.is_some() {
+                return Ok(false);
+            }
+        }
         let updated = match f.joblogid {
             Some(id) => self
                 .update_job_log(conn, id, &f.log)
