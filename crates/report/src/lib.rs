@@ -1,0 +1,16 @@
+//! The pure parts of DWTOOL's scheduled reports (SPEC §7.2): the SQL a report's fields
+//! make of its source, and the values and files written the way the original writes
+//! them, so that a site's downstream consumers see the same bytes.
+//!
+//! *Architecture Invariant:* pure. No database, no clock, no file system: writers
+//! take any `std::io::Write` and stream, one row at a time.
+
+mod csv_file;
+mod json_file;
+mod sql;
+mod value;
+
+pub use csv_file::CsvReport;
+pub use json_file::JsonReport;
+pub use sql::{ReportField, final_sql};
+pub use value::{Value, python_decimal, python_float};

@@ -1,0 +1,293 @@
+//! A value of a report's result, and its text as DWTOOL's Python writes it (`str()`),
+//! which is what its CSV holds and what its JSON holds for values JSON has no type for.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+
+/// A value as the database driver hands it to the writers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A `NUMERIC`/`DECIMAL` as the database writes it (`-12500.50`), scale kept.
+    Decimal(String),
+    Text(String),
+    Date(NaiveDate),
+    Time(NaiveTime),
+    DateTime(NaiveDateTime),
+    /// A timestamp with a zone, in the zone the session gave it.
+    DateTimeTz(DateTime<FixedOffset>),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// The text Python's `str()` gives the value the original's driver returns; NULL is
+    /// empty (the `csv` module's rendering). Bytes, which Python would print as a memory
+    /// address, are PostgreSQL's hex form (`\x0aff`).
+    pub fn python_str(&self) -> String {
+        match self {
+            Self::Null => String::new(),
+            Self::Bool(true) => "True".into(),
+            Self::Bool(false) => "False".into(),
+            Self::Int(n) => n.to_string(),
+            Self::Float(x) => python_float(*x),
+            Self::Decimal(text) => python_decimal(text),
+            Self::Text(text) => text.clone(),
+            Self::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Self::Time(t) => python_time(*t),
+            Self::DateTime(t) => {
+                format!("{} {}", t.date().format("%Y-%m-%d"), python_time(t.time()))
+            }
+            Self::DateTimeTz(t) => {
+                let offset = t.offset().local_minus_utc();
+                let sign = if offset < 0 { '-' } else { '+' };
+                let offset = offset.unsigned_abs();
+                let mut text = format!(
+                    "{} {}{sign}{:02}:{:02}",
+                    t.date_naive().format("%Y-%m-%d"),
+                    python_time(t.time()),
+                    offset / 3600,
+                    offset % 3600 / 60
+                );
+                if offset % 60 != 0 {
+                    let _ = write!(text, ":{:02}", offset % 60);
+                }
+                text
+            }
+            Self::Bytes(bytes) => {
+                let mut text = String::from("\\x");
+                for byte in bytes {
+                    let _ = write!(text, "{byte:02x}");
+                }
+                text
+            }
+        }
+    }
+}
+
+/// `HH:MM:SS`, with `.ffffff` when there are microseconds (Python's `time.__str__`).
+fn python_time(t: NaiveTime) -> String {
+    let micros = t.nanosecond() / 1000 % 1_000_000;
+    if micros == 0 {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        format!("{}.{micros:06}", t.format("%H:%M:%S"))
+    }
+}
+
+/// Python's `repr(float)`: the shortest text that reads back the same number, fixed
+/// when the decimal point falls between 10⁻⁴ and 10¹⁶, else `1.5e+16` / `1e-05`.
+pub fn python_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // Rust's `{:e}` is the shortest round-trip form too: `-1.2345e-5`.
+    let scientific = format!("{x:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    // Where the point goes, counted from the first digit.
+    let point = exponent + 1;
+    if (-3..=16).contains(&point) {
+        let len = digits.len() as i32;
+        let body = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else if point < len {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        } else {
+            format!("{digits}{}.0", "0".repeat((point - len) as usize))
+        };
+        format!("{sign}{body}")
+    } else {
+        let rest = &digits[1..];
+        let dot = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        format!(
+            "{sign}{}{dot}e{exp_sign}{:02}",
+            &digits[..1],
+            exponent.unsigned_abs()
+        )
+    }
+}
+
+/// Python's `str(Decimal(text))` for a decimal as a database writes it: the scale
+/// kept (`12500.50`), and scientific notation where Python's rules want it
+/// (`0.00000010` is `1.0E-7`). Text that is not a decimal comes back as it is.
+pub fn python_decimal(text: &str) -> String {
+    let trimmed = text.trim();
+    let (negative, unsigned) = match trimmed.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed.strip_prefix('+').unwrap_or(trimmed)),
+    };
+    let (number, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((number, exponent)) => match exponent.parse::<i64>() {
+            Ok(exponent) => (number, exponent),
+            Err(_) => return text.to_string(),
+        },
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole
+            .chars()
+            .chain(fraction.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        return text.to_string();
+    }
+    let all_digits = format!("{whole}{fraction}");
+    let coefficient = all_digits.trim_start_matches('0');
+    let coefficient = if coefficient.is_empty() {
+        "0"
+    } else {
+        coefficient
+    };
+    let exponent = exponent - fraction.len() as i64;
+    let adjusted = exponent + coefficient.len() as i64 - 1;
+    let sign = if negative { "-" } else { "" };
+    let body = if exponent <= 0 && adjusted >= -6 {
+        if exponent == 0 {
+            coefficient.to_string()
+        } else {
+            let point = coefficient.len() as i64 + exponent;
+            if point > 0 {
+                let point = point as usize;
+                format!("{}.{}", &coefficient[..point], &coefficient[point..])
+            } else {
+                format!("0.{}{coefficient}", "0".repeat((-point) as usize))
+            }
+        }
+    } else {
+        let rest = &coefficient[1..];
+        let dot = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exp_sign = if adjusted < 0 { '-' } else { '+' };
+        format!("{}{dot}E{exp_sign}{}", &coefficient[..1], adjusted.abs())
+    };
+    format!("{sign}{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Every finite float's text reads back as the same float, as Python's does.
+        #[test]
+        fn floats_read_back(bits in proptest::prelude::any::<u64>()) {
+            let x = f64::from_bits(bits);
+            if x.is_finite() {
+                let text = python_float(x);
+                proptest::prop_assert_eq!(text.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{}", text);
+                proptest::prop_assert!(text.contains('e') || text.contains('.'), "{}", text);
+            }
+        }
+    }
+
+    /// Expected texts are CPython 3's `repr(float(x))`.
+    #[test]
+    fn floats_as_python_writes_them() {
+        for (x, expected) in [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (-2.25, "-2.25"),
+            (12500.5, "12500.5"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (123456789012345680.0, "1.2345678901234568e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.2345e-5, "1.2345e-05"),
+            (1e-300, "1e-300"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (f64::NAN, "nan"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(python_float(x), expected, "{x:e}");
+        }
+    }
+
+    /// Expected texts are CPython 3's `str(Decimal(text))`.
+    #[test]
+    fn decimals_as_python_writes_them() {
+        for (text, expected) in [
+            ("12500.50", "12500.50"),
+            ("-12500.50", "-12500.50"),
+            ("0", "0"),
+            ("0.00", "0.00"),
+            ("-0", "-0"),
+            ("100", "100"),
+            ("0.000001", "0.000001"),
+            ("0.0000001", "1E-7"),
+            ("0.00000010", "1.0E-7"),
+            ("0.00000000", "0E-8"),
+            ("1E+3", "1E+3"),
+            ("1.5e2", "1.5E+2"),
+            (
+                "123456789012345678901234567890.123",
+                "123456789012345678901234567890.123",
+            ),
+            ("007.50", "7.50"),
+            ("NaN", "NaN"),
+        ] {
+            assert_eq!(python_decimal(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn other_values_as_python_writes_them() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let at = day.and_hms_opt(6, 5, 4).unwrap();
+        let precise = day.and_hms_micro_opt(6, 5, 4, 120).unwrap();
+        let india = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+        let west = FixedOffset::west_opt(3 * 3600).unwrap();
+        for (value, expected) in [
+            (Value::Null, ""),
+            (Value::Bool(true), "True"),
+            (Value::Bool(false), "False"),
+            (Value::Int(-42), "-42"),
+            (Value::Text("a,b".into()), "a,b"),
+            (Value::Date(day), "2026-03-01"),
+            (Value::DateTime(at), "2026-03-01 06:05:04"),
+            (Value::DateTime(precise), "2026-03-01 06:05:04.000120"),
+            (Value::Time(precise.time()), "06:05:04.000120"),
+            (
+                Value::DateTimeTz(at.and_local_timezone(india).unwrap()),
+                "2026-03-01 06:05:04+05:30",
+            ),
+            (
+                Value::DateTimeTz(at.and_local_timezone(west).unwrap()),
+                "2026-03-01 06:05:04-03:00",
+            ),
+            (Value::Bytes(vec![0x0a, 0xff]), "\\x0aff"),
+        ] {
+            assert_eq!(value.python_str(), expected, "{value:?}");
+        }
+    }
+}
