@@ -8,9 +8,11 @@
 mod csv_file;
 mod json_file;
 mod sql;
+mod text_files;
 mod value;
 
 pub use csv_file::CsvReport;
 pub use json_file::JsonReport;
 pub use sql::{ReportField, final_sql};
+pub use text_files::{TxtReport, XmlReport};
 pub use value::{Value, python_decimal, python_float};
