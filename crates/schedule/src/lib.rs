@@ -6,6 +6,7 @@
 //! pin every DST change of every zone they care about.
 
 mod calendar;
+mod dwtool;
 mod fires;
 mod misfire;
 mod parse;
@@ -18,6 +19,7 @@ mod calendar_tests;
 mod tests;
 
 pub use calendar::{Calendar, HolidayRule, ScheduleCalendar, parse_workdays};
+pub use dwtool::{ReportTimes, report_schedule, upload_schedule};
 pub use fires::{Fire, Fires};
 pub use misfire::{CATCHUP_LIMIT, MisfirePlan, MisfirePolicy, plan_fires, plan_misfires};
 pub use parse::{
