@@ -4,7 +4,9 @@
 
 use std::io::Write;
 
-use crate::Value;
+use dwsched_flow::Value;
+
+use crate::python_str;
 
 /// Writes a report's rows as they come; memory does not grow with the row count.
 pub struct CsvReport<W: Write> {
@@ -34,7 +36,7 @@ impl<W: Write> CsvReport<W> {
         let fields = self
             .shown
             .iter()
-            .map(|&i| row.get(i).map(Value::python_str).unwrap_or_default());
+            .map(|&i| row.get(i).map(python_str).unwrap_or_default());
         self.out.write_record(fields)?;
         self.rows += 1;
         Ok(())

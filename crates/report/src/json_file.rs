@@ -5,8 +5,10 @@
 
 use std::io::{self, Write};
 
-use crate::Value;
+use dwsched_flow::Value;
+
 use crate::csv_file::last_of_each_name;
+use crate::python_str;
 
 /// Writes a report's rows as they come; memory does not grow with the row count.
 pub struct JsonReport<W: Write> {
@@ -84,7 +86,7 @@ fn json_value(value: &Value) -> String {
         }
         Value::Float(x) => crate::python_float(*x),
         Value::Text(text) => json_string(text),
-        other => json_string(&other.python_str()),
+        other => json_string(&python_str(other)),
     }
 }
 
@@ -148,7 +150,7 @@ mod tests {
                 Value::Decimal("12500.50".into()),
                 Value::Float(1e16),
                 Value::Bool(true),
-                Value::DateTime(at),
+                Value::Timestamp(at),
                 Value::Null,
                 Value::Float(f64::NAN),
             ]],

@@ -2,8 +2,9 @@
 //! make of its source, and the values and files written the way the original writes
 //! them, so that a site's downstream consumers see the same bytes.
 //!
-//! *Architecture Invariant:* pure. No database, no clock, no file system: writers
-//! take any `std::io::Write` and stream, one row at a time.
+//! *Architecture Invariant:* pure. No database, no clock, no file system: writers take
+//! the rows `dwsched_flow` decodes (its `Value`) and any `std::io::Write`, and stream,
+//! one row at a time.
 
 mod csv_file;
 mod json_file;
@@ -15,4 +16,4 @@ pub use csv_file::CsvReport;
 pub use json_file::JsonReport;
 pub use sql::{ReportField, final_sql};
 pub use text_files::{TxtReport, XmlReport};
-pub use value::{Value, python_decimal, python_float};
+pub use value::{python_decimal, python_float, python_str};

@@ -2,8 +2,10 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use crate::Value;
+use dwsched_flow::Value;
+
 use crate::csv_file::last_of_each_name;
+use crate::python_str;
 
 /// `TXT`: the column names, then each row, joined by `|`, one line each (`\n`), values
 /// as `str()` writes them and NULL empty, nothing quoted (the original's `_write_txt`).
@@ -27,7 +29,7 @@ impl<W: Write> TxtReport<W> {
         let values: Vec<String> = self
             .shown
             .iter()
-            .map(|&i| row.get(i).map(Value::python_str).unwrap_or_default())
+            .map(|&i| row.get(i).map(python_str).unwrap_or_default())
             .collect();
         writeln!(self.out, "{}", values.join("|"))?;
         self.rows += 1;
@@ -79,7 +81,7 @@ impl<S: Read + Write + Seek> XmlReport<S> {
         let mut text = format!("<row index=\"{}\">", self.rows);
         for (element, column) in &self.elements {
             // NULL renders empty; empty text is a short element, as ElementTree has it.
-            let value = row.get(*column).map(Value::python_str).unwrap_or_default();
+            let value = row.get(*column).map(python_str).unwrap_or_default();
             if value.is_empty() {
                 text.push_str(&format!("<{element} />"));
             } else {

@@ -3,67 +3,36 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{NaiveTime, Timelike};
+use dwsched_flow::Value;
 
-/// A value as the database driver hands it to the writers.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    /// A `NUMERIC`/`DECIMAL` as the database writes it (`-12500.50`), scale kept.
-    Decimal(String),
-    Text(String),
-    Date(NaiveDate),
-    Time(NaiveTime),
-    DateTime(NaiveDateTime),
-    /// A timestamp with a zone, in the zone the session gave it.
-    DateTimeTz(DateTime<FixedOffset>),
-    Bytes(Vec<u8>),
-}
-
-impl Value {
-    /// The text Python's `str()` gives the value the original's driver returns; NULL is
-    /// empty (the `csv` module's rendering). Bytes, which Python would print as a memory
-    /// address, are PostgreSQL's hex form (`\x0aff`).
-    pub fn python_str(&self) -> String {
-        match self {
-            Self::Null => String::new(),
-            Self::Bool(true) => "True".into(),
-            Self::Bool(false) => "False".into(),
-            Self::Int(n) => n.to_string(),
-            Self::Float(x) => python_float(*x),
-            Self::Decimal(text) => python_decimal(text),
-            Self::Text(text) => text.clone(),
-            Self::Date(d) => d.format("%Y-%m-%d").to_string(),
-            Self::Time(t) => python_time(*t),
-            Self::DateTime(t) => {
-                format!("{} {}", t.date().format("%Y-%m-%d"), python_time(t.time()))
+/// The text Python's `str()` gives the value the original's driver returns; NULL is
+/// empty (the `csv` module's rendering). A timestamp with a zone is in UTC (`+00:00`),
+/// and bytes, which Python would print as a memory address, are PostgreSQL's hex form
+/// (`\x0aff`).
+pub fn python_str(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Int(n) => n.to_string(),
+        Value::Float(x) => python_float(*x),
+        Value::Decimal(text) => python_decimal(text),
+        Value::Text(text) => text.clone(),
+        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Value::Time(t) => python_time(*t),
+        Value::Timestamp(t) => format!("{} {}", t.date().format("%Y-%m-%d"), python_time(t.time())),
+        Value::TimestampTz(t) => format!(
+            "{} {}+00:00",
+            t.date_naive().format("%Y-%m-%d"),
+            python_time(t.time())
+        ),
+        Value::Bytes(bytes) => {
+            let mut text = String::from("\\x");
+            for byte in bytes {
+                let _ = write!(text, "{byte:02x}");
             }
-            Self::DateTimeTz(t) => {
-                let offset = t.offset().local_minus_utc();
-                let sign = if offset < 0 { '-' } else { '+' };
-                let offset = offset.unsigned_abs();
-                let mut text = format!(
-                    "{} {}{sign}{:02}:{:02}",
-                    t.date_naive().format("%Y-%m-%d"),
-                    python_time(t.time()),
-                    offset / 3600,
-                    offset % 3600 / 60
-                );
-                if offset % 60 != 0 {
-                    let _ = write!(text, ":{:02}", offset % 60);
-                }
-                text
-            }
-            Self::Bytes(bytes) => {
-                let mut text = String::from("\\x");
-                for byte in bytes {
-                    let _ = write!(text, "{byte:02x}");
-                }
-                text
-            }
+            text
         }
     }
 }
@@ -262,11 +231,10 @@ mod tests {
 
     #[test]
     fn other_values_as_python_writes_them() {
+        use chrono::NaiveDate;
         let day = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
         let at = day.and_hms_opt(6, 5, 4).unwrap();
         let precise = day.and_hms_micro_opt(6, 5, 4, 120).unwrap();
-        let india = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
-        let west = FixedOffset::west_opt(3 * 3600).unwrap();
         for (value, expected) in [
             (Value::Null, ""),
             (Value::Bool(true), "True"),
@@ -274,20 +242,16 @@ mod tests {
             (Value::Int(-42), "-42"),
             (Value::Text("a,b".into()), "a,b"),
             (Value::Date(day), "2026-03-01"),
-            (Value::DateTime(at), "2026-03-01 06:05:04"),
-            (Value::DateTime(precise), "2026-03-01 06:05:04.000120"),
+            (Value::Timestamp(at), "2026-03-01 06:05:04"),
+            (Value::Timestamp(precise), "2026-03-01 06:05:04.000120"),
             (Value::Time(precise.time()), "06:05:04.000120"),
             (
-                Value::DateTimeTz(at.and_local_timezone(india).unwrap()),
-                "2026-03-01 06:05:04+05:30",
-            ),
-            (
-                Value::DateTimeTz(at.and_local_timezone(west).unwrap()),
-                "2026-03-01 06:05:04-03:00",
+                Value::TimestampTz(at.and_utc()),
+                "2026-03-01 06:05:04+00:00",
             ),
             (Value::Bytes(vec![0x0a, 0xff]), "\\x0aff"),
         ] {
-            assert_eq!(value.python_str(), expected, "{value:?}");
+            assert_eq!(python_str(&value), expected, "{value:?}");
         }
     }
 }
