@@ -137,6 +137,40 @@ mod tests {
         );
     }
 
+    /// The report of the reports note's PostgreSQL fixture (§5): its stored `FINAL_SQL`
+    /// is what the original built from these fields.
+    #[test]
+    fn the_fixtures_final_sql() {
+        let fields = vec![
+            ReportField {
+                alias: Some("REGION".into()),
+                source_column: Some("region".into()),
+                group_by: true,
+                order_by_seq: Some(1),
+                order_by_dir: Some("ASC".into()),
+                ..field("REGION")
+            },
+            ReportField {
+                alias: Some("TOTAL_AMOUNT".into()),
+                source_column: Some("amount".into()),
+                inline_formula: Some("SUM(amount)".into()),
+                order_by_seq: Some(2),
+                order_by_dir: Some("DESC".into()),
+                ..field("TOTAL_AMOUNT")
+            },
+            ReportField {
+                alias: Some("ORDERS".into()),
+                source_column: None,
+                inline_formula: Some("COUNT(*)".into()),
+                ..field("ORDERS")
+            },
+        ];
+        assert_eq!(
+            final_sql("SELECT region, amount, order_dt FROM sales.orders", &fields).unwrap(),
+            "SELECT\n    region AS \"REGION\",\n    SUM(amount) AS \"TOTAL_AMOUNT\",\n    COUNT(*) AS \"ORDERS\"\nFROM (\nSELECT region, amount, order_dt FROM sales.orders\n) base_query\nGROUP BY region\nORDER BY \"REGION\" ASC, \"TOTAL_AMOUNT\" DESC"
+        );
+    }
+
     #[test]
     fn no_usable_field_runs_the_source_as_it_is() {
         assert_eq!(final_sql("SELECT 1", &[]), None);
