@@ -44,6 +44,7 @@ crate::per_backend!(
     a_node_reads_the_requests_it_holds,
     requests_queued_together_run_in_the_order_given,
     calendars_hold_work_days_and_holidays,
+    dwtool_reports_are_read_as_the_ui_writes_them,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -98,7 +99,7 @@ async fn migrate_is_idempotent(db: TestDb) {
 
     let first = store.migrate().await.unwrap();
     assert_eq!(first.from_version, None);
-    assert_eq!(first.to_version, 6);
+    assert_eq!(first.to_version, 7);
     for table in [
         "DMS_JOBSCH",
         "DMS_PRCREQ",
@@ -117,6 +118,10 @@ async fn migrate_is_idempotent(db: TestDb) {
         "DMS_PRCSTEP",
         "DMS_CALENDAR",
         "DMS_CALDATE",
+        "DMS_RPRT_DEF",
+        "DMS_RPRT_FLD",
+        "DMS_RPRT_SCHD",
+        "DMS_RPRT_RUN",
     ] {
         assert!(first.tables_created.iter().any(|t| t == table), "{table}");
     }
@@ -126,12 +131,12 @@ async fn migrate_is_idempotent(db: TestDb) {
             .iter()
             .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
     );
-    assert_eq!(store.schema_version().await.unwrap(), Some(6));
+    assert_eq!(store.schema_version().await.unwrap(), Some(7));
     store.check_schema().await.unwrap();
 
     let second = store.migrate().await.unwrap();
     assert!(!second.changed_anything(), "{second:?}");
-    assert_eq!(second.from_version, Some(6));
+    assert_eq!(second.from_version, Some(7));
 
     // A database of version 1 gains the lease table, the count of schedule changes
     // with its triggers, and the business calendars, whose edits count too.
@@ -149,7 +154,7 @@ async fn migrate_is_idempotent(db: TestDb) {
     let store = db.open_unmigrated().await;
     assert!(store.check_schema().await.is_err());
     let upgrade = store.migrate().await.unwrap();
-    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 6));
+    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 7));
     assert_eq!(
         upgrade.tables_created,
         ["DMS_SCHLEASE", "DMS_SCHVER", "DMS_CALENDAR", "DMS_CALDATE"]
@@ -2254,4 +2259,116 @@ async fn calendars_hold_work_days_and_holidays(db: TestDb) {
         1
     );
     assert!(store.get_calendar("NOPE").await.unwrap().is_none());
+}
+
+/// A report as DWTOOL's UI writes it (the reports note's fixture, §5; table names in
+/// upper case, which MySQL tells apart): the source from
+/// its managed SQL (or the current version of it), the fields in the original's order,
+/// and a run recorded `RUNNING`, then `SUCCESS`.
+async fn dwtool_reports_are_read_as_the_ui_writes_them(db: TestDb) {
+    let store = db.open().await;
+    db.exec_raw(&[
+        "INSERT INTO DMS_MAPRSQL (maprsqlid, maprsqlcd, maprsql, sqlconid, curflg) \
+         VALUES (101, 'SALES_BY_REGION', 'SELECT region, amount, order_dt FROM sales.orders', 1, 'Y')",
+        "INSERT INTO DMS_RPRT_DEF (rprtid, rprtnm, dscrptn, sqlsrcid, adhcsql, dbcnid, dflt_otpt_fmt, \
+         spprtd_fmts, prvw_rw_lmt, is_actv, curflg, crtdby, updtdby) \
+         VALUES (4, 'Daily Sales', 'Sales per region', 101, NULL, NULL, 'CSV', 'CSV,EXCEL', 100, 'Y', 'Y', 'admin', 'admin')",
+        "INSERT INTO DMS_RPRT_FLD (fldid, rprtid, pnl_typ, row_ordr, fld_nm, fld_als, src_clmn, frmla_id, \
+         frmla_inln, dt_typ, fmt_mask, is_vsbl, is_group_by, order_by_seq, order_by_dir, notes) VALUES \
+         (13, 4, 'DETAIL', 3, 'ORDERS', 'ORDERS', NULL, NULL, 'COUNT(*)', 'INTEGER', NULL, 'Y', 'N', NULL, NULL, NULL)",
+        "INSERT INTO DMS_RPRT_FLD (fldid, rprtid, pnl_typ, row_ordr, fld_nm, fld_als, src_clmn, frmla_inln, \
+         is_vsbl, is_group_by, order_by_seq, order_by_dir) VALUES \
+         (11, 4, 'DETAIL', 1, 'REGION', 'REGION', 'region', NULL, 'Y', 'Y', 1, 'ASC')",
+        "INSERT INTO DMS_RPRT_FLD (fldid, rprtid, pnl_typ, row_ordr, fld_nm, fld_als, src_clmn, frmla_inln, \
+         is_vsbl, is_group_by, order_by_seq, order_by_dir) VALUES \
+         (12, 4, 'DETAIL', 2, 'TOTAL_AMOUNT', 'TOTAL_AMOUNT', 'amount', 'SUM(amount)', 'Y', 'N', 2, 'desc')",
+        "INSERT INTO DMS_RPRT_FLD (fldid, rprtid, pnl_typ, row_ordr, fld_nm) VALUES (14, 4, NULL, NULL, 'LAST')",
+        "INSERT INTO DMS_RPRT_DEF (rprtid, rprtnm, adhcsql, dbcnid) VALUES (5, 'Ad hoc', 'SELECT 1 AS one', 7)",
+    ])
+    .await;
+    let report = store.report_definition(4).await.unwrap().unwrap();
+    assert_eq!(report.name, "Daily Sales");
+    assert_eq!(report.sqlsrcid, Some(101));
+    assert_eq!(
+        report.source_sql.as_deref(),
+        Some("SELECT region, amount, order_dt FROM sales.orders")
+    );
+    assert_eq!(report.conid, Some(1), "the source's SQLCONID");
+    let names: Vec<_> = report
+        .fields
+        .iter()
+        .map(|f| f.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(names, ["REGION", "TOTAL_AMOUNT", "ORDERS", "LAST"]);
+    assert!(report.fields[0].group_by && !report.fields[1].group_by);
+    assert_eq!(report.fields[1].order_by_dir.as_deref(), Some("DESC"));
+    assert_eq!(
+        report.fields[1].inline_formula.as_deref(),
+        Some("SUM(amount)")
+    );
+    assert_eq!(report.fields[2].order_by_seq, None);
+    assert_eq!(
+        dwsched_report::final_sql(report.source_sql.as_deref().unwrap(), &report.fields[..3])
+            .unwrap(),
+        "SELECT\n    region AS \"REGION\",\n    SUM(amount) AS \"TOTAL_AMOUNT\",\n    COUNT(*) AS \"ORDERS\"\nFROM (\nSELECT region, amount, order_dt FROM sales.orders\n) base_query\nGROUP BY region\nORDER BY \"REGION\" ASC, \"TOTAL_AMOUNT\" DESC"
+    );
+
+    // A new version of the managed SQL (the old one retired): the report reads it.
+    db.exec_raw(&[
+        "UPDATE DMS_MAPRSQL SET curflg = 'N' WHERE maprsqlid = 101",
+        "INSERT INTO DMS_MAPRSQL (maprsqlid, maprsqlcd, maprsql, sqlconid, curflg) \
+         VALUES (102, 'SALES_BY_REGION', 'SELECT region, amount FROM sales.orders_v2', 2, 'Y')",
+    ])
+    .await;
+    let report = store.report_definition(4).await.unwrap().unwrap();
+    assert_eq!(
+        report.source_sql.as_deref(),
+        Some("SELECT region, amount FROM sales.orders_v2")
+    );
+    assert_eq!(report.conid, Some(2));
+    let adhoc = store.report_definition(5).await.unwrap().unwrap();
+    assert_eq!(
+        (adhoc.source_sql.as_deref(), adhoc.conid, adhoc.fields.len()),
+        (Some("SELECT 1 AS one"), Some(7), 0)
+    );
+    assert!(store.report_definition(6).await.unwrap().is_none());
+
+    let runid = store
+        .open_report_run(&dwsched_model::NewReportRun {
+            rprtid: 4,
+            request_id: "adec167c-e053-4413-93fd-79967522e69b".into(),
+            triggered_by: "system".into(),
+            format: "CSV".into(),
+            parameters: r#"{"params": {}, "message": null}"#.into(),
+            started_at: at(0),
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .finish_report_run(
+                runid,
+                "SUCCESS",
+                Some(4),
+                r#"{"params": {}, "message": null}"#,
+                at(3)
+            )
+            .await
+            .unwrap()
+    );
+    let rows = db
+        .text_rows(&format!(
+            "SELECT rqst_id, stts, trggrd_by, otpt_fmt, prm_ovrrds FROM DMS_RPRT_RUN WHERE runid = {runid}"
+        ))
+        .await;
+    assert_eq!(
+        rows[0],
+        [
+            Some("adec167c-e053-4413-93fd-79967522e69b".to_string()),
+            Some("SUCCESS".to_string()),
+            Some("system".to_string()),
+            Some("CSV".to_string()),
+            Some(r#"{"params": {}, "message": null}"#.to_string()),
+        ]
+    );
 }

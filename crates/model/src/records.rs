@@ -486,3 +486,57 @@ pub struct Holiday {
     pub date: NaiveDate,
     pub description: Option<String>,
 }
+
+/// A `DMS_RPRT_FLD` row as a report's SQL needs it, in the order `PNL_TYP, ROW_ORDR,
+/// FLDID`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportField {
+    /// `PNL_TYP`: `DETAIL` (or NULL) takes part; other panels do not.
+    pub panel: Option<String>,
+    /// `FLD_NM`.
+    pub name: Option<String>,
+    /// `FLD_ALS`.
+    pub alias: Option<String>,
+    /// `SRC_CLMN`.
+    pub source_column: Option<String>,
+    /// `FRMLA_INLN`, pasted as SQL; it wins over the source column.
+    pub inline_formula: Option<String>,
+    /// The group-by flag (`IS_GROUP_BY`) is `Y`.
+    pub group_by: bool,
+    /// `ORDER_BY_SEQ`: fields with a sequence above 0 order the result, by sequence.
+    pub order_by_seq: Option<i64>,
+    /// `ORDER_BY_DIR`: `ASC` or `DESC`; anything else is `ASC`.
+    pub order_by_dir: Option<String>,
+}
+
+/// A DWTOOL report (`DMS_RPRT_DEF`) as a run needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportDefinition {
+    pub rprtid: i64,
+    /// `RPRTNM`.
+    pub name: String,
+    /// `SQLSRCID`: the managed SQL (`DMS_MAPRSQL`) the report reads, if any.
+    pub sqlsrcid: Option<i64>,
+    /// The source SQL: the current `DMS_MAPRSQL.MAPRSQL` of `SQLSRCID` (or of the
+    /// current row with the same `MAPRSQLCD` when that version was retired), else
+    /// `ADHCSQL`. `None` when neither is there.
+    pub source_sql: Option<String>,
+    /// `DBCNID`, else the source's `SQLCONID`; `None`: the metadata database.
+    pub conid: Option<i64>,
+    pub fields: Vec<ReportField>,
+}
+
+/// A `DMS_RPRT_RUN` row at its start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReportRun {
+    pub rprtid: i64,
+    /// `RQST_ID`: the request's id.
+    pub request_id: String,
+    /// `TRGGRD_BY`: the payload's `requestedBy`.
+    pub triggered_by: String,
+    /// `OTPT_FMT`.
+    pub format: String,
+    /// `PRM_OVRRDS`: `{"params": …, "message": null}`.
+    pub parameters: String,
+    pub started_at: DateTime<Utc>,
+}

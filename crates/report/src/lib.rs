@@ -14,6 +14,6 @@ mod value;
 
 pub use csv_file::CsvReport;
 pub use json_file::JsonReport;
-pub use sql::{ReportField, final_sql};
+pub use sql::final_sql;
 pub use text_files::{TxtReport, XmlReport};
 pub use value::{python_decimal, python_float, python_str};

@@ -1,23 +1,7 @@
 //! A report's final SQL: its source wrapped by its `DETAIL` fields, as DWTOOL builds it
 //! on every run (`_build_final_sql_from_fields`); the stored `FINAL_SQL` is never used.
 
-/// A `DMS_RPRT_FLD` row, in the order `PNL_TYP, ROW_ORDR, FLDID`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReportField {
-    /// `PNL_TYP`: `DETAIL` (or NULL) takes part; other panels do not.
-    pub panel: Option<String>,
-    pub name: Option<String>,
-    pub alias: Option<String>,
-    pub source_column: Option<String>,
-    /// `FRMLA_INLN`, pasted as SQL; it wins over the source column.
-    pub inline_formula: Option<String>,
-    /// The group-by flag (`is_group_by` on PostgreSQL, `IS_GRP_BY` elsewhere) is `Y`.
-    pub group_by: bool,
-    /// `ORDER_BY_SEQ`: fields with a sequence above 0 order the result, by sequence.
-    pub order_by_seq: Option<i64>,
-    /// `ORDER_BY_DIR`: `ASC` or `DESC`; anything else is `ASC`.
-    pub order_by_dir: Option<String>,
-}
+use dwsched_model::ReportField;
 
 /// Text that is a value: not NULL, not empty.
 fn given(text: &Option<String>) -> Option<&str> {

@@ -340,6 +340,7 @@ macro_rules! store_impl {
             impl $crate::jobs::Jobs for $store {}
             impl $crate::connections::Connections for $store {}
             impl $crate::calendars::Calendars for $store {}
+            impl $crate::reports::Reports for $store {}
 
             use chrono::{DateTime, Utc};
             use dwsched_model::{
@@ -482,6 +483,31 @@ macro_rules! store_impl {
 
                 async fn claim_requests(&self, claim: &Claim) -> Result<Vec<Request>> {
                     $crate::queue::Queue::claim_requests(self, claim).await
+                }
+
+                async fn report_definition(
+                    &self,
+                    rprtid: i64,
+                ) -> Result<Option<dwsched_model::ReportDefinition>> {
+                    $crate::reports::Reports::read_report(self, rprtid).await
+                }
+
+                async fn open_report_run(&self, run: &dwsched_model::NewReportRun) -> Result<i64> {
+                    $crate::reports::Reports::insert_report_run(self, run).await
+                }
+
+                async fn finish_report_run(
+                    &self,
+                    runid: i64,
+                    status: &str,
+                    row_count: Option<i64>,
+                    parameters: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::reports::Reports::update_report_run(
+                        self, runid, status, row_count, parameters, now,
+                    )
+                    .await
                 }
 
                 async fn list_calendars(&self) -> Result<Vec<dwsched_model::CalendarRecord>> {

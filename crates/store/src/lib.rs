@@ -19,6 +19,7 @@ mod mysql;
 mod nodes;
 mod postgres;
 mod queue;
+mod reports;
 mod runs;
 mod schedules;
 pub mod schema;
@@ -490,6 +491,26 @@ pub trait Store: Send + Sync {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
     /// The `DMS_PRCSTEP` rows of a run, in the order they started.
     async fn run_steps(&self, prcid: i64) -> Result<Vec<dwsched_model::StepRecord>>;
+
+    // DWTOOL's reports.
+    /// A report as a run needs it: its name, source SQL and connection, and fields.
+    /// `None` when there is no `DMS_RPRT_DEF` row of that id.
+    async fn report_definition(
+        &self,
+        rprtid: i64,
+    ) -> Result<Option<dwsched_model::ReportDefinition>>;
+    /// Records a report run `RUNNING` (`DMS_RPRT_RUN`); its `RUNID`.
+    async fn open_report_run(&self, run: &dwsched_model::NewReportRun) -> Result<i64>;
+    /// Records the end of a report run: `SUCCESS` with its row count, or `FAILED` with
+    /// the message in `parameters` (`PRM_OVRRDS`); whether the run was there.
+    async fn finish_report_run(
+        &self,
+        runid: i64,
+        status: &str,
+        row_count: Option<i64>,
+        parameters: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
 
     // Business calendars.
     /// Every calendar with its holidays, by name.

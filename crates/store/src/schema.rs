@@ -338,6 +338,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         description: "Business calendars: DMS_CALENDAR, DMS_CALDATE, DMS_JOBSCH.CALNM and CALRULE",
     },
+    Migration {
+        version: 7,
+        description: "DWTOOL report tables: DMS_RPRT_DEF, _FLD, _FRML, _LYOT, _SCHD, _RUN, _OTPT",
+    },
 ];
 
 /// The steps of one migration.
@@ -386,6 +390,11 @@ pub fn steps(version: i64) -> Vec<Step> {
             })
             .map(Step::EnsureTable)
             .chain([Step::ScheduleTriggers, Step::CalendarTriggers])
+            .collect(),
+        7 => TABLES
+            .iter()
+            .filter(|t| t.name.starts_with("DMS_RPRT_"))
+            .map(Step::EnsureTable)
             .collect(),
         _ => Vec::new(),
     }

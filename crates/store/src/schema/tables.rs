@@ -334,6 +334,162 @@ pub const TABLES: &[Table] = &[
             col("ACQUIRED_AT", Timestamp),
         ],
     },
+    // DWTOOL's report tables (SPEC §7.2), as its UI writes and reads them: the
+    // original ships no DDL, so these follow the reports note's inferred one, with the
+    // grouping columns under their PostgreSQL names.
+    Table {
+        name: "DMS_RPRT_DEF",
+        primary_key: None,
+        columns: &[
+            col(
+                "RPRTID",
+                Id {
+                    sequence: "DMS_RPRT_DEF_SEQ",
+                },
+            ),
+            col_required("RPRTNM", Varchar(200)),
+            col("DSCRPTN", Varchar(1000)),
+            col("SQLSRCID", BigInt),
+            col("ADHCSQL", Text),
+            col("FINAL_SQL", Text),
+            col("DBCNID", BigInt),
+            col("DFLT_OTPT_FMT", Varchar(20)),
+            col("SPPRTD_FMTS", Varchar(200)),
+            col("PRVW_RW_LMT", Int),
+            col_default("IS_ACTV", FLAG, "'Y'"),
+            col_default("CURFLG", FLAG, "'Y'"),
+            col("CHCKSM", Varchar(64)),
+            col("CRTDBY", NAME),
+            col("CRTDDT", Timestamp),
+            col("UPDTDBY", NAME),
+            col("UPDTDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_RPRT_FLD",
+        primary_key: None,
+        columns: &[
+            col(
+                "FLDID",
+                Id {
+                    sequence: "DMS_RPRT_FLD_SEQ",
+                },
+            ),
+            col_required("RPRTID", BigInt),
+            col("PNL_TYP", Varchar(20)),
+            col("ROW_ORDR", Int),
+            col("FLD_NM", Varchar(200)),
+            col("FLD_ALS", Varchar(200)),
+            col("SRC_CLMN", Varchar(400)),
+            col("FRMLA_ID", BigInt),
+            col("FRMLA_INLN", Text),
+            col("DT_TYP", Varchar(50)),
+            col("FMT_MASK", Varchar(100)),
+            col("IS_VSBL", FLAG),
+            col("IS_GROUP_BY", FLAG),
+            col("ORDER_BY_SEQ", Int),
+            col("ORDER_BY_DIR", Varchar(4)),
+            col("NOTES", Varchar(1000)),
+        ],
+    },
+    Table {
+        name: "DMS_RPRT_FRML",
+        primary_key: None,
+        columns: &[
+            col(
+                "FRMLA_ID",
+                Id {
+                    sequence: "DMS_RPRT_FRML_SEQ",
+                },
+            ),
+            col_required("RPRTID", BigInt),
+            col("NM", Varchar(200)),
+            col("XPRSN", Text),
+            col("SPPRTD_DB_TYP", Varchar(200)),
+            col("HLP_TXT", Varchar(1000)),
+        ],
+    },
+    Table {
+        name: "DMS_RPRT_LYOT",
+        primary_key: None,
+        columns: &[
+            col(
+                "LYOTID",
+                Id {
+                    sequence: "DMS_RPRT_LYOT_SEQ",
+                },
+            ),
+            col_required("RPRTID", BigInt),
+            col("HDR_TMPLT", Text),
+            col("DTL_TMPLT", Text),
+            col("PRVW_STTNGS", Text),
+        ],
+    },
+    Table {
+        name: "DMS_RPRT_SCHD",
+        primary_key: None,
+        columns: &[
+            col(
+                "SCHDID",
+                Id {
+                    sequence: "DMS_RPRT_SCHD_SEQ",
+                },
+            ),
+            col_required("RPRTID", BigInt),
+            col_required("FRQNCY", Varchar(20)),
+            col("TM_PRM", NAME),
+            col("NXT_RUN_DT", Timestamp),
+            col("LST_RUN_DT", Timestamp),
+            col("STTS", Varchar(20)),
+            col("OTPT_FMT", Varchar(20)),
+            col("DSTN_TYP", Varchar(20)),
+            col("EMAL_TO", Varchar(2000)),
+            col("FL_PTH", Varchar(2000)),
+            col("QUE_REQ_ID", Varchar(64)),
+            col("CRTDDT", Timestamp),
+            col("UPDTDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_RPRT_RUN",
+        primary_key: None,
+        columns: &[
+            col(
+                "RUNID",
+                Id {
+                    sequence: "DMS_RPRT_RUN_SEQ",
+                },
+            ),
+            col_required("RPRTID", BigInt),
+            col_required("RQST_ID", Varchar(64)),
+            col("STRT_DT", Timestamp),
+            col("END_DT", Timestamp),
+            col("STTS", Varchar(20)),
+            col("TRGGRD_BY", NAME),
+            col("ROW_CNT", BigInt),
+            col("OTPT_FMT", Varchar(200)),
+            col("PRM_OVRRDS", Text),
+            col("UPDTDT", Timestamp),
+        ],
+    },
+    Table {
+        name: "DMS_RPRT_OTPT",
+        primary_key: None,
+        columns: &[
+            col(
+                "OTPTID",
+                Id {
+                    sequence: "DMS_RPRT_OTPT_SEQ",
+                },
+            ),
+            col_required("RUNID", BigInt),
+            col("FMT", Varchar(20)),
+            col("STRG_TYP", Varchar(20)),
+            col("STRG_REF", Varchar(2000)),
+            col("FLSZ", BigInt),
+            col("CHCKSM", Varchar(64)),
+        ],
+    },
     // Business calendars (SPEC §6): work days, and dated holidays.
     Table {
         name: "DMS_CALENDAR",

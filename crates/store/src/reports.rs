@@ -1,0 +1,183 @@
+//! DWTOOL's reports (`DMS_RPRT_DEF`, `DMS_RPRT_FLD`, `DMS_RPRT_RUN`): what a report run
+//! reads, and the run history its UI shows.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use dwsched_model::{NewReportRun, ReportDefinition, ReportField};
+use sqlx::{Database, Decode, Encode, Executor, Row as _, Type};
+
+use crate::driver::{Affected, Conn, Driver, decode_all};
+use crate::{Context as _, Result};
+
+/// The shared statements of this topic, for every backend.
+pub(crate) trait Reports: Driver
+where
+    for<'c> &'c mut Conn<Self>: Executor<'c, Database = Self::Db>,
+    for<'p> &'p sqlx::Pool<Self::Db>: Executor<'p, Database = Self::Db>,
+    usize: sqlx::ColumnIndex<<Self::Db as Database>::Row>,
+    <Self::Db as Database>::Arguments: sqlx::IntoArguments<Self::Db>,
+    <Self::Db as Database>::QueryResult: Affected,
+    for<'q> &'q str: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> String: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> Option<String>: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> i64: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> Option<i64>: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> NaiveDateTime: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'r> String: Decode<'r, Self::Db> + Type<Self::Db>,
+    for<'r> Option<String>: Decode<'r, Self::Db> + Type<Self::Db>,
+    for<'r> i64: Decode<'r, Self::Db> + Type<Self::Db>,
+    for<'r> Option<i64>: Decode<'r, Self::Db> + Type<Self::Db>,
+{
+    fn decode_field(row: &<Self::Db as Database>::Row) -> sqlx::Result<ReportField> {
+        let group_by: Option<String> = row.try_get(5)?;
+        Ok(ReportField {
+            panel: row.try_get(0)?,
+            name: row.try_get(1)?,
+            alias: row.try_get(2)?,
+            source_column: row.try_get(3)?,
+            inline_formula: row.try_get(4)?,
+            group_by: group_by.is_some_and(|flag| flag.trim().eq_ignore_ascii_case("Y")),
+            order_by_seq: row.try_get(6)?,
+            order_by_dir: row
+                .try_get::<Option<String>, _>(7)?
+                .filter(|d| !d.is_empty())
+                .map(|d| d.to_ascii_uppercase()),
+        })
+    }
+
+    /// `Store::report_definition`.
+    async fn read_report(&self, rprtid: i64) -> Result<Option<ReportDefinition>> {
+        let context = || format!("reading report {rprtid}");
+        // By id alone, as the original reads it (no CURFLG or IS_ACTV test).
+        let Some(row) = sqlx::query(self.sql(
+            "SELECT RPRTNM, CAST(SQLSRCID AS BIGINT), ADHCSQL, CAST(DBCNID AS BIGINT) \
+             FROM DMS_RPRT_DEF WHERE RPRTID = $1",
+        ))
+        .bind(rprtid)
+        .fetch_optional(self.pool())
+        .await
+        .context(context)?
+        else {
+            return Ok(None);
+        };
+        let name: Option<String> = row.try_get(0).context(context)?;
+        let sqlsrcid: Option<i64> = row.try_get(1).context(context)?;
+        let adhcsql: Option<String> = row.try_get(2).context(context)?;
+        let dbcnid: Option<i64> = row.try_get(3).context(context)?;
+        let (source_sql, source_conid) = match sqlsrcid {
+            Some(id) => self.managed_sql(id).await.context(context)?,
+            None => (adhcsql, None),
+        };
+        // The original's order, NULLs last as PostgreSQL sorts them.
+        let rows = sqlx::query(self.sql(
+            "SELECT PNL_TYP, FLD_NM, FLD_ALS, SRC_CLMN, FRMLA_INLN, IS_GROUP_BY, \
+             CAST(ORDER_BY_SEQ AS BIGINT), ORDER_BY_DIR FROM DMS_RPRT_FLD WHERE RPRTID = $1 \
+             ORDER BY CASE WHEN PNL_TYP IS NULL THEN 1 ELSE 0 END, PNL_TYP, \
+             CASE WHEN ROW_ORDR IS NULL THEN 1 ELSE 0 END, ROW_ORDR, FLDID",
+        ))
+        .bind(rprtid)
+        .fetch_all(self.pool())
+        .await
+        .context(context)?;
+        let fields = decode_all(rows, Self::decode_field).context(context)?;
+        Ok(Some(ReportDefinition {
+            rprtid,
+            name: name.unwrap_or_default(),
+            sqlsrcid,
+            source_sql,
+            conid: dbcnid.or(source_conid),
+            fields,
+        }))
+    }
+
+    /// The current SQL and connection of managed SQL `maprsqlid`; when that version was
+    /// retired, those of the current version with the same code.
+    async fn managed_sql(
+        &self,
+        maprsqlid: i64,
+    ) -> std::result::Result<(Option<String>, Option<i64>), sqlx::Error> {
+        let current = sqlx::query(self.sql(
+            "SELECT MAPRSQL, CAST(SQLCONID AS BIGINT) FROM DMS_MAPRSQL \
+             WHERE MAPRSQLID = $1 AND CURFLG = 'Y'",
+        ))
+        .bind(maprsqlid)
+        .fetch_optional(self.pool())
+        .await?;
+        let row = match current {
+            Some(row) => Some(row),
+            None => {
+                sqlx::query(self.sql(
+                    "SELECT MAPRSQL, CAST(SQLCONID AS BIGINT) FROM DMS_MAPRSQL \
+                     WHERE CURFLG = 'Y' AND MAPRSQLCD = (SELECT MAPRSQLCD FROM DMS_MAPRSQL \
+                     WHERE MAPRSQLID = $1) ORDER BY MAPRSQLID DESC",
+                ))
+                .bind(maprsqlid)
+                .fetch_optional(self.pool())
+                .await?
+            }
+        };
+        match row {
+            Some(row) => Ok((row.try_get(0)?, row.try_get(1)?)),
+            None => Ok((None, None)),
+        }
+    }
+
+    /// `Store::open_report_run`.
+    async fn insert_report_run(&self, run: &NewReportRun) -> Result<i64> {
+        let context = || format!("recording the start of a run of report {}", run.rprtid);
+        let started = run.started_at.naive_utc();
+        let sql = self.insert_sql(
+            "DMS_RPRT_RUN",
+            "RUNID",
+            "DMS_RPRT_RUN_SEQ",
+            &[
+                "RPRTID",
+                "RQST_ID",
+                "STRT_DT",
+                "STTS",
+                "TRGGRD_BY",
+                "OTPT_FMT",
+                "PRM_OVRRDS",
+                "UPDTDT",
+            ],
+        );
+        let query = sqlx::query(sql)
+            .bind(run.rprtid)
+            .bind(&run.request_id)
+            .bind(started)
+            .bind("RUNNING")
+            .bind(&run.triggered_by)
+            .bind(&run.format)
+            .bind(&run.parameters)
+            .bind(started);
+        let mut conn = self.pool().acquire().await.context(context)?;
+        Self::insert_returning_id(&mut conn, query)
+            .await
+            .context(context)
+    }
+
+    /// `Store::finish_report_run`.
+    async fn update_report_run(
+        &self,
+        runid: i64,
+        status: &str,
+        row_count: Option<i64>,
+        parameters: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let ended = now.naive_utc();
+        let done = sqlx::query(self.sql(
+            "UPDATE DMS_RPRT_RUN SET STTS = $1, END_DT = $2, UPDTDT = $3, ROW_CNT = $4, \
+             PRM_OVRRDS = $5 WHERE RUNID = $6",
+        ))
+        .bind(status)
+        .bind(ended)
+        .bind(ended)
+        .bind(row_count)
+        .bind(parameters)
+        .bind(runid)
+        .execute(self.pool())
+        .await
+        .context(|| format!("recording the end of report run {runid}"))?;
+        Ok(done.affected() > 0)
+    }
+}
