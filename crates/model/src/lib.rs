@@ -6,6 +6,7 @@
 
 pub mod dwtool;
 pub mod payload;
+pub mod python;
 pub mod records;
 pub mod status;
 

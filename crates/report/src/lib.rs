@@ -13,7 +13,8 @@ mod text_files;
 mod value;
 
 pub use csv_file::CsvReport;
+pub use dwsched_model::python::{python_decimal, python_float};
 pub use json_file::JsonReport;
 pub use sql::final_sql;
 pub use text_files::{TxtReport, XmlReport};
-pub use value::{python_decimal, python_float, python_str};
+pub use value::python_str;

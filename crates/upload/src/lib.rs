@@ -1,0 +1,7 @@
+//! The pure parts of DWTOOL's scheduled file uploads (SPEC §7.3).
+//!
+//! *Architecture Invariant:* pure. No database, no files, no clock.
+
+mod formula;
+
+pub use formula::{Formula, FormulaError, FormulaValue};
