@@ -2,6 +2,8 @@
 //!
 //! *Architecture Invariant:* pure. No database, no files, no clock.
 
+mod delimited;
 mod formula;
 
+pub use delimited::{DelimitedFile, InputError, Record, Row, detect_delimiter};
 pub use formula::{Formula, FormulaError, FormulaValue};
