@@ -2,8 +2,10 @@
 //!
 //! *Architecture Invariant:* pure. No database, no files, no clock.
 
+mod convert;
 mod delimited;
 mod formula;
 
+pub use convert::{ValueKind, convert};
 pub use delimited::{DelimitedFile, InputError, Record, Row, detect_delimiter};
 pub use formula::{Formula, FormulaError, FormulaValue};
