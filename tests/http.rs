@@ -748,6 +748,30 @@ async fn the_status_page_shows_runs_and_stops_one_in_a_browser() {
             "2",
         ],
     );
+    // A schedule on a business calendar shows the calendar and its rule.
+    cli(&db, &scratch.dir, &["calendar", "put", "ENGLAND"]);
+    cli(
+        &db,
+        &scratch.dir,
+        &[
+            "schedule",
+            "add",
+            "NIGHTLY_FAIL",
+            "--frqcd",
+            "WK",
+            "--frqdd",
+            "MON",
+            "--frqhh",
+            "7",
+            "--start",
+            "2099-01-01",
+            "--calendar",
+            "ENGLAND",
+            "--on-holiday",
+            "next",
+            "--enable",
+        ],
+    );
     let (_node, base) = node_with_http(&db, &scratch, None).await;
     cli(&db, &scratch.dir, &["enqueue", "NIGHTLY_FAIL"]);
     wait_run_status(
@@ -845,6 +869,11 @@ async fn the_status_page_shows_runs_and_stops_one_in_a_browser() {
     assert!(
         page.contains(&format!("<tr class=\"disabled\"><td>{off}</td>"))
             && page.contains("disabled (SCHFLG="),
+        "{page}"
+    );
+    assert!(
+        page.contains("<th>Calendar</th>")
+            && page.contains("<td class=\"calendar\">ENGLAND (next)</td>"),
         "{page}"
     );
 
