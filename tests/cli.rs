@@ -677,6 +677,18 @@ async fn business_calendars_from_the_command_line(db: TestDb) {
     let list = cli.ok(&["schedule", "list"]);
     assert!(list.contains("calendar ENGLAND (prev)"), "{list}");
     assert_ne!(edited.trim(), id.trim());
+    // An empty name drops the calendar and its rule; a rule alone is refused.
+    let plain = cli.ok(&["schedule", "edit", edited.trim(), "--calendar", ""]);
+    let list = cli.ok(&["schedule", "list"]);
+    assert!(
+        list.contains("BD -1 18:00 ") && !list.contains("calendar ENGLAND"),
+        "{list}"
+    );
+    let err = cli.fails(
+        2,
+        &["schedule", "edit", plain.trim(), "--on-holiday", "next"],
+    );
+    assert!(err.contains("needs --calendar"), "{err}");
 
     // A calendar with nothing in the coming year is a doctor's warning.
     cli.ok(&["calendar", "put", "EMPTY"]);

@@ -283,6 +283,12 @@ impl ScheduleEdit {
             .unwrap_or_default();
         let code = frqcd.trim().to_ascii_uppercase();
         let keep_old = |ignored: bool| !(code_changed && ignored);
+        // An empty name drops the calendar.
+        let calendar = self
+            .calendar
+            .clone()
+            .or_else(|| row.calnm.clone())
+            .filter(|c| !c.trim().is_empty());
         Ok(ScheduleInput {
             mapref: row.mapref.clone(),
             frqdd: self.frqdd.clone().or_else(|| {
@@ -303,20 +309,13 @@ impl ScheduleEdit {
             misfire: self.misfire.clone().or_else(|| row.misfire.clone()),
             depends_on: self.depends_on.or(row.dpnd_jobschid),
             maxfail: self.maxfail.or(row.maxfail),
-            calendar: self
-                .calendar
-                .clone()
-                .or_else(|| row.calnm.clone())
-                .filter(|c| !c.trim().is_empty()),
-            on_holiday: self
-                .on_holiday
-                .clone()
-                .or_else(|| row.calrule.clone())
-                .filter(|_| {
-                    self.calendar
-                        .as_deref()
-                        .map_or(row.calnm.is_some(), |c| !c.trim().is_empty())
-                }),
+            calendar: calendar.clone(),
+            // A rule given without a calendar is refused by the validation; the old
+            // row's rule goes with its calendar.
+            on_holiday: match calendar {
+                Some(_) => self.on_holiday.clone().or_else(|| row.calrule.clone()),
+                None => self.on_holiday.clone(),
+            },
             enable: row.schflg.as_deref() == Some("Y"),
         })
     }
