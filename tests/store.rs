@@ -45,6 +45,7 @@ crate::per_backend!(
     requests_queued_together_run_in_the_order_given,
     calendars_hold_work_days_and_holidays,
     dwtool_reports_are_read_as_the_ui_writes_them,
+    report_schedules_fire_once_across_nodes,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -2370,5 +2371,79 @@ async fn dwtool_reports_are_read_as_the_ui_writes_them(db: TestDb) {
             Some("CSV".to_string()),
             Some(r#"{"params": {}, "message": null}"#.to_string()),
         ]
+    );
+}
+
+/// DWTOOL's report schedules as its UI writes them (the reports note's fixture): the
+/// due `ACTIVE` row fires once when two nodes fire it at the same moment, its request
+/// is the original's, and it moves to its next time; paused, inactive and future rows
+/// do not fire.
+async fn report_schedules_fire_once_across_nodes(db: TestDb) {
+    let first = db.open().await;
+    let second = db.open().await;
+    db.exec_raw(&[
+        "INSERT INTO DMS_RPRT_SCHD (SCHDID, RPRTID, FRQNCY, TM_PRM, NXT_RUN_DT, LST_RUN_DT, STTS, OTPT_FMT, \
+         DSTN_TYP, EMAL_TO, FL_PTH) VALUES \
+         (7, 4, 'DAILY', 'DL_06:30', '2026-03-02 06:30:00', '2026-03-01 06:30:41', 'ACTIVE', 'CSV', 'FILE', \
+          NULL, '/srv/dw/reports/sales')",
+        "INSERT INTO DMS_RPRT_SCHD (SCHDID, RPRTID, FRQNCY, TM_PRM, NXT_RUN_DT, STTS, OTPT_FMT, DSTN_TYP, EMAL_TO) \
+         VALUES (8, 4, 'WEEKLY', 'WK_MON_08:00', '2026-03-02 08:00:00', 'ACTIVE', 'EXCEL', 'EMAIL', \
+          'sales-team@example.com, cfo@example.com')",
+        "INSERT INTO DMS_RPRT_SCHD (SCHDID, RPRTID, FRQNCY, TM_PRM, NXT_RUN_DT, STTS, OTPT_FMT, DSTN_TYP, FL_PTH) \
+         VALUES (9, 4, 'MONTHLY', 'MN_01_07:00', NULL, 'PAUSED', 'PDF', 'FILE', '/srv/dw/reports/sales/monthly.pdf')",
+        "INSERT INTO DMS_RPRT_SCHD (SCHDID, RPRTID, FRQNCY, TM_PRM, NXT_RUN_DT, STTS, OTPT_FMT, DSTN_TYP) \
+         VALUES (10, 4, 'DAILY', 'DL_09:00', '2026-02-22 09:00:00', 'INACTIVE', 'JSON', 'FILE')",
+    ])
+    .await;
+    let zone = chrono_tz::Asia::Kolkata;
+    // 07:00 in Kolkata on 2 March 2026.
+    let now: chrono::DateTime<Utc> = "2026-03-02T01:30:00Z".parse().unwrap();
+    let wall_clock = now.with_timezone(&zone).naive_local();
+    let due = first.due_report_schedules(wall_clock).await.unwrap();
+    let ids: Vec<i64> = due.iter().map(|r| r.schdid).collect();
+    assert_eq!(ids, [7], "only the ACTIVE row whose time has come");
+    let fire = dwsched_service::dwtool_schedules::plan_report_fire(&due[0], now, zone).unwrap();
+    // Two nodes fire the same row at the same moment: one wins.
+    let (a, b) = tokio::join!(
+        first.fire_report_schedule(&fire, now),
+        second.fire_report_schedule(&fire, now)
+    );
+    let wins = [a.unwrap(), b.unwrap()];
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    assert!(
+        !first.fire_report_schedule(&fire, now).await.unwrap(),
+        "fired already"
+    );
+
+    let requests = first.list_requests(None, 100).await.unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].mapref, "REPORT:4");
+    assert_eq!(requests[0].request_type.as_str(), "REPORT");
+    assert_eq!(requests[0].status, Some(RequestStatus::New));
+    assert_eq!(
+        requests[0].payload.as_deref(),
+        Some(
+            r#"{"outputFormat": "CSV", "destination": "FILE", "requestedBy": "system", "filePath": "/srv/dw/reports/sales", "reportId": 4}"#
+        )
+    );
+    let row = db
+        .text_rows(
+            "SELECT CAST(NXT_RUN_DT AS CHAR(19)), CAST(LST_RUN_DT AS CHAR(19)), STTS FROM DMS_RPRT_SCHD WHERE SCHDID = 7",
+        )
+        .await;
+    assert_eq!(
+        row[0],
+        [
+            Some("2026-03-03 06:30:00".to_string()),
+            Some("2026-03-02 07:00:00".to_string()),
+            Some("ACTIVE".to_string())
+        ]
+    );
+    assert!(
+        first
+            .due_report_schedules(wall_clock)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

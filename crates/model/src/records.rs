@@ -540,3 +540,37 @@ pub struct NewReportRun {
     pub parameters: String,
     pub started_at: DateTime<Utc>,
 }
+
+/// A `DMS_RPRT_SCHD` row as the firing node reads it. Its times are wall-clock times in
+/// the default zone, as DWTOOL writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportScheduleRow {
+    pub schdid: i64,
+    pub rprtid: i64,
+    pub frqncy: Option<String>,
+    pub tm_prm: Option<String>,
+    pub nxt_run_dt: Option<NaiveDateTime>,
+    pub lst_run_dt: Option<NaiveDateTime>,
+    pub stts: Option<String>,
+    pub otpt_fmt: Option<String>,
+    pub dstn_typ: Option<String>,
+    pub emal_to: Option<String>,
+    pub fl_pth: Option<String>,
+}
+
+/// One fire of a DWTOOL schedule row: the request to queue, and where the row moves.
+/// It happens only while the row is still `ACTIVE` with `expected_next`, so that two
+/// nodes, or a fire and an edit in the UI, never both win.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DwtoolFire {
+    pub schdid: i64,
+    /// `NXT_RUN_DT` as read when the fire was planned.
+    pub expected_next: Option<NaiveDateTime>,
+    /// The new `NXT_RUN_DT` (`None` when the row runs no more).
+    pub next: Option<NaiveDateTime>,
+    /// The new `STTS`: `ACTIVE`, or `PAUSED` after `IMMEDIATE` or when no next time exists.
+    pub status: String,
+    /// `LST_RUN_DT`: when the request was queued, wall-clock in the default zone.
+    pub fired_at: NaiveDateTime,
+    pub request: NewRequest,
+}

@@ -120,10 +120,32 @@ async fn take_up_unknown(
         .store
         .held_requests(&shared.config.node_id, RequestClass::Runs)
         .await?;
-    let taken: Vec<Request> = held
-        .into_iter()
-        .filter(|r| !known.contains(&r.request_id))
-        .collect();
+    // A claim's answer comes at once: one claimed within the last lease is left to the
+    // next check.
+    let settled = Utc::now() - shared.config.lease_span();
+    let mut taken: Vec<Request> = Vec::new();
+    for request in held {
+        if known.contains(&request.request_id) || request.claimed_at.is_none_or(|at| at > settled) {
+            continue;
+        }
+        // A run of it in progress means a worker has it after all: never a second one.
+        let filter = dwsched_model::RunFilter {
+            request_id: Some(request.request_id.clone()),
+            status: Some(dwsched_model::RunStatus::InProgress),
+            limit: 1,
+            ..dwsched_model::RunFilter::default()
+        };
+        if !shared.store.list_runs(&filter).await?.is_empty() {
+            tracing::error!(
+                request = %request.request_id,
+                "request {} of {} is held by this node and has a run in progress, but no worker here knows it; leaving it alone",
+                request.request_id,
+                request.mapref
+            );
+            continue;
+        }
+        taken.push(request);
+    }
     if taken.is_empty() {
         return Ok(());
     }
@@ -177,16 +199,12 @@ fn start_worker(
     let shared = shared.clone();
     let worker_slots = worker_slots.clone();
     workers.spawn(async move {
-        let mapref = request.mapref.clone();
+        let (mapref, request_id) = (request.mapref.clone(), request.request_id.clone());
         // The semaphore is never closed.
         let slot = worker_slots.acquire_owned().await.ok();
         crate::runner::process(&shared, request, active, flow).await;
         drop(slot);
-        shared
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&mapref);
+        shared.forget_run(&mapref, &request_id);
         // The mapref is free: its next request may be claimable now.
         shared.wake_claimer.notify_one();
     });

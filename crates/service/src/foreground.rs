@@ -165,13 +165,10 @@ async fn queue_and_run(
         second.cancelled().await;
         stop.stop("stopped by an interrupt of `dwsched job run`", true);
     });
+    let claimed_id = claimed.request_id.clone();
     crate::runner::process(shared, claimed, active, None).await;
     stopper.abort();
-    shared
-        .active
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(mapref);
+    shared.forget_run(mapref, &claimed_id);
     let filter = RunFilter {
         mapref: Some(mapref.to_string()),
         request_id: Some(request_id.clone()),

@@ -14,6 +14,7 @@ pub mod calendars;
 mod claimer;
 mod control;
 pub mod dwtool;
+pub mod dwtool_schedules;
 mod foreground;
 mod health;
 mod http;

@@ -127,6 +127,19 @@ impl Shared {
         }
     }
 
+    /// Forgets the run of `mapref` when it is `request_id`'s. A worker that ends must not
+    /// take away the entry of the next request of its job, which the claimer may have
+    /// put in its place meanwhile.
+    pub fn forget_run(&self, mapref: &str, request_id: &str) {
+        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        if active
+            .get(mapref)
+            .is_some_and(|run| run.request_id == request_id)
+        {
+            active.remove(mapref);
+        }
+    }
+
     /// Stops every run of this node, for `reason`; `requeue` sends their requests back
     /// to the queue.
     pub fn stop_all(&self, reason: &str, requeue: bool) {

@@ -510,6 +510,21 @@ macro_rules! store_impl {
                     .await
                 }
 
+                async fn due_report_schedules(
+                    &self,
+                    due_by: chrono::NaiveDateTime,
+                ) -> Result<Vec<dwsched_model::ReportScheduleRow>> {
+                    $crate::reports::Reports::read_due_report_schedules(self, due_by).await
+                }
+
+                async fn fire_report_schedule(
+                    &self,
+                    fire: &dwsched_model::DwtoolFire,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::reports::Reports::fire_report_row(self, fire, now).await
+                }
+
                 async fn list_calendars(&self) -> Result<Vec<dwsched_model::CalendarRecord>> {
                     $crate::calendars::Calendars::read_calendars(self, None).await
                 }

@@ -512,6 +512,21 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// The `DMS_RPRT_SCHD` rows that are `ACTIVE` and due: `NXT_RUN_DT` NULL or not
+    /// after `due_by` (wall-clock in the default zone, as DWTOOL writes it).
+    async fn due_report_schedules(
+        &self,
+        due_by: chrono::NaiveDateTime,
+    ) -> Result<Vec<dwsched_model::ReportScheduleRow>>;
+    /// Fires a report schedule: moves its row on and queues its request in one
+    /// transaction, only while the row is still `ACTIVE` with the `NXT_RUN_DT` the fire
+    /// was planned from; whether this call fired it.
+    async fn fire_report_schedule(
+        &self,
+        fire: &dwsched_model::DwtoolFire,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
     // Business calendars.
     /// Every calendar with its holidays, by name.
     async fn list_calendars(&self) -> Result<Vec<dwsched_model::CalendarRecord>>;

@@ -78,15 +78,19 @@ where
         Ok(done.affected() > 0)
     }
 
-    async fn enqueue(&self, r: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued> {
-        let context = || format!("queueing a {} request for '{}'", r.request_type, r.mapref);
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let inserted = sqlx::query(self.sql(
+    /// The insert of one `NEW` request with id `request_id`.
+    fn request_insert<'q>(
+        &self,
+        request_id: &'q str,
+        r: &'q NewRequest,
+        now: DateTime<Utc>,
+    ) -> sqlx::query::Query<'q, Self::Db, <Self::Db as Database>::Arguments> {
+        sqlx::query(self.sql(
             "INSERT INTO DMS_PRCREQ (REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, \
              REQUESTED_AT, DEDUPE_KEY, NOT_BEFORE, ATTEMPTS, CLAIMED_BY) \
              VALUES ($1, $2, $3, $4, 'NEW', $5, $6, $7, 0, $8)",
         ))
-        .bind(&request_id)
+        .bind(request_id)
         .bind(&r.mapref)
         .bind(r.request_type.as_str())
         .bind(&r.payload)
@@ -94,8 +98,15 @@ where
         .bind(&r.dedupe_key)
         .bind(r.not_before.map(|t| t.naive_utc()))
         .bind(&r.reserved_for)
-        .execute(self.pool())
-        .await;
+    }
+
+    async fn enqueue(&self, r: &NewRequest, now: DateTime<Utc>) -> Result<Enqueued> {
+        let context = || format!("queueing a {} request for '{}'", r.request_type, r.mapref);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let inserted = self
+            .request_insert(&request_id, r, now)
+            .execute(self.pool())
+            .await;
         match inserted {
             Ok(_) => Ok(Enqueued::Inserted(request_id)),
             Err(sqlx::Error::Database(db))

@@ -2,14 +2,14 @@
 //! reads, and the run history its UI shows.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use dwsched_model::{NewReportRun, ReportDefinition, ReportField};
+use dwsched_model::{DwtoolFire, NewReportRun, ReportDefinition, ReportField, ReportScheduleRow};
 use sqlx::{Database, Decode, Encode, Executor, Row as _, Type};
 
 use crate::driver::{Affected, Conn, Driver, decode_all};
 use crate::{Context as _, Result};
 
 /// The shared statements of this topic, for every backend.
-pub(crate) trait Reports: Driver
+pub(crate) trait Reports: Driver + crate::queue::Queue
 where
     for<'c> &'c mut Conn<Self>: Executor<'c, Database = Self::Db>,
     for<'p> &'p sqlx::Pool<Self::Db>: Executor<'p, Database = Self::Db>,
@@ -22,6 +22,10 @@ where
     for<'q> i64: Encode<'q, Self::Db> + Type<Self::Db>,
     for<'q> Option<i64>: Encode<'q, Self::Db> + Type<Self::Db>,
     for<'q> NaiveDateTime: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> Option<NaiveDateTime>: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> Option<&'q str>: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'q> f64: Encode<'q, Self::Db> + Type<Self::Db>,
+    for<'r> Option<NaiveDateTime>: Decode<'r, Self::Db> + Type<Self::Db>,
     for<'r> String: Decode<'r, Self::Db> + Type<Self::Db>,
     for<'r> Option<String>: Decode<'r, Self::Db> + Type<Self::Db>,
     for<'r> i64: Decode<'r, Self::Db> + Type<Self::Db>,
@@ -179,5 +183,72 @@ where
         .await
         .context(|| format!("recording the end of report run {runid}"))?;
         Ok(done.affected() > 0)
+    }
+
+    /// `Store::due_report_schedules`.
+    async fn read_due_report_schedules(
+        &self,
+        due_by: NaiveDateTime,
+    ) -> Result<Vec<ReportScheduleRow>> {
+        let rows = sqlx::query(self.sql(
+            "SELECT CAST(SCHDID AS BIGINT), CAST(RPRTID AS BIGINT), FRQNCY, TM_PRM, NXT_RUN_DT, \
+             LST_RUN_DT, STTS, OTPT_FMT, DSTN_TYP, EMAL_TO, FL_PTH FROM DMS_RPRT_SCHD \
+             WHERE UPPER(COALESCE(STTS, '')) = 'ACTIVE' AND (NXT_RUN_DT IS NULL OR NXT_RUN_DT <= $1) \
+             ORDER BY NXT_RUN_DT, SCHDID",
+        ))
+        .bind(due_by)
+        .fetch_all(self.pool())
+        .await
+        .context(|| "reading the report schedules that are due".to_string())?;
+        decode_all(rows, |row| {
+            Ok(ReportScheduleRow {
+                schdid: row.try_get(0)?,
+                rprtid: row.try_get(1)?,
+                frqncy: row.try_get(2)?,
+                tm_prm: row.try_get(3)?,
+                nxt_run_dt: row.try_get(4)?,
+                lst_run_dt: row.try_get(5)?,
+                stts: row.try_get(6)?,
+                otpt_fmt: row.try_get(7)?,
+                dstn_typ: row.try_get(8)?,
+                emal_to: row.try_get(9)?,
+                fl_pth: row.try_get(10)?,
+            })
+        })
+        .context(|| "reading the report schedules that are due".to_string())
+    }
+
+    /// `Store::fire_report_schedule`: the row moves on and the request is queued in one
+    /// transaction, only while the row still holds what the fire was planned from.
+    async fn fire_report_row(&self, fire: &DwtoolFire, now: DateTime<Utc>) -> Result<bool> {
+        let context = || format!("firing report schedule {}", fire.schdid);
+        let mut tx = self.begin_write().await.context(context)?;
+        let moved = sqlx::query(self.sql(
+            "UPDATE DMS_RPRT_SCHD SET NXT_RUN_DT = $1, LST_RUN_DT = $2, STTS = $3, UPDTDT = $4 \
+             WHERE SCHDID = $5 AND UPPER(COALESCE(STTS, '')) = 'ACTIVE' \
+             AND (NXT_RUN_DT = $6 OR (NXT_RUN_DT IS NULL AND $7 IS NULL))",
+        ))
+        .bind(fire.next)
+        .bind(fire.fired_at)
+        .bind(fire.status.as_str())
+        .bind(now.naive_utc())
+        .bind(fire.schdid)
+        .bind(fire.expected_next)
+        .bind(fire.expected_next)
+        .execute(&mut *tx)
+        .await
+        .context(context)?
+        .affected();
+        if moved != 1 {
+            tx.rollback().await.context(context)?;
+            return Ok(false);
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        self.request_insert(&request_id, &fire.request, now)
+            .execute(&mut *tx)
+            .await
+            .context(context)?;
+        tx.commit().await.context(context)?;
+        Ok(true)
     }
 }
