@@ -11,6 +11,7 @@ mod json_file;
 mod sql;
 mod text_files;
 mod value;
+mod xlsx_file;
 
 pub use csv_file::CsvReport;
 pub use dwsched_model::python::{python_decimal, python_float};
@@ -18,3 +19,4 @@ pub use json_file::JsonReport;
 pub use sql::final_sql;
 pub use text_files::{TxtReport, XmlReport};
 pub use value::python_str;
+pub use xlsx_file::{SHEET, XlsxReport};
