@@ -520,6 +520,9 @@ pub enum HolidayCommand {
         name: String,
         /// The date, YYYY-MM-DD
         date: String,
+        /// Not used by remove; taken so that add and remove read the same arguments
+        #[arg(long, value_name = "TEXT")]
+        descr: Option<String>,
     },
 }
 

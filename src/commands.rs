@@ -315,7 +315,7 @@ async fn calendar(
             );
         }
         CalendarCommand::Holiday(HolidayCommand::Add { name, date, descr }) => {
-            let date = calendars::parse_date("date", &date)?;
+            let date = parse_date("DATE", &date)?;
             let holiday = dwsched_model::Holiday {
                 date,
                 description: descr,
@@ -324,8 +324,8 @@ async fn calendar(
             let what = if added == 1 { "added to" } else { "updated in" };
             eprintln!("holiday {date} {what} calendar {}", name.trim());
         }
-        CalendarCommand::Holiday(HolidayCommand::Remove { name, date }) => {
-            let date = calendars::parse_date("date", &date)?;
+        CalendarCommand::Holiday(HolidayCommand::Remove { name, date, .. }) => {
+            let date = parse_date("DATE", &date)?;
             calendars::remove_holiday(&*store, &name, date, now).await?;
             eprintln!("holiday {date} removed from calendar {}", name.trim());
         }

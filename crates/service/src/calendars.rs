@@ -3,6 +3,7 @@
 //! publish public holidays, or from CSV.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use dwsched_model::payload::parse_business_date;
 use dwsched_model::{CalendarRecord, Holiday};
 use dwsched_schedule::{Calendar, parse_workdays};
 use dwsched_store::Store;
@@ -98,10 +99,9 @@ pub async fn remove_holiday(
     }
 }
 
-/// Reads a date as `YYYY-MM-DD`.
+/// Reads a date as `YYYY-MM-DD`, as business dates are read.
 pub fn parse_date(field: &str, text: &str) -> OpResult<NaiveDate> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| OpError::Invalid(format!("{field} '{text}': expected a date YYYY-MM-DD")))
+    parse_business_date(text).map_err(|why| OpError::Invalid(format!("{field}: {why}")))
 }
 
 /// The holidays a file lists: iCalendar (`.ics`, or text that begins
@@ -204,7 +204,7 @@ fn parse_csv(text: &str) -> Result<Vec<Holiday>, String> {
         if record.iter().all(str::is_empty) {
             continue;
         }
-        let date = match NaiveDate::parse_from_str(first, "%Y-%m-%d") {
+        let date = match parse_business_date(first) {
             Ok(date) => date,
             Err(_) if index == 0 => continue,
             Err(_) => {
