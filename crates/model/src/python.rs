@@ -51,39 +51,64 @@ pub fn python_float(x: f64) -> String {
     }
 }
 
+/// A decimal's text read as its sign, its digits and the power of ten they are
+/// scaled by: `-12.50` is `-`, `1250`, -2; `1.5e3` is `+`, `15`, 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecimalParts {
+    pub negative: bool,
+    /// Every digit as written, leading zeros too.
+    pub digits: String,
+    pub exponent: i64,
+}
+
+impl DecimalParts {
+    /// Reads `[+-]digits[.digits][e[+-]digits]`, spaces around allowed; `None` for
+    /// anything else.
+    pub fn read(text: &str) -> Option<Self> {
+        let trimmed = text.trim();
+        let (negative, unsigned) = match trimmed.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, trimmed.strip_prefix('+').unwrap_or(trimmed)),
+        };
+        let (number, exponent) = match unsigned.split_once(['e', 'E']) {
+            Some((number, exponent)) => (number, exponent.parse::<i64>().ok()?),
+            None => (unsigned, 0),
+        };
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && fraction.is_empty())
+            || !whole
+                .chars()
+                .chain(fraction.chars())
+                .all(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(Self {
+            negative,
+            digits: format!("{whole}{fraction}"),
+            exponent: exponent.checked_sub(i64::try_from(fraction.len()).ok()?)?,
+        })
+    }
+}
+
 /// Python's `str(Decimal(text))` for a decimal as a database writes it: the scale
 /// kept (`12500.50`), and scientific notation where Python's rules want it
 /// (`0.00000010` is `1.0E-7`). Text that is not a decimal comes back as it is.
 pub fn python_decimal(text: &str) -> String {
-    let trimmed = text.trim();
-    let (negative, unsigned) = match trimmed.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, trimmed.strip_prefix('+').unwrap_or(trimmed)),
-    };
-    let (number, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((number, exponent)) => match exponent.parse::<i64>() {
-            Ok(exponent) => (number, exponent),
-            Err(_) => return text.to_string(),
-        },
-        None => (unsigned, 0),
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty()
-        || !whole
-            .chars()
-            .chain(fraction.chars())
-            .all(|c| c.is_ascii_digit())
-    {
+    let Some(DecimalParts {
+        negative,
+        digits,
+        exponent,
+    }) = DecimalParts::read(text)
+    else {
         return text.to_string();
-    }
-    let all_digits = format!("{whole}{fraction}");
-    let coefficient = all_digits.trim_start_matches('0');
+    };
+    let coefficient = digits.trim_start_matches('0');
     let coefficient = if coefficient.is_empty() {
         "0"
     } else {
         coefficient
     };
-    let exponent = exponent - fraction.len() as i64;
     let adjusted = exponent + coefficient.len() as i64 - 1;
     let sign = if negative { "-" } else { "" };
     let body = if exponent <= 0 && adjusted >= -6 {

@@ -6,6 +6,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use dwsched_flow::Value;
+use dwsched_model::python::DecimalParts;
 
 /// What a mapping's type makes of a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,27 +78,16 @@ fn integer(text: &str) -> Result<Value, String> {
 /// (`1.5e3` is `1500`).
 fn decimal(text: &str) -> Result<String, String> {
     let bad = || format!("'{text}' is not a number");
-    let (negative, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (number, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((number, exponent)) => (number, exponent.parse::<i32>().map_err(|_| bad())?),
-        None => (unsigned, 0),
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if (whole.is_empty() && fraction.is_empty())
-        || !whole
-            .chars()
-            .chain(fraction.chars())
-            .all(|c| c.is_ascii_digit())
-        || exponent.unsigned_abs() > 400
-    {
+    let DecimalParts {
+        negative,
+        digits,
+        exponent,
+    } = DecimalParts::read(text).ok_or_else(bad)?;
+    if exponent.unsigned_abs() > 400 {
         return Err(bad());
     }
-    let digits = format!("{whole}{fraction}");
     // Where the point goes among the digits.
-    let point = whole.len() as i64 + i64::from(exponent);
+    let point = digits.len() as i64 + exponent;
     let (int_part, frac_part) = if point <= 0 {
         (
             "0".to_string(),
