@@ -183,23 +183,28 @@ impl ScheduleParser {
 
     /// A parser that knows the stored calendars; one that cannot be read makes the
     /// rows that name it invalid, with the reason.
-    pub fn with_records(records: &[dwsched_model::CalendarRecord]) -> Self {
+    pub fn with_records<'r>(
+        records: impl IntoIterator<Item = &'r dwsched_model::CalendarRecord>,
+    ) -> Self {
         let mut parser = Self::default();
         parser.set_records(records);
         parser
     }
 
     /// Replaces the calendars rows may name with the stored ones.
-    pub fn set_records(&mut self, records: &[dwsched_model::CalendarRecord]) {
+    pub fn set_records<'r>(
+        &mut self,
+        records: impl IntoIterator<Item = &'r dwsched_model::CalendarRecord>,
+    ) {
         self.set_calendars(
             records
-                .iter()
+                .into_iter()
                 .map(|r| (r.name.trim().to_string(), Calendar::from_record(r))),
         );
     }
 
     /// Replaces the calendars rows may name: each by name, or why it cannot be used.
-    pub fn set_calendars(
+    fn set_calendars(
         &mut self,
         calendars: impl IntoIterator<Item = (String, Result<Calendar, String>)>,
     ) {

@@ -146,8 +146,7 @@ impl ScheduleSet {
             return;
         }
         self.calendars_changed.extend(changed);
-        self.parser
-            .set_records(&records.values().cloned().collect::<Vec<_>>());
+        self.parser.set_records(records.values());
         self.calendars = records;
     }
 
