@@ -55,7 +55,7 @@ impl<W: Write> TxtReport<W> {
 pub struct XmlReport<S: Read + Write + Seek> {
     name: String,
     elements: Vec<(String, usize)>,
-    spool: S,
+    spool: io::BufWriter<S>,
     rows: u64,
 }
 
@@ -71,7 +71,7 @@ impl<S: Read + Write + Seek> XmlReport<S> {
         Self {
             name: name.to_string(),
             elements,
-            spool,
+            spool: io::BufWriter::with_capacity(256 * 1024, spool),
             rows: 0,
         }
     }
@@ -93,7 +93,7 @@ impl<S: Read + Write + Seek> XmlReport<S> {
     }
 
     /// Writes the document to `out`; the number of rows.
-    pub fn finish(mut self, out: &mut impl Write) -> io::Result<u64> {
+    pub fn finish(self, out: &mut impl Write) -> io::Result<u64> {
         let head = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<report name=\"{}\" rowCount=\"{}\"",
             escape_attribute(&self.name),
@@ -104,9 +104,12 @@ impl<S: Read + Write + Seek> XmlReport<S> {
             out.write_all(b" />")?;
         } else {
             out.write_all(b">")?;
-            self.spool.flush()?;
-            self.spool.seek(SeekFrom::Start(0))?;
-            io::copy(&mut self.spool, out)?;
+            let mut spool = self
+                .spool
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)?;
+            spool.seek(SeekFrom::Start(0))?;
+            io::copy(&mut spool, out)?;
             out.write_all(b"</report>")?;
         }
         out.flush()?;
