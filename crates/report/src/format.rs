@@ -71,6 +71,8 @@ pub struct ReportFile {
     writer: Writer,
 }
 
+// One writer per run, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Writer {
     Csv(CsvReport<BufWriter<File>>),
     Json(JsonReport<BufWriter<File>>),

@@ -131,7 +131,7 @@ impl<W: Write> PdfReport<W> {
         let objects = self.offsets.len();
         write!(self.out, "xref\n0 {objects}\n0000000000 65535 f \n")?;
         for offset in &self.offsets[1..] {
-            write!(self.out, "{offset:010} 00000 n \n")?;
+            writeln!(self.out, "{offset:010} 00000 n ")?;
         }
         write!(
             self.out,
@@ -197,7 +197,7 @@ impl<W: Write> PdfReport<W> {
         body: impl FnOnce(&mut Counting<W>) -> io::Result<()>,
     ) -> io::Result<()> {
         self.offsets[number] = self.out.at;
-        write!(self.out, "{number} 0 obj\n")?;
+        writeln!(self.out, "{number} 0 obj")?;
         body(&mut self.out)?;
         self.out.write_all(b"\nendobj\n")
     }
