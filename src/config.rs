@@ -94,6 +94,8 @@ pub struct Settings {
     pub pid_file: Option<PathBuf>,
     /// Where command output is kept, one file per run.
     pub log_dir: PathBuf,
+    /// DWTOOL report delivery (SPEC §7.2): the output directory, SMTP, the query limit.
+    pub reports: dwsched_service::ReportConfig,
 }
 
 impl Settings {
@@ -102,7 +104,7 @@ impl Settings {
         format!(
             "database={} ({}) schema={} poll_interval={}s refresh_interval={}s max_workers={} \
              max_attempts={} timezone={} shutdown_timeout={}s lease={}s misfire_grace={}s http={} \
-             api_token={} log_dir={}",
+             api_token={} log_dir={} report_output_dir={} smtp={}:{}",
             redact_url(&self.database_url),
             self.database_url_origin,
             self.schema.as_deref().unwrap_or("(default)"),
@@ -121,6 +123,9 @@ impl Settings {
                 "unset"
             },
             self.log_dir.display(),
+            self.reports.output_dir.display(),
+            self.reports.smtp.host,
+            self.reports.smtp.port,
         )
     }
 }
@@ -334,6 +339,49 @@ impl<'a> Resolver<'a> {
                 || PathBuf::from("logs"),
                 |(_, dir)| PathBuf::from(dir.trim()),
             ),
+            reports: self.reports()?,
+        })
+    }
+
+    /// The report settings: the original's `REPORT_OUTPUT_DIR` and `SMTP_*` variables,
+    /// with its defaults, and `REPORT_QUERY_TIMEOUT`.
+    fn reports(&self) -> Result<dwsched_service::ReportConfig, ConfigError> {
+        let text = |name: &'static str| self.lookup(None, &[name]).map(|(_, v)| v);
+        let defaults = dwsched_service::SmtpConfig::default();
+        let port = match self.lookup(None, &["SMTP_PORT"]) {
+            None => defaults.port,
+            Some((origin, value)) => value
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad(&origin, &value, "expected a port number 1..65535"))?,
+        };
+        let use_tls = match self.lookup(None, &["SMTP_USE_TLS"]) {
+            None => defaults.use_tls,
+            Some((origin, value)) => match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => true,
+                "false" | "no" | "0" => false,
+                _ => return Err(bad(&origin, &value, "expected true or false")),
+            },
+        };
+        Ok(dwsched_service::ReportConfig {
+            output_dir: text("REPORT_OUTPUT_DIR")
+                .map_or_else(|| PathBuf::from("reports"), |dir| PathBuf::from(dir.trim())),
+            smtp: dwsched_service::SmtpConfig {
+                host: text("SMTP_HOST").map_or(defaults.host, |h| h.trim().to_string()),
+                port,
+                user: text("SMTP_USER"),
+                password: text("SMTP_PASSWORD"),
+                use_tls,
+                from_email: text("SMTP_FROM_EMAIL")
+                    .map_or(defaults.from_email, |v| v.trim().to_string()),
+                from_name: text("SMTP_FROM_NAME")
+                    .map_or(defaults.from_name, |v| v.trim().to_string()),
+                timeout: defaults.timeout,
+            },
+            query_time_limit: self.seconds(None, "REPORT_QUERY_TIMEOUT", 3600)?,
+            ..dwsched_service::ReportConfig::default()
         })
     }
 
@@ -464,9 +512,12 @@ Settings (flag > environment variable > .env file > default):
   DWSCHED_ALERT_WEBHOOK           URL that failed runs and disabled schedules are posted to
   DWSCHED_ALERT_COMMAND           command run for each alert, the event as JSON on stdin
   RUST_LOG, DWSCHED_LOG_FORMAT    log filter [info]; text or json [text]
-  REPORT_OUTPUT_DIR, SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_USE_TLS,
-  SMTP_FROM_EMAIL, SMTP_FROM_NAME  DWTOOL report delivery (SPEC §7.2); this release does not
-                                  run DWTOOL reports yet
+  REPORT_OUTPUT_DIR               where FILE reports go without a path of their own [reports]
+  REPORT_QUERY_TIMEOUT            seconds a report's query may run before it is cancelled [3600]
+  SMTP_HOST, SMTP_PORT            mail server of EMAIL reports [localhost, 587; 465 = implicit TLS]
+  SMTP_USER, SMTP_PASSWORD        its login, used when both are set
+  SMTP_USE_TLS                    STARTTLS, required and verified [true]
+  SMTP_FROM_EMAIL, SMTP_FROM_NAME sender [reports@example.com, Report System]
 ";
 
 #[cfg(test)]

@@ -499,6 +499,45 @@ pub fn status_text(report: &StatusReport, limit: usize) -> String {
             "\nSchedules that cannot be scheduled\n{invalid}\n"
         ));
     }
+    if !report.report_schedules.is_empty() {
+        let mut reports = table(&[
+            "SCHDID",
+            "MAPREF",
+            "FREQUENCY",
+            "NEXT RUN (LOCAL)",
+            "LAST RUN",
+            "STATUS",
+            "DELIVERY",
+        ]);
+        let local = |t: Option<chrono::NaiveDateTime>| {
+            t.map_or_else(
+                || "-".to_string(),
+                |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            )
+        };
+        for s in report.report_schedules.iter().take(limit) {
+            reports.add_row(vec![
+                s.schdid.to_string(),
+                format!("REPORT:{}", s.rprtid),
+                format!(
+                    "{} {}",
+                    s.frqncy.as_deref().unwrap_or("DAILY"),
+                    s.tm_prm.as_deref().unwrap_or("")
+                )
+                .trim()
+                .to_string(),
+                local(s.nxt_run_dt),
+                local(s.lst_run_dt),
+                or_dash(s.stts.as_deref()),
+                format!(
+                    "{} {}",
+                    s.otpt_fmt.as_deref().unwrap_or("CSV"),
+                    s.dstn_typ.as_deref().unwrap_or("FILE")
+                ),
+            ]);
+        }
+        out.push_str(&format!("\nReport schedules\n{reports}\n"));
+    }
     out.push_str(&match report.error_rate() {
         Some(rate) => format!(
             "\nLast 24 h: {} runs ended, {} failed ({:.1} %)",

@@ -171,6 +171,11 @@ pub fn node_config(settings: &Settings, node_id: Option<String>) -> NodeConfig {
             webhook: settings.alert_webhook.clone(),
             command: settings.alert_command.clone(),
         },
+        reports: dwsched_service::ReportConfig {
+            metadata_url: settings.database_url.clone(),
+            metadata_schema: settings.schema.clone(),
+            ..settings.reports.clone()
+        },
     }
 }
 

@@ -18,6 +18,7 @@ mod load;
 pub mod mapping;
 mod model;
 mod parse;
+mod query;
 mod run;
 mod sql;
 mod step;
@@ -32,6 +33,7 @@ pub use connect::{
 pub use load::QueryRows;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};
+pub use query::{QueryError, ReadOnlyQuery, StreamedRows};
 pub use run::{RunOutcome, RunReport, run_flow, skipped_before};
 pub use step::{
     RowError, RowTotals, RunContext, RunProgress, StepError, StepFailure, StepLog, StopSignal,

@@ -11,7 +11,9 @@ pub mod records;
 pub mod status;
 
 pub use dwtool::{DwtoolJob, DwtoolJobColumn, DwtoolMapping, DwtoolSql};
-pub use payload::{HistoryPayload, PayloadError, RunParams, RunPayload, StopPayload, Trigger};
+pub use payload::{
+    HistoryPayload, PayloadError, ReportPayload, RunParams, RunPayload, StopPayload, Trigger,
+};
 pub use records::*;
 pub use status::{ErrorType, RequestStatus, RequestType, RunStatus, StepStatus};
 

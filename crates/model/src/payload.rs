@@ -469,6 +469,63 @@ pub fn cancel_payload_json(request_id: &str) -> String {
     json!({ "request_id": request_id }).to_string()
 }
 
+/// A `REPORT` request's payload (SPEC §7.2), as DWTOOL's scheduler and API write it:
+/// `reportId`, `outputFormat`, `destination`, `email`, `filePath`, `requestedBy`, and
+/// `parameters` (an object). Other keys the UI's clients send are kept by the request
+/// and ignored here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportPayload {
+    /// `reportId`; `None` when absent (the mapref `REPORT:<id>` gives it then).
+    pub report_id: Option<i64>,
+    /// `outputFormat` as written; `None` or blank means CSV.
+    pub output_format: Option<String>,
+    /// `destination` as written; `None` or blank means FILE.
+    pub destination: Option<String>,
+    pub email: Option<String>,
+    pub file_path: Option<String>,
+    pub requested_by: Option<String>,
+    /// `parameters`: bound by name where the report's SQL uses them.
+    pub parameters: Map<String, Value>,
+}
+
+impl ReportPayload {
+    pub fn parse(text: Option<&str>) -> Result<Self, PayloadError> {
+        let map = parse_object(text)?;
+        let text_of = |key: &str| -> Result<Option<String>, PayloadError> {
+            match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+                Some(other) => Err(bad(key, other, "expected a string")),
+            }
+        };
+        let report_id = match map.get("reportId") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(read_id(&map, "reportId")?),
+        };
+        let parameters = match map.get("parameters") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(parameters)) => parameters.clone(),
+            Some(other) => {
+                return Err(bad(
+                    "parameters",
+                    other,
+                    "expected an object of values by bind name",
+                ));
+            }
+        };
+        Ok(Self {
+            report_id,
+            output_format: text_of("outputFormat")?,
+            destination: text_of("destination")?,
+            email: text_of("email")?,
+            file_path: text_of("filePath")?,
+            requested_by: text_of("requestedBy")?,
+            parameters,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

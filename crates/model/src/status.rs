@@ -64,6 +64,8 @@ pub enum RequestType {
     Stop,
     Cancel,
     RefreshSchedule,
+    /// A DWTOOL report run (SPEC §7.2); its mapref is `REPORT:<RPRTID>`.
+    Report,
     Unknown(String),
 }
 
@@ -75,6 +77,7 @@ impl RequestType {
             "STOP" => Self::Stop,
             "CANCEL" => Self::Cancel,
             "REFRESH_SCHEDULE" => Self::RefreshSchedule,
+            "REPORT" => Self::Report,
             _ => Self::Unknown(text.to_string()),
         }
     }
@@ -86,6 +89,7 @@ impl RequestType {
             Self::Stop => "STOP",
             Self::Cancel => "CANCEL",
             Self::RefreshSchedule => "REFRESH_SCHEDULE",
+            Self::Report => "REPORT",
             Self::Unknown(text) => text,
         }
     }
@@ -94,8 +98,12 @@ impl RequestType {
     /// the mapref to be free; control requests (STOP, CANCEL, ...) never queue behind
     /// work.
     pub fn starts_runs(&self) -> bool {
-        matches!(self, Self::Immediate | Self::History)
+        matches!(self, Self::Immediate | Self::History | Self::Report)
     }
+
+    /// The types that start runs, as stored, in byte order: the claim's queries take
+    /// run requests by these and control requests as the ranges between them.
+    pub const RUN_TYPES: [&'static str; 3] = ["HISTORY", "IMMEDIATE", "REPORT"];
 }
 
 impl fmt::Display for RequestType {
@@ -235,10 +243,21 @@ mod tests {
 
     #[test]
     fn request_types_round_trip_and_keep_unknown_text() {
-        for text in ["IMMEDIATE", "HISTORY", "STOP", "CANCEL", "REFRESH_SCHEDULE"] {
+        for text in [
+            "IMMEDIATE",
+            "HISTORY",
+            "STOP",
+            "CANCEL",
+            "REFRESH_SCHEDULE",
+            "REPORT",
+        ] {
             assert_eq!(RequestType::parse(text).as_str(), text);
         }
-        assert_eq!(RequestType::parse("report").as_str(), "report");
+        assert_eq!(RequestType::parse("EXPORT").as_str(), "EXPORT");
+        assert!(RequestType::parse("REPORT").starts_runs());
+        let mut sorted = RequestType::RUN_TYPES;
+        sorted.sort_unstable();
+        assert_eq!(sorted, RequestType::RUN_TYPES);
         assert!(RequestType::parse("immediate").starts_runs());
         assert!(!RequestType::parse("STOP").starts_runs());
     }

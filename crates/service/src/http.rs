@@ -640,7 +640,8 @@ async fn openapi() -> axum::Json<Value> {
 /// A database error leaves those gauges as they were and counts the error.
 async fn render_metrics(shared: &NodeView) -> Option<String> {
     use crate::telemetry::{
-        FIRES_SCHEDULES, NODES_LIVE, QUEUE_REQUESTS, RUNS_IN_PROGRESS, SYNC_AGE, handle,
+        FIRES_SCHEDULES, NODES_LIVE, QUEUE_REQUESTS, REPORT_SCHEDULES, RUNS_IN_PROGRESS, SYNC_AGE,
+        handle,
     };
     use metrics::gauge;
     let handle = handle()?;
@@ -660,6 +661,28 @@ async fn render_metrics(shared: &NodeView) -> Option<String> {
             .filter(|n| n.heartbeat_at.is_some_and(|at| now - at <= lease))
             .count();
         gauge!(NODES_LIVE).set(live as f64);
+    }
+    match shared.store.report_schedules().await {
+        Ok(rows) => {
+            let mut by_status: std::collections::BTreeMap<String, f64> =
+                ["ACTIVE", "PAUSED", "INACTIVE"]
+                    .iter()
+                    .map(|s| (s.to_string(), 0.0))
+                    .collect();
+            for row in &rows {
+                let status = row
+                    .stts
+                    .as_deref()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_uppercase();
+                *by_status.entry(status).or_default() += 1.0;
+            }
+            for (status, count) in by_status {
+                gauge!(REPORT_SCHEDULES, "status" => status).set(count);
+            }
+        }
+        Err(err) => shared.health.failed("reading metrics", &err),
     }
     let leading = shared.leading.load(Ordering::SeqCst);
     gauge!(FIRES_SCHEDULES).set(if leading { 1.0 } else { 0.0 });

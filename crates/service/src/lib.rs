@@ -25,6 +25,8 @@ mod page;
 
 mod node;
 pub mod ops;
+mod report_delivery;
+mod reports;
 mod resolve;
 mod runner;
 mod scheduler;
@@ -40,4 +42,5 @@ pub use foreground::{ForegroundError, ForegroundOutcome, run_once};
 pub use health::open_when_reachable;
 pub use membership::NodeError;
 pub use node::run_node;
+pub use report_delivery::{ReportConfig, SmtpConfig};
 pub use state::{NodeConfig, Shutdown, Stats};

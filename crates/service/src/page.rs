@@ -222,6 +222,7 @@ svg text {{ font: 11px system-ui, sans-serif; }}
 
     html.push_str("<h2>Schedules</h2>\n");
     html.push_str(&schedules_table(report));
+    html.push_str(&report_schedules_table(report));
     html.push_str(STOP_SCRIPT);
     html.push_str(LOG_SCRIPT);
     html.push_str("</body></html>\n");
@@ -407,6 +408,40 @@ fn schedules_table(report: &StatusReport) -> String {
             s.jobschid,
             esc(&s.mapref),
             esc(&crate::status::disabled_reason(s)),
+        );
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// DWTOOL's report schedules beside the job schedules; their times are wall-clock
+/// times in the default zone, as the rows hold them.
+fn report_schedules_table(report: &StatusReport) -> String {
+    if report.report_schedules.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<h2>Report schedules</h2>\n<table id=\"report-schedules\"><tr><th>SCHDID</th><th>Report</th><th>Frequency</th><th>Next run (local)</th><th>Last run</th><th>Status</th><th>Delivery</th></tr>\n",
+    );
+    let local = |t: Option<chrono::NaiveDateTime>| {
+        t.map_or_else(
+            || "-".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+    };
+    for s in report.report_schedules.iter().take(100) {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>REPORT:{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>",
+            s.schdid,
+            s.rprtid,
+            esc(s.frqncy.as_deref().unwrap_or("DAILY")),
+            esc(s.tm_prm.as_deref().unwrap_or("")),
+            local(s.nxt_run_dt),
+            local(s.lst_run_dt),
+            esc(s.stts.as_deref().unwrap_or("")),
+            esc(s.otpt_fmt.as_deref().unwrap_or("CSV")),
+            esc(s.dstn_typ.as_deref().unwrap_or("FILE")),
         );
     }
     html.push_str("</table>\n");

@@ -28,7 +28,7 @@ struct RunSpec {
 }
 
 /// How a request ends.
-enum Disposition {
+pub(crate) enum Disposition {
     Complete(RequestStatus, Value),
     /// The node stopped the run for its own shutdown: back to the queue.
     Requeue,
@@ -39,11 +39,11 @@ enum Disposition {
 
 /// What one run ended with.
 #[derive(Clone)]
-struct RunResult {
-    prcid: i64,
-    run_date: NaiveDate,
-    status: RunStatus,
-    msg: Option<String>,
+pub(crate) struct RunResult {
+    pub prcid: i64,
+    pub run_date: NaiveDate,
+    pub status: RunStatus,
+    pub msg: Option<String>,
 }
 
 impl RunResult {
@@ -158,6 +158,9 @@ async fn work(
     if active.stop.is_stopped() {
         let error = format!("{} before its run started", active.stop.reason());
         return (failed(mapref, error), None);
+    }
+    if request.request_type == RequestType::Report {
+        return crate::reports::work(shared, request, active).await;
     }
     let today = Utc::now()
         .with_timezone(&shared.config.default_zone)
@@ -398,13 +401,13 @@ fn plan_runs(request: &Request, today: NaiveDate) -> Result<RunPlan, String> {
 
 /// A run that has ended, its end not yet written.
 pub(crate) struct Ended {
-    result: RunResult,
-    finish: FinishRun,
-    request_id: String,
-    trigger: Option<Trigger>,
+    pub result: RunResult,
+    pub finish: FinishRun,
+    pub request_id: String,
+    pub trigger: Option<Trigger>,
     /// Whether enabled schedules may follow the job (`false` only when known not to).
-    followed: bool,
-    seconds: f64,
+    pub followed: bool,
+    pub seconds: f64,
 }
 
 impl Ended {
@@ -522,7 +525,6 @@ async fn execute_run(
     followed: bool,
 ) -> Option<Result<Ended, RunResult>> {
     let config = &shared.config;
-    let give_up = &shared.shutdown.immediate;
     let mapref = request.mapref.as_str();
     let started_at = Utc::now();
     let new_run = NewRun {
@@ -537,36 +539,10 @@ async fn execute_run(
         started_at,
         run_date: Some(spec.run_date),
     };
-    let prcid = match retry(&shared.health, "opening a run", give_up, || {
-        shared.journal.open(&new_run)
-    })
-    .await?
-    {
+    let prcid = match open_run(shared, request, active, &new_run).await? {
         Ok(prcid) => prcid,
-        Err(err @ dwsched_store::StoreError::ClaimLost { .. }) => {
-            // Rescued while this node could not heartbeat: the request is another
-            // node's now, and this node must not run it too.
-            tracing::warn!(request = %request.request_id, "{err}; not running it here");
-            return None;
-        }
-        Err(err) => {
-            return Some(Err(RunResult {
-                prcid: 0,
-                run_date: spec.run_date,
-                status: RunStatus::Failed,
-                msg: Some(format!("could not open the run: {err}")),
-            }));
-        }
+        Err(not_opened) => return Some(Err(not_opened)),
     };
-    active.prcid.store(prcid, Ordering::SeqCst);
-    shared.stats.runs_started.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(
-        prcid,
-        mapref,
-        request = %request.request_id,
-        run_date = %spec.run_date,
-        "run {prcid} of {mapref} started"
-    );
     let clock = Instant::now();
     // Lateness counts from the fire, which a calendar may have moved off the slot.
     if let Some(Trigger::Schedule { slot, fire, .. }) = &spec.trigger
@@ -666,6 +642,74 @@ async fn execute_run(
     }))
 }
 
+/// Opens a run `IP` in `DMS_PRCLOG` for `active`; its `PRCID`, or how it ended
+/// unopened. `None`: not to be run here (another node holds the request now), or the
+/// database could not be reached before an immediate shutdown.
+pub(crate) async fn open_run(
+    shared: &Shared,
+    request: &Request,
+    active: &ActiveRun,
+    new_run: &NewRun,
+) -> Option<Result<i64, RunResult>> {
+    let give_up = &shared.shutdown.immediate;
+    let run_date = new_run.run_date.unwrap_or(NaiveDate::MIN);
+    let prcid = match retry(&shared.health, "opening a run", give_up, || {
+        shared.journal.open(new_run)
+    })
+    .await?
+    {
+        Ok(prcid) => prcid,
+        Err(err @ dwsched_store::StoreError::ClaimLost { .. }) => {
+            // Rescued while this node could not heartbeat: the request is another
+            // node's now, and this node must not run it too.
+            tracing::warn!(request = %request.request_id, "{err}; not running it here");
+            return None;
+        }
+        Err(err) => {
+            return Some(Err(RunResult {
+                prcid: 0,
+                run_date,
+                status: RunStatus::Failed,
+                msg: Some(format!("could not open the run: {err}")),
+            }));
+        }
+    };
+    active.prcid.store(prcid, Ordering::SeqCst);
+    shared.stats.runs_started.fetch_add(1, Ordering::Relaxed);
+    let mapref = new_run.mapref.as_str();
+    tracing::info!(
+        prcid,
+        mapref,
+        request = %request.request_id,
+        run_date = %run_date,
+        "run {prcid} of {mapref} started"
+    );
+    Some(Ok(prcid))
+}
+
+/// The `DMS_JOBERR` row of a failed run (`JOB`), with the keys of its `DMS_JOBLOG` row
+/// `log`, which DWTOOL's views join them on.
+pub(crate) fn job_error_row(
+    log: &JobLogEntry,
+    errtyp: ErrorType,
+    errmsg: String,
+    dberrmsg: Option<String>,
+    keyvalue: Option<String>,
+) -> JobErrorEntry {
+    JobErrorEntry {
+        joblogid: None,
+        prcdt: log.prcdt,
+        errtyp,
+        dberrmsg,
+        errmsg,
+        keyvalue,
+        jobid: log.jobid,
+        sessionid: log.sessionid,
+        prcid: log.prcid,
+        mapref: log.mapref.clone(),
+    }
+}
+
 /// How often a mapping run's `DMS_JOBLOG` row is brought up to date while it runs.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -717,18 +761,7 @@ fn error_rows(
     log: &JobLogEntry,
 ) -> Vec<JobErrorEntry> {
     let row = |errtyp, errmsg: String, dberrmsg: Option<String>, keyvalue: Option<String>| {
-        JobErrorEntry {
-            joblogid: None,
-            prcdt: log.prcdt,
-            errtyp,
-            dberrmsg,
-            errmsg,
-            keyvalue,
-            jobid: log.jobid,
-            sessionid: log.sessionid,
-            prcid: log.prcid,
-            mapref: log.mapref.clone(),
-        }
+        job_error_row(log, errtyp, errmsg, dberrmsg, keyvalue)
     };
     let mut rows: Vec<JobErrorEntry> = report
         .step_failures

@@ -117,6 +117,7 @@ pub(crate) async fn scheduler_loop(
     let mut next_change_check = tokio::time::Instant::now();
     // Fires queued ahead of their slot; the claimer is woken when each comes.
     let mut early: std::collections::BTreeSet<chrono::DateTime<Utc>> = Default::default();
+    let mut reports = ReportFiring::default();
     loop {
         let was_leading = leadership.until.is_some();
         let leading = check_leadership(&shared, &mut leadership).await;
@@ -156,6 +157,10 @@ pub(crate) async fn scheduler_loop(
         if leadership.leading(lease) {
             early.extend(fire_due(&shared, &mut set, grace).await);
         }
+        if leadership.leading(lease) && tokio::time::Instant::now() >= reports.next_check {
+            reports.next_check = tokio::time::Instant::now() + CHANGE_CHECK;
+            reports.fire_due(&shared).await;
+        }
         let now = Utc::now();
         if early.first().is_some_and(|at| *at <= now) {
             early.retain(|at| *at > now);
@@ -168,7 +173,7 @@ pub(crate) async fn scheduler_loop(
             set.next_wake()
                 .map(|at| instant_of(at - FIRE_LEAD))
                 .into_iter()
-                .chain([next_sync, next_change_check])
+                .chain([next_sync, next_change_check, reports.next_check])
                 .collect::<Vec<_>>()
         } else {
             Vec::new()
@@ -401,6 +406,81 @@ async fn fire_due(
         shared.health.failed("recording next fires", &err);
     }
     requests.iter().filter_map(|r| r.not_before).collect()
+}
+
+/// DWTOOL's report schedules (`DMS_RPRT_SCHD`, SPEC §7.2), fired by the node that fires
+/// the job schedules. Their rows are few and read every second, so an edit in the UI
+/// takes effect as fast as a job schedule's, and a due row fires within a second.
+struct ReportFiring {
+    next_check: tokio::time::Instant,
+    /// Rows that cannot be fired, with the reason last logged, so that it is logged
+    /// once rather than every second.
+    problems: std::collections::HashMap<i64, String>,
+}
+
+impl Default for ReportFiring {
+    fn default() -> Self {
+        Self {
+            next_check: tokio::time::Instant::now(),
+            problems: Default::default(),
+        }
+    }
+}
+
+impl ReportFiring {
+    async fn fire_due(&mut self, shared: &Shared) {
+        let zone = shared.config.default_zone;
+        let now = Utc::now();
+        let due_by = dwsched_schedule::to_local(zone, now);
+        let rows = match shared.store.due_report_schedules(due_by).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                shared.health.failed("reading the report schedules", &err);
+                return;
+            }
+        };
+        let due: std::collections::HashSet<i64> = rows.iter().map(|r| r.schdid).collect();
+        self.problems.retain(|schdid, _| due.contains(schdid));
+        for row in rows {
+            let schdid = row.schdid;
+            let fire = match crate::dwtool_schedules::plan_report_fire(&row, now, zone) {
+                Ok(fire) => fire,
+                Err(err) => {
+                    let reason = err.to_string();
+                    if self.problems.get(&schdid) != Some(&reason) {
+                        tracing::warn!(
+                            schdid,
+                            report = row.rprtid,
+                            "report schedule {schdid} of report {} cannot fire: {reason}",
+                            row.rprtid
+                        );
+                        self.problems.insert(schdid, reason);
+                    }
+                    continue;
+                }
+            };
+            match shared.store.fire_report_schedule(&fire, now).await {
+                Ok(true) => {
+                    shared.health.ok();
+                    self.problems.remove(&schdid);
+                    metrics::counter!(crate::telemetry::REPORT_FIRES).increment(1);
+                    let next = fire
+                        .next
+                        .map_or_else(|| "none (PAUSED)".to_string(), |at| at.to_string());
+                    tracing::info!(
+                        schdid,
+                        report = row.rprtid,
+                        "report schedule {schdid} fired a run of report {}; next run {next}",
+                        row.rprtid
+                    );
+                    shared.wake_claimer.notify_one();
+                }
+                // Another node fired it, or the row was edited since it was read.
+                Ok(false) => {}
+                Err(err) => shared.health.failed("firing a report schedule", &err),
+            }
+        }
+    }
 }
 
 fn log_misfires(shared: &Shared, due: &crate::schedules::DueSchedule) {

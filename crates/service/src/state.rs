@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub api_token: Option<String>,
     /// Where failed runs and disabled schedules are reported.
     pub alerts: crate::alerts::AlertConfig,
+    /// Where DWTOOL reports go and how their queries run (SPEC §7.2).
+    pub reports: crate::report_delivery::ReportConfig,
 }
 
 impl NodeConfig {

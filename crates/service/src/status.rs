@@ -39,6 +39,8 @@ pub struct StatusReport {
     pub invalid_schedules: Vec<ScheduleRow>,
     /// Current schedules that are switched off (`SCHFLG='N'` or `STFLG` not `A`).
     pub disabled_schedules: Vec<ScheduleRow>,
+    /// DWTOOL's report schedules (`DMS_RPRT_SCHD`), every status, by `SCHDID`.
+    pub report_schedules: Vec<dwsched_model::ReportScheduleRow>,
     /// Runs ended in the last 24 hours, and how many of them failed.
     pub ended_last_day: usize,
     pub failed_last_day: usize,
@@ -109,7 +111,9 @@ impl StatusReport {
             schedules.into_iter().partition(|s| s.scherr.is_none());
         upcoming.retain(|s| s.nxt_run_dt.is_some());
         upcoming.sort_by_key(|s| s.nxt_run_dt);
+        let report_schedules = store.report_schedules().await?;
         Ok(Self {
+            report_schedules,
             at: now,
             queue,
             nodes,
@@ -174,6 +178,7 @@ impl StatusReport {
                 "mapref": s.mapref,
                 "reason": disabled_reason(s),
             })).collect::<Vec<_>>(),
+            "report_schedules": self.report_schedules.iter().map(report_schedule_json).collect::<Vec<_>>(),
             "last_24h": {
                 "runs_ended": self.ended_last_day,
                 "runs_failed": self.failed_last_day,
@@ -236,6 +241,25 @@ pub fn schedule_json(r: &ScheduleRow) -> Value {
         "error": r.scherr,
         "calendar": r.calnm,
         "on_holiday": r.calnm.as_ref().map(|_| r.calrule.as_deref().unwrap_or("SKIP")),
+    })
+}
+
+/// A DWTOOL report schedule as JSON. Its times are as the row holds them: wall-clock
+/// time in the default zone (`YYYY-MM-DD HH:MM:SS`).
+pub fn report_schedule_json(r: &dwsched_model::ReportScheduleRow) -> Value {
+    let local =
+        |t: Option<chrono::NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+    json!({
+        "schdid": r.schdid,
+        "report_id": r.rprtid,
+        "mapref": format!("REPORT:{}", r.rprtid),
+        "frequency": r.frqncy,
+        "time": r.tm_prm,
+        "status": r.stts,
+        "next_run": local(r.nxt_run_dt),
+        "last_run": local(r.lst_run_dt),
+        "format": r.otpt_fmt.as_deref().unwrap_or("CSV"),
+        "destination": r.dstn_typ.as_deref().unwrap_or("FILE"),
     })
 }
 

@@ -10,6 +10,8 @@ pub const RUNS_FINISHED: &str = "dwsched_runs_finished_total";
 pub const RUN_DURATION: &str = "dwsched_run_duration_seconds";
 pub const FIRE_LATENESS: &str = "dwsched_fire_lateness_seconds";
 pub const SLOTS_FIRED: &str = "dwsched_slots_fired_total";
+pub const REPORT_FIRES: &str = "dwsched_report_schedule_fires_total";
+pub const REPORT_SCHEDULES: &str = "dwsched_report_schedules";
 pub const SLOTS_MISFIRED: &str = "dwsched_slots_misfired_total";
 pub const SYNC_DURATION: &str = "dwsched_sync_duration_seconds";
 pub const DATABASE_ERRORS: &str = "dwsched_database_errors_total";
@@ -56,6 +58,14 @@ fn describe() {
         "How long after its slot a scheduled run started"
     );
     describe_counter!(SLOTS_FIRED, "Schedule slots this node queued");
+    describe_counter!(
+        REPORT_FIRES,
+        "DWTOOL report schedule fires this node queued (DMS_RPRT_SCHD)"
+    );
+    describe_gauge!(
+        REPORT_SCHEDULES,
+        "DWTOOL report schedules (DMS_RPRT_SCHD) by status"
+    );
     describe_counter!(
         SLOTS_MISFIRED,
         "Missed schedule slots, by what their misfire policy did (merged, dropped)"

@@ -64,38 +64,67 @@ pub const CONNECTION_COLUMNS: &str = "CAST(CONID AS BIGINT), CONNM, DBTYP, DBHOS
 /// no run in progress. Each test is a seek on a `(MAPREF, …)` index, so a claim walks
 /// the queue in order and stops at its limit instead of reading the whole backlog.
 /// This is what keeps two runs of one mapref apart, on one node or many.
-const RUN_CANDIDATE: &str = "(r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
+fn run_candidate() -> String {
+    let runs = run_types();
+    format!(
+        "(r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
      AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
-         AND o.STATUS IN ('NEW', 'QUEUED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
+         AND o.STATUS IN ('NEW', 'QUEUED') AND o.REQUEST_TYPE IN {runs} \
          AND (o.NOT_BEFORE IS NULL OR o.NOT_BEFORE <= $1) \
          AND ((o.REQUESTED_AT IS NULL AND (r.REQUESTED_AT IS NOT NULL OR o.REQUEST_ID < r.REQUEST_ID)) \
              OR o.REQUESTED_AT < r.REQUESTED_AT \
              OR (o.REQUESTED_AT = r.REQUESTED_AT AND o.REQUEST_ID < r.REQUEST_ID))) \
      AND NOT EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
-         AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY')) \
-     AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP')";
+         AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN {runs}) \
+     AND NOT EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP')"
+    )
+}
+
+/// The request types that start runs, as an SQL list: `('HISTORY', 'IMMEDIATE', …)`.
+pub fn run_types() -> String {
+    let quoted: Vec<String> = dwsched_model::RequestType::RUN_TYPES
+        .iter()
+        .map(|kind| format!("'{kind}'"))
+        .collect();
+    format!("({})", quoted.join(", "))
+}
+
+/// Every request type but those that start runs, as ranges of `column` between them
+/// (a few seeks on an index that leads with the type, where `NOT IN` would scan).
+fn other_types(column: &str) -> String {
+    let kinds = dwsched_model::RequestType::RUN_TYPES;
+    let mut ranges = vec![format!("{column} < '{}'", kinds[0])];
+    for pair in kinds.windows(2) {
+        ranges.push(format!(
+            "({column} > '{}' AND {column} < '{}')",
+            pair[0], pair[1]
+        ));
+    }
+    ranges.push(format!("{column} > '{}'", kinds[kinds.len() - 1]));
+    format!("({})", ranges.join(" OR "))
+}
 
 /// The candidates of a control claim (`$1` now, `$3` the claiming node): every waiting
-/// type that does not start runs, written as ranges around `HISTORY` and `IMMEDIATE` so
-/// that it is a few seeks on the `(STATUS, REQUEST_TYPE)` index, not a scan of every
-/// waiting run request. A `STOP` is left to the node that runs its mapref (or holds its
+/// type that does not start runs, written as ranges between the run types so that it
+/// is a few seeks on the `(STATUS, REQUEST_TYPE)` index, not a scan of every waiting
+/// run request. A `STOP` is left to the node that runs its mapref (or holds its
 /// run request), and a `REFRESH_SCHEDULE` to the node that holds a valid scheduler
 /// lease; either is anyone's when there is no such node.
 fn control_candidates() -> String {
     format!(
         "SELECT r.REQUEST_ID FROM DMS_PRCREQ r \
      WHERE r.STATUS IN ('NEW', 'QUEUED') AND (r.NOT_BEFORE IS NULL OR r.NOT_BEFORE <= $1) \
-     AND (r.REQUEST_TYPE < 'HISTORY' \
-         OR (r.REQUEST_TYPE > 'HISTORY' AND r.REQUEST_TYPE < 'IMMEDIATE') \
-         OR r.REQUEST_TYPE > 'IMMEDIATE') \
+     AND {others} \
      AND NOT (r.REQUEST_TYPE = 'STOP' AND (\
          EXISTS (SELECT 1 FROM DMS_PRCLOG l WHERE l.MAPREF = r.MAPREF AND l.STATUS = 'IP' \
              AND l.NODE <> $3) \
          OR EXISTS (SELECT 1 FROM DMS_PRCREQ o WHERE o.MAPREF = r.MAPREF \
-             AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN ('IMMEDIATE', 'HISTORY') \
+             AND o.STATUS IN ('PROCESSING', 'CLAIMED') AND o.REQUEST_TYPE IN {runs} \
              AND o.CLAIMED_BY <> $3))) \
      AND NOT (r.REQUEST_TYPE = 'REFRESH_SCHEDULE' AND EXISTS (SELECT 1 FROM DMS_SCHLEASE s \
-         WHERE s.NAME = '{SCHEDULER_LEASE}' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= DB_NOW()))"
+         WHERE s.NAME = '{SCHEDULER_LEASE}' AND s.HOLDER <> $3 AND s.LEASE_UNTIL >= DB_NOW()))",
+        others = other_types("r.REQUEST_TYPE"),
+        runs = run_types(),
     )
 }
 
@@ -142,14 +171,16 @@ pub fn claim_candidates_sql(class: dwsched_model::RequestClass, lock: &str) -> S
                 )
             };
             let whose = whose.as_str();
+            let candidate = run_candidate();
+            let candidate = candidate.as_str();
             let ranges: Vec<String> = ["NEW", "QUEUED"]
                 .iter()
                 .flat_map(|status| {
-                    ["IMMEDIATE", "HISTORY"].iter().map(move |kind| {
+                    dwsched_model::RequestType::RUN_TYPES.iter().map(move |kind| {
                         format!(
                             "SELECT * FROM (SELECT r.REQUEST_ID, r.REQUESTED_AT FROM DMS_PRCREQ r \
                              WHERE r.STATUS = '{status}' AND r.REQUEST_TYPE = '{kind}' \
-                             AND {whose} AND {RUN_CANDIDATE} ORDER BY r.REQUESTED_AT LIMIT $2 {lock}) w_{status}_{kind}"
+                             AND {whose} AND {candidate} ORDER BY r.REQUESTED_AT LIMIT $2 {lock}) w_{status}_{kind}"
                         )
                     })
                 })
@@ -514,7 +545,11 @@ macro_rules! store_impl {
                     &self,
                     due_by: chrono::NaiveDateTime,
                 ) -> Result<Vec<dwsched_model::ReportScheduleRow>> {
-                    $crate::reports::Reports::read_due_report_schedules(self, due_by).await
+                    $crate::reports::Reports::read_report_schedules(self, Some(due_by)).await
+                }
+
+                async fn report_schedules(&self) -> Result<Vec<dwsched_model::ReportScheduleRow>> {
+                    $crate::reports::Reports::read_report_schedules(self, None).await
                 }
 
                 async fn fire_report_schedule(

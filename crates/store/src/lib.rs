@@ -518,6 +518,8 @@ pub trait Store: Send + Sync {
         &self,
         due_by: chrono::NaiveDateTime,
     ) -> Result<Vec<dwsched_model::ReportScheduleRow>>;
+    /// Every `DMS_RPRT_SCHD` row, whatever its status, by `SCHDID`.
+    async fn report_schedules(&self) -> Result<Vec<dwsched_model::ReportScheduleRow>>;
     /// Fires a report schedule: moves its row on and queues its request in one
     /// transaction, only while the row is still `ACTIVE` with the `NXT_RUN_DT` the fire
     /// was planned from; whether this call fired it.

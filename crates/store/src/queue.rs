@@ -219,7 +219,8 @@ where
         };
         let rows = sqlx::query(self.sql(&format!(
             "SELECT {REQUEST_COLUMNS} FROM DMS_PRCREQ WHERE CLAIMED_BY = $1 \
-             AND STATUS IN ('PROCESSING', 'CLAIMED') AND REQUEST_TYPE {kinds} ('IMMEDIATE', 'HISTORY')"
+             AND STATUS IN ('PROCESSING', 'CLAIMED') AND REQUEST_TYPE {kinds} {}",
+            crate::common::run_types()
         )))
         .bind(node)
         .fetch_all(self.pool())

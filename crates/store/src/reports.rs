@@ -185,21 +185,34 @@ where
         Ok(done.affected() > 0)
     }
 
-    /// `Store::due_report_schedules`.
-    async fn read_due_report_schedules(
+    /// `Store::due_report_schedules` (`due_by` given) and `Store::report_schedules`.
+    async fn read_report_schedules(
         &self,
-        due_by: NaiveDateTime,
+        due_by: Option<NaiveDateTime>,
     ) -> Result<Vec<ReportScheduleRow>> {
-        let rows = sqlx::query(self.sql(
-            "SELECT CAST(SCHDID AS BIGINT), CAST(RPRTID AS BIGINT), FRQNCY, TM_PRM, NXT_RUN_DT, \
-             LST_RUN_DT, STTS, OTPT_FMT, DSTN_TYP, EMAL_TO, FL_PTH FROM DMS_RPRT_SCHD \
-             WHERE UPPER(COALESCE(STTS, '')) = 'ACTIVE' AND (NXT_RUN_DT IS NULL OR NXT_RUN_DT <= $1) \
-             ORDER BY NXT_RUN_DT, SCHDID",
-        ))
-        .bind(due_by)
-        .fetch_all(self.pool())
-        .await
-        .context(|| "reading the report schedules that are due".to_string())?;
+        let columns = "SELECT CAST(SCHDID AS BIGINT), CAST(RPRTID AS BIGINT), FRQNCY, TM_PRM, \
+             NXT_RUN_DT, LST_RUN_DT, STTS, OTPT_FMT, DSTN_TYP, EMAL_TO, FL_PTH FROM DMS_RPRT_SCHD";
+        let (sql, what) = match due_by {
+            Some(_) => (
+                format!(
+                    "{columns} WHERE UPPER(COALESCE(STTS, '')) = 'ACTIVE' \
+                     AND (NXT_RUN_DT IS NULL OR NXT_RUN_DT <= $1) ORDER BY NXT_RUN_DT, SCHDID"
+                ),
+                "reading the report schedules that are due",
+            ),
+            None => (
+                format!("{columns} ORDER BY SCHDID"),
+                "reading the report schedules",
+            ),
+        };
+        let mut query = sqlx::query(self.sql(&sql));
+        if let Some(due_by) = due_by {
+            query = query.bind(due_by);
+        }
+        let rows = query
+            .fetch_all(self.pool())
+            .await
+            .context(|| what.to_string())?;
         decode_all(rows, |row| {
             Ok(ReportScheduleRow {
                 schdid: row.try_get(0)?,
@@ -215,7 +228,7 @@ where
                 fl_pth: row.try_get(10)?,
             })
         })
-        .context(|| "reading the report schedules that are due".to_string())
+        .context(|| what.to_string())
     }
 
     /// `Store::fire_report_schedule`: the row moves on and the request is queued in one
