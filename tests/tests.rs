@@ -11,6 +11,7 @@ mod http;
 mod mapping;
 mod migrate;
 mod operate;
+mod reports;
 mod service;
 mod skew;
 mod store;

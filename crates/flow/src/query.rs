@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::{Connections, DbConn, until_stopped};
 use crate::load::{Read, read_values};
-use crate::sql::positional;
+use crate::sql::positional_cast;
 use crate::step::StopSignal;
 use crate::target::{Message, Rows};
 use crate::value::Value;
@@ -73,7 +73,9 @@ impl Connections {
             .await
             .map_err(QueryError::Failed)?;
         let spec = session.spec.clone();
-        let bound = positional(sql, spec.kind);
+        let bound = positional_cast(sql, spec.kind, |name| {
+            query.binds.get(name).map(postgres_type)
+        });
         let mut values = Vec::with_capacity(bound.binds.len());
         for name in &bound.binds {
             let value = query.binds.get(name).ok_or_else(|| {
@@ -210,6 +212,22 @@ async fn column_names(conn: &mut DbConn, sql: &str) -> Result<Arc<[String]>, Str
             &(&mut **c).prepare(sql()).await.map_err(fail)?,
         )),
     })
+}
+
+/// The PostgreSQL type a bind value is sent as.
+fn postgres_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null | Value::Text(_) => "text",
+        Value::Bool(_) => "boolean",
+        Value::Int(_) => "bigint",
+        Value::Float(_) => "double precision",
+        Value::Decimal(_) => "numeric",
+        Value::Bytes(_) => "bytea",
+        Value::Date(_) => "date",
+        Value::Time(_) => "time",
+        Value::Timestamp(_) => "timestamp",
+        Value::TimestampTz(_) => "timestamptz",
+    }
 }
 
 fn names_of<C: sqlx::Column>(columns: &[C]) -> Arc<[String]> {

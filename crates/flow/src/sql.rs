@@ -24,6 +24,18 @@ pub(crate) struct BoundSql {
 /// Rewrites `:name` binds to the backend's placeholders: `$1` (PostgreSQL, SQLite; a
 /// repeated name reuses its number) or `?` (MySQL; one per use).
 pub(crate) fn positional(sql: &str, kind: DbKind) -> BoundSql {
+    positional_cast(sql, kind, |_| None)
+}
+
+/// As [`positional`], each PostgreSQL placeholder followed by the cast `cast` gives its
+/// bind (`$1::text`), so that the server takes the value as that type whatever the
+/// statement would infer for it (`CAST($1 AS DATE)` would otherwise expect a date's
+/// binary form from a text value).
+pub(crate) fn positional_cast(
+    sql: &str,
+    kind: DbKind,
+    cast: impl Fn(&str) -> Option<&'static str>,
+) -> BoundSql {
     let mut text = String::with_capacity(sql.len());
     let mut binds: Vec<String> = Vec::new();
     let mut copied = 0;
@@ -36,6 +48,7 @@ pub(crate) fn positional(sql: &str, kind: DbKind) -> BoundSql {
                 binds.push(name);
             }
             DbKind::Postgres | DbKind::Sqlite => {
+                let cast = (kind == DbKind::Postgres).then(|| cast(&name)).flatten();
                 let number = match binds.iter().position(|b| *b == name) {
                     Some(at) => at + 1,
                     None => {
@@ -45,6 +58,10 @@ pub(crate) fn positional(sql: &str, kind: DbKind) -> BoundSql {
                 };
                 text.push('$');
                 text.push_str(&number.to_string());
+                if let Some(cast) = cast {
+                    text.push_str("::");
+                    text.push_str(cast);
+                }
             }
         }
         copied = span.end;

@@ -40,6 +40,11 @@ pub fn is_valid_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
+/// The report a mapref names: `REPORT:<RPRTID>`, as DWTOOL queues report runs.
+pub fn report_of_mapref(mapref: &str) -> Option<i64> {
+    mapref.strip_prefix("REPORT:")?.trim().parse().ok()
+}
+
 /// Checks a job's MAPREF: the name users give a job. It appears in log lines, file names
 /// and URLs, so it is kept to a plain, printable form.
 pub fn validate_mapref(mapref: &str) -> Result<(), String> {

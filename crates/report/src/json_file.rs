@@ -90,6 +90,34 @@ fn json_value(value: &Value) -> String {
     }
 }
 
+/// A JSON value as Python's `json.dumps` writes it by default: `, ` and `: ` between
+/// items, no indent, everything past ASCII escaped, keys in the value's own order.
+pub fn python_json(value: &serde_json::Value) -> String {
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => "null".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (None, None, Some(x)) => crate::python_float(x),
+            _ => n.to_string(),
+        },
+        Json::String(text) => json_string(text),
+        Json::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_json).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Json::Object(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(key, value)| format!("{}: {}", json_string(key), python_json(value)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
 /// A JSON string as Python's `json` writes it with `ensure_ascii`: `\"`, `\\`, `\n`,
 /// `\r`, `\t`, `\b`, `\f`, other control characters and everything past ASCII as
 /// lower-case `\uXXXX` (surrogate pairs beyond the BMP).
@@ -181,6 +209,15 @@ mod tests {
   ],
   "rowCount": 1
 }"#
+        );
+    }
+
+    #[test]
+    fn values_as_json_dumps_writes_them() {
+        let value = serde_json::json!({"params": {"since": "2026-01-16", "n": 3, "x": 0.5, "list": [1, "é"]}, "message": null});
+        assert_eq!(
+            python_json(&value),
+            r#"{"message": null, "params": {"list": [1, "\u00e9"], "n": 3, "since": "2026-01-16", "x": 0.5}}"#
         );
     }
 

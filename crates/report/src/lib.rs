@@ -20,7 +20,7 @@ mod xlsx_file;
 pub use csv_file::CsvReport;
 pub use dwsched_model::python::{python_decimal, python_float};
 pub use format::{Format, ReportFile};
-pub use json_file::JsonReport;
+pub use json_file::{JsonReport, python_json};
 pub use parquet_file::ParquetReport;
 pub use pdf_file::PdfReport;
 pub use sql::final_sql;

@@ -669,7 +669,19 @@ pub async fn enqueue_stop(
     force: bool,
     now: DateTime<Utc>,
 ) -> OpResult<String> {
-    require_job(store, mapref).await?;
+    // A DWTOOL report's runs are stopped by their mapref too (`REPORT:<id>`).
+    match dwsched_model::report_of_mapref(mapref) {
+        Some(rprtid) => {
+            if store.report_definition(rprtid).await?.is_none() {
+                return Err(OpError::NotFound(format!(
+                    "report {rprtid} does not exist (no DMS_RPRT_DEF row)"
+                )));
+            }
+        }
+        None => {
+            require_job(store, mapref).await?;
+        }
+    }
     let request = NewRequest::new(mapref, RequestType::Stop, StopPayload { force }.to_json());
     Ok(store.enqueue(&request, now).await?.request_id().to_string())
 }

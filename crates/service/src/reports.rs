@@ -14,7 +14,7 @@ use dwsched_model::{
     ReportPayload, Request, RequestStatus, RunStatus,
 };
 use dwsched_report::{Format, ReportFile};
-use serde_json::{Map, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::health::retry;
@@ -65,11 +65,10 @@ pub(crate) async fn work(
         Ok(payload) => payload,
         Err(err) => return (failed(format!("report request of {mapref}: {err}")), None),
     };
-    let Some(rprtid) = payload.report_id.or_else(|| {
-        mapref
-            .strip_prefix("REPORT:")
-            .and_then(|id| id.trim().parse().ok())
-    }) else {
+    let Some(rprtid) = payload
+        .report_id
+        .or_else(|| dwsched_model::report_of_mapref(mapref))
+    else {
         return (
             failed(format!(
                 "the request names no report: its payload has no reportId and its mapref '{mapref}' is not REPORT:<id>"
@@ -132,7 +131,7 @@ pub(crate) async fn work(
             .clone()
             .unwrap_or_else(|| "system".into()),
         format: order.format_name.clone(),
-        parameters: json!({ "params": parameters, "message": null }).to_string(),
+        parameters: overrides(&parameters, None),
         started_at,
     };
     let give_up = &shared.shutdown.immediate;
@@ -157,10 +156,7 @@ pub(crate) async fn work(
             if let (Some(runid), Some(object)) = (runid, result.as_object_mut()) {
                 object.insert("runId".into(), json!(runid));
             }
-            Produced::Delivered {
-                rows,
-                result: reorder_result(result),
-            }
+            Produced::Delivered { rows, result }
         }
         other => other,
     };
@@ -482,19 +478,15 @@ fn bind_of(value: &serde_json::Value) -> Value {
     }
 }
 
-/// The original's key order: `success`, `runId`, `destination`, then the rest.
-fn reorder_result(result: serde_json::Value) -> serde_json::Value {
-    let serde_json::Value::Object(mut object) = result else {
-        return result;
-    };
-    let mut ordered = Map::new();
-    for key in ["success", "runId", "destination"] {
-        if let Some(value) = object.remove(key) {
-            ordered.insert(key.into(), value);
-        }
-    }
-    ordered.extend(object);
-    serde_json::Value::Object(ordered)
+/// `PRM_OVRRDS`: the request's parameters and the run's message, as the original's
+/// `json.dumps` writes them.
+fn overrides(parameters: &serde_json::Value, message: Option<&str>) -> String {
+    let message = message.map_or(serde_json::Value::Null, |m| json!(m));
+    format!(
+        "{{\"params\": {}, \"message\": {}}}",
+        dwsched_report::python_json(parameters),
+        dwsched_report::python_json(&message)
+    )
 }
 
 /// Records the end of the run in `DMS_RPRT_RUN`.
@@ -509,7 +501,7 @@ async fn record_end(
         Produced::Failed(message) => ("FAILED", None, Some(message.clone())),
         Produced::Stopped(message) => ("FAILED", None, Some(format!("stopped: {message}"))),
     };
-    let overrides = json!({ "params": parameters, "message": message }).to_string();
+    let overrides = overrides(&parameters, message.as_deref());
     let rows = rows.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let give_up = &shared.shutdown.immediate;
     let now: DateTime<Utc> = Utc::now();
