@@ -829,7 +829,10 @@ async fn poison_requests_fail_and_the_queue_goes_on(db: TestDb) {
                 .to_string()
         }
     };
-    let unknown_type = enqueue("GOOD", RequestType::parse("REPORT"), "{}").await;
+    let unknown_type = enqueue("GOOD", RequestType::parse("EXPORT"), "{}").await;
+    let report_of_nothing = enqueue("GOOD", RequestType::Report, "{}").await;
+    let bad_report = enqueue("REPORT:999", RequestType::Report, r#"{"parameters": 7}"#).await;
+    let missing_report = enqueue("REPORT:999", RequestType::Report, "{}").await;
     let bad_json = enqueue("GOOD", RequestType::Immediate, "{oops").await;
     let unknown_mapref = enqueue("NOSUCHJOB", RequestType::Immediate, "{}").await;
     let bad_history = enqueue(
@@ -842,7 +845,10 @@ async fn poison_requests_fail_and_the_queue_goes_on(db: TestDb) {
     let _node = NodeProcess::start(&db, &scratch.dir, "n1", &[]);
 
     for (id, expected) in [
-        (&unknown_type, "unknown request type 'REPORT'"),
+        (&unknown_type, "unknown request type 'EXPORT'"),
+        (&report_of_nothing, "the request names no report"),
+        (&bad_report, "payload key 'parameters' has value 7"),
+        (&missing_report, "Report 999 not found"),
         (&bad_json, "payload is not valid JSON"),
         (&unknown_mapref, "job 'NOSUCHJOB' does not exist"),
         (&bad_history, "start_date"),

@@ -509,7 +509,7 @@ async fn control_requests_are_claimed_while_the_mapref_runs(db: TestDb) {
     .await;
     let odd = enqueue_at(
         &*store,
-        NewRequest::new("SALES", RequestType::parse("REPORT"), "{}".into()),
+        NewRequest::new("SALES", RequestType::parse("EXPORT"), "{}".into()),
         2,
     )
     .await;
@@ -531,7 +531,7 @@ async fn control_requests_are_claimed_while_the_mapref_runs(db: TestDb) {
     assert_eq!(ids(&control), [stop]);
     assert_eq!(
         elsewhere[0].request_type,
-        RequestType::Unknown("REPORT".into())
+        RequestType::Unknown("EXPORT".into())
     );
 
     // A STOP of a mapref with no run anywhere is anyone's.
@@ -2371,6 +2371,42 @@ async fn dwtool_reports_are_read_as_the_ui_writes_them(db: TestDb) {
             Some("CSV".to_string()),
             Some(r#"{"params": {}, "message": null}"#.to_string()),
         ]
+    );
+
+    // A run its node left RUNNING is closed FAILED when the request runs again; ended
+    // runs are not touched.
+    let abandoned = store
+        .open_report_run(&dwsched_model::NewReportRun {
+            rprtid: 4,
+            request_id: "adec167c-e053-4413-93fd-79967522e69b".into(),
+            triggered_by: "system".into(),
+            format: "CSV".into(),
+            parameters: r#"{"params": {}, "message": null}"#.into(),
+            started_at: at(5),
+        })
+        .await
+        .unwrap();
+    let closed = store
+        .fail_running_report_runs(
+            "adec167c-e053-4413-93fd-79967522e69b",
+            r#"{"params": {}, "message": "node died"}"#,
+            at(9),
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed, 1);
+    let rows = db
+        .text_rows("SELECT stts, prm_ovrrds FROM DMS_RPRT_RUN ORDER BY runid")
+        .await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0].as_deref(), Some("SUCCESS"), "run {runid}");
+    assert_eq!(
+        rows[1],
+        [
+            Some("FAILED".to_string()),
+            Some(r#"{"params": {}, "message": "node died"}"#.to_string())
+        ],
+        "run {abandoned}"
     );
 }
 

@@ -135,6 +135,26 @@ pub(crate) async fn work(
         started_at,
     };
     let give_up = &shared.shutdown.immediate;
+    if request.attempts > 1 {
+        // An earlier attempt's node died with the run RUNNING: that run failed.
+        let earlier = overrides(
+            &parameters,
+            Some("the node running this report stopped before it ended; the request was run again"),
+        );
+        match shared
+            .store
+            .fail_running_report_runs(&request.request_id, &earlier, started_at)
+            .await
+        {
+            Ok(0) => {}
+            Ok(count) => tracing::warn!(
+                report = rprtid,
+                "closed {count} run(s) of report {rprtid} left RUNNING by an earlier attempt of request {}",
+                request.request_id
+            ),
+            Err(err) => tracing::warn!("{err}"),
+        }
+    }
     let produced = match retry(&shared.health, "recording a report run", give_up, || {
         shared.store.open_report_run(&record)
     })

@@ -548,6 +548,18 @@ macro_rules! store_impl {
                     $crate::reports::Reports::read_report_schedules(self, Some(due_by)).await
                 }
 
+                async fn fail_running_report_runs(
+                    &self,
+                    request_id: &str,
+                    parameters: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<u64> {
+                    $crate::reports::Reports::fail_running_report_runs(
+                        self, request_id, parameters, now,
+                    )
+                    .await
+                }
+
                 async fn report_schedules(&self) -> Result<Vec<dwsched_model::ReportScheduleRow>> {
                     $crate::reports::Reports::read_report_schedules(self, None).await
                 }
@@ -886,12 +898,13 @@ mod tests {
         );
         assert_eq!(rewrite(Backend::Postgres, "X = $1"), "X = $1");
         let runs = claim_candidates_sql(dwsched_model::RequestClass::Runs, "");
-        // Four ranges of the queue, each due at `$1` (twice) and limited by `$2`,
-        // then the overall limit.
+        // A range of the queue per waiting status and run type, each due at `$1`
+        // (twice) and limited by `$2`, then the overall limit.
+        let ranges = 2 * dwsched_model::RequestType::RUN_TYPES.len();
         let order = to_positional(&runs).1;
-        assert_eq!(order.iter().filter(|&&p| p == 1).count(), 8);
-        assert_eq!(order.iter().filter(|&&p| p == 2).count(), 5);
-        assert_eq!(order.len(), 13);
+        assert_eq!(order.iter().filter(|&&p| p == 1).count(), 2 * ranges);
+        assert_eq!(order.iter().filter(|&&p| p == 2).count(), ranges + 1);
+        assert_eq!(order.len(), 3 * ranges + 1);
     }
 
     #[test]

@@ -512,6 +512,15 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// Closes as `FAILED` (with `parameters` as `PRM_OVRRDS`) the runs of request
+    /// `request_id` still `RUNNING`: those of an earlier attempt whose node died; how
+    /// many there were.
+    async fn fail_running_report_runs(
+        &self,
+        request_id: &str,
+        parameters: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
     /// The `DMS_RPRT_SCHD` rows that are `ACTIVE` and due: `NXT_RUN_DT` NULL or not
     /// after `due_by` (wall-clock in the default zone, as DWTOOL writes it).
     async fn due_report_schedules(

@@ -185,6 +185,28 @@ where
         Ok(done.affected() > 0)
     }
 
+    /// `Store::fail_running_report_runs`.
+    async fn fail_running_report_runs(
+        &self,
+        request_id: &str,
+        parameters: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let ended = now.naive_utc();
+        let done = sqlx::query(self.sql(
+            "UPDATE DMS_RPRT_RUN SET STTS = 'FAILED', END_DT = $1, UPDTDT = $2, PRM_OVRRDS = $3 \
+             WHERE RQST_ID = $4 AND STTS = 'RUNNING'",
+        ))
+        .bind(ended)
+        .bind(ended)
+        .bind(parameters)
+        .bind(request_id)
+        .execute(self.pool())
+        .await
+        .context(|| format!("closing the report runs left RUNNING by request {request_id}"))?;
+        Ok(done.affected())
+    }
+
     /// `Store::due_report_schedules` (`due_by` given) and `Store::report_schedules`.
     async fn read_report_schedules(
         &self,

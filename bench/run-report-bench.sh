@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds dwsched and the report benchmark in release mode and runs it against the local
+# PostgreSQL (or DWSCHED_BENCH_POSTGRES_URL), beside psql's \copy. Prints the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin dwsched -p dwsched-bench --bin report-bench
+target/release/report-bench
