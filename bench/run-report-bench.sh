@@ -3,5 +3,6 @@
 # PostgreSQL (or DWSCHED_BENCH_POSTGRES_URL), beside psql's \copy. Prints the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin dwsched -p dwsched-bench --bin report-bench
+cargo build --release -p dwsched --bin dwsched
+cargo build --release -p dwsched-bench --bin report-bench
 target/release/report-bench

@@ -24,7 +24,7 @@ use crate::value::Value;
 const CONSUMER_GONE: &str = "the consumer of the rows stopped";
 
 /// Rows per message to the consumer.
-const BATCH_ROWS: usize = 1_000;
+const BATCH_ROWS: usize = 4_096;
 
 /// What the consumer of a query receives: its column names first, then its rows in
 /// batches, in order.

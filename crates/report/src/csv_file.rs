@@ -6,7 +6,7 @@ use std::io::Write;
 
 use dwsched_flow::Value;
 
-use crate::python_str;
+use crate::value::write_python_str;
 
 /// Writes a report's rows as they come; memory does not grow with the row count.
 pub struct CsvReport<W: Write> {
@@ -15,6 +15,8 @@ pub struct CsvReport<W: Write> {
     /// name, so a name given twice shows the last of its columns' values.
     shown: Vec<usize>,
     rows: u64,
+    /// The text of the field being written, reused for every value.
+    field: String,
 }
 
 impl<W: Write> CsvReport<W> {
@@ -29,15 +31,25 @@ impl<W: Write> CsvReport<W> {
             out,
             shown: last_of_each_name(columns),
             rows: 0,
+            field: String::new(),
         })
     }
 
     pub fn write_row(&mut self, row: &[Value]) -> csv::Result<()> {
-        let fields = self
-            .shown
-            .iter()
-            .map(|&i| row.get(i).map(python_str).unwrap_or_default());
-        self.out.write_record(fields)?;
+        if let [only] = self.shown[..] {
+            // A row of one empty field is `""`, which `write_record` knows to write.
+            let text = row.get(only).map(crate::python_str).unwrap_or_default();
+            self.out.write_record([text])?;
+        } else {
+            for &index in &self.shown {
+                self.field.clear();
+                if let Some(value) = row.get(index) {
+                    write_python_str(value, &mut self.field);
+                }
+                self.out.write_field(self.field.as_bytes())?;
+            }
+            self.out.write_record(None::<&[u8]>)?;
+        }
         self.rows += 1;
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{NaiveTime, Timelike};
+use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 use dwsched_flow::Value;
 use dwsched_model::python::{python_decimal, python_float};
 
@@ -12,39 +12,57 @@ use dwsched_model::python::{python_decimal, python_float};
 /// and bytes, which Python would print as a memory address, are PostgreSQL's hex form
 /// (`\x0aff`).
 pub fn python_str(value: &Value) -> String {
+    let mut text = String::new();
+    write_python_str(value, &mut text);
+    text
+}
+
+/// [`python_str`], appended to `out`: writers reuse one buffer for every value.
+pub fn write_python_str(value: &Value, out: &mut String) {
     match value {
-        Value::Null => String::new(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Int(n) => n.to_string(),
-        Value::Float(x) => python_float(*x),
-        Value::Decimal(text) => python_decimal(text),
-        Value::Text(text) => text.clone(),
-        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
-        Value::Time(t) => python_time(*t),
-        Value::Timestamp(t) => format!("{} {}", t.date().format("%Y-%m-%d"), python_time(t.time())),
-        Value::TimestampTz(t) => format!(
-            "{} {}+00:00",
-            t.date_naive().format("%Y-%m-%d"),
-            python_time(t.time())
-        ),
+        Value::Null => {}
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Float(x) => out.push_str(&python_float(*x)),
+        Value::Decimal(text) => out.push_str(&python_decimal(text)),
+        Value::Text(text) => out.push_str(text),
+        Value::Date(d) => write_date(out, *d),
+        Value::Time(t) => write_time(out, *t),
+        Value::Timestamp(t) => {
+            write_date(out, t.date());
+            out.push(' ');
+            write_time(out, t.time());
+        }
+        Value::TimestampTz(t) => {
+            let t = t.naive_utc();
+            write_date(out, t.date());
+            out.push(' ');
+            write_time(out, t.time());
+            out.push_str("+00:00");
+        }
         Value::Bytes(bytes) => {
-            let mut text = String::from("\\x");
+            out.push_str("\\x");
             for byte in bytes {
-                let _ = write!(text, "{byte:02x}");
+                let _ = write!(out, "{byte:02x}");
             }
-            text
         }
     }
 }
 
+/// `YYYY-MM-DD` (Python's `date.__str__`).
+fn write_date(out: &mut String, d: NaiveDate) {
+    let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+}
+
 /// `HH:MM:SS`, with `.ffffff` when there are microseconds (Python's `time.__str__`).
-fn python_time(t: NaiveTime) -> String {
+fn write_time(out: &mut String, t: NaiveTime) {
+    let _ = write!(out, "{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second());
     let micros = t.nanosecond() / 1000 % 1_000_000;
-    if micros == 0 {
-        t.format("%H:%M:%S").to_string()
-    } else {
-        format!("{}.{micros:06}", t.format("%H:%M:%S"))
+    if micros != 0 {
+        let _ = write!(out, ".{micros:06}");
     }
 }
 

@@ -47,7 +47,7 @@ pub struct SmtpConfig {
     pub use_tls: bool,
     pub from_email: String,
     pub from_name: String,
-    /// Connect and each read or write on the SMTP connection.
+    /// Connecting; a whole exchange may take five times this.
     pub timeout: Duration,
 }
 
@@ -214,12 +214,23 @@ pub(crate) async fn send_report(
         )
         .map_err(|e| fail(e.to_string()))?;
     let transport = smtp_transport(smtp).map_err(fail)?;
-    transport
-        .send(message)
-        .await
-        .map(|_| ())
-        .map_err(|e| fail(smtp_error(&e)))
+    // The transport bounds the connect only (a tokio stream has no read or write
+    // timeout), so the whole exchange has a deadline too.
+    let deadline = smtp.timeout * SEND_TIMEOUTS;
+    match tokio::time::timeout(deadline, transport.send(message)).await {
+        Ok(sent) => sent.map(|_| ()).map_err(|e| fail(smtp_error(&e))),
+        Err(_) => Err(fail(format!(
+            "no answer from {}:{} within {} s",
+            smtp.host,
+            smtp.port,
+            deadline.as_secs()
+        ))),
+    }
 }
+
+/// A whole SMTP exchange may take this many connect timeouts (the attachment's upload
+/// included).
+const SEND_TIMEOUTS: u32 = 5;
 
 /// The SMTP connection the settings describe: implicit TLS on port 465, else STARTTLS
 /// required when `SMTP_USE_TLS`, else plain; certificates verified against the
@@ -261,6 +272,88 @@ fn smtp_error(err: &lettre::transport::smtp::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// An SMTP server that offers no STARTTLS (`greet`), or that accepts connections
+    /// and never says a word.
+    async fn server(greet: bool) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    if !greet {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        return;
+                    }
+                    let _ = write.write_all(b"220 plain ESMTP\r\n").await;
+                    let mut lines = BufReader::new(read).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if line.to_ascii_uppercase().starts_with("EHLO") {
+                            b"250-plain\r\n250 8BITMIME\r\n"
+                        } else if line.to_ascii_uppercase().starts_with("QUIT") {
+                            b"221 bye\r\n"
+                        } else {
+                            b"250 OK\r\n"
+                        };
+                        if write.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    async fn send(port: u16, use_tls: bool, timeout: Duration) -> Result<(), String> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "a,b\r\n1,2\r\n").unwrap();
+        let smtp = SmtpConfig {
+            host: "localhost".into(),
+            port,
+            use_tls,
+            timeout,
+            ..SmtpConfig::default()
+        };
+        let mail = ReportMail {
+            report_name: "Daily Sales",
+            recipients: "ops@example.com",
+            file_name: "Daily_Sales_20260301_063000.csv",
+            format: Format::Csv,
+            rows: 1,
+            generated_at: chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+                .unwrap()
+                .and_hms_opt(6, 30, 0)
+                .unwrap(),
+        };
+        send_report(&smtp, &mail, file.path()).await
+    }
+
+    #[tokio::test]
+    async fn starttls_is_required_unless_turned_off() {
+        let port = server(true).await;
+        let refused = send(port, true, Duration::from_secs(10)).await.unwrap_err();
+        assert!(refused.starts_with("Failed to send email"), "{refused}");
+        assert!(refused.to_lowercase().contains("tls"), "{refused}");
+        // The same server in clear, as SMTP_USE_TLS=false asks.
+        send(port, false, Duration::from_secs(10)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let port = server(false).await;
+        let started = std::time::Instant::now();
+        let err = send(port, false, Duration::from_secs(1)).await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(err.contains("no answer"), "{err}");
+        assert!(err.starts_with("Failed to send email"), "{err}");
+    }
 
     #[test]
     fn file_names_and_paths_follow_the_original() {
