@@ -12,7 +12,8 @@ pub mod status;
 
 pub use dwtool::{DwtoolJob, DwtoolJobColumn, DwtoolMapping, DwtoolSql};
 pub use payload::{
-    HistoryPayload, PayloadError, ReportPayload, RunParams, RunPayload, StopPayload, Trigger,
+    HistoryPayload, LoadMode, PayloadError, ReportPayload, RunParams, RunPayload, StopPayload,
+    Trigger, UploadPayload,
 };
 pub use records::*;
 pub use status::{ErrorType, RequestStatus, RequestType, RunStatus, StepStatus};
@@ -43,6 +44,14 @@ pub fn is_valid_identifier(name: &str) -> bool {
 /// The report a mapref names: `REPORT:<RPRTID>`, as DWTOOL queues report runs.
 pub fn report_of_mapref(mapref: &str) -> Option<i64> {
     mapref.strip_prefix("REPORT:")?.trim().parse().ok()
+}
+
+/// The file upload a mapref names: `FLUPLD:<FLUPLDREF>`.
+pub fn upload_of_mapref(mapref: &str) -> Option<&str> {
+    mapref
+        .strip_prefix("FLUPLD:")
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
 }
 
 /// Checks a job's MAPREF: the name users give a job. It appears in log lines, file names

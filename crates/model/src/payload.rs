@@ -526,6 +526,70 @@ impl ReportPayload {
     }
 }
 
+/// A `FILE_UPLOAD` request's payload (SPEC §7.3): `flupldref`, `load_mode` (`INSERT`,
+/// `TRUNCATE_LOAD` or `UPSERT`; `INSERT` when absent), `username` (`system` when
+/// absent), and `file_path`, which the original's scheduler ignored and dwsched
+/// ignores too (the configuration's `FLPTH` is the file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadPayload {
+    pub flupldref: Option<String>,
+    pub load_mode: LoadMode,
+    pub username: String,
+}
+
+/// How an upload loads its target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoadMode {
+    #[default]
+    Insert,
+    TruncateLoad,
+    Upsert,
+}
+
+impl LoadMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Insert => "INSERT",
+            Self::TruncateLoad => "TRUNCATE_LOAD",
+            Self::Upsert => "UPSERT",
+        }
+    }
+}
+
+impl UploadPayload {
+    pub fn parse(text: Option<&str>) -> Result<Self, PayloadError> {
+        let map = parse_object(text)?;
+        let text_of = |key: &str| -> Result<Option<String>, PayloadError> {
+            match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+                Some(other) => Err(bad(key, other, "expected a string")),
+            }
+        };
+        let load_mode = match text_of("load_mode")?.map(|m| m.to_ascii_uppercase()) {
+            None => LoadMode::Insert,
+            Some(mode) => match mode.as_str() {
+                "INSERT" => LoadMode::Insert,
+                "TRUNCATE_LOAD" => LoadMode::TruncateLoad,
+                "UPSERT" => LoadMode::Upsert,
+                _ => {
+                    return Err(bad(
+                        "load_mode",
+                        &Value::String(mode.clone()),
+                        "expected INSERT, TRUNCATE_LOAD or UPSERT",
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            flupldref: text_of("flupldref")?,
+            load_mode,
+            username: text_of("username")?.unwrap_or_else(|| "system".into()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

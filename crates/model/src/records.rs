@@ -574,3 +574,104 @@ pub struct DwtoolFire {
     pub fired_at: NaiveDateTime,
     pub request: NewRequest,
 }
+
+/// A DWTOOL file upload's configuration (`DMS_FLUPLD`, `CURFLG='Y'`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadConfig {
+    pub flupldref: String,
+    /// `FLPTH`: the file read.
+    pub flpth: Option<String>,
+    pub fltyp: Option<String>,
+    /// `TRGCONID`: the target connection (`DMS_DBCONDTLS.CONID`).
+    pub trgconid: Option<i64>,
+    pub trgschm: Option<String>,
+    pub trgtblnm: Option<String>,
+    /// `TRNCTFLG='Y'`: an `INSERT` is run as `TRUNCATE_LOAD`.
+    pub truncate: bool,
+    /// `HDRRWCNT`: lines before the header line.
+    pub header_rows: i64,
+    /// `FTRRWCNT`: records at the end that are not data.
+    pub footer_rows: i64,
+}
+
+/// A column mapping of a file upload (`DMS_FLUPLDDTL`, `CURFLG='Y'`), NULL text read as
+/// empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadColumn {
+    /// `SRCCLNM`: the file's column, matched case-insensitively; empty means the
+    /// target column's name.
+    pub source: String,
+    /// `TRGCLNM`.
+    pub target: String,
+    /// `TRGCLDTYP`: the generic type code (`String100`, `Integer`, `Date`, ...).
+    pub type_code: String,
+    /// `TRGKYFLG='Y'`, with `TRGKYSEQ`.
+    pub key: bool,
+    pub key_seq: Option<i64>,
+    /// `DRVLGC` when `DRVLGCFLG='Y'`.
+    pub formula: Option<String>,
+    /// `DFLTVAL`: used when the value is NULL.
+    pub default: Option<String>,
+    /// `ISAUDIT='Y'`.
+    pub audit: bool,
+    /// `ISRQRD='Y'`: `NOT NULL` in a created table.
+    pub required: bool,
+}
+
+/// A file upload as a run needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadDefinition {
+    pub config: UploadConfig,
+    /// In `EXCSEQ`, `TRGCLNM` order.
+    pub columns: Vec<UploadColumn>,
+}
+
+/// A `DMS_PARAMS` `Datatype` row: a generic type code's SQL type for a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatatypeParam {
+    pub code: String,
+    pub sql_type: String,
+    pub dbtyp: Option<String>,
+}
+
+/// A rejected row of an upload: its line in the file (1-based), its values, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRowError {
+    pub line: i64,
+    /// `RWDTJSN`: the row's values by column, as JSON.
+    pub data: String,
+    /// `RRCD`: the database's error code in the message (`ORA-01400`), if any.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// One run of a file upload, as `DMS_FLUPLD_RUN` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRunRecord {
+    pub flupldref: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub processed: i64,
+    pub loaded: i64,
+    pub failed: i64,
+    /// `SUCCESS`, `PARTIAL` or `FAILED`.
+    pub status: String,
+    pub message: Option<String>,
+    /// `LDMDE`: the mode after `TRNCTFLG`.
+    pub load_mode: String,
+    pub file_path: Option<String>,
+    pub user: String,
+}
+
+/// A `DMS_FLUPLD_SCHD` row as the firing node reads it (times as wall-clock in the
+/// default zone).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadScheduleRow {
+    pub schdid: i64,
+    pub flupldref: String,
+    pub frqncy: Option<String>,
+    pub tm_prm: Option<String>,
+    pub nxt_run_dt: Option<NaiveDateTime>,
+    pub lst_run_dt: Option<NaiveDateTime>,
+    pub stts: Option<String>,
+}

@@ -66,6 +66,8 @@ pub enum RequestType {
     RefreshSchedule,
     /// A DWTOOL report run (SPEC §7.2); its mapref is `REPORT:<RPRTID>`.
     Report,
+    /// A DWTOOL file upload (SPEC §7.3); its mapref is `FLUPLD:<FLUPLDREF>`.
+    FileUpload,
     Unknown(String),
 }
 
@@ -78,6 +80,7 @@ impl RequestType {
             "CANCEL" => Self::Cancel,
             "REFRESH_SCHEDULE" => Self::RefreshSchedule,
             "REPORT" => Self::Report,
+            "FILE_UPLOAD" => Self::FileUpload,
             _ => Self::Unknown(text.to_string()),
         }
     }
@@ -90,6 +93,7 @@ impl RequestType {
             Self::Cancel => "CANCEL",
             Self::RefreshSchedule => "REFRESH_SCHEDULE",
             Self::Report => "REPORT",
+            Self::FileUpload => "FILE_UPLOAD",
             Self::Unknown(text) => text,
         }
     }
@@ -98,12 +102,15 @@ impl RequestType {
     /// the mapref to be free; control requests (STOP, CANCEL, ...) never queue behind
     /// work.
     pub fn starts_runs(&self) -> bool {
-        matches!(self, Self::Immediate | Self::History | Self::Report)
+        matches!(
+            self,
+            Self::Immediate | Self::History | Self::Report | Self::FileUpload
+        )
     }
 
     /// The types that start runs, as stored, in byte order: the claim's queries take
     /// run requests by these and control requests as the ranges between them.
-    pub const RUN_TYPES: [&'static str; 3] = ["HISTORY", "IMMEDIATE", "REPORT"];
+    pub const RUN_TYPES: [&'static str; 4] = ["FILE_UPLOAD", "HISTORY", "IMMEDIATE", "REPORT"];
 }
 
 impl fmt::Display for RequestType {
@@ -250,6 +257,7 @@ mod tests {
             "CANCEL",
             "REFRESH_SCHEDULE",
             "REPORT",
+            "FILE_UPLOAD",
         ] {
             assert_eq!(RequestType::parse(text).as_str(), text);
         }

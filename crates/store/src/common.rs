@@ -372,6 +372,7 @@ macro_rules! store_impl {
             impl $crate::connections::Connections for $store {}
             impl $crate::calendars::Calendars for $store {}
             impl $crate::reports::Reports for $store {}
+            impl $crate::uploads::Uploads for $store {}
 
             use chrono::{DateTime, Utc};
             use dwsched_model::{
@@ -570,6 +571,44 @@ macro_rules! store_impl {
                     now: DateTime<Utc>,
                 ) -> Result<bool> {
                     $crate::reports::Reports::fire_report_row(self, fire, now).await
+                }
+
+                async fn upload_definition(
+                    &self,
+                    flupldref: &str,
+                ) -> Result<Option<dwsched_model::UploadDefinition>> {
+                    $crate::uploads::Uploads::read_upload(self, flupldref).await
+                }
+
+                async fn datatype_params(&self) -> Result<Vec<dwsched_model::DatatypeParam>> {
+                    $crate::uploads::Uploads::read_datatype_params(self).await
+                }
+
+                async fn record_upload_run(
+                    &self,
+                    run: &dwsched_model::UploadRunRecord,
+                    errors: &[dwsched_model::UploadRowError],
+                ) -> Result<i64> {
+                    $crate::uploads::Uploads::write_upload_run(self, run, errors).await
+                }
+
+                async fn due_upload_schedules(
+                    &self,
+                    due_by: chrono::NaiveDateTime,
+                ) -> Result<Vec<dwsched_model::UploadScheduleRow>> {
+                    $crate::uploads::Uploads::read_upload_schedules(self, Some(due_by)).await
+                }
+
+                async fn upload_schedules(&self) -> Result<Vec<dwsched_model::UploadScheduleRow>> {
+                    $crate::uploads::Uploads::read_upload_schedules(self, None).await
+                }
+
+                async fn fire_upload_schedule(
+                    &self,
+                    fire: &dwsched_model::DwtoolFire,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    $crate::uploads::Uploads::fire_upload_row(self, fire, now).await
                 }
 
                 async fn list_calendars(&self) -> Result<Vec<dwsched_model::CalendarRecord>> {

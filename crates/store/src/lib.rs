@@ -20,6 +20,7 @@ mod nodes;
 mod postgres;
 mod queue;
 mod reports;
+mod uploads;
 mod runs;
 mod schedules;
 pub mod schema;
@@ -533,6 +534,37 @@ pub trait Store: Send + Sync {
     /// transaction, only while the row is still `ACTIVE` with the `NXT_RUN_DT` the fire
     /// was planned from; whether this call fired it.
     async fn fire_report_schedule(
+        &self,
+        fire: &dwsched_model::DwtoolFire,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    // DWTOOL's file uploads.
+    /// A file upload as a run needs it: its current `DMS_FLUPLD` row and current
+    /// column mappings; `None` when there is no current configuration of that name.
+    async fn upload_definition(
+        &self,
+        flupldref: &str,
+    ) -> Result<Option<dwsched_model::UploadDefinition>>;
+    /// The `Datatype` rows of `DMS_PARAMS`.
+    async fn datatype_params(&self) -> Result<Vec<dwsched_model::DatatypeParam>>;
+    /// Records an upload run (`DMS_FLUPLD_RUN`), its rejected rows (`DMS_FLUPLD_ERR`)
+    /// and the configuration's `LSTRUNDT`, in one transaction; the run's `RUNID`.
+    async fn record_upload_run(
+        &self,
+        run: &dwsched_model::UploadRunRecord,
+        errors: &[dwsched_model::UploadRowError],
+    ) -> Result<i64>;
+    /// The current `DMS_FLUPLD_SCHD` rows that are `ACTIVE` and due by `due_by`
+    /// (wall-clock in the default zone).
+    async fn due_upload_schedules(
+        &self,
+        due_by: chrono::NaiveDateTime,
+    ) -> Result<Vec<dwsched_model::UploadScheduleRow>>;
+    /// Every current `DMS_FLUPLD_SCHD` row, whatever its status.
+    async fn upload_schedules(&self) -> Result<Vec<dwsched_model::UploadScheduleRow>>;
+    /// Fires a file-upload schedule as `fire_report_schedule` fires a report's.
+    async fn fire_upload_schedule(
         &self,
         fire: &dwsched_model::DwtoolFire,
         now: DateTime<Utc>,

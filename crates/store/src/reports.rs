@@ -256,13 +256,29 @@ where
     /// `Store::fire_report_schedule`: the row moves on and the request is queued in one
     /// transaction, only while the row still holds what the fire was planned from.
     async fn fire_report_row(&self, fire: &DwtoolFire, now: DateTime<Utc>) -> Result<bool> {
-        let context = || format!("firing report schedule {}", fire.schdid);
-        let mut tx = self.begin_write().await.context(context)?;
-        let moved = sqlx::query(self.sql(
-            "UPDATE DMS_RPRT_SCHD SET NXT_RUN_DT = $1, LST_RUN_DT = $2, STTS = $3, UPDTDT = $4 \
-             WHERE SCHDID = $5 AND UPPER(COALESCE(STTS, '')) = 'ACTIVE' \
-             AND (NXT_RUN_DT = $6 OR (NXT_RUN_DT IS NULL AND $7 IS NULL))",
-        ))
+        self.fire_dwtool_row("DMS_RPRT_SCHD", "UPDTDT", "", fire, now)
+            .await
+            .context(|| format!("firing report schedule {}", fire.schdid))
+    }
+
+    /// Fires a row of one of DWTOOL's schedule tables (`table`, its update stamp
+    /// `stamp`, and `only` more conditions on the row): moves it on and queues its
+    /// request in one transaction, only while it is `ACTIVE` with the `NXT_RUN_DT` the
+    /// fire was planned from; whether this call fired it.
+    async fn fire_dwtool_row(
+        &self,
+        table: &str,
+        stamp: &str,
+        only: &str,
+        fire: &DwtoolFire,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let moved = sqlx::query(self.sql(&format!(
+            "UPDATE {table} SET NXT_RUN_DT = $1, LST_RUN_DT = $2, STTS = $3, {stamp} = $4 \
+             WHERE SCHDID = $5 AND UPPER(COALESCE(STTS, '')) = 'ACTIVE'{only} \
+             AND (NXT_RUN_DT = $6 OR (NXT_RUN_DT IS NULL AND $7 IS NULL))"
+        )))
         .bind(fire.next)
         .bind(fire.fired_at)
         .bind(fire.status.as_str())
@@ -271,19 +287,17 @@ where
         .bind(fire.expected_next)
         .bind(fire.expected_next)
         .execute(&mut *tx)
-        .await
-        .context(context)?
+        .await?
         .affected();
         if moved != 1 {
-            tx.rollback().await.context(context)?;
+            tx.rollback().await?;
             return Ok(false);
         }
         let request_id = uuid::Uuid::new_v4().to_string();
         self.request_insert(&request_id, &fire.request, now)
             .execute(&mut *tx)
-            .await
-            .context(context)?;
-        tx.commit().await.context(context)?;
+            .await?;
+        tx.commit().await?;
         Ok(true)
     }
 }

@@ -342,6 +342,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 7,
         description: "DWTOOL report tables: DMS_RPRT_DEF, _FLD, _FRML, _LYOT, _SCHD, _RUN, _OTPT",
     },
+    Migration {
+        version: 8,
+        description: "DWTOOL file-upload tables: DMS_FLUPLD, DMS_FLUPLDDTL, DMS_FLUPLD_SCHD, _RUN, _ERR",
+    },
 ];
 
 /// The steps of one migration.
@@ -394,6 +398,11 @@ pub fn steps(version: i64) -> Vec<Step> {
         7 => TABLES
             .iter()
             .filter(|t| t.name.starts_with("DMS_RPRT_"))
+            .map(Step::EnsureTable)
+            .collect(),
+        8 => TABLES
+            .iter()
+            .filter(|t| t.name.starts_with("DMS_FLUPLD"))
             .map(Step::EnsureTable)
             .collect(),
         _ => Vec::new(),
