@@ -111,6 +111,7 @@ async fn transfer(
         table: load.target.table.clone(),
         mode: load.target.mode,
         key: load.target.key.clone(),
+        keep: Vec::new(),
         truncate: load.target.mode == LoadMode::Truncate,
         max_errors: load.max_errors,
         step: load.step.to_string(),
@@ -278,6 +279,7 @@ macro_rules! read_rows {
                 if rows.len() >= $batch_size {
                     let batch = Batch {
                         columns: names.clone(),
+                        tags: None,
                         rows: Rows::Values(std::mem::replace(
                             &mut rows,
                             Vec::with_capacity($batch_size),
@@ -291,6 +293,7 @@ macro_rules! read_rows {
             if let (Some((names, _)), false) = (&columns, rows.is_empty()) {
                 let batch = Batch {
                     columns: names.clone(),
+                    tags: None,
                     rows: Rows::Values(rows),
                 };
                 if $sender.send(Message::Batch(batch)).await.is_err() {
@@ -343,6 +346,7 @@ async fn read_copy_out(
             let pending: Vec<usize> = ends.drain(batch_size..).map(|end| end - cut).collect();
             let batch = Batch {
                 columns: columns.clone(),
+                tags: None,
                 rows: Rows::Copy {
                     text: full,
                     ends: std::mem::replace(&mut ends, pending),
@@ -357,6 +361,7 @@ async fn read_copy_out(
         let batch = Batch {
             columns,
             rows: Rows::Copy { text, ends },
+            tags: None,
         };
         if sender.send(Message::Batch(batch)).await.is_err() {
             return Err(String::from("the writer stopped"));

@@ -221,6 +221,8 @@ pub struct RowError {
     pub step: String,
     pub key: String,
     pub db_message: String,
+    /// The tag its sender gave the row (an upload's file line), if any.
+    pub tag: Option<i64>,
 }
 
 /// A failed attempt of a step (later attempts may have succeeded).

@@ -77,6 +77,9 @@ impl Rows {
 pub(crate) struct Batch {
     pub columns: Arc<[String]>,
     pub rows: Rows,
+    /// What the sender calls each row (an upload: its line in the file), given back
+    /// with a rejected row.
+    pub tags: Option<Vec<i64>>,
 }
 
 pub(crate) enum Message {
@@ -95,6 +98,9 @@ pub(crate) struct WritePlan {
     pub table: String,
     pub mode: LoadMode,
     pub key: Vec<String>,
+    /// Columns an upsert leaves as they are in rows that exist (an upload's
+    /// `CRTDBY`/`CRTDDT`).
+    pub keep: Vec<String>,
     pub truncate: bool,
     pub max_errors: u32,
     pub step: String,
@@ -247,6 +253,7 @@ async fn drive<W: Writer>(
                         step: plan.step.clone(),
                         key: key_value(&batch.columns, &key_columns, &row),
                         db_message: database_message(&e),
+                        tag: batch.tags.as_ref().and_then(|t| t.get(range.start).copied()),
                     };
                     if let Some(log) = &plan.log {
                         log.line(format_args!(
@@ -342,10 +349,17 @@ fn sqlstate_class(error: &sqlx::Error) -> Option<String> {
 
 /// The source columns that are key columns (named as the source names them), and the
 /// others.
-fn split_key<'a>(columns: &'a [String], key: &[String]) -> (Vec<&'a String>, Vec<&'a String>) {
-    columns
-        .iter()
-        .partition(|c| key.iter().any(|k| k.eq_ignore_ascii_case(c)))
+/// The key columns, and the others an upsert updates (all but `keep`).
+fn split_key<'a>(
+    columns: &'a [String],
+    key: &[String],
+    keep: &[String],
+) -> (Vec<&'a String>, Vec<&'a String>) {
+    let named = |names: &[String], c: &str| names.iter().any(|k| k.eq_ignore_ascii_case(c));
+    let (keys, others): (Vec<&String>, Vec<&String>) =
+        columns.iter().partition(|c| named(key, c));
+    let others = others.into_iter().filter(|c| !named(keep, c)).collect();
+    (keys, others)
 }
 
 /// Quotes a column name for the target's dialect.
@@ -359,6 +373,7 @@ struct PgWriter<'c> {
     table: String,
     mode: LoadMode,
     key: Vec<String>,
+    keep: Vec<String>,
     /// `COPY … FROM STDIN` into the table, or into the staging table of an upsert.
     copy: String,
     /// For an upsert: moves the staged rows into the table, then empties the stage.
@@ -373,6 +388,7 @@ impl<'c> PgWriter<'c> {
             table: plan.table.clone(),
             mode: plan.mode,
             key: plan.key.clone(),
+            keep: plan.keep.clone(),
             copy: String::new(),
             merge: None,
             buffer: Vec::new(),
@@ -397,7 +413,7 @@ impl Writer for PgWriter<'_> {
             self.table
         ))
         .await?;
-        let (keys, others) = split_key(columns, &self.key);
+        let (keys, others) = split_key(columns, &self.key, &self.keep);
         let updates: Vec<String> = others
             .iter()
             .map(|c| format!("{0} = EXCLUDED.{0}", quote(c, '"')))
@@ -459,6 +475,7 @@ struct InsertWriter<'c, DB: Database> {
     table: String,
     mode: LoadMode,
     key: Vec<String>,
+    keep: Vec<String>,
     quote: char,
     columns: usize,
     /// The statement's text up to `VALUES`, and what follows the rows.
@@ -473,6 +490,7 @@ impl<'c, DB: Database> InsertWriter<'c, DB> {
             table: plan.table.clone(),
             mode: plan.mode,
             key: plan.key.clone(),
+            keep: plan.keep.clone(),
             quote,
             columns: 0,
             head: String::new(),
@@ -509,7 +527,7 @@ impl<'c, DB: Database> InsertWriter<'c, DB> {
         if self.mode != LoadMode::Upsert {
             return;
         }
-        let (keys, others) = split_key(columns, &self.key);
+        let (keys, others) = split_key(columns, &self.key, &self.keep);
         self.tail = if mysql {
             let first = quote(&columns[0], self.quote);
             let updates: Vec<String> = if others.is_empty() {

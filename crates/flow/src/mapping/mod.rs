@@ -606,6 +606,7 @@ async fn write<T: TargetTx>(
                         "key column {} is NULL; the row is not loaded",
                         shape.key_names[null]
                     ),
+                    tag: None,
                 });
                 continue;
             }
