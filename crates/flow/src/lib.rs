@@ -22,8 +22,8 @@ mod query;
 mod run;
 mod sql;
 mod step;
-mod table_load;
 pub mod supervisor;
+mod table_load;
 mod target;
 mod value;
 
@@ -35,12 +35,12 @@ pub use load::QueryRows;
 pub use model::{Flow, LoadMode, Source, Step, StepKind, Target};
 pub use parse::{FlowError, FlowFormat, parse_flow};
 pub use query::{QueryError, ReadOnlyQuery, StreamedRows};
-pub use table_load::{LoadRows, TableLoad, TableLoaded};
 pub use run::{RunOutcome, RunReport, run_flow, skipped_before};
 pub use step::{
     RowError, RowTotals, RunContext, RunProgress, StepError, StepFailure, StepLog, StopSignal,
     run_log_path,
 };
+pub use table_load::{LoadRows, TableLoad, TableLoaded};
 pub use value::Value;
 
 /// The named binds a statement may use (SPEC §7).

@@ -32,7 +32,10 @@ pub struct TableLoad {
 /// What the caller sends: rows with their tags (given back with a rejected row), then
 /// `End` once every row is sent. A channel closed without `End` rolls the load back.
 pub enum LoadRows {
-    Rows { rows: Vec<Vec<Value>>, tags: Vec<i64> },
+    Rows {
+        rows: Vec<Vec<Value>>,
+        tags: Vec<i64>,
+    },
     End,
 }
 
@@ -53,10 +56,7 @@ impl Connections {
         mut rows: mpsc::Receiver<LoadRows>,
         stop: &StopSignal,
     ) -> Result<TableLoaded, QueryError> {
-        let mut session = self
-            .session(connection)
-            .await
-            .map_err(QueryError::Failed)?;
+        let mut session = self.session(connection).await.map_err(QueryError::Failed)?;
         let spec = session.spec.clone();
         let plan = WritePlan {
             table: load.table.clone(),
@@ -87,7 +87,8 @@ impl Connections {
         };
         let cancellers = [session.canceller.clone()];
         let work = async {
-            let (written, ()) = tokio::join!(write_target(&mut session.conn, &plan, receiver), forwarding);
+            let (written, ()) =
+                tokio::join!(write_target(&mut session.conn, &plan, receiver), forwarding);
             written
         };
         match until_stopped(stop.token(), &cancellers, work).await {

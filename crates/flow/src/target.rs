@@ -253,7 +253,10 @@ async fn drive<W: Writer>(
                         step: plan.step.clone(),
                         key: key_value(&batch.columns, &key_columns, &row),
                         db_message: database_message(&e),
-                        tag: batch.tags.as_ref().and_then(|t| t.get(range.start).copied()),
+                        tag: batch
+                            .tags
+                            .as_ref()
+                            .and_then(|t| t.get(range.start).copied()),
                     };
                     if let Some(log) = &plan.log {
                         log.line(format_args!(
@@ -356,8 +359,7 @@ fn split_key<'a>(
     keep: &[String],
 ) -> (Vec<&'a String>, Vec<&'a String>) {
     let named = |names: &[String], c: &str| names.iter().any(|k| k.eq_ignore_ascii_case(c));
-    let (keys, others): (Vec<&String>, Vec<&String>) =
-        columns.iter().partition(|c| named(key, c));
+    let (keys, others): (Vec<&String>, Vec<&String>) = columns.iter().partition(|c| named(key, c));
     let others = others.into_iter().filter(|c| !named(keep, c)).collect();
     (keys, others)
 }

@@ -220,17 +220,20 @@ async fn answer(shared: &Shared, request: &Request) -> Answer {
         }
         // Only a type spelled in another case gets here: the run claim matches the
         // upper-case names exactly.
-        RequestType::Immediate | RequestType::History | RequestType::Report => failed(json!({
+        RequestType::Immediate
+        | RequestType::History
+        | RequestType::Report
+        | RequestType::FileUpload => failed(json!({
             "status": "FAILED",
             "error": format!(
                 "request type of '{mapref}' is not written in upper case; dwsched runs only \
-                 IMMEDIATE, HISTORY and REPORT spelled so"
+                 IMMEDIATE, HISTORY, REPORT and FILE_UPLOAD spelled so"
             ),
         })),
         RequestType::Unknown(kind) => failed(json!({
             "status": "FAILED",
             "error": format!(
-                "unknown request type '{kind}' for '{mapref}'; dwsched handles IMMEDIATE, HISTORY, REPORT, STOP, CANCEL and REFRESH_SCHEDULE"
+                "unknown request type '{kind}' for '{mapref}'; dwsched handles IMMEDIATE, HISTORY, REPORT, FILE_UPLOAD, STOP, CANCEL and REFRESH_SCHEDULE"
             ),
         })),
     }

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use dwsched_model::{DwtoolFire, NewRequest, ReportScheduleRow, RequestType};
-use dwsched_schedule::{ReportTimes, ScheduleError, report_schedule, to_local};
+use dwsched_model::{DwtoolFire, NewRequest, ReportScheduleRow, RequestType, UploadScheduleRow};
+use dwsched_schedule::{ReportTimes, ScheduleError, report_schedule, to_local, upload_schedule};
 
 /// The fire of a due report schedule row at `now`: its `REPORT` request and where the
 /// row moves. `IMMEDIATE`, or a rule with no time left, leaves the row `PAUSED`.
@@ -34,8 +34,39 @@ pub fn plan_report_fire(
         fired_at: to_local(zone, now),
         request: NewRequest::new(
             format!("REPORT:{}", row.rprtid),
-            RequestType::Unknown("REPORT".into()),
+            RequestType::Report,
             report_payload(row),
+        ),
+    })
+}
+
+/// The fire of a due file-upload schedule row at `now` (SPEC §7.3): its `FILE_UPLOAD`
+/// request, as the original queues it, and the next time from `FRQNCY`/`TM_PRM` in
+/// the default zone; a rule with no time left leaves the row `PAUSED`.
+pub fn plan_upload_fire(
+    row: &UploadScheduleRow,
+    now: DateTime<Utc>,
+    zone: Tz,
+) -> Result<DwtoolFire, ScheduleError> {
+    let schedule = upload_schedule(
+        row.schdid,
+        &row.flupldref,
+        row.frqncy.as_deref(),
+        row.tm_prm.as_deref(),
+        zone,
+    )?;
+    let next = schedule.next_fire(now);
+    let quoted = serde_json::Value::from(row.flupldref.as_str()).to_string();
+    Ok(DwtoolFire {
+        schdid: row.schdid,
+        expected_next: row.nxt_run_dt,
+        next: next.map(|at| to_local(zone, at)),
+        status: if next.is_some() { "ACTIVE" } else { "PAUSED" }.into(),
+        fired_at: to_local(zone, now),
+        request: NewRequest::new(
+            format!("FLUPLD:{}", row.flupldref),
+            RequestType::FileUpload,
+            format!("{{\"load_mode\": \"INSERT\", \"flupldref\": {quoted}}}"),
         ),
     })
 }
@@ -133,5 +164,38 @@ mod tests {
         );
         let err = plan_report_fire(&row("DAILY", "DL_9"), now, Tz::UTC).unwrap_err();
         assert_eq!(err.field, "TM_PRM");
+    }
+
+    #[test]
+    fn upload_fires_queue_the_originals_request_and_follow_tm_prm() {
+        let london: Tz = "Europe/London".parse().unwrap();
+        let now: DateTime<Utc> = "2026-03-15T10:30:20Z".parse().unwrap();
+        let row = |frqncy: &str, tm_prm: &str| UploadScheduleRow {
+            schdid: 3,
+            flupldref: "CUST_IMPORT".into(),
+            frqncy: Some(frqncy.into()),
+            tm_prm: Some(tm_prm.into()),
+            nxt_run_dt: Some(local("2026-03-15 10:30:00")),
+            stts: Some("ACTIVE".into()),
+            ..UploadScheduleRow::default()
+        };
+        let fire = plan_upload_fire(&row("DL", "DL_10:30"), now, london).unwrap();
+        assert_eq!(fire.request.mapref, "FLUPLD:CUST_IMPORT");
+        assert_eq!(fire.request.request_type.as_str(), "FILE_UPLOAD");
+        assert_eq!(
+            fire.request.payload,
+            r#"{"load_mode": "INSERT", "flupldref": "CUST_IMPORT"}"#
+        );
+        assert_eq!(fire.next, Some(local("2026-03-16 10:30:00")));
+        // Hourly at :15, the half-year on 15 January and 15 July, the year on 15 January.
+        let hourly = plan_upload_fire(&row("ID", "ID_00:15"), now, london).unwrap();
+        assert_eq!(hourly.next, Some(local("2026-03-15 11:15:00")));
+        let half = plan_upload_fire(&row("HY", "HY_15_10:30"), now, london).unwrap();
+        assert_eq!(half.next, Some(local("2026-07-15 10:30:00")));
+        let yearly = plan_upload_fire(&row("YR", "YR_15_10:30"), now, london).unwrap();
+        assert_eq!(yearly.next, Some(local("2027-01-15 10:30:00")));
+        // A day past a month's end is its last day.
+        let monthly = plan_upload_fire(&row("MN", "MN_31_10:30"), now, london).unwrap();
+        assert_eq!(monthly.next, Some(local("2026-03-31 10:30:00")));
     }
 }

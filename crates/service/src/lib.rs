@@ -35,6 +35,7 @@ mod state;
 pub mod status;
 mod steps;
 mod telemetry;
+mod uploads;
 
 pub use alerts::AlertConfig;
 pub use dwsched_model::SCHEDULER_LEASE;

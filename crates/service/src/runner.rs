@@ -159,8 +159,10 @@ async fn work(
         let error = format!("{} before its run started", active.stop.reason());
         return (failed(mapref, error), None);
     }
-    if request.request_type == RequestType::Report {
-        return crate::reports::work(shared, request, active).await;
+    match request.request_type {
+        RequestType::Report => return crate::reports::work(shared, request, active).await,
+        RequestType::FileUpload => return crate::uploads::work(shared, request, active).await,
+        _ => {}
     }
     let today = Utc::now()
         .with_timezone(&shared.config.default_zone)

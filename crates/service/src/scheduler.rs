@@ -408,14 +408,15 @@ async fn fire_due(
     requests.iter().filter_map(|r| r.not_before).collect()
 }
 
-/// DWTOOL's report schedules (`DMS_RPRT_SCHD`, SPEC §7.2), fired by the node that fires
-/// the job schedules. Their rows are few and read every second, so an edit in the UI
-/// takes effect as fast as a job schedule's, and a due row fires within a second.
+/// DWTOOL's report and file-upload schedules (`DMS_RPRT_SCHD`, `DMS_FLUPLD_SCHD`, SPEC
+/// §7.2 and §7.3), fired by the node that fires the job schedules. Their rows are few
+/// and read every second, so an edit in the UI takes effect as fast as a job
+/// schedule's, and a due row fires within a second.
 struct ReportFiring {
     next_check: tokio::time::Instant,
-    /// Rows that cannot be fired, with the reason last logged, so that it is logged
-    /// once rather than every second.
-    problems: std::collections::HashMap<i64, String>,
+    /// Rows that cannot be fired (by table and `SCHDID`), with the reason last logged,
+    /// so that it is logged once rather than every second.
+    problems: std::collections::HashMap<(&'static str, i64), String>,
 }
 
 impl Default for ReportFiring {
@@ -427,57 +428,89 @@ impl Default for ReportFiring {
     }
 }
 
+/// A due row of one of DWTOOL's schedule tables, planned.
+struct DwtoolDue {
+    table: &'static str,
+    schdid: i64,
+    /// What it runs, for the log: `report 4`, `file upload CUST_IMPORT`.
+    what: String,
+    fire: Result<dwsched_model::DwtoolFire, dwsched_schedule::ScheduleError>,
+}
+
 impl ReportFiring {
     async fn fire_due(&mut self, shared: &Shared) {
         let zone = shared.config.default_zone;
         let now = Utc::now();
         let due_by = dwsched_schedule::to_local(zone, now);
-        let rows = match shared.store.due_report_schedules(due_by).await {
-            Ok(rows) => rows,
-            Err(err) => {
-                shared.health.failed("reading the report schedules", &err);
-                return;
-            }
-        };
-        let due: std::collections::HashSet<i64> = rows.iter().map(|r| r.schdid).collect();
-        self.problems.retain(|schdid, _| due.contains(schdid));
-        for row in rows {
-            let schdid = row.schdid;
-            let fire = match crate::dwtool_schedules::plan_report_fire(&row, now, zone) {
+        let mut due: Vec<DwtoolDue> = Vec::new();
+        match shared.store.due_report_schedules(due_by).await {
+            Ok(rows) => due.extend(rows.iter().map(|row| DwtoolDue {
+                table: "DMS_RPRT_SCHD",
+                schdid: row.schdid,
+                what: format!("report {}", row.rprtid),
+                fire: crate::dwtool_schedules::plan_report_fire(row, now, zone),
+            })),
+            Err(err) => shared.health.failed("reading the report schedules", &err),
+        }
+        // Read on its own: a failure of one table never keeps the other from firing.
+        match shared.store.due_upload_schedules(due_by).await {
+            Ok(rows) => due.extend(rows.iter().map(|row| DwtoolDue {
+                table: "DMS_FLUPLD_SCHD",
+                schdid: row.schdid,
+                what: format!("file upload {}", row.flupldref),
+                fire: crate::dwtool_schedules::plan_upload_fire(row, now, zone),
+            })),
+            Err(err) => shared
+                .health
+                .failed("reading the file-upload schedules", &err),
+        }
+        let keys: std::collections::HashSet<(&str, i64)> =
+            due.iter().map(|d| (d.table, d.schdid)).collect();
+        self.problems.retain(|key, _| keys.contains(key));
+        for DwtoolDue {
+            table,
+            schdid,
+            what,
+            fire,
+        } in due
+        {
+            let fire = match fire {
                 Ok(fire) => fire,
                 Err(err) => {
                     let reason = err.to_string();
-                    if self.problems.get(&schdid) != Some(&reason) {
+                    if self.problems.get(&(table, schdid)) != Some(&reason) {
                         tracing::warn!(
                             schdid,
-                            report = row.rprtid,
-                            "report schedule {schdid} of report {} cannot fire: {reason}",
-                            row.rprtid
+                            "{table} row {schdid} ({what}) cannot fire: {reason}"
                         );
-                        self.problems.insert(schdid, reason);
+                        self.problems.insert((table, schdid), reason);
                     }
                     continue;
                 }
             };
-            match shared.store.fire_report_schedule(&fire, now).await {
+            let fired = if table == "DMS_RPRT_SCHD" {
+                shared.store.fire_report_schedule(&fire, now).await
+            } else {
+                shared.store.fire_upload_schedule(&fire, now).await
+            };
+            match fired {
                 Ok(true) => {
                     shared.health.ok();
-                    self.problems.remove(&schdid);
-                    metrics::counter!(crate::telemetry::REPORT_FIRES).increment(1);
+                    self.problems.remove(&(table, schdid));
+                    metrics::counter!(crate::telemetry::REPORT_FIRES, "table" => table)
+                        .increment(1);
                     let next = fire
                         .next
                         .map_or_else(|| "none (PAUSED)".to_string(), |at| at.to_string());
                     tracing::info!(
                         schdid,
-                        report = row.rprtid,
-                        "report schedule {schdid} fired a run of report {}; next run {next}",
-                        row.rprtid
+                        "{table} row {schdid} fired a run of {what}; next run {next}"
                     );
                     shared.wake_claimer.notify_one();
                 }
                 // Another node fired it, or the row was edited since it was read.
                 Ok(false) => {}
-                Err(err) => shared.health.failed("firing a report schedule", &err),
+                Err(err) => shared.health.failed("firing a DWTOOL schedule", &err),
             }
         }
     }

@@ -10,7 +10,7 @@ pub const RUNS_FINISHED: &str = "dwsched_runs_finished_total";
 pub const RUN_DURATION: &str = "dwsched_run_duration_seconds";
 pub const FIRE_LATENESS: &str = "dwsched_fire_lateness_seconds";
 pub const SLOTS_FIRED: &str = "dwsched_slots_fired_total";
-pub const REPORT_FIRES: &str = "dwsched_report_schedule_fires_total";
+pub const REPORT_FIRES: &str = "dwsched_dwtool_schedule_fires_total";
 pub const REPORT_SCHEDULES: &str = "dwsched_report_schedules";
 pub const SLOTS_MISFIRED: &str = "dwsched_slots_misfired_total";
 pub const SYNC_DURATION: &str = "dwsched_sync_duration_seconds";
@@ -60,7 +60,7 @@ fn describe() {
     describe_counter!(SLOTS_FIRED, "Schedule slots this node queued");
     describe_counter!(
         REPORT_FIRES,
-        "DWTOOL report schedule fires this node queued (DMS_RPRT_SCHD)"
+        "DWTOOL report and file-upload schedule fires this node queued, by table"
     );
     describe_gauge!(
         REPORT_SCHEDULES,

@@ -20,11 +20,11 @@ mod nodes;
 mod postgres;
 mod queue;
 mod reports;
-mod uploads;
 mod runs;
 mod schedules;
 pub mod schema;
 mod sqlite;
+mod uploads;
 
 use std::fmt;
 use std::str::FromStr;

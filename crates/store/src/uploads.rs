@@ -186,7 +186,16 @@ where
             "DMS_FLUPLD_ERR",
             "ERRID",
             "DMS_FLUPLD_ERRSEQ",
-            &["FLUPLDREF", "RUNID", "RWNDX", "RRCD", "RWDTJSN", "RRMSSG", "CRTDBY", "CRTDT"],
+            &[
+                "FLUPLDREF",
+                "RUNID",
+                "RWNDX",
+                "RRCD",
+                "RWDTJSN",
+                "RRMSSG",
+                "CRTDBY",
+                "CRTDT",
+            ],
         )
         .replacen("$5", data, 1);
         for error in errors {
@@ -203,9 +212,9 @@ where
                 .await
                 .context(context)?;
         }
-        sqlx::query(self.sql(
-            "UPDATE DMS_FLUPLD SET LSTRUNDT = $1 WHERE FLUPLDREF = $2 AND CURFLG = 'Y'",
-        ))
+        sqlx::query(
+            self.sql("UPDATE DMS_FLUPLD SET LSTRUNDT = $1 WHERE FLUPLDREF = $2 AND CURFLG = 'Y'"),
+        )
         .bind(ended)
         .bind(&run.flupldref)
         .execute(&mut *tx)

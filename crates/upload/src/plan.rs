@@ -257,7 +257,12 @@ impl UploadPlan {
         let map: serde_json::Map<String, serde_json::Value> = self
             .header
             .iter()
-            .zip(fields.iter().map(|f| serde_json::Value::from(f.as_str())).chain(std::iter::repeat(serde_json::Value::Null)))
+            .zip(
+                fields
+                    .iter()
+                    .map(|f| serde_json::Value::from(f.as_str()))
+                    .chain(std::iter::repeat(serde_json::Value::Null)),
+            )
             .map(|(h, v)| (h.clone(), v))
             .collect();
         serde_json::Value::Object(map).to_string()
@@ -367,7 +372,16 @@ mod tests {
         let plan = UploadPlan::new(&columns, &header, &plain).unwrap();
         assert_eq!(
             plan.columns(),
-            ["CUST_ID", "AMOUNT", "COUNTRY", "SIGNUP_DT", "CRTDBY", "CRTDDT", "UPDTBY", "UPDTDT"]
+            [
+                "CUST_ID",
+                "AMOUNT",
+                "COUNTRY",
+                "SIGNUP_DT",
+                "CRTDBY",
+                "CRTDDT",
+                "UPDTBY",
+                "UPDTDT"
+            ]
         );
         let fields = |v: [&str; 4]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let row = plan
@@ -376,7 +390,11 @@ mod tests {
         assert_eq!(row[0], Value::Text("001001".into()), "leading zeros kept");
         assert_eq!(row[1], Value::Decimal("12.50".into()));
         assert_eq!(row[2], Value::Text("IN-001001".into()));
-        assert_eq!(row[3], Value::Date("2026-01-01".parse().unwrap()), "the default");
+        assert_eq!(
+            row[3],
+            Value::Date("2026-01-01".parse().unwrap()),
+            "the default"
+        );
         assert_eq!(row[4], Value::Text("ann".into()));
         assert_eq!(row[5], Value::Timestamp(now()));
         let bad = plan
@@ -400,7 +418,10 @@ mod tests {
         let err = plan
             .row(&["4".to_string(), "1".to_string()], "u", now())
             .unwrap_err();
-        assert!(err.starts_with("the formula of column B (ABS('abc'))"), "{err}");
+        assert!(
+            err.starts_with("the formula of column B (ABS('abc'))"),
+            "{err}"
+        );
         let refused = UploadPlan::new(
             &[UploadColumn {
                 formula: Some("UPPER(".into()),
@@ -411,7 +432,10 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(refused.contains("DRVLGC") && refused.contains("column A"), "{refused}");
+        assert!(
+            refused.contains("DRVLGC") && refused.contains("column A"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -1,0 +1,673 @@
+//! A worker's `FILE_UPLOAD` request (SPEC §7.3): the configuration's file read as text
+//! and checked whole, then loaded into its target in one transaction (emptied first
+//! for `TRUNCATE_LOAD`, only once the whole file has parsed), rejected rows recorded
+//! with their file line, and the run recorded in `DMS_FLUPLD_RUN` and `DMS_PRCLOG`.
+
+use std::io::BufReader;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use dwsched_flow::{
+    ConnectionSpec, Connections, DbKind, LoadMode as TargetMode, LoadRows, QueryError, TableLoad,
+};
+use dwsched_model::{
+    DatatypeParam, ErrorType, FinishRun, JobLogEntry, LoadMode, NewRun, Request, RequestStatus,
+    RunStatus, UploadColumn, UploadDefinition, UploadPayload, UploadRowError, UploadRunRecord,
+    is_valid_identifier,
+};
+use dwsched_upload::{DelimitedFile, KEPT_ON_UPDATE, Row, UploadPlan, create_table_sql, sql_type};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::health::retry;
+use crate::runner::{Disposition, Ended, RunResult, job_error_row, open_run};
+use crate::state::{ActiveRun, Shared};
+
+/// Rows per batch sent to the target.
+const BATCH_ROWS: usize = 5_000;
+/// Rejected rows kept for `DMS_FLUPLD_ERR` and the result; further ones are counted.
+const ERRORS_KEPT: usize = 10_000;
+
+/// What a run did.
+struct Outcome {
+    processed: i64,
+    loaded: i64,
+    failed: i64,
+    errors: Vec<UploadRowError>,
+    table_created: bool,
+    /// Why the run failed as a whole, if it did.
+    failure: Option<String>,
+    stopped: bool,
+    load_mode: LoadMode,
+    file_path: Option<String>,
+}
+
+impl Outcome {
+    fn failed(message: impl Into<String>, load_mode: LoadMode) -> Self {
+        Self {
+            processed: 0,
+            loaded: 0,
+            failed: 0,
+            errors: Vec::new(),
+            table_created: false,
+            failure: Some(message.into()),
+            stopped: false,
+            load_mode,
+            file_path: None,
+        }
+    }
+
+    /// `SUCCESS`, `PARTIAL` or `FAILED`: nothing loaded is a failure, also from a file
+    /// that held rows only the database or the mappings refused.
+    fn status(&self) -> &'static str {
+        if self.failure.is_some() || self.loaded == 0 {
+            "FAILED"
+        } else if self.failed > 0 {
+            "PARTIAL"
+        } else {
+            "SUCCESS"
+        }
+    }
+
+    fn message(&self) -> String {
+        if let Some(failure) = &self.failure {
+            return failure.clone();
+        }
+        if self.loaded == 0 {
+            return match self.errors.first() {
+                Some(first) => format!(
+                    "no row loaded: {} rows failed; the first (line {}): {}",
+                    self.failed, first.line, first.message
+                ),
+                None => "the file has no data rows; nothing was loaded".into(),
+            };
+        }
+        format!(
+            "File upload completed successfully. {} rows loaded, {} failed.",
+            self.loaded, self.failed
+        )
+    }
+}
+
+pub(crate) async fn work(
+    shared: &Shared,
+    request: &Request,
+    active: &ActiveRun,
+) -> (Disposition, Option<Ended>) {
+    let mapref = request.mapref.as_str();
+    let failed = |message: String| {
+        Disposition::Complete(
+            RequestStatus::Failed,
+            json!({ "success": false, "message": message, "rows_processed": 0,
+                "rows_successful": 0, "rows_failed": 0, "errors": [], "table_created": false }),
+        )
+    };
+    let payload = match UploadPayload::parse(request.payload.as_deref()) {
+        Ok(payload) => payload,
+        Err(err) => {
+            return (
+                failed(format!("file upload request of {mapref}: {err}")),
+                None,
+            );
+        }
+    };
+    let Some(flupldref) = payload
+        .flupldref
+        .clone()
+        .or_else(|| dwsched_model::upload_of_mapref(mapref).map(str::to_string))
+    else {
+        return (
+            failed(format!(
+                "the request names no file upload: its payload has no flupldref and its mapref '{mapref}' is not FLUPLD:<ref>"
+            )),
+            None,
+        );
+    };
+    let started_at = Utc::now();
+    let local_start = started_at
+        .with_timezone(&shared.config.default_zone)
+        .naive_local();
+    let new_run = NewRun {
+        mapref: mapref.to_string(),
+        jobid: None,
+        jobflwid: None,
+        params: Default::default(),
+        prclog: format!(
+            "flupldref={flupldref} | load_mode={}",
+            payload.load_mode.as_str()
+        ),
+        sessionid: Some(shared.session),
+        request_id: Some(request.request_id.clone()),
+        node: Some(shared.config.node_id.clone()),
+        started_at,
+        run_date: Some(local_start.date()),
+    };
+    let prcid = match open_run(shared, request, active, &new_run).await {
+        None => return (Disposition::Abandon, None),
+        Some(Err(not_opened)) => {
+            return (
+                failed(format!(
+                    "file upload {flupldref}: {}",
+                    not_opened.msg.unwrap_or_default()
+                )),
+                None,
+            );
+        }
+        Some(Ok(prcid)) => prcid,
+    };
+    let clock = Instant::now();
+    let outcome = upload(shared, active, &flupldref, &payload, local_start).await;
+    let ended_at = Utc::now();
+    let status = outcome.status();
+    let message = outcome.message();
+    let record = UploadRunRecord {
+        flupldref: flupldref.clone(),
+        started_at,
+        ended_at,
+        processed: outcome.processed,
+        loaded: outcome.loaded,
+        failed: outcome.failed,
+        status: status.to_string(),
+        message: Some(message.chars().take(1000).collect()),
+        load_mode: outcome.load_mode.as_str().to_string(),
+        file_path: outcome.file_path.clone(),
+        user: payload.username.clone(),
+    };
+    let give_up = &shared.shutdown.immediate;
+    let runid = match retry(
+        &shared.health,
+        "recording a file upload's run",
+        give_up,
+        || shared.store.record_upload_run(&record, &outcome.errors),
+    )
+    .await
+    {
+        None => return (Disposition::Abandon, None),
+        Some(Ok(runid)) => Some(runid),
+        Some(Err(err)) => {
+            tracing::error!(upload = %flupldref, "could not record the run of file upload {flupldref}: {err}");
+            None
+        }
+    };
+    tracing::info!(
+        upload = %flupldref,
+        "file upload {flupldref} ended {status}: {} rows read, {} loaded, {} rejected",
+        outcome.processed,
+        outcome.loaded,
+        outcome.failed
+    );
+    let run_status = if outcome.stopped {
+        RunStatus::Stopped
+    } else if status == "FAILED" {
+        RunStatus::Failed
+    } else {
+        RunStatus::Completed
+    };
+    let msg = (run_status != RunStatus::Completed).then(|| message.clone());
+    let log = JobLogEntry {
+        prcdt: ended_at,
+        mapref: mapref.to_string(),
+        jobid: None,
+        srcrows: outcome.processed,
+        trgrows: outcome.loaded,
+        errrows: outcome.failed,
+        prcid: Some(prcid),
+        sessionid: Some(shared.session),
+    };
+    let mut errors: Vec<_> = outcome
+        .errors
+        .iter()
+        .take(100)
+        .map(|e| {
+            job_error_row(
+                &log,
+                ErrorType::Row,
+                format!("line {} rejected", e.line),
+                Some(e.message.clone()),
+                Some(format!("LINE={}", e.line)),
+            )
+        })
+        .collect();
+    if run_status == RunStatus::Failed {
+        errors.push(job_error_row(
+            &log,
+            ErrorType::Job,
+            message.clone(),
+            None,
+            None,
+        ));
+    }
+    let ended = Ended {
+        result: RunResult {
+            prcid,
+            run_date: local_start.date(),
+            status: run_status,
+            msg: msg.clone(),
+        },
+        finish: FinishRun {
+            joblogid: None,
+            prcid,
+            status: run_status,
+            msg,
+            ended_at,
+            errors,
+            log,
+        },
+        request_id: request.request_id.clone(),
+        trigger: None,
+        followed: false,
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    let shown: Vec<Value> = outcome
+        .errors
+        .iter()
+        .take(100)
+        .map(|e| {
+            json!({ "row_index": e.line, "row_data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null),
+                "error_message": e.message })
+        })
+        .collect();
+    let result = json!({
+        "success": status != "FAILED",
+        "message": message,
+        "rows_processed": outcome.processed,
+        "rows_successful": outcome.loaded,
+        "rows_failed": outcome.failed,
+        "errors": shown,
+        "table_created": outcome.table_created,
+        "runId": runid,
+    });
+    let disposition = if outcome.stopped && active.requeue.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        Disposition::Requeue
+    } else if status == "FAILED" {
+        Disposition::Complete(RequestStatus::Failed, result)
+    } else {
+        Disposition::Complete(RequestStatus::Done, result)
+    };
+    (disposition, Some(ended))
+}
+
+/// The run itself: reads the configuration, checks the whole file, makes the target
+/// when it is missing, and loads.
+async fn upload(
+    shared: &Shared,
+    active: &ActiveRun,
+    flupldref: &str,
+    payload: &UploadPayload,
+    now: chrono::NaiveDateTime,
+) -> Outcome {
+    let requested = payload.load_mode;
+    let definition = match shared.store.upload_definition(flupldref).await {
+        Ok(Some(definition)) => definition,
+        Ok(None) => {
+            return Outcome::failed(
+                format!(
+                    "File upload configuration not found: {flupldref} (no DMS_FLUPLD row with CURFLG='Y')"
+                ),
+                requested,
+            );
+        }
+        Err(err) => {
+            return Outcome::failed(
+                format!("cannot read file upload {flupldref}: {err}"),
+                requested,
+            );
+        }
+    };
+    let config = &definition.config;
+    // TRNCTFLG='Y' makes an INSERT a TRUNCATE_LOAD, as the original does.
+    let load_mode = if requested == LoadMode::Insert && config.truncate {
+        LoadMode::TruncateLoad
+    } else {
+        requested
+    };
+    let mut outcome = Outcome::failed(String::new(), load_mode);
+    outcome.failure = None;
+    outcome.file_path = config.flpth.clone();
+    let fail = |mut outcome: Outcome, message: String| {
+        outcome.failure = Some(message);
+        outcome
+    };
+    let Some(path) = config
+        .flpth
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    else {
+        return fail(
+            outcome,
+            format!("file upload {flupldref} has no file (FLPTH is empty)"),
+        );
+    };
+    let path = std::path::PathBuf::from(path);
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "csv" | "tsv" | "txt" => {}
+        "pdf" => {
+            return fail(
+                outcome,
+                format!(
+                    "{}: PDF files are not read; tables cannot be taken reliably from a PDF, so export the data as CSV or Excel",
+                    path.display()
+                ),
+            );
+        }
+        other => {
+            return fail(
+                outcome,
+                format!(
+                    "{}: files of type '{other}' are not read by this build; CSV, TSV and TXT are",
+                    path.display()
+                ),
+            );
+        }
+    }
+    if !path.is_file() {
+        return fail(outcome, format!("File not found: {}", path.display()));
+    }
+    let (connections, connection, kind) = match target_connection(shared, &definition).await {
+        Ok(found) => found,
+        Err(message) => return fail(outcome, message),
+    };
+    let backend = match kind {
+        DbKind::Postgres => "postgres",
+        DbKind::MySql => "mysql",
+        DbKind::Sqlite => "sqlite",
+    };
+    let params: Vec<DatatypeParam> = match shared.store.datatype_params().await {
+        Ok(params) => params,
+        Err(err) => {
+            tracing::warn!("{err}; the target's types follow the type codes alone");
+            Vec::new()
+        }
+    };
+    let types = |c: &UploadColumn| sql_type(&c.type_code, &params, backend);
+    let table = match target_table(config.trgschm.as_deref(), config.trgtblnm.as_deref(), kind) {
+        Ok(table) => table,
+        Err(message) => return fail(outcome, format!("file upload {flupldref}: {message}")),
+    };
+
+    // First pass: the whole file parsed and converted, before the target is touched.
+    let header_rows = u64::try_from(config.header_rows.max(0)).unwrap_or(0);
+    let footer_rows = usize::try_from(config.footer_rows.max(0)).unwrap_or(0);
+    let checked = {
+        let path = path.clone();
+        let columns = definition.columns.clone();
+        let params = params.clone();
+        let user = payload.username.clone();
+        tokio::task::spawn_blocking(move || {
+            let types = |c: &UploadColumn| sql_type(&c.type_code, &params, backend);
+            let reader = open_delimited(&path, header_rows, footer_rows)?;
+            let plan = UploadPlan::new(&columns, reader.header(), &types)?;
+            let mut processed = 0i64;
+            let mut errors = Vec::new();
+            let mut failed = 0i64;
+            for row in reader {
+                processed += 1;
+                let problem = match row {
+                    Row::Bad { line, reason } => Some((line, reason, "{}".to_string())),
+                    Row::Record(record) => plan
+                        .row(&record.fields, &user, now)
+                        .err()
+                        .map(|reason| (record.line, reason, plan.record_json(&record.fields))),
+                };
+                if let Some((line, message, data)) = problem {
+                    failed += 1;
+                    if errors.len() < ERRORS_KEPT {
+                        errors.push(UploadRowError {
+                            line: i64::try_from(line).unwrap_or(i64::MAX),
+                            data,
+                            code: None,
+                            message,
+                        });
+                    }
+                }
+            }
+            Ok::<_, String>((
+                processed,
+                failed,
+                errors,
+                plan.unfed()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+            ))
+        })
+        .await
+        .map_err(|e| format!("reading the file failed: {e}"))
+        .and_then(|checked| checked)
+    };
+    let (processed, failed_in_file, errors, unfed) = match checked {
+        Ok(checked) => checked,
+        Err(message) => return fail(outcome, message),
+    };
+    if !unfed.is_empty() {
+        tracing::warn!(upload = %flupldref, "file upload {flupldref}: no file column feeds {}; they load as NULL", unfed.join(", "));
+    }
+    outcome.processed = processed;
+    outcome.failed = failed_in_file;
+    outcome.errors = errors;
+    if processed == failed_in_file {
+        // Nothing to load: the file is empty of rows, or every row is bad.
+        return outcome;
+    }
+    if active.stop.is_stopped() {
+        outcome.stopped = true;
+        return fail(outcome, active.stop.reason());
+    }
+
+    // The target: created when missing, by the original's rules.
+    let (schema, name) = (
+        config
+            .trgschm
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty()),
+        config.trgtblnm.as_deref().unwrap_or("").trim(),
+    );
+    match connections.table_exists(&connection, schema, name).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let ddl = create_table_sql(&table, &definition.columns, &types, backend);
+            if let Err(message) = connections.execute(&connection, &ddl).await {
+                return fail(outcome, format!("creating {table} failed: {message}"));
+            }
+            tracing::info!(upload = %flupldref, "file upload {flupldref} created its target: {ddl}");
+            outcome.table_created = true;
+        }
+        Err(message) => return fail(outcome, message),
+    }
+
+    // Second pass: the good rows into the target, in one transaction.
+    let reader = match open_delimited(&path, header_rows, footer_rows) {
+        Ok(reader) => reader,
+        Err(message) => return fail(outcome, message),
+    };
+    let plan = match UploadPlan::new(&definition.columns, reader.header(), &types) {
+        Ok(plan) => plan,
+        Err(message) => return fail(outcome, message),
+    };
+    let fold = |name: &str| {
+        if kind == DbKind::Postgres {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        }
+    };
+    let columns: Arc<[String]> = plan.columns().iter().map(|c| fold(c)).collect();
+    let mut key: Vec<&UploadColumn> = definition.columns.iter().filter(|c| c.key).collect();
+    key.sort_by_key(|c| c.key_seq.unwrap_or(i64::MAX));
+    if load_mode == LoadMode::Upsert && key.is_empty() {
+        return fail(
+            outcome,
+            format!(
+                "file upload {flupldref}: UPSERT needs key columns (TRGKYFLG='Y'), and none is set"
+            ),
+        );
+    }
+    let load = TableLoad {
+        table: table.clone(),
+        columns,
+        mode: if load_mode == LoadMode::Upsert {
+            TargetMode::Upsert
+        } else {
+            TargetMode::Append
+        },
+        empty_first: load_mode == LoadMode::TruncateLoad,
+        key: key.iter().map(|c| fold(c.target.trim())).collect(),
+        keep: KEPT_ON_UPDATE.iter().map(|c| fold(c)).collect(),
+    };
+    let (sender, receiver) = mpsc::channel::<LoadRows>(2);
+    let user = payload.username.clone();
+    let feeding = tokio::task::spawn_blocking(move || {
+        let mut rows = Vec::with_capacity(BATCH_ROWS);
+        let mut tags = Vec::with_capacity(BATCH_ROWS);
+        for row in reader {
+            let Row::Record(record) = row else { continue };
+            let Ok(values) = plan.row(&record.fields, &user, now) else {
+                continue;
+            };
+            rows.push(values);
+            tags.push(i64::try_from(record.line).unwrap_or(i64::MAX));
+            if rows.len() >= BATCH_ROWS {
+                let batch = LoadRows::Rows {
+                    rows: std::mem::replace(&mut rows, Vec::with_capacity(BATCH_ROWS)),
+                    tags: std::mem::replace(&mut tags, Vec::with_capacity(BATCH_ROWS)),
+                };
+                if sender.blocking_send(batch).is_err() {
+                    return;
+                }
+            }
+        }
+        if !rows.is_empty() && sender.blocking_send(LoadRows::Rows { rows, tags }).is_err() {
+            return;
+        }
+        let _ = sender.blocking_send(LoadRows::End);
+    });
+    let loaded = connections
+        .load_table(&connection, &load, receiver, &active.stop)
+        .await;
+    let _ = feeding.await;
+    match loaded {
+        Ok(loaded) => {
+            outcome.loaded = loaded.written;
+            outcome.failed += i64::try_from(loaded.rejected.len()).unwrap_or(i64::MAX);
+            for rejected in loaded.rejected {
+                if outcome.errors.len() >= ERRORS_KEPT {
+                    break;
+                }
+                outcome.errors.push(UploadRowError {
+                    line: rejected.tag.unwrap_or(0),
+                    data: "{}".into(),
+                    code: error_code(&rejected.db_message),
+                    message: rejected.db_message,
+                });
+            }
+            outcome.errors.sort_by_key(|e| e.line);
+            outcome
+        }
+        Err(QueryError::Stopped) => {
+            outcome.stopped = true;
+            let reason = active.stop.reason();
+            fail(outcome, format!("{reason}; the target is as it was"))
+        }
+        Err(QueryError::Failed(message)) => fail(
+            outcome,
+            format!("loading {table} failed, and it is as it was: {message}"),
+        ),
+        Err(QueryError::ConsumerGone) => fail(outcome, format!("loading {table} was cut short")),
+    }
+}
+
+/// A delimited file opened past its header.
+fn open_delimited(
+    path: &std::path::Path,
+    header_rows: u64,
+    footer_rows: usize,
+) -> Result<DelimitedFile<BufReader<std::fs::File>>, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    DelimitedFile::open(
+        BufReader::with_capacity(256 * 1024, file),
+        header_rows,
+        footer_rows,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The target's connection (`TRGCONID`), its name, and its backend.
+async fn target_connection(
+    shared: &Shared,
+    definition: &UploadDefinition,
+) -> Result<(Connections, String, DbKind), String> {
+    let flupldref = &definition.config.flupldref;
+    let Some(conid) = definition.config.trgconid else {
+        return Err(format!(
+            "file upload {flupldref} has no target connection (TRGCONID is empty)"
+        ));
+    };
+    let row = shared
+        .store
+        .get_connection_by_id(conid)
+        .await
+        .map_err(|e| format!("file upload {flupldref}: reading connection {conid} failed: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "file upload {flupldref}: connection {conid} is not in DMS_DBCONDTLS (CURFLG='Y')"
+            )
+        })?;
+    let spec =
+        ConnectionSpec::from_row(&row).map_err(|e| format!("file upload {flupldref}: {e}"))?;
+    let (name, kind) = (spec.name.clone(), spec.kind);
+    Ok((Connections::new([spec], shared.pools.clone()), name, kind))
+}
+
+/// `TRGSCHM.TRGTBLNM` as SQL names it: checked names, lower case on PostgreSQL (as
+/// the original creates and quotes them).
+fn target_table(schema: Option<&str>, table: Option<&str>, kind: DbKind) -> Result<String, String> {
+    let table = table
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or("it has no target table (TRGTBLNM is empty)")?;
+    let check = |name: &str, column: &str| {
+        if is_valid_identifier(name) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{column} '{name}' is not a plain name ([A-Za-z_][A-Za-z0-9_$]*)"
+            ))
+        }
+    };
+    check(table, "TRGTBLNM")?;
+    let qualified = match schema.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(schema) => {
+            check(schema, "TRGSCHM")?;
+            format!("{schema}.{table}")
+        }
+        None => table.to_string(),
+    };
+    Ok(if kind == DbKind::Postgres {
+        qualified.to_ascii_lowercase()
+    } else {
+        qualified
+    })
+}
+
+/// The first `ABC-123`-like code of a database message (Oracle's `ORA-01400`).
+fn error_code(message: &str) -> Option<String> {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find_map(|word| {
+            let (letters, digits) = word.split_once('-')?;
+            (!letters.is_empty()
+                && letters.chars().all(|c| c.is_ascii_uppercase())
+                && !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit()))
+            .then(|| word.to_string())
+        })
+}
