@@ -15,3 +15,4 @@ mod reports;
 mod service;
 mod skew;
 mod store;
+mod uploads;
