@@ -215,6 +215,81 @@ fn s(value: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+/// One customer (`400n`, `Name n`, signed up on `2026-03-0n`) in each of JSON, Excel,
+/// XML, Parquet, a tab- and a `|`-separated file; the upload names and paths.
+fn write_formats(dir: &std::path::Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let json = dir.join("one.json");
+    std::fs::write(
+        &json,
+        r#"[{"cust_id": "4001", "cust_name": "Name 1", "contact": {"email": "a@x.org"}, "email": "a@x.org", "signup_date": "2026-03-01", "country": "PT"}]"#,
+    )
+    .unwrap();
+    let excel = dir.join("two.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, name) in ["cust_id", "cust_name", "email", "signup_date", "country"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+    sheet.write_number(1, 0, 4002.0).unwrap();
+    sheet.write_string(1, 1, "Name 2").unwrap();
+    sheet.write_string(1, 2, "b@x.org").unwrap();
+    let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 3, 2).unwrap();
+    let format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    sheet
+        .write_datetime_with_format(1, 3, &date, &format)
+        .unwrap();
+    sheet.write_string(1, 4, "PT").unwrap();
+    workbook.save(&excel).unwrap();
+    let xml = dir.join("three.xml");
+    std::fs::write(
+        &xml,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<customers><customer><cust_id>4003</cust_id>\
+         <cust_name>Name 3</cust_name><email>c@x.org</email><signup_date>2026-03-03</signup_date>\
+         <country>PT</country></customer></customers>",
+    )
+    .unwrap();
+    let parquet = dir.join("four.parquet");
+    {
+        use arrow_array::{ArrayRef, RecordBatch, StringArray};
+        let column = |v: &str| -> ArrayRef { std::sync::Arc::new(StringArray::from(vec![v])) };
+        let batch = RecordBatch::try_from_iter([
+            ("cust_id", column("4004")),
+            ("cust_name", column("Name 4")),
+            ("email", column("d@x.org")),
+            ("signup_date", column("2026-03-04")),
+            ("country", column("PT")),
+        ])
+        .unwrap();
+        let file = std::fs::File::create(&parquet).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+    let tab = dir.join("five.tsv");
+    std::fs::write(
+        &tab,
+        "cust_id\tcust_name\temail\tsignup_date\tcountry\n4005\tName 5\te@x.org\t2026-03-05\tPT\n",
+    )
+    .unwrap();
+    let pipe = dir.join("six.csv");
+    std::fs::write(
+        &pipe,
+        "\u{feff}cust_id|cust_name|email|signup_date|country\r\n4006|Name 6|f@x.org|2026-03-06|PT\r\n",
+    )
+    .unwrap();
+    vec![
+        ("FMT_JSON", json),
+        ("FMT_XLSX", excel),
+        ("FMT_XML", xml),
+        ("FMT_PARQUET", parquet),
+        ("FMT_TAB", tab),
+        ("FMT_PIPE", pipe),
+    ]
+}
+
 async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
     let backend = db.backend;
     let schema = db.schema.clone().unwrap();
@@ -341,6 +416,8 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
         text
     };
     std::fs::write(&big, big_file("")).unwrap();
+    // The same feed in every other format and delimiter.
+    let formats = write_formats(&scratch.dir);
     let pdf = scratch.dir.join("scan.pdf");
     std::fs::write(&pdf, b"%PDF-1.4\n").unwrap();
     let mut metadata = Vec::new();
@@ -361,6 +438,20 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
             truncate,
             header_rows: header,
             footer_rows: footer,
+        };
+        metadata.extend(configuration(&feed, customer_columns));
+    }
+    for (index, (reference, path)) in formats.iter().enumerate() {
+        let feed = Feed {
+            id: 10 + index as i64,
+            reference,
+            path: path.to_str().unwrap(),
+            conid: &conid,
+            schema: &schema,
+            table: "customer_fmt",
+            truncate: false,
+            header_rows: 0,
+            footer_rows: 0,
         };
         metadata.extend(configuration(&feed, customer_columns));
     }
@@ -537,6 +628,31 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
         ))
         .await;
     assert_eq!(last, [[s("Name 11999 v2"), s("first"), s("second")]]);
+
+    // Every format and delimiter loads the same way.
+    for (reference, _) in &formats {
+        let payload = format!(r#"{{"flupldref": "{reference}"}}"#);
+        let (status, result) = upload(&db, &*store, reference, &payload).await;
+        assert_eq!(status, RequestStatus::Done, "{reference}: {result}");
+        assert_eq!(result["rows_successful"], 1, "{reference}: {result}");
+    }
+    let loaded = db
+        .text_rows(&format!(
+            "SELECT CUST_ID, CUST_NAME, {}, COUNTRY FROM {schema}.customer_fmt ORDER BY CUST_ID",
+            t("SIGNUP_DT")
+        ))
+        .await;
+    let expected: Vec<Vec<Option<String>>> = (1..=6)
+        .map(|i| {
+            vec![
+                s(&format!("400{i}")),
+                s(&format!("Name {i}")),
+                s(&format!("2026-03-0{i}")),
+                s("PT"),
+            ]
+        })
+        .collect();
+    assert_eq!(loaded, expected);
 
     // A current, due schedule fires once across two nodes; a superseded row never.
     let n2 = NodeProcess::start(&db, &scratch.dir, "n2", &env);

@@ -3,7 +3,6 @@
 //! for `TRUNCATE_LOAD`, only once the whole file has parsed), rejected rows recorded
 //! with their file line, and the run recorded in `DMS_FLUPLD_RUN` and `DMS_PRCLOG`.
 
-use std::io::BufReader;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +15,7 @@ use dwsched_model::{
     RunStatus, UploadColumn, UploadDefinition, UploadPayload, UploadRowError, UploadRunRecord,
     is_valid_identifier,
 };
-use dwsched_upload::{DelimitedFile, KEPT_ON_UPDATE, Row, UploadPlan, create_table_sql, sql_type};
+use dwsched_upload::{KEPT_ON_UPDATE, Row, UploadPlan, create_table_sql, open_file, sql_type};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -342,31 +341,6 @@ async fn upload(
         );
     };
     let path = std::path::PathBuf::from(path);
-    let extension = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    match extension.as_str() {
-        "csv" | "tsv" | "txt" => {}
-        "pdf" => {
-            return fail(
-                outcome,
-                format!(
-                    "{}: PDF files are not read; tables cannot be taken reliably from a PDF, so export the data as CSV or Excel",
-                    path.display()
-                ),
-            );
-        }
-        other => {
-            return fail(
-                outcome,
-                format!(
-                    "{}: files of type '{other}' are not read by this build; CSV, TSV and TXT are",
-                    path.display()
-                ),
-            );
-        }
-    }
     if !path.is_file() {
         return fail(outcome, format!("File not found: {}", path.display()));
     }
@@ -402,12 +376,12 @@ async fn upload(
         let user = payload.username.clone();
         tokio::task::spawn_blocking(move || {
             let types = |c: &UploadColumn| sql_type(&c.type_code, &params, backend);
-            let reader = open_delimited(&path, header_rows, footer_rows)?;
-            let plan = UploadPlan::new(&columns, reader.header(), &types)?;
+            let file = open_file(&path, header_rows, footer_rows)?;
+            let plan = UploadPlan::new(&columns, &file.header, &types)?;
             let mut processed = 0i64;
             let mut errors = Vec::new();
             let mut failed = 0i64;
-            for row in reader {
+            for row in file.rows {
                 processed += 1;
                 let problem = match row {
                     Row::Bad { line, reason } => Some((line, reason, "{}".to_string())),
@@ -484,11 +458,11 @@ async fn upload(
     }
 
     // Second pass: the good rows into the target, in one transaction.
-    let reader = match open_delimited(&path, header_rows, footer_rows) {
-        Ok(reader) => reader,
+    let file = match open_file(&path, header_rows, footer_rows) {
+        Ok(file) => file,
         Err(message) => return fail(outcome, message),
     };
-    let plan = match UploadPlan::new(&definition.columns, reader.header(), &types) {
+    let plan = match UploadPlan::new(&definition.columns, &file.header, &types) {
         Ok(plan) => plan,
         Err(message) => return fail(outcome, message),
     };
@@ -527,7 +501,7 @@ async fn upload(
     let feeding = tokio::task::spawn_blocking(move || {
         let mut rows = Vec::with_capacity(BATCH_ROWS);
         let mut tags = Vec::with_capacity(BATCH_ROWS);
-        for row in reader {
+        for row in file.rows {
             let Row::Record(record) = row else { continue };
             let Ok(values) = plan.row(&record.fields, &user, now) else {
                 continue;
@@ -582,22 +556,6 @@ async fn upload(
         ),
         Err(QueryError::ConsumerGone) => fail(outcome, format!("loading {table} was cut short")),
     }
-}
-
-/// A delimited file opened past its header.
-fn open_delimited(
-    path: &std::path::Path,
-    header_rows: u64,
-    footer_rows: usize,
-) -> Result<DelimitedFile<BufReader<std::fs::File>>, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    DelimitedFile::open(
-        BufReader::with_capacity(256 * 1024, file),
-        header_rows,
-        footer_rows,
-    )
-    .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The target's connection (`TRGCONID`), its name, and its backend.
