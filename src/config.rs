@@ -96,6 +96,8 @@ pub struct Settings {
     pub log_dir: PathBuf,
     /// DWTOOL report delivery (SPEC §7.2): the output directory, SMTP, the query limit.
     pub reports: dwsched_service::ReportConfig,
+    /// What happens to a DWTOOL upload's file around its run (SPEC §7.3).
+    pub upload_files: dwsched_service::uploads::FileLifecycle,
 }
 
 impl Settings {
@@ -340,6 +342,11 @@ impl<'a> Resolver<'a> {
                 |(_, dir)| PathBuf::from(dir.trim()),
             ),
             reports: self.reports()?,
+            upload_files: match self.lookup(None, &["UPLOAD_FILE_LIFECYCLE"]) {
+                None => dwsched_service::uploads::FileLifecycle::default(),
+                Some((origin, text)) => dwsched_service::uploads::FileLifecycle::parse(&text)
+                    .map_err(|reason| bad(&origin, &text, &reason))?,
+            },
         })
     }
 
@@ -518,6 +525,7 @@ Settings (flag > environment variable > .env file > default):
   SMTP_USER, SMTP_PASSWORD        its login, used when both are set
   SMTP_USE_TLS                    STARTTLS, required and verified [true]
   SMTP_FROM_EMAIL, SMTP_FROM_NAME sender [reports@example.com, Report System]
+  UPLOAD_FILE_LIFECYCLE           DWTOOL upload files: reread, skip-unchanged and/or archive [reread]
 ";
 
 #[cfg(test)]

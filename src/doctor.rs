@@ -87,7 +87,47 @@ async fn check_with(settings: &Settings, report: &mut Report) {
     check_connections(&*store, report).await;
     check_mapping_jobs(&*store, report).await;
     check_schedules(&*store, settings, report).await;
+    check_upload_files(&*store, report).await;
     check_nodes(&*store, settings, report).await;
+}
+
+/// DWTOOL's UI saves, as an upload's `FLPTH`, the preview copy it made of the uploaded
+/// file (`data/file_uploads/tmp…`), which holds only its first rows: a schedule that
+/// reads it loads a fraction of the data and reports success.
+async fn check_upload_files(store: &dyn Store, report: &mut Report) {
+    let files = match store.upload_files().await {
+        Ok(files) => files,
+        Err(err) => return report.fail(&format!("file uploads: {err}")),
+    };
+    let mut previews = 0;
+    for (flupldref, path) in &files {
+        let Some(path) = path.as_deref() else {
+            continue;
+        };
+        if is_preview_copy(path) {
+            previews += 1;
+            report.warn(&format!(
+                "file upload {flupldref}: FLPTH {path} is a preview copy the DWTOOL UI saved, holding only the first rows of the uploaded file; point FLPTH at the real file"
+            ));
+        }
+    }
+    if previews == 0 {
+        report.ok(&format!(
+            "file uploads: {}, none reading a preview copy",
+            files.len()
+        ));
+    }
+}
+
+/// Whether `path` is one of the DWTOOL UI's preview copies: a `tmp…` file in a
+/// `data/file_uploads` directory.
+fn is_preview_copy(path: &str) -> bool {
+    let normal = path.replace('\\', "/");
+    let mut parts = normal.rsplit('/');
+    let (Some(file), Some(folder), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    file.starts_with("tmp") && folder == "file_uploads" && data == "data"
 }
 
 fn check_log_dir(settings: &Settings, report: &mut Report) {
@@ -265,5 +305,21 @@ async fn check_nodes(store: &dyn Store, settings: &Settings, report: &mut Report
             live.len(),
             live.join(", ")
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_copies_are_told_apart() {
+        assert!(is_preview_copy("data/file_uploads/tmpbq3v90uj.csv"));
+        assert!(is_preview_copy(
+            "/opt/dwtool/backend/data/file_uploads/tmp_x.xlsx"
+        ));
+        assert!(is_preview_copy("D:\\dwtool\\data\\file_uploads\\tmpa1.csv"));
+        assert!(!is_preview_copy("/srv/dw/inbound/customers.csv"));
+        assert!(!is_preview_copy("data/file_uploads/customers.csv"));
     }
 }

@@ -176,6 +176,7 @@ pub fn node_config(settings: &Settings, node_id: Option<String>) -> NodeConfig {
             metadata_schema: settings.schema.clone(),
             ..settings.reports.clone()
         },
+        upload_files: settings.upload_files,
     }
 }
 

@@ -592,6 +592,8 @@ pub struct UploadConfig {
     pub header_rows: i64,
     /// `FTRRWCNT`: records at the end that are not data.
     pub footer_rows: i64,
+    /// `FLHASH`: the SHA-256 of the file last loaded, when dwsched recorded one.
+    pub last_hash: Option<String>,
 }
 
 /// A column mapping of a file upload (`DMS_FLUPLDDTL`, `CURFLG='Y'`), NULL text read as

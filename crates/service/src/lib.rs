@@ -35,7 +35,7 @@ mod state;
 pub mod status;
 mod steps;
 mod telemetry;
-mod uploads;
+pub mod uploads;
 
 pub use alerts::AlertConfig;
 pub use dwsched_model::SCHEDULER_LEASE;

@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub alerts: crate::alerts::AlertConfig,
     /// Where DWTOOL reports go and how their queries run (SPEC §7.2).
     pub reports: crate::report_delivery::ReportConfig,
+    /// What happens to an upload's file around its run (`UPLOAD_FILE_LIFECYCLE`).
+    pub upload_files: crate::uploads::FileLifecycle,
 }
 
 impl NodeConfig {

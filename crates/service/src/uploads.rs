@@ -23,6 +23,39 @@ use crate::health::retry;
 use crate::runner::{Disposition, Ended, RunResult, job_error_row, open_run};
 use crate::state::{ActiveRun, Shared};
 
+/// What happens to an upload's file around a run (`UPLOAD_FILE_LIFECYCLE`): by
+/// default nothing, and the next run reads it again, as the original does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileLifecycle {
+    /// `skip-unchanged`: a file whose SHA-256 equals the last loaded one's is not
+    /// loaded again (the run records the skip).
+    pub skip_unchanged: bool,
+    /// `archive`: a loaded file moves to `archive/` beside it, its name stamped with
+    /// the run's time.
+    pub archive: bool,
+}
+
+impl FileLifecycle {
+    /// Reads the setting: `reread`, or `skip-unchanged` and/or `archive`, separated by
+    /// commas.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut lifecycle = Self::default();
+        for part in text.split(',').map(|p| p.trim().to_ascii_lowercase()) {
+            match part.as_str() {
+                "reread" | "" => {}
+                "skip-unchanged" => lifecycle.skip_unchanged = true,
+                "archive" => lifecycle.archive = true,
+                other => {
+                    return Err(format!(
+                        "'{other}' is not a file lifecycle; expected reread, skip-unchanged, archive or skip-unchanged,archive"
+                    ));
+                }
+            }
+        }
+        Ok(lifecycle)
+    }
+}
+
 /// Rows per batch sent to the target.
 const BATCH_ROWS: usize = 5_000;
 /// Rejected rows kept for `DMS_FLUPLD_ERR` and the result; further ones are counted.
@@ -38,6 +71,8 @@ struct Outcome {
     /// Why the run failed as a whole, if it did.
     failure: Option<String>,
     stopped: bool,
+    /// Not loaded, by the lifecycle's choice: the reason.
+    skipped: Option<String>,
     load_mode: LoadMode,
     file_path: Option<String>,
 }
@@ -52,6 +87,7 @@ impl Outcome {
             table_created: false,
             failure: Some(message.into()),
             stopped: false,
+            skipped: None,
             load_mode,
             file_path: None,
         }
@@ -60,7 +96,9 @@ impl Outcome {
     /// `SUCCESS`, `PARTIAL` or `FAILED`: nothing loaded is a failure, also from a file
     /// that held rows only the database or the mappings refused.
     fn status(&self) -> &'static str {
-        if self.failure.is_some() || self.loaded == 0 {
+        if self.skipped.is_some() && self.failure.is_none() {
+            "SUCCESS"
+        } else if self.failure.is_some() || self.loaded == 0 {
             "FAILED"
         } else if self.failed > 0 {
             "PARTIAL"
@@ -72,6 +110,9 @@ impl Outcome {
     fn message(&self) -> String {
         if let Some(failure) = &self.failure {
             return failure.clone();
+        }
+        if let Some(skipped) = &self.skipped {
+            return skipped.clone();
         }
         if self.loaded == 0 {
             return match self.errors.first() {
@@ -344,6 +385,24 @@ async fn upload(
     if !path.is_file() {
         return fail(outcome, format!("File not found: {}", path.display()));
     }
+    let lifecycle = shared.config.upload_files;
+    let hash = if lifecycle.skip_unchanged {
+        match file_sha256(&path).await {
+            Ok(hash) => Some(hash),
+            Err(message) => return fail(outcome, message),
+        }
+    } else {
+        None
+    };
+    if let (Some(hash), Some(last)) = (&hash, &config.last_hash)
+        && hash.eq_ignore_ascii_case(last.trim())
+    {
+        outcome.skipped = Some(format!(
+            "skipped: {} is unchanged since its last load (SHA-256 {hash})",
+            path.display()
+        ));
+        return outcome;
+    }
     let (connections, connection, kind) = match target_connection(shared, &definition).await {
         Ok(found) => found,
         Err(message) => return fail(outcome, message),
@@ -543,6 +602,9 @@ async fn upload(
                 });
             }
             outcome.errors.sort_by_key(|e| e.line);
+            if outcome.loaded > 0 {
+                after_load(shared, flupldref, &path, hash.as_deref(), now, &mut outcome).await;
+            }
             outcome
         }
         Err(QueryError::Stopped) => {
@@ -556,6 +618,73 @@ async fn upload(
         ),
         Err(QueryError::ConsumerGone) => fail(outcome, format!("loading {table} was cut short")),
     }
+}
+
+/// What the lifecycle does once a file has loaded: its hash recorded, the file moved
+/// to `archive/`. A failure here is logged; the load stands.
+async fn after_load(
+    shared: &Shared,
+    flupldref: &str,
+    path: &std::path::Path,
+    hash: Option<&str>,
+    now: chrono::NaiveDateTime,
+    outcome: &mut Outcome,
+) {
+    let lifecycle = shared.config.upload_files;
+    if let Some(hash) = hash
+        && let Err(err) = shared.store.set_upload_hash(flupldref, hash).await
+    {
+        tracing::warn!(upload = %flupldref, "{err}; the next run will load the file again");
+    }
+    if lifecycle.archive {
+        let directory = path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("archive");
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let extension = path
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
+        let target = directory.join(format!("{stem}_{}{extension}", now.format("%Y%m%d_%H%M%S")));
+        let moved =
+            std::fs::create_dir_all(&directory).and_then(|()| std::fs::rename(path, &target));
+        match moved {
+            Ok(()) => {
+                outcome.file_path = Some(target.display().to_string());
+                tracing::info!(upload = %flupldref, "file upload {flupldref}: {} archived as {}", path.display(), target.display());
+            }
+            Err(err) => tracing::warn!(
+                upload = %flupldref,
+                "file upload {flupldref}: could not move {} to {}: {err}",
+                path.display(),
+                target.display()
+            ),
+        }
+    }
+}
+
+/// The SHA-256 of a file, as lower-case hex, read on a blocking thread.
+async fn file_sha256(path: &std::path::Path) -> Result<String, String> {
+    use sha2::Digest as _;
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        std::io::copy(&mut file, &mut hasher)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    })
+    .await
+    .map_err(|e| format!("hashing the file failed: {e}"))?
 }
 
 /// The target's connection (`TRGCONID`), its name, and its backend.

@@ -580,6 +580,14 @@ macro_rules! store_impl {
                     $crate::uploads::Uploads::read_upload(self, flupldref).await
                 }
 
+                async fn set_upload_hash(&self, flupldref: &str, hash: &str) -> Result<()> {
+                    $crate::uploads::Uploads::write_upload_hash(self, flupldref, hash).await
+                }
+
+                async fn upload_files(&self) -> Result<Vec<(String, Option<String>)>> {
+                    $crate::uploads::Uploads::read_upload_files(self).await
+                }
+
                 async fn datatype_params(&self) -> Result<Vec<dwsched_model::DatatypeParam>> {
                     $crate::uploads::Uploads::read_datatype_params(self).await
                 }

@@ -546,6 +546,10 @@ pub trait Store: Send + Sync {
         &self,
         flupldref: &str,
     ) -> Result<Option<dwsched_model::UploadDefinition>>;
+    /// Records the SHA-256 of the file an upload last loaded (`DMS_FLUPLD.FLHASH`).
+    async fn set_upload_hash(&self, flupldref: &str, hash: &str) -> Result<()>;
+    /// Every current file upload's name and file (`FLUPLDREF`, `FLPTH`).
+    async fn upload_files(&self) -> Result<Vec<(String, Option<String>)>>;
     /// The `Datatype` rows of `DMS_PARAMS`.
     async fn datatype_params(&self) -> Result<Vec<dwsched_model::DatatypeParam>>;
     /// Records an upload run (`DMS_FLUPLD_RUN`), its rejected rows (`DMS_FLUPLD_ERR`)

@@ -50,7 +50,7 @@ where
         let context = || format!("reading file upload {flupldref}");
         let Some(row) = sqlx::query(self.sql(
             "SELECT FLUPLDREF, FLPTH, FLTYP, CAST(TRGCONID AS BIGINT), TRGSCHM, TRGTBLNM, \
-             TRNCTFLG, CAST(HDRRWCNT AS BIGINT), CAST(FTRRWCNT AS BIGINT) FROM DMS_FLUPLD \
+             TRNCTFLG, CAST(HDRRWCNT AS BIGINT), CAST(FTRRWCNT AS BIGINT), FLHASH FROM DMS_FLUPLD \
              WHERE FLUPLDREF = $1 AND CURFLG = 'Y'",
         ))
         .bind(flupldref)
@@ -71,6 +71,7 @@ where
                 truncate: flag(row.try_get(6)?),
                 header_rows: row.try_get::<Option<i64>, _>(7)?.unwrap_or(0),
                 footer_rows: row.try_get::<Option<i64>, _>(8)?.unwrap_or(0),
+                last_hash: row.try_get(9)?,
             })
         })()
         .context(context)?;
@@ -222,6 +223,32 @@ where
         .context(context)?;
         tx.commit().await.context(context)?;
         Ok(runid)
+    }
+
+    /// `Store::set_upload_hash`.
+    async fn write_upload_hash(&self, flupldref: &str, hash: &str) -> Result<()> {
+        sqlx::query(
+            self.sql("UPDATE DMS_FLUPLD SET FLHASH = $1 WHERE FLUPLDREF = $2 AND CURFLG = 'Y'"),
+        )
+        .bind(hash)
+        .bind(flupldref)
+        .execute(self.pool())
+        .await
+        .context(|| format!("recording the file hash of file upload {flupldref}"))?;
+        Ok(())
+    }
+
+    /// `Store::upload_files`.
+    async fn read_upload_files(&self) -> Result<Vec<(String, Option<String>)>> {
+        let rows =
+            sqlx::query(self.sql(
+                "SELECT FLUPLDREF, FLPTH FROM DMS_FLUPLD WHERE CURFLG = 'Y' ORDER BY FLUPLDREF",
+            ))
+            .fetch_all(self.pool())
+            .await
+            .context(|| "reading the file uploads".to_string())?;
+        decode_all(rows, |row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .context(|| "reading the file uploads".to_string())
     }
 
     /// `Store::due_upload_schedules` (`due_by` given) and `Store::upload_schedules`.

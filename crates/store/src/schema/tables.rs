@@ -525,6 +525,8 @@ pub const TABLES: &[Table] = &[
             col("LSTRUNDT", Timestamp),
             col("NXTRUNDT", Timestamp),
             col_default("BATCH_SIZE", Int, "1000"),
+            // The SHA-256 of the file last loaded (UPLOAD_FILE_LIFECYCLE).
+            col("FLHASH", Varchar(64)),
         ],
     },
     Table {
