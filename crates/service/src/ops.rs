@@ -669,18 +669,22 @@ pub async fn enqueue_stop(
     force: bool,
     now: DateTime<Utc>,
 ) -> OpResult<String> {
-    // A DWTOOL report's runs are stopped by their mapref too (`REPORT:<id>`).
-    match dwsched_model::report_of_mapref(mapref) {
-        Some(rprtid) => {
-            if store.report_definition(rprtid).await?.is_none() {
-                return Err(OpError::NotFound(format!(
-                    "report {rprtid} does not exist (no DMS_RPRT_DEF row)"
-                )));
-            }
+    // DWTOOL reports and file uploads are stopped by their maprefs too (`REPORT:<id>`,
+    // `FLUPLD:<ref>`).
+    if let Some(rprtid) = dwsched_model::report_of_mapref(mapref) {
+        if store.report_definition(rprtid).await?.is_none() {
+            return Err(OpError::NotFound(format!(
+                "report {rprtid} does not exist (no DMS_RPRT_DEF row)"
+            )));
         }
-        None => {
-            require_job(store, mapref).await?;
+    } else if let Some(flupldref) = dwsched_model::upload_of_mapref(mapref) {
+        if store.upload_definition(flupldref).await?.is_none() {
+            return Err(OpError::NotFound(format!(
+                "file upload {flupldref} does not exist (no current DMS_FLUPLD row)"
+            )));
         }
+    } else {
+        require_job(store, mapref).await?;
     }
     let request = NewRequest::new(mapref, RequestType::Stop, StopPayload { force }.to_json());
     Ok(store.enqueue(&request, now).await?.request_id().to_string())

@@ -428,6 +428,7 @@ async fn upload(
     // First pass: the whole file parsed and converted, before the target is touched.
     let header_rows = u64::try_from(config.header_rows.max(0)).unwrap_or(0);
     let footer_rows = usize::try_from(config.footer_rows.max(0)).unwrap_or(0);
+    let check_clock = Instant::now();
     let checked = {
         let path = path.clone();
         let columns = definition.columns.clone();
@@ -482,6 +483,7 @@ async fn upload(
     if !unfed.is_empty() {
         tracing::warn!(upload = %flupldref, "file upload {flupldref}: no file column feeds {}; they load as NULL", unfed.join(", "));
     }
+    let checked_in = check_clock.elapsed();
     outcome.processed = processed;
     outcome.failed = failed_in_file;
     outcome.errors = errors;
@@ -582,10 +584,18 @@ async fn upload(
         }
         let _ = sender.blocking_send(LoadRows::End);
     });
+    let load_clock = Instant::now();
     let loaded = connections
         .load_table(&connection, &load, receiver, &active.stop)
         .await;
     let _ = feeding.await;
+    tracing::info!(
+        upload = %flupldref,
+        "file upload {flupldref}: {} checked in {:.2} s, loaded into {table} in {:.2} s",
+        path.display(),
+        checked_in.as_secs_f64(),
+        load_clock.elapsed().as_secs_f64()
+    );
     match loaded {
         Ok(loaded) => {
             outcome.loaded = loaded.written;
