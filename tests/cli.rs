@@ -173,10 +173,10 @@ async fn init_is_idempotent_and_commands_need_it(db: TestDb) {
         assert!(err.contains("run `dwsched init`"), "{err}");
     }
     let first = cli.ok(&["init"]);
-    assert!(first.contains("schema version none -> 7"), "{first}");
+    assert!(first.contains("schema version none -> 8"), "{first}");
     assert!(first.contains("DMS_PRCREQ"), "{first}");
     let second = cli.ok(&["init"]);
-    assert!(second.contains("up to date (schema version 7)"), "{second}");
+    assert!(second.contains("up to date (schema version 8)"), "{second}");
     let store = db.open_unmigrated().await;
     assert_eq!(
         store.schema_version().await.unwrap(),

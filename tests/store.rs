@@ -100,7 +100,7 @@ async fn migrate_is_idempotent(db: TestDb) {
 
     let first = store.migrate().await.unwrap();
     assert_eq!(first.from_version, None);
-    assert_eq!(first.to_version, 7);
+    assert_eq!(first.to_version, 8);
     for table in [
         "DMS_JOBSCH",
         "DMS_PRCREQ",
@@ -123,6 +123,11 @@ async fn migrate_is_idempotent(db: TestDb) {
         "DMS_RPRT_FLD",
         "DMS_RPRT_SCHD",
         "DMS_RPRT_RUN",
+        "DMS_FLUPLD",
+        "DMS_FLUPLDDTL",
+        "DMS_FLUPLD_SCHD",
+        "DMS_FLUPLD_RUN",
+        "DMS_FLUPLD_ERR",
     ] {
         assert!(first.tables_created.iter().any(|t| t == table), "{table}");
     }
@@ -132,12 +137,12 @@ async fn migrate_is_idempotent(db: TestDb) {
             .iter()
             .any(|i| i == "DMS_PRCREQ_DEDUPE_UK")
     );
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     store.check_schema().await.unwrap();
 
     let second = store.migrate().await.unwrap();
     assert!(!second.changed_anything(), "{second:?}");
-    assert_eq!(second.from_version, Some(7));
+    assert_eq!(second.from_version, Some(8));
 
     // A database of version 1 gains the lease table, the count of schedule changes
     // with its triggers, and the business calendars, whose edits count too.
@@ -155,7 +160,7 @@ async fn migrate_is_idempotent(db: TestDb) {
     let store = db.open_unmigrated().await;
     assert!(store.check_schema().await.is_err());
     let upgrade = store.migrate().await.unwrap();
-    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 7));
+    assert_eq!((upgrade.from_version, upgrade.to_version), (Some(1), 8));
     assert_eq!(
         upgrade.tables_created,
         ["DMS_SCHLEASE", "DMS_SCHVER", "DMS_CALENDAR", "DMS_CALDATE"]
