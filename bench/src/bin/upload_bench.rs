@@ -75,7 +75,7 @@ fn write_file(path: &std::path::Path, rows: usize) {
 
 /// Queues a `FILE_UPLOAD` as DWTOOL's API does and waits for it to end `DONE`; the
 /// run's own duration.
-async fn run_upload(conn: &mut PgConnection, reference: &str, n: u64) -> f64 {
+async fn run_upload(conn: &mut PgConnection, reference: &str, mode: &str, n: u64) -> f64 {
     let id = format!(
         "00000000-0000-4000-9000-{:012x}",
         u64::from(std::process::id()) << 16 | n
@@ -85,7 +85,7 @@ async fn run_upload(conn: &mut PgConnection, reference: &str, n: u64) -> f64 {
         &format!(
             "INSERT INTO dms_prcreq (request_id, mapref, request_type, payload, status, requested_at) \
              VALUES ('{id}', 'FLUPLD:{reference}', 'FILE_UPLOAD', \
-             '{{\"flupldref\": \"{reference}\", \"load_mode\": \"TRUNCATE_LOAD\"}}', 'NEW', now() AT TIME ZONE 'UTC')"
+             '{{\"flupldref\": \"{reference}\", \"load_mode\": \"{mode}\"}}', 'NEW', now() AT TIME ZONE 'UTC')"
         ),
     )
     .await;
@@ -233,14 +233,23 @@ async fn main() {
         .map(|_| psql_copy(&url, &schema, large_path))
         .collect();
     let node = fresh_node(&url, &schema, "upload-bench-l").await;
+    // INSERT into an emptied table, as psql's \copy appends; then TRUNCATE_LOAD, which
+    // reads the whole file once before it empties the table.
     let mut times = Vec::new();
     for run in 0..RUNS {
-        times.push(run_upload(&mut conn, "BIG", run as u64 + 1).await);
+        if run > 0 {
+            exec(&mut conn, "TRUNCATE upload_target").await;
+        }
+        times.push(run_upload(&mut conn, "BIG", "INSERT", run as u64 + 1).await);
+    }
+    let mut truncating = Vec::new();
+    for run in 0..RUNS {
+        truncating.push(run_upload(&mut conn, "BIG", "TRUNCATE_LOAD", run as u64 + 11).await);
     }
     let large_peak = peak_rss_mib(node.0.id());
     drop(node);
     let node = fresh_node(&url, &schema, "upload-bench-s").await;
-    run_upload(&mut conn, "SMALL", 100).await;
+    run_upload(&mut conn, "SMALL", "INSERT", 100).await;
     let small_peak = peak_rss_mib(node.0.id());
     drop(node);
     let loaded = text(
@@ -250,6 +259,7 @@ async fn main() {
     .await;
     let psql_time = median(&mut psql_times);
     let time = median(&mut times);
+    let truncating = median(&mut truncating);
     let rate = |seconds: f64| ROWS as f64 / seconds;
     println!(
         "{:<38} {:>13} {:>9} {:>12}",
@@ -264,10 +274,17 @@ async fn main() {
     );
     println!(
         "{:<38} {:>8.0} rows/s {:>7.2} s {:>8.0}% of psql",
-        "dwsched FILE_UPLOAD TRUNCATE_LOAD",
+        "dwsched FILE_UPLOAD INSERT",
         rate(time),
         time,
         100.0 * psql_time / time
+    );
+    println!(
+        "{:<38} {:>8.0} rows/s {:>7.2} s {:>8.0}% of psql",
+        "dwsched FILE_UPLOAD TRUNCATE_LOAD",
+        rate(truncating),
+        truncating,
+        100.0 * psql_time / truncating
     );
     println!(
         "\nrows in the target: {loaded} (medians of {RUNS} runs)\ndwsched node peak memory: {small_peak:.0} MiB for {SMALL} rows, {large_peak:.0} MiB for {ROWS} rows"

@@ -40,7 +40,7 @@ pub use step::{
     RowError, RowTotals, RunContext, RunProgress, StepError, StepFailure, StepLog, StopSignal,
     run_log_path,
 };
-pub use table_load::{LoadRows, TableLoad, TableLoaded};
+pub use table_load::{LoadRows, TableLoad, TableLoaded, copy_line};
 pub use value::Value;
 
 /// The named binds a statement may use (SPEC §7).

@@ -36,7 +36,25 @@ pub enum LoadRows {
         rows: Vec<Vec<Value>>,
         tags: Vec<i64>,
     },
+    /// Rows already in PostgreSQL's COPY text ([`copy_line`]); `ends[i]` is where row
+    /// `i` ends. Only for PostgreSQL targets: the text goes to the server as it is.
+    CopyText {
+        text: Vec<u8>,
+        ends: Vec<usize>,
+        tags: Vec<i64>,
+    },
     End,
+}
+
+/// Appends `row` as a line of PostgreSQL's COPY text, the form `CopyText` carries.
+pub fn copy_line(row: &[Value], out: &mut Vec<u8>) {
+    for (i, value) in row.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        crate::value::write_copy_field(out, value);
+    }
+    out.push(b'\n');
 }
 
 /// How a load ended.
@@ -76,6 +94,11 @@ impl Connections {
                     LoadRows::Rows { rows, tags } => Message::Batch(Batch {
                         columns: columns.clone(),
                         rows: Rows::Values(rows),
+                        tags: Some(tags),
+                    }),
+                    LoadRows::CopyText { text, ends, tags } => Message::Batch(Batch {
+                        columns: columns.clone(),
+                        rows: Rows::Copy { text, ends },
                         tags: Some(tags),
                     }),
                     LoadRows::End => Message::End,

@@ -61,6 +61,66 @@ const BATCH_ROWS: usize = 5_000;
 /// Rejected rows kept for `DMS_FLUPLD_ERR` and the result; further ones are counted.
 const ERRORS_KEPT: usize = 10_000;
 
+/// What the feeder of a load read and sent.
+#[derive(Default)]
+struct Fed {
+    processed: i64,
+    failed: i64,
+    errors: Vec<UploadRowError>,
+    sent: usize,
+}
+
+/// Rows gathered for the target: values, or COPY text for PostgreSQL.
+struct Batch {
+    copy_text: bool,
+    rows: Vec<Vec<dwsched_flow::Value>>,
+    text: Vec<u8>,
+    ends: Vec<usize>,
+    tags: Vec<i64>,
+}
+
+impl Batch {
+    fn new(copy_text: bool) -> Self {
+        Self {
+            copy_text,
+            rows: Vec::new(),
+            text: Vec::new(),
+            ends: Vec::new(),
+            tags: Vec::with_capacity(BATCH_ROWS),
+        }
+    }
+
+    fn push(&mut self, values: Vec<dwsched_flow::Value>, line: u64) {
+        if self.copy_text {
+            dwsched_flow::copy_line(&values, &mut self.text);
+            self.ends.push(self.text.len());
+        } else {
+            self.rows.push(values);
+        }
+        self.tags.push(i64::try_from(line).unwrap_or(i64::MAX));
+    }
+
+    fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    fn take(&mut self) -> LoadRows {
+        let tags = std::mem::replace(&mut self.tags, Vec::with_capacity(BATCH_ROWS));
+        if self.copy_text {
+            LoadRows::CopyText {
+                text: std::mem::take(&mut self.text),
+                ends: std::mem::take(&mut self.ends),
+                tags,
+            }
+        } else {
+            LoadRows::Rows {
+                rows: std::mem::take(&mut self.rows),
+                tags,
+            }
+        }
+    }
+}
+
 /// What a run did.
 struct Outcome {
     processed: i64,
@@ -425,11 +485,15 @@ async fn upload(
         Err(message) => return fail(outcome, format!("file upload {flupldref}: {message}")),
     };
 
-    // First pass: the whole file parsed and converted, before the target is touched.
+    // TRUNCATE_LOAD empties the target only once the whole file has parsed: a first
+    // pass reads and converts it all before the target is touched. The other modes
+    // load as they read, in one transaction that a bad file rolls back.
     let header_rows = u64::try_from(config.header_rows.max(0)).unwrap_or(0);
     let footer_rows = usize::try_from(config.footer_rows.max(0)).unwrap_or(0);
     let check_clock = Instant::now();
-    let checked = {
+    let checked = if load_mode != LoadMode::TruncateLoad {
+        Ok((0, 0, Vec::new(), Vec::new()))
+    } else {
         let path = path.clone();
         let columns = definition.columns.clone();
         let params = params.clone();
@@ -476,19 +540,16 @@ async fn upload(
         .map_err(|e| format!("reading the file failed: {e}"))
         .and_then(|checked| checked)
     };
-    let (processed, failed_in_file, errors, unfed) = match checked {
+    let (processed, failed_in_file, errors, _) = match checked {
         Ok(checked) => checked,
         Err(message) => return fail(outcome, message),
     };
-    if !unfed.is_empty() {
-        tracing::warn!(upload = %flupldref, "file upload {flupldref}: no file column feeds {}; they load as NULL", unfed.join(", "));
-    }
     let checked_in = check_clock.elapsed();
-    outcome.processed = processed;
-    outcome.failed = failed_in_file;
-    outcome.errors = errors;
-    if processed == failed_in_file {
+    if load_mode == LoadMode::TruncateLoad && processed == failed_in_file {
         // Nothing to load: the file is empty of rows, or every row is bad.
+        outcome.processed = processed;
+        outcome.failed = failed_in_file;
+        outcome.errors = errors;
         return outcome;
     }
     if active.stop.is_stopped() {
@@ -527,6 +588,10 @@ async fn upload(
         Ok(plan) => plan,
         Err(message) => return fail(outcome, message),
     };
+    let unfed = plan.unfed();
+    if !unfed.is_empty() {
+        tracing::warn!(upload = %flupldref, "file upload {flupldref}: no file column feeds {}; they load as NULL", unfed.join(", "));
+    }
     let fold = |name: &str| {
         if kind == DbKind::Postgres {
             name.to_ascii_lowercase()
@@ -559,36 +624,66 @@ async fn upload(
     };
     let (sender, receiver) = mpsc::channel::<LoadRows>(2);
     let user = payload.username.clone();
+    let copy_text = kind == DbKind::Postgres;
+    // The feeder reads, converts and sends the good rows (as COPY text for
+    // PostgreSQL, made here, beside the writer), and counts and keeps the bad ones. It
+    // ends the load only when it sent a row: a file with none rolls back.
     let feeding = tokio::task::spawn_blocking(move || {
-        let mut rows = Vec::with_capacity(BATCH_ROWS);
-        let mut tags = Vec::with_capacity(BATCH_ROWS);
+        let mut fed = Fed::default();
+        let mut batch = Batch::new(copy_text);
         for row in file.rows {
-            let Row::Record(record) = row else { continue };
-            let Ok(values) = plan.row(&record.fields, &user, now) else {
-                continue;
+            fed.processed += 1;
+            let problem = match row {
+                Row::Bad { line, reason } => Some((line, reason, "{}".to_string())),
+                Row::Record(record) => match plan.row(&record.fields, &user, now) {
+                    Ok(values) => {
+                        batch.push(values, record.line);
+                        None
+                    }
+                    Err(reason) => Some((record.line, reason, plan.record_json(&record.fields))),
+                },
             };
-            rows.push(values);
-            tags.push(i64::try_from(record.line).unwrap_or(i64::MAX));
-            if rows.len() >= BATCH_ROWS {
-                let batch = LoadRows::Rows {
-                    rows: std::mem::replace(&mut rows, Vec::with_capacity(BATCH_ROWS)),
-                    tags: std::mem::replace(&mut tags, Vec::with_capacity(BATCH_ROWS)),
-                };
-                if sender.blocking_send(batch).is_err() {
-                    return;
+            if let Some((line, message, data)) = problem {
+                fed.failed += 1;
+                if fed.errors.len() < ERRORS_KEPT {
+                    fed.errors.push(UploadRowError {
+                        line: i64::try_from(line).unwrap_or(i64::MAX),
+                        data,
+                        code: None,
+                        message,
+                    });
+                }
+            }
+            if batch.len() >= BATCH_ROWS {
+                fed.sent += batch.len();
+                if sender.blocking_send(batch.take()).is_err() {
+                    return fed;
                 }
             }
         }
-        if !rows.is_empty() && sender.blocking_send(LoadRows::Rows { rows, tags }).is_err() {
-            return;
+        if batch.len() > 0 {
+            fed.sent += batch.len();
+            if sender.blocking_send(batch.take()).is_err() {
+                return fed;
+            }
         }
-        let _ = sender.blocking_send(LoadRows::End);
+        if fed.sent > 0 {
+            let _ = sender.blocking_send(LoadRows::End);
+        }
+        fed
     });
     let load_clock = Instant::now();
     let loaded = connections
         .load_table(&connection, &load, receiver, &active.stop)
         .await;
-    let _ = feeding.await;
+    let fed = feeding.await.unwrap_or_default();
+    outcome.processed = fed.processed;
+    outcome.failed = fed.failed;
+    outcome.errors = fed.errors;
+    if fed.sent == 0 {
+        // Nothing was loaded: the transaction rolled back, and the run failed.
+        return outcome;
+    }
     tracing::info!(
         upload = %flupldref,
         "file upload {flupldref}: {} checked in {:.2} s, loaded into {table} in {:.2} s",
