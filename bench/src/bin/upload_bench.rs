@@ -246,12 +246,22 @@ async fn main() {
     for run in 0..RUNS {
         truncating.push(run_upload(&mut conn, "BIG", "TRUNCATE_LOAD", run as u64 + 11).await);
     }
-    let large_peak = peak_rss_mib(node.0.id());
     drop(node);
-    let node = fresh_node(&url, &schema, "upload-bench-s").await;
-    run_upload(&mut conn, "SMALL", "INSERT", 100).await;
-    let small_peak = peak_rss_mib(node.0.id());
-    drop(node);
+    // Peak memory: one INSERT of each size, each on a fresh node.
+    let mut peaks = Vec::new();
+    for (reference, table, n) in [
+        ("SMALL", "upload_small", 100),
+        ("BIG", "upload_target", 200),
+    ] {
+        if reference == "BIG" {
+            exec(&mut conn, &format!("TRUNCATE {table}")).await;
+        }
+        let node = fresh_node(&url, &schema, &format!("upload-bench-peak-{reference}")).await;
+        run_upload(&mut conn, reference, "INSERT", n).await;
+        peaks.push(peak_rss_mib(node.0.id()));
+        drop(node);
+    }
+    let (small_peak, large_peak) = (peaks[0], peaks[1]);
     let loaded = text(
         &mut conn,
         "SELECT CAST(COUNT(*) AS TEXT) FROM upload_target",
@@ -287,7 +297,7 @@ async fn main() {
         100.0 * psql_time / truncating
     );
     println!(
-        "\nrows in the target: {loaded} (medians of {RUNS} runs)\ndwsched node peak memory: {small_peak:.0} MiB for {SMALL} rows, {large_peak:.0} MiB for {ROWS} rows"
+        "\nrows in the target: {loaded} (medians of {RUNS} runs)\ndwsched node peak memory, one INSERT on a fresh node: {small_peak:.0} MiB for {SMALL} rows, {large_peak:.0} MiB for {ROWS} rows"
     );
     exec(&mut conn, &format!("DROP SCHEMA {schema} CASCADE")).await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -57,7 +57,7 @@ impl FileLifecycle {
 }
 
 /// Rows per batch sent to the target.
-const BATCH_ROWS: usize = 5_000;
+const BATCH_ROWS: usize = 20_000;
 /// Rejected rows kept for `DMS_FLUPLD_ERR` and the result; further ones are counted.
 const ERRORS_KEPT: usize = 10_000;
 
@@ -622,7 +622,7 @@ async fn upload(
         key: key.iter().map(|c| fold(c.target.trim())).collect(),
         keep: KEPT_ON_UPDATE.iter().map(|c| fold(c)).collect(),
     };
-    let (sender, receiver) = mpsc::channel::<LoadRows>(2);
+    let (sender, receiver) = mpsc::channel::<LoadRows>(3);
     let user = payload.username.clone();
     let copy_text = kind == DbKind::Postgres;
     // The feeder reads, converts and sends the good rows (as COPY text for
