@@ -112,12 +112,13 @@ fn report_rows(backend: Backend, conid: &str) -> Vec<String> {
     ]
 }
 
-fn quoted(text: &str) -> String {
+/// A SQL string literal.
+pub(crate) fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Inserts a request as DWTOOL's Python API does; gives its id.
-async fn insert_request(db: &TestDb, mapref: &str, kind: &str, payload: &str) -> String {
+pub(crate) async fn insert_request(db: &TestDb, mapref: &str, kind: &str, payload: &str) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     let now = chrono::Utc::now()
         .naive_utc()
@@ -132,7 +133,7 @@ async fn insert_request(db: &TestDb, mapref: &str, kind: &str, payload: &str) ->
 }
 
 /// Waits for request `id` to end; its status and result.
-async fn wait_end(store: &dyn Store, id: &str) -> (RequestStatus, Value) {
+pub(crate) async fn wait_end(store: &dyn Store, id: &str) -> (RequestStatus, Value) {
     let request = eventually(LONG, &format!("request {id} to end"), || async {
         store
             .get_request(id)
@@ -154,7 +155,8 @@ async fn report(db: &TestDb, store: &dyn Store, id: i64, payload: &str) -> (Requ
     wait_end(store, &request).await
 }
 
-fn text(backend: Backend, column: &str) -> String {
+/// A column cast to text, in the backend's spelling.
+pub(crate) fn text(backend: Backend, column: &str) -> String {
     match backend {
         Backend::MySql => format!("CAST({column} AS CHAR)"),
         _ => format!("CAST({column} AS VARCHAR)"),

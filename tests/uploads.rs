@@ -10,6 +10,7 @@ use dwsched_model::RequestStatus;
 use dwsched_store::{Backend, Store};
 use serde_json::Value;
 
+use crate::reports::{quoted, text, wait_end};
 use crate::service::{NodeProcess, Scratch, cli, eventually};
 use crate::util::{TestDb, with_db};
 
@@ -62,17 +63,6 @@ const POSTGRES_UPLOAD_TABLES: &[&str] = &[
      rrcd VARCHAR(50), rrmssg TEXT NOT NULL, crtdby VARCHAR(100), \
      crtdt TIMESTAMP DEFAULT CURRENT_TIMESTAMP)",
 ];
-
-fn quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-fn text(backend: Backend, column: &str) -> String {
-    match backend {
-        Backend::MySql => format!("CAST({column} AS CHAR)"),
-        _ => format!("CAST({column} AS VARCHAR)"),
-    }
-}
 
 /// A mapping as the UI saves it: source, target, type, key, formula, default, required.
 type Mapping<'a> = (
@@ -155,33 +145,7 @@ fn configuration(feed: &Feed<'_>, columns: &[Mapping<'_>]) -> Vec<String> {
 
 /// Inserts a `FILE_UPLOAD` request as the original's API does; gives its id.
 async fn insert_request(db: &TestDb, reference: &str, payload: &str) -> String {
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = chrono::Utc::now()
-        .naive_utc()
-        .format("%Y-%m-%d %H:%M:%S%.6f");
-    db.exec_raw(&[&format!(
-        "INSERT INTO DMS_PRCREQ (REQUEST_ID, MAPREF, REQUEST_TYPE, PAYLOAD, STATUS, REQUESTED_AT) \
-         VALUES ('{id}', 'FLUPLD:{reference}', 'FILE_UPLOAD', {}, 'NEW', '{now}')",
-        quoted(payload)
-    )])
-    .await;
-    id
-}
-
-async fn wait_end(store: &dyn Store, id: &str) -> (RequestStatus, Value) {
-    let request = eventually(LONG, &format!("request {id} to end"), || async {
-        store
-            .get_request(id)
-            .await
-            .unwrap()
-            .filter(|r| matches!(r.status, Some(RequestStatus::Done | RequestStatus::Failed)))
-    })
-    .await;
-    let result = request.result_payload.unwrap_or_default();
-    (
-        request.status.unwrap(),
-        serde_json::from_str(&result).unwrap(),
-    )
+    crate::reports::insert_request(db, &format!("FLUPLD:{reference}"), "FILE_UPLOAD", payload).await
 }
 
 async fn upload(

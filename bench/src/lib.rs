@@ -142,3 +142,38 @@ pub fn start_dwsched(
         .expect("start dwsched run");
     Process(child)
 }
+
+/// Waits for `DMS_PRCREQ` request `id` to end `DONE` (panics, with its result, when it
+/// ends `FAILED` or takes longer than `within`), then gives its run's own duration
+/// (`DMS_PRCLOG` `ENDDT - STRTDT`, seconds) and its `RESULT_PAYLOAD`.
+pub async fn wait_for_run(
+    conn: &mut sqlx::PgConnection,
+    id: &str,
+    within: std::time::Duration,
+) -> (f64, serde_json::Value) {
+    use sqlx::AssertSqlSafe;
+    let started = std::time::Instant::now();
+    let result = loop {
+        let (status, result): (Option<String>, Option<String>) = sqlx::query_as(AssertSqlSafe(
+            format!("SELECT status, result_payload FROM dms_prcreq WHERE request_id = '{id}'"),
+        ))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("reading the request");
+        match status.as_deref() {
+            Some("DONE") => break result.unwrap_or_default(),
+            Some("FAILED") => panic!("request {id} failed: {}", result.unwrap_or_default()),
+            _ => {}
+        }
+        assert!(started.elapsed() < within, "request {id} timed out");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let seconds: f64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT CAST(EXTRACT(EPOCH FROM (enddt - strtdt)) AS DOUBLE PRECISION) FROM dms_prclog \
+         WHERE request_id = '{id}'"
+    )))
+    .fetch_one(&mut *conn)
+    .await
+    .expect("reading the run");
+    (seconds, serde_json::from_str(&result).unwrap_or_default())
+}

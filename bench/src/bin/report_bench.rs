@@ -12,7 +12,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dwsched_bench::{Process, dwsched_cli, machine_report, median, start_dwsched};
+use dwsched_bench::{Process, dwsched_cli, machine_report, median, start_dwsched, wait_for_run};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
 const ROWS: i64 = 1_000_000;
@@ -63,44 +63,7 @@ async fn run_report(
         ),
     )
     .await;
-    let started = Instant::now();
-    loop {
-        let status = text(
-            conn,
-            &format!("SELECT COALESCE(status, '') FROM dms_prcreq WHERE request_id = '{id}'"),
-        )
-        .await;
-        match status.as_str() {
-            "DONE" => break,
-            "FAILED" => {
-                let result = text(
-                    conn,
-                    &format!("SELECT result_payload FROM dms_prcreq WHERE request_id = '{id}'"),
-                )
-                .await;
-                panic!("report {report} as {format} failed: {result}");
-            }
-            _ => {}
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "report timed out"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let seconds: f64 = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT CAST(EXTRACT(EPOCH FROM (enddt - strtdt)) AS DOUBLE PRECISION) FROM dms_prclog \
-         WHERE request_id = '{id}'"
-    )))
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    let result = text(
-        conn,
-        &format!("SELECT result_payload FROM dms_prcreq WHERE request_id = '{id}'"),
-    )
-    .await;
-    let result: serde_json::Value = serde_json::from_str(&result).unwrap();
+    let (seconds, result) = wait_for_run(conn, &id, Duration::from_secs(600)).await;
     (seconds, result["filePath"].as_str().unwrap().to_string())
 }
 

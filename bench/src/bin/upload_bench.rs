@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dwsched_bench::{Process, dwsched_cli, machine_report, median, start_dwsched};
+use dwsched_bench::{Process, dwsched_cli, machine_report, median, start_dwsched, wait_for_run};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 
 const ROWS: usize = 1_000_000;
@@ -89,38 +89,7 @@ async fn run_upload(conn: &mut PgConnection, reference: &str, mode: &str, n: u64
         ),
     )
     .await;
-    let started = Instant::now();
-    loop {
-        let status = text(
-            conn,
-            &format!("SELECT COALESCE(status, '') FROM dms_prcreq WHERE request_id = '{id}'"),
-        )
-        .await;
-        match status.as_str() {
-            "DONE" => break,
-            "FAILED" => {
-                let result = text(
-                    conn,
-                    &format!("SELECT result_payload FROM dms_prcreq WHERE request_id = '{id}'"),
-                )
-                .await;
-                panic!("upload {reference} failed: {result}");
-            }
-            _ => {}
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "upload timed out"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT CAST(EXTRACT(EPOCH FROM (enddt - strtdt)) AS DOUBLE PRECISION) FROM dms_prclog \
-         WHERE request_id = '{id}'"
-    )))
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap()
+    wait_for_run(conn, &id, Duration::from_secs(900)).await.0
 }
 
 fn psql_copy(url: &str, schema: &str, file: &str) -> f64 {

@@ -8,10 +8,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use dwsched_flow::{ConnectionSpec, Connections, QueryError, ReadOnlyQuery, StreamedRows, Value};
+use dwsched_flow::{Connections, QueryError, ReadOnlyQuery, StreamedRows, Value};
 use dwsched_model::{
-    Connection, ErrorType, FinishRun, JobLogEntry, NewReportRun, NewRun, ReportDefinition,
-    ReportPayload, Request, RequestStatus, RunStatus,
+    Connection, NewReportRun, ReportDefinition, ReportPayload, Request, RequestStatus, RunStatus,
 };
 use dwsched_report::{Format, ReportFile};
 use serde_json::json;
@@ -21,7 +20,8 @@ use crate::health::retry;
 use crate::report_delivery::{
     ReportMail, deliver_file, report_file_name, report_path, send_report, temporary_file,
 };
-use crate::runner::{Disposition, Ended, RunResult, job_error_row, open_run};
+use crate::resolve::{connection_by_id, sole_connection};
+use crate::runner::{Disposition, Ended, flowless_end, flowless_run, open_run};
 use crate::state::{ActiveRun, Shared};
 
 /// The request's result when it fails: `{"message": …}`, as the original writes it.
@@ -100,18 +100,13 @@ pub(crate) async fn work(
         destination: destination_of(&payload),
         payload,
     };
-    let new_run = NewRun {
-        mapref: mapref.to_string(),
-        jobid: None,
-        jobflwid: None,
-        params: Default::default(),
-        prclog: format!("report={rprtid} | format={}", order.format_name),
-        sessionid: Some(shared.session),
-        request_id: Some(request.request_id.clone()),
-        node: Some(shared.config.node_id.clone()),
+    let new_run = flowless_run(
+        shared,
+        request,
+        format!("report={rprtid} | format={}", order.format_name),
         started_at,
-        run_date: Some(local_start.date()),
-    };
+        local_start.date(),
+    );
     let prcid = match open_run(shared, request, active, &new_run).await {
         None => return (Disposition::Abandon, None),
         Some(Err(not_opened)) => {
@@ -183,54 +178,28 @@ pub(crate) async fn work(
     if let Some(runid) = runid {
         record_end(shared, runid, &produced, parameters).await;
     }
-    let ended_at = Utc::now();
     let (status, msg, rows) = match &produced {
         Produced::Delivered { rows, .. } => (RunStatus::Completed, None, *rows),
         Produced::Failed(message) => (RunStatus::Failed, Some(message.clone()), 0),
         Produced::Stopped(message) => (RunStatus::Stopped, Some(message.clone()), 0),
     };
     let rows = i64::try_from(rows).unwrap_or(i64::MAX);
-    let log = JobLogEntry {
-        prcdt: ended_at,
-        mapref: mapref.to_string(),
-        jobid: None,
-        srcrows: rows,
-        trgrows: rows,
-        errrows: 0,
-        prcid: Some(prcid),
-        sessionid: Some(shared.session),
+    let totals = dwsched_flow::RowTotals {
+        source: rows,
+        target: rows,
+        errors: 0,
     };
-    let errors = match (&status, &msg) {
-        (RunStatus::Failed, Some(message)) => vec![job_error_row(
-            &log,
-            ErrorType::Job,
-            message.clone(),
-            None,
-            None,
-        )],
-        _ => Vec::new(),
-    };
-    let ended = Ended {
-        result: RunResult {
-            prcid,
-            run_date: local_start.date(),
-            status,
-            msg: msg.clone(),
-        },
-        finish: FinishRun {
-            joblogid: None,
-            prcid,
-            status,
-            msg: msg.clone(),
-            ended_at,
-            errors,
-            log,
-        },
-        request_id: request.request_id.clone(),
-        trigger: None,
-        followed: false,
-        seconds: clock.elapsed().as_secs_f64(),
-    };
+    let ended = flowless_end(
+        shared,
+        request,
+        prcid,
+        local_start.date(),
+        status,
+        msg,
+        totals,
+        Vec::new(),
+        clock.elapsed().as_secs_f64(),
+    );
     let disposition = match produced {
         Produced::Delivered { result, .. } => Disposition::Complete(RequestStatus::Done, result),
         Produced::Stopped(_) if active.requeue.load(Ordering::SeqCst) => Disposition::Requeue,
@@ -454,16 +423,9 @@ async fn report_connection(
     shared: &Shared,
     definition: &ReportDefinition,
 ) -> Result<(Connections, String), String> {
-    let rprtid = definition.rprtid;
+    let what = format!("report {}", definition.rprtid);
     let row = match definition.conid {
-        Some(conid) => shared
-            .store
-            .get_connection_by_id(conid)
-            .await
-            .map_err(|e| format!("report {rprtid}: reading connection {conid} failed: {e}"))?
-            .ok_or_else(|| {
-                format!("report {rprtid}: connection {conid} is not in DMS_DBCONDTLS (CURFLG='Y')")
-            })?,
+        Some(conid) => connection_by_id(shared, conid, &what).await?,
         None => Connection {
             conid: 0,
             connm: "metadata database".into(),
@@ -478,9 +440,8 @@ async fn report_connection(
             current: true,
         },
     };
-    let spec = ConnectionSpec::from_row(&row).map_err(|e| format!("report {rprtid}: {e}"))?;
-    let name = spec.name.clone();
-    Ok((Connections::new([spec], shared.pools.clone()), name))
+    let (connections, name, _) = sole_connection(shared, &row, &what)?;
+    Ok((connections, name))
 }
 
 /// A request parameter as a bind value: strings as text, numbers as numbers, `true`

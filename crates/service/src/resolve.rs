@@ -73,3 +73,30 @@ pub(crate) async fn resolve_connections(
         Arc::new(mappings),
     ))
 }
+
+/// A `DMS_DBCONDTLS` row as the only connection of a run that names it by `CONID` (a
+/// DWTOOL report or upload), over the node's pools; its name and backend. `what` names
+/// the object in messages (`report 4`).
+pub(crate) fn sole_connection(
+    shared: &Shared,
+    row: &dwsched_model::Connection,
+    what: &str,
+) -> Result<(Connections, String, dwsched_flow::DbKind), String> {
+    let spec = ConnectionSpec::from_row(row).map_err(|e| format!("{what}: {e}"))?;
+    let (name, kind) = (spec.name.clone(), spec.kind);
+    Ok((Connections::new([spec], shared.pools.clone()), name, kind))
+}
+
+/// The current `DMS_DBCONDTLS` row of `CONID` `conid`, or why there is none.
+pub(crate) async fn connection_by_id(
+    shared: &Shared,
+    conid: i64,
+    what: &str,
+) -> Result<dwsched_model::Connection, String> {
+    shared
+        .store
+        .get_connection_by_id(conid)
+        .await
+        .map_err(|e| format!("{what}: reading connection {conid} failed: {e}"))?
+        .ok_or_else(|| format!("{what}: connection {conid} is not in DMS_DBCONDTLS (CURFLG='Y')"))
+}

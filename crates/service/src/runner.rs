@@ -403,13 +403,13 @@ fn plan_runs(request: &Request, today: NaiveDate) -> Result<RunPlan, String> {
 
 /// A run that has ended, its end not yet written.
 pub(crate) struct Ended {
-    pub result: RunResult,
-    pub finish: FinishRun,
-    pub request_id: String,
-    pub trigger: Option<Trigger>,
+    result: RunResult,
+    finish: FinishRun,
+    request_id: String,
+    trigger: Option<Trigger>,
     /// Whether enabled schedules may follow the job (`false` only when known not to).
-    pub followed: bool,
-    pub seconds: f64,
+    followed: bool,
+    seconds: f64,
 }
 
 impl Ended {
@@ -689,9 +689,89 @@ pub(crate) async fn open_run(
     Some(Ok(prcid))
 }
 
+/// The `DMS_PRCLOG` run of a request that runs no flow (a DWTOOL report or file
+/// upload): a run of its mapref, with no job, and `prclog` as its parameters' text.
+pub(crate) fn flowless_run(
+    shared: &Shared,
+    request: &Request,
+    prclog: String,
+    started_at: DateTime<Utc>,
+    run_date: NaiveDate,
+) -> NewRun {
+    NewRun {
+        mapref: request.mapref.clone(),
+        jobid: None,
+        jobflwid: None,
+        params: Default::default(),
+        prclog,
+        sessionid: Some(shared.session),
+        request_id: Some(request.request_id.clone()),
+        node: Some(shared.config.node_id.clone()),
+        started_at,
+        run_date: Some(run_date),
+    }
+}
+
+/// How a run made by [`flowless_run`] ended, unwritten: its `DMS_JOBLOG` totals, a
+/// `ROW` error for each of `rejected` (message, database message, key) and a `JOB`
+/// error when it failed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn flowless_end(
+    shared: &Shared,
+    request: &Request,
+    prcid: i64,
+    run_date: NaiveDate,
+    status: RunStatus,
+    msg: Option<String>,
+    totals: dwsched_flow::RowTotals,
+    rejected: Vec<(String, String, String)>,
+    seconds: f64,
+) -> Ended {
+    let ended_at = Utc::now();
+    let log = JobLogEntry {
+        prcdt: ended_at,
+        mapref: request.mapref.clone(),
+        jobid: None,
+        srcrows: totals.source,
+        trgrows: totals.target,
+        errrows: totals.errors,
+        prcid: Some(prcid),
+        sessionid: Some(shared.session),
+    };
+    let mut errors: Vec<JobErrorEntry> = rejected
+        .into_iter()
+        .map(|(errmsg, db, key)| job_error_row(&log, ErrorType::Row, errmsg, Some(db), Some(key)))
+        .collect();
+    if status == RunStatus::Failed {
+        let message = msg.clone().unwrap_or_else(|| "the run failed".into());
+        errors.push(job_error_row(&log, ErrorType::Job, message, None, None));
+    }
+    Ended {
+        result: RunResult {
+            prcid,
+            run_date,
+            status,
+            msg: msg.clone(),
+        },
+        finish: FinishRun {
+            joblogid: None,
+            prcid,
+            status,
+            msg,
+            ended_at,
+            errors,
+            log,
+        },
+        request_id: request.request_id.clone(),
+        trigger: None,
+        followed: false,
+        seconds,
+    }
+}
+
 /// The `DMS_JOBERR` row of a failed run (`JOB`), with the keys of its `DMS_JOBLOG` row
 /// `log`, which DWTOOL's views join them on.
-pub(crate) fn job_error_row(
+fn job_error_row(
     log: &JobLogEntry,
     errtyp: ErrorType,
     errmsg: String,

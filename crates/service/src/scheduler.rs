@@ -117,7 +117,7 @@ pub(crate) async fn scheduler_loop(
     let mut next_change_check = tokio::time::Instant::now();
     // Fires queued ahead of their slot; the claimer is woken when each comes.
     let mut early: std::collections::BTreeSet<chrono::DateTime<Utc>> = Default::default();
-    let mut reports = ReportFiring::default();
+    let mut reports = DwtoolFiring::default();
     loop {
         let was_leading = leadership.until.is_some();
         let leading = check_leadership(&shared, &mut leadership).await;
@@ -412,14 +412,14 @@ async fn fire_due(
 /// §7.2 and §7.3), fired by the node that fires the job schedules. Their rows are few
 /// and read every second, so an edit in the UI takes effect as fast as a job
 /// schedule's, and a due row fires within a second.
-struct ReportFiring {
+struct DwtoolFiring {
     next_check: tokio::time::Instant,
     /// Rows that cannot be fired (by table and `SCHDID`), with the reason last logged,
     /// so that it is logged once rather than every second.
     problems: std::collections::HashMap<(&'static str, i64), String>,
 }
 
-impl Default for ReportFiring {
+impl Default for DwtoolFiring {
     fn default() -> Self {
         Self {
             next_check: tokio::time::Instant::now(),
@@ -437,7 +437,7 @@ struct DwtoolDue {
     fire: Result<dwsched_model::DwtoolFire, dwsched_schedule::ScheduleError>,
 }
 
-impl ReportFiring {
+impl DwtoolFiring {
     async fn fire_due(&mut self, shared: &Shared) {
         let zone = shared.config.default_zone;
         let now = Utc::now();

@@ -7,20 +7,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use dwsched_flow::{
-    ConnectionSpec, Connections, DbKind, LoadMode as TargetMode, LoadRows, QueryError, TableLoad,
-};
+use dwsched_flow::{Connections, DbKind, LoadMode as TargetMode, LoadRows, QueryError, TableLoad};
 use dwsched_model::{
-    DatatypeParam, ErrorType, FinishRun, JobLogEntry, LoadMode, NewRun, Request, RequestStatus,
-    RunStatus, UploadColumn, UploadDefinition, UploadPayload, UploadRowError, UploadRunRecord,
-    is_valid_identifier,
+    DatatypeParam, LoadMode, Request, RequestStatus, RunStatus, UploadColumn, UploadDefinition,
+    UploadPayload, UploadRowError, UploadRunRecord, is_valid_identifier,
 };
 use dwsched_upload::{KEPT_ON_UPDATE, Row, UploadPlan, create_table_sql, open_file, sql_type};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::health::retry;
-use crate::runner::{Disposition, Ended, RunResult, job_error_row, open_run};
+use crate::resolve::{connection_by_id, sole_connection};
+use crate::runner::{Disposition, Ended, flowless_end, flowless_run, open_run};
 use crate::state::{ActiveRun, Shared};
 
 /// What happens to an upload's file around a run (`UPLOAD_FILE_LIFECYCLE`): by
@@ -61,13 +59,54 @@ const BATCH_ROWS: usize = 20_000;
 /// Rejected rows kept for `DMS_FLUPLD_ERR` and the result; further ones are counted.
 const ERRORS_KEPT: usize = 10_000;
 
-/// What the feeder of a load read and sent.
+/// What a pass over a file read: its records, the bad ones, and the good rows it
+/// handed on.
 #[derive(Default)]
 struct Fed {
     processed: i64,
     failed: i64,
     errors: Vec<UploadRowError>,
     sent: usize,
+}
+
+/// Reads every record through `plan`: each good row goes to `good` with its line (it
+/// says whether to go on), each bad one is counted and kept (up to [`ERRORS_KEPT`]).
+fn feed(
+    rows: impl Iterator<Item = Row>,
+    plan: &UploadPlan,
+    user: &str,
+    now: chrono::NaiveDateTime,
+    mut good: impl FnMut(Vec<dwsched_flow::Value>, u64) -> bool,
+) -> Fed {
+    let mut fed = Fed::default();
+    for row in rows {
+        fed.processed += 1;
+        let problem = match row {
+            Row::Bad { line, reason } => Some((line, reason, "{}".to_string())),
+            Row::Record(record) => match plan.row(&record.fields, user, now) {
+                Ok(values) => {
+                    fed.sent += 1;
+                    if !good(values, record.line) {
+                        break;
+                    }
+                    None
+                }
+                Err(reason) => Some((record.line, reason, plan.record_json(&record.fields))),
+            },
+        };
+        if let Some((line, message, data)) = problem {
+            fed.failed += 1;
+            if fed.errors.len() < ERRORS_KEPT {
+                fed.errors.push(UploadRowError {
+                    line: i64::try_from(line).unwrap_or(i64::MAX),
+                    data,
+                    code: None,
+                    message,
+                });
+            }
+        }
+    }
+    fed
 }
 
 /// Rows gathered for the target: values, or COPY text for PostgreSQL.
@@ -228,21 +267,16 @@ pub(crate) async fn work(
     let local_start = started_at
         .with_timezone(&shared.config.default_zone)
         .naive_local();
-    let new_run = NewRun {
-        mapref: mapref.to_string(),
-        jobid: None,
-        jobflwid: None,
-        params: Default::default(),
-        prclog: format!(
+    let new_run = flowless_run(
+        shared,
+        request,
+        format!(
             "flupldref={flupldref} | load_mode={}",
             payload.load_mode.as_str()
         ),
-        sessionid: Some(shared.session),
-        request_id: Some(request.request_id.clone()),
-        node: Some(shared.config.node_id.clone()),
         started_at,
-        run_date: Some(local_start.date()),
-    };
+        local_start.date(),
+    );
     let prcid = match open_run(shared, request, active, &new_run).await {
         None => return (Disposition::Abandon, None),
         Some(Err(not_opened)) => {
@@ -305,60 +339,34 @@ pub(crate) async fn work(
         RunStatus::Completed
     };
     let msg = (run_status != RunStatus::Completed).then(|| message.clone());
-    let log = JobLogEntry {
-        prcdt: ended_at,
-        mapref: mapref.to_string(),
-        jobid: None,
-        srcrows: outcome.processed,
-        trgrows: outcome.loaded,
-        errrows: outcome.failed,
-        prcid: Some(prcid),
-        sessionid: Some(shared.session),
+    let totals = dwsched_flow::RowTotals {
+        source: outcome.processed,
+        target: outcome.loaded,
+        errors: outcome.failed,
     };
-    let mut errors: Vec<_> = outcome
+    let rejected = outcome
         .errors
         .iter()
         .take(100)
         .map(|e| {
-            job_error_row(
-                &log,
-                ErrorType::Row,
+            (
                 format!("line {} rejected", e.line),
-                Some(e.message.clone()),
-                Some(format!("LINE={}", e.line)),
+                e.message.clone(),
+                format!("LINE={}", e.line),
             )
         })
         .collect();
-    if run_status == RunStatus::Failed {
-        errors.push(job_error_row(
-            &log,
-            ErrorType::Job,
-            message.clone(),
-            None,
-            None,
-        ));
-    }
-    let ended = Ended {
-        result: RunResult {
-            prcid,
-            run_date: local_start.date(),
-            status: run_status,
-            msg: msg.clone(),
-        },
-        finish: FinishRun {
-            joblogid: None,
-            prcid,
-            status: run_status,
-            msg,
-            ended_at,
-            errors,
-            log,
-        },
-        request_id: request.request_id.clone(),
-        trigger: None,
-        followed: false,
-        seconds: clock.elapsed().as_secs_f64(),
-    };
+    let ended = flowless_end(
+        shared,
+        request,
+        prcid,
+        local_start.date(),
+        run_status,
+        msg,
+        totals,
+        rejected,
+        clock.elapsed().as_secs_f64(),
+    );
     let shown: Vec<Value> = outcome
         .errors
         .iter()
@@ -492,7 +500,7 @@ async fn upload(
     let footer_rows = usize::try_from(config.footer_rows.max(0)).unwrap_or(0);
     let check_clock = Instant::now();
     let checked = if load_mode != LoadMode::TruncateLoad {
-        Ok((0, 0, Vec::new(), Vec::new()))
+        Ok(None)
     } else {
         let path = path.clone();
         let columns = definition.columns.clone();
@@ -502,56 +510,26 @@ async fn upload(
             let types = |c: &UploadColumn| sql_type(&c.type_code, &params, backend);
             let file = open_file(&path, header_rows, footer_rows)?;
             let plan = UploadPlan::new(&columns, &file.header, &types)?;
-            let mut processed = 0i64;
-            let mut errors = Vec::new();
-            let mut failed = 0i64;
-            for row in file.rows {
-                processed += 1;
-                let problem = match row {
-                    Row::Bad { line, reason } => Some((line, reason, "{}".to_string())),
-                    Row::Record(record) => plan
-                        .row(&record.fields, &user, now)
-                        .err()
-                        .map(|reason| (record.line, reason, plan.record_json(&record.fields))),
-                };
-                if let Some((line, message, data)) = problem {
-                    failed += 1;
-                    if errors.len() < ERRORS_KEPT {
-                        errors.push(UploadRowError {
-                            line: i64::try_from(line).unwrap_or(i64::MAX),
-                            data,
-                            code: None,
-                            message,
-                        });
-                    }
-                }
-            }
-            Ok::<_, String>((
-                processed,
-                failed,
-                errors,
-                plan.unfed()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>(),
-            ))
+            Ok::<_, String>(Some(feed(file.rows, &plan, &user, now, |_, _| true)))
         })
         .await
         .map_err(|e| format!("reading the file failed: {e}"))
         .and_then(|checked| checked)
     };
-    let (processed, failed_in_file, errors, _) = match checked {
+    let checked = match checked {
         Ok(checked) => checked,
         Err(message) => return fail(outcome, message),
     };
-    let checked_in = check_clock.elapsed();
-    if load_mode == LoadMode::TruncateLoad && processed == failed_in_file {
+    if let Some(checked) = checked
+        && checked.sent == 0
+    {
         // Nothing to load: the file is empty of rows, or every row is bad.
-        outcome.processed = processed;
-        outcome.failed = failed_in_file;
-        outcome.errors = errors;
+        outcome.processed = checked.processed;
+        outcome.failed = checked.failed;
+        outcome.errors = checked.errors;
         return outcome;
     }
+    let checked_in = check_clock.elapsed();
     if active.stop.is_stopped() {
         outcome.stopped = true;
         return fail(outcome, active.stop.reason());
@@ -629,43 +607,17 @@ async fn upload(
     // PostgreSQL, made here, beside the writer), and counts and keeps the bad ones. It
     // ends the load only when it sent a row: a file with none rolls back.
     let feeding = tokio::task::spawn_blocking(move || {
-        let mut fed = Fed::default();
         let mut batch = Batch::new(copy_text);
-        for row in file.rows {
-            fed.processed += 1;
-            let problem = match row {
-                Row::Bad { line, reason } => Some((line, reason, "{}".to_string())),
-                Row::Record(record) => match plan.row(&record.fields, &user, now) {
-                    Ok(values) => {
-                        batch.push(values, record.line);
-                        None
-                    }
-                    Err(reason) => Some((record.line, reason, plan.record_json(&record.fields))),
-                },
-            };
-            if let Some((line, message, data)) = problem {
-                fed.failed += 1;
-                if fed.errors.len() < ERRORS_KEPT {
-                    fed.errors.push(UploadRowError {
-                        line: i64::try_from(line).unwrap_or(i64::MAX),
-                        data,
-                        code: None,
-                        message,
-                    });
-                }
-            }
+        let mut gone = false;
+        let fed = feed(file.rows, &plan, &user, now, |values, line| {
+            batch.push(values, line);
             if batch.len() >= BATCH_ROWS {
-                fed.sent += batch.len();
-                if sender.blocking_send(batch.take()).is_err() {
-                    return fed;
-                }
+                gone = sender.blocking_send(batch.take()).is_err();
             }
-        }
-        if batch.len() > 0 {
-            fed.sent += batch.len();
-            if sender.blocking_send(batch.take()).is_err() {
-                return fed;
-            }
+            !gone
+        });
+        if gone || (batch.len() > 0 && sender.blocking_send(batch.take()).is_err()) {
+            return fed;
         }
         if fed.sent > 0 {
             let _ = sender.blocking_send(LoadRows::End);
@@ -797,26 +749,14 @@ async fn target_connection(
     shared: &Shared,
     definition: &UploadDefinition,
 ) -> Result<(Connections, String, DbKind), String> {
-    let flupldref = &definition.config.flupldref;
+    let what = format!("file upload {}", definition.config.flupldref);
     let Some(conid) = definition.config.trgconid else {
         return Err(format!(
-            "file upload {flupldref} has no target connection (TRGCONID is empty)"
+            "{what} has no target connection (TRGCONID is empty)"
         ));
     };
-    let row = shared
-        .store
-        .get_connection_by_id(conid)
-        .await
-        .map_err(|e| format!("file upload {flupldref}: reading connection {conid} failed: {e}"))?
-        .ok_or_else(|| {
-            format!(
-                "file upload {flupldref}: connection {conid} is not in DMS_DBCONDTLS (CURFLG='Y')"
-            )
-        })?;
-    let spec =
-        ConnectionSpec::from_row(&row).map_err(|e| format!("file upload {flupldref}: {e}"))?;
-    let (name, kind) = (spec.name.clone(), spec.kind);
-    Ok((Connections::new([spec], shared.pools.clone()), name, kind))
+    let row = connection_by_id(shared, conid, &what).await?;
+    sole_connection(shared, &row, &what)
 }
 
 /// `TRGSCHM.TRGTBLNM` as SQL names it: checked names, lower case on PostgreSQL (as
