@@ -67,6 +67,8 @@ struct Fed {
     failed: i64,
     errors: Vec<UploadRowError>,
     sent: usize,
+    /// Why the file could not be read to its end, when it could not.
+    unreadable: Option<String>,
 }
 
 /// Reads every record through `plan`: each good row goes to `good` with its line (it
@@ -83,6 +85,11 @@ fn feed(
         fed.processed += 1;
         let problem = match row {
             Row::Bad { line, reason } => Some((line, reason, "{}".to_string())),
+            Row::Unreadable(reason) => {
+                fed.processed -= 1;
+                fed.unreadable = Some(reason);
+                break;
+            }
             Row::Record(record) => match plan.row(&record.fields, user, now) {
                 Ok(values) => {
                     fed.sent += 1;
@@ -520,6 +527,13 @@ async fn upload(
         Ok(checked) => checked,
         Err(message) => return fail(outcome, message),
     };
+    if let Some(Fed {
+        unreadable: Some(reason),
+        ..
+    }) = &checked
+    {
+        return fail(outcome, format!("{reason}; the target was not touched"));
+    }
     if let Some(checked) = checked
         && checked.sent == 0
     {
@@ -619,7 +633,7 @@ async fn upload(
         if gone || (batch.len() > 0 && sender.blocking_send(batch.take()).is_err()) {
             return fed;
         }
-        if fed.sent > 0 {
+        if fed.sent > 0 && fed.unreadable.is_none() {
             let _ = sender.blocking_send(LoadRows::End);
         }
         fed
@@ -632,6 +646,10 @@ async fn upload(
     outcome.processed = fed.processed;
     outcome.failed = fed.failed;
     outcome.errors = fed.errors;
+    if let Some(reason) = fed.unreadable {
+        // The load was not ended, so its transaction rolled back.
+        return fail(outcome, format!("{reason}; nothing was loaded"));
+    }
     if fed.sent == 0 {
         // Nothing was loaded: the transaction rolled back, and the run failed.
         return outcome;

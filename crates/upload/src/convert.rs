@@ -63,6 +63,14 @@ pub fn convert(text: &str, kind: ValueKind) -> Result<Value, String> {
 
 /// A whole number; a decimal with nothing after its point (`12.00`) is one too.
 fn integer(text: &str) -> Result<Value, String> {
+    // Plain digits, the usual case, need no decimal reading.
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.len() < 19 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<i64>()
+            .map(Value::Int)
+            .map_err(|_| format!("'{text}' is not a whole number"));
+    }
     let plain = decimal(text).map_err(|_| format!("'{text}' is not a whole number"))?;
     let (whole, fraction) = plain.split_once('.').unwrap_or((&plain, ""));
     if fraction.chars().any(|c| c != '0') {
@@ -77,6 +85,9 @@ fn integer(text: &str) -> Result<Value, String> {
 /// A decimal as plain text, its scale kept (`12.50`), an exponent written out
 /// (`1.5e3` is `1500`).
 fn decimal(text: &str) -> Result<String, String> {
+    if let Some(plain) = plain_decimal(text) {
+        return Ok(plain);
+    }
     let bad = || format!("'{text}' is not a number");
     let DecimalParts {
         negative,
@@ -114,6 +125,49 @@ fn decimal(text: &str) -> Result<String, String> {
     })
 }
 
+/// A decimal written plainly (`-0012.50`: a sign, digits, a point and digits), as
+/// [`decimal`] writes it (`-12.50`); `None` for every other form.
+fn plain_decimal(text: &str) -> Option<String> {
+    let (sign, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || (unsigned.ends_with('.')) {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let mut out = String::with_capacity(sign.len() + whole.len() + fraction.len() + 1);
+    out.push_str(sign);
+    out.push_str(whole);
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    Some(out)
+}
+
+/// `YYYY-MM-DD`, the usual form, read without a format string.
+fn iso_date(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        text.get(range)
+            .filter(|part| part.bytes().all(|b| b.is_ascii_digit()))?
+            .parse()
+            .ok()
+    };
+    NaiveDate::from_ymd_opt(
+        i32::try_from(number(0..4)?).ok()?,
+        number(5..7)?,
+        number(8..10)?,
+    )
+}
+
 /// The date formats a file's dates come in: ISO first, then the slashed and named
 /// forms, month first where day and month could be either (as pandas reads them).
 const DATE_FORMATS: [&str; 7] = [
@@ -121,9 +175,12 @@ const DATE_FORMATS: [&str; 7] = [
 ];
 
 fn date(text: &str) -> Result<NaiveDate, String> {
-    DATE_FORMATS
-        .iter()
-        .find_map(|format| NaiveDate::parse_from_str(text, format).ok())
+    iso_date(text)
+        .or_else(|| {
+            DATE_FORMATS
+                .iter()
+                .find_map(|format| NaiveDate::parse_from_str(text, format).ok())
+        })
         .or_else(|| {
             timestamp(text)
                 .ok()
@@ -285,6 +342,32 @@ mod tests {
             ),
         ] {
             assert_eq!(convert(text, kind), Err(message.to_string()), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The plain readings (whole numbers, decimals, ISO dates) agree with the
+        /// general ones.
+        #[test]
+        fn plain_readings_agree_with_the_general_ones(
+            sign in "[-+]?", whole in "[0-9]{1,20}", fraction in "(\\.[0-9]{1,8})?",
+            year in 1i32..9999, month in 1u32..13, day in 1u32..32,
+        ) {
+            let text = format!("{sign}{whole}{fraction}");
+            let plain = plain_decimal(&text);
+            // The general path, with the plain one out of the way.
+            let spelled = format!("{text}e0");
+            proptest::prop_assert_eq!(plain, decimal(&spelled).ok());
+            let whole_number = format!("{sign}{whole}");
+            proptest::prop_assert_eq!(
+                integer(&whole_number).ok(),
+                integer(&format!("{whole_number}.0")).ok()
+            );
+            let iso = format!("{year:04}-{month:02}-{day:02}");
+            proptest::prop_assert_eq!(
+                iso_date(&iso),
+                NaiveDate::parse_from_str(&iso, "%Y-%m-%d").ok()
+            );
         }
     }
 }

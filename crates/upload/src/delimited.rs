@@ -20,11 +20,53 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row {
     Record(Record),
-    /// A record that cannot be loaded, and why.
+    /// A record that cannot be loaded, and why; the records after it are read on.
     Bad {
         line: u64,
         reason: String,
     },
+    /// The file cannot be read past this point (a broken sheet, a read error): the
+    /// last item, and the run fails.
+    Unreadable(String),
+}
+
+/// The last `footer` rows of a stream held back, since they are known to be the
+/// footer only once the stream ends. `Unreadable` is handed on at once.
+#[derive(Debug)]
+pub(crate) struct FooterHold {
+    footer: usize,
+    held: VecDeque<Row>,
+    done: bool,
+}
+
+impl FooterHold {
+    pub(crate) fn new(footer: usize) -> Self {
+        Self {
+            footer,
+            held: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The next row that is not part of the footer, reading from `read`.
+    pub(crate) fn next(&mut self, mut read: impl FnMut() -> Option<Row>) -> Option<Row> {
+        while !self.done && self.held.len() <= self.footer {
+            match read() {
+                Some(Row::Unreadable(reason)) => {
+                    self.done = true;
+                    self.held.clear();
+                    return Some(Row::Unreadable(reason));
+                }
+                Some(row) => self.held.push_back(row),
+                None => self.done = true,
+            }
+        }
+        if self.held.len() > self.footer {
+            self.held.pop_front()
+        } else {
+            None
+        }
+    }
 }
 
 /// Why a file cannot be read at all.
@@ -45,9 +87,7 @@ pub struct DelimitedFile<R: BufRead> {
     records: csv::ByteRecordsIntoIter<LineFeeds<std::io::Chain<Cursor<Vec<u8>>, R>>>,
     /// Lines before the header line: added to the reader's line numbers.
     offset: u64,
-    footer: usize,
-    held: VecDeque<Row>,
-    done: bool,
+    footer: FooterHold,
 }
 
 impl<R: BufRead> DelimitedFile<R> {
@@ -87,9 +127,7 @@ impl<R: BufRead> DelimitedFile<R> {
             delimiter,
             records: reader.into_byte_records(),
             offset: header_offset,
-            footer: footer_rows,
-            held: VecDeque::new(),
-            done: false,
+            footer: FooterHold::new(footer_rows),
         })
     }
 
@@ -102,60 +140,57 @@ impl<R: BufRead> DelimitedFile<R> {
     pub fn delimiter(&self) -> char {
         char::from(self.delimiter)
     }
+}
 
-    fn read_row(&mut self) -> Option<Row> {
-        let record = self.records.next()?;
-        Some(match record {
-            Err(err) => {
-                let line = err.position().map_or(0, |p| p.line()) + self.offset;
-                Row::Bad {
+/// The next record of `records`, its line moved by `offset`, checked against the
+/// header's `width`.
+fn read_row<R: std::io::Read>(
+    records: &mut csv::ByteRecordsIntoIter<R>,
+    offset: u64,
+    width: usize,
+) -> Option<Row> {
+    let record = records.next()?;
+    Some(match record {
+        Err(err) if matches!(err.kind(), csv::ErrorKind::Io(_)) => {
+            Row::Unreadable(format!("reading the file failed: {err}"))
+        }
+        Err(err) => {
+            let line = err.position().map_or(0, |p| p.line()) + offset;
+            Row::Bad {
+                line,
+                reason: format!("line {line}: {err}"),
+            }
+        }
+        Ok(record) => {
+            let line = record.position().map_or(0, |p| p.line()) + offset;
+            let fields: Result<Vec<String>, _> = record
+                .iter()
+                .map(|field| String::from_utf8(field.to_vec()))
+                .collect();
+            match fields {
+                Err(_) => Row::Bad {
                     line,
-                    reason: format!("line {line}: {err}"),
-                }
+                    reason: format!("line {line}: not UTF-8 text"),
+                },
+                Ok(fields) if fields.len() != width => Row::Bad {
+                    line,
+                    reason: format!(
+                        "line {line}: {} fields, where the header has {width}",
+                        fields.len(),
+                    ),
+                },
+                Ok(fields) => Row::Record(Record { line, fields }),
             }
-            Ok(record) => {
-                let line = record.position().map_or(0, |p| p.line()) + self.offset;
-                let fields: Result<Vec<String>, _> = record
-                    .iter()
-                    .map(|field| String::from_utf8(field.to_vec()))
-                    .collect();
-                match fields {
-                    Err(_) => Row::Bad {
-                        line,
-                        reason: format!("line {line}: not UTF-8 text"),
-                    },
-                    Ok(fields) if fields.len() != self.header.len() => Row::Bad {
-                        line,
-                        reason: format!(
-                            "line {line}: {} fields, where the header has {}",
-                            fields.len(),
-                            self.header.len()
-                        ),
-                    },
-                    Ok(fields) => Row::Record(Record { line, fields }),
-                }
-            }
-        })
-    }
+        }
+    })
 }
 
 impl<R: BufRead> Iterator for DelimitedFile<R> {
     type Item = Row;
 
     fn next(&mut self) -> Option<Row> {
-        // The last `footer` rows are only known to be the footer at the end: hold that
-        // many back.
-        while !self.done && self.held.len() <= self.footer {
-            match self.read_row() {
-                Some(row) => self.held.push_back(row),
-                None => self.done = true,
-            }
-        }
-        if self.held.len() > self.footer {
-            self.held.pop_front()
-        } else {
-            None
-        }
+        let (records, offset, width) = (&mut self.records, self.offset, self.header.len());
+        self.footer.next(|| read_row(records, offset, width))
     }
 }
 
@@ -196,7 +231,13 @@ impl<R: Read> Read for LineFeeds<R> {
                     }
                     break;
                 }
-                for &byte in &chunk[..n] {
+                let chunk = &chunk[..n];
+                // Most files have no CR at all: their chunks go through as they are.
+                if !self.carriage_return && !chunk.contains(&b'\r') {
+                    self.ready.extend_from_slice(chunk);
+                    continue;
+                }
+                for &byte in chunk {
                     if self.carriage_return && byte != b'\n' {
                         self.ready.push(b'\r');
                     }
