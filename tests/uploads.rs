@@ -384,6 +384,23 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
     let formats = write_formats(&scratch.dir);
     let pdf = scratch.dir.join("scan.pdf");
     std::fs::write(&pdf, b"%PDF-1.4\n").unwrap();
+    // Good records, then the file breaks off: read as it streams, it fails late.
+    let torn = scratch.dir.join("torn.xml");
+    let record = |id: u32| {
+        format!(
+            "<customer><cust_id>{id}</cust_id><cust_name>Torn {id}</cust_name><email>t@x.org</email>\
+             <signup_date>2026-03-01</signup_date><country>PT</country></customer>"
+        )
+    };
+    std::fs::write(
+        &torn,
+        format!(
+            "<customers>{}{}<customer><cust_id>3</cust",
+            record(1),
+            record(2)
+        ),
+    )
+    .unwrap();
     let mut metadata = Vec::new();
     for (id, reference, path, table, truncate, header, footer) in [
         (1, "CUST_IMPORT", &customers, "customer_stg", true, 0, 0),
@@ -391,6 +408,7 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
         (3, "BROKEN", &broken, "customer_stg", true, 0, 0),
         (4, "BIG", &big, "customer_big", false, 0, 0),
         (5, "SCAN", &pdf, "customer_stg", false, 0, 0),
+        (6, "TORN", &torn, "customer_stg", false, 0, 0),
     ] {
         let feed = Feed {
             id,
@@ -546,6 +564,23 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
         errors[0][1].as_deref().unwrap().contains("SIGNUP_DT"),
         "{errors:?}"
     );
+
+    // A file that breaks off after good records fails in every mode, and loads none.
+    for mode in ["INSERT", "TRUNCATE_LOAD", "UPSERT"] {
+        let payload = format!(r#"{{"flupldref": "TORN", "load_mode": "{mode}"}}"#);
+        let (status, result) = upload(&db, &*store, "TORN", &payload).await;
+        assert_eq!(status, RequestStatus::Failed, "{mode}: {result}");
+        assert!(
+            result["message"].as_str().unwrap().contains("not XML"),
+            "{mode}: {result}"
+        );
+        assert_eq!(last_run(&db, "TORN").await[0], s("FAILED"));
+        assert_eq!(
+            count(table.clone()).await,
+            "6",
+            "{mode}: the target is as it was"
+        );
+    }
 
     // A missing file and a PDF fail, recorded.
     std::fs::remove_file(&semi).unwrap();

@@ -41,7 +41,7 @@ pub use step::{
     run_log_path,
 };
 pub use table_load::{LoadRows, TableLoad, TableLoaded, copy_line};
-pub use value::Value;
+pub use value::{Value, parse_copy_line};
 
 /// The named binds a statement may use (SPEC §7).
 pub const BINDS: [&str; 13] = [

@@ -405,7 +405,8 @@ pub(crate) fn write_copy_field(out: &mut Vec<u8>, value: &Value) {
         // Dates and whole-second timestamps are written digit by digit: a file upload
         // writes two to each row, and the formatter is most of its cost.
         Value::Date(d) if (0..=9999).contains(&d.year()) => write_iso_date(out, *d),
-        Value::Timestamp(t) if (0..=9999).contains(&t.year()) && t.nanosecond() == 0 => {
+        // (A leap second's nanoseconds pass 1e9, and go through the formatter.)
+        Value::Timestamp(t) if (0..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000 => {
             write_iso_date(out, t.date());
             out.push(b' ');
             for (i, part) in [t.hour(), t.minute(), t.second()].into_iter().enumerate() {
@@ -413,6 +414,18 @@ pub(crate) fn write_copy_field(out: &mut Vec<u8>, value: &Value) {
                     out.push(b':');
                 }
                 push_digits(out, part, 2);
+            }
+            // The fraction as chrono writes it: 3, 6 or 9 digits, none when zero.
+            let nanos = t.nanosecond();
+            if nanos % 1_000_000 == 0 && nanos > 0 {
+                out.push(b'.');
+                push_digits(out, nanos / 1_000_000, 3);
+            } else if nanos % 1_000 == 0 && nanos > 0 {
+                out.push(b'.');
+                push_digits(out, nanos / 1_000, 6);
+            } else if nanos > 0 {
+                out.push(b'.');
+                push_digits(out, nanos, 9);
             }
         }
         other => {
@@ -464,7 +477,7 @@ fn escape_copy_text(out: &mut Vec<u8>, text: &str) {
 }
 
 /// The fields of one line of COPY text, unescaped (`\N` is NULL).
-pub(crate) fn parse_copy_line(line: &[u8]) -> Vec<Value> {
+pub fn parse_copy_line(line: &[u8]) -> Vec<Value> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.split(|b| *b == b'\t')
         .map(|field| {
@@ -561,6 +574,13 @@ mod tests {
             Value::Date(day(12_000, 1, 1)),
             Value::Timestamp(day(2026, 11, 30).and_hms_opt(6, 5, 9).unwrap()),
             Value::Timestamp(day(2026, 1, 2).and_hms_micro_opt(23, 59, 58, 120).unwrap()),
+            Value::Timestamp(day(2026, 1, 2).and_hms_milli_opt(0, 0, 1, 5).unwrap()),
+            Value::Timestamp(day(2026, 1, 2).and_hms_nano_opt(0, 0, 1, 7).unwrap()),
+            Value::Timestamp(
+                day(2016, 12, 31)
+                    .and_hms_milli_opt(23, 59, 59, 1500)
+                    .unwrap(),
+            ),
         ];
         for value in values {
             let mut out = Vec::new();

@@ -12,7 +12,9 @@ use dwsched_model::{
     DatatypeParam, LoadMode, Request, RequestStatus, RunStatus, UploadColumn, UploadDefinition,
     UploadPayload, UploadRowError, UploadRunRecord, is_valid_identifier,
 };
-use dwsched_upload::{KEPT_ON_UPDATE, Row, UploadPlan, create_table_sql, open_file, sql_type};
+use dwsched_upload::{
+    KEPT_ON_UPDATE, Row, UploadPlan, ValueKind, convert, create_table_sql, open_file, sql_type,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -116,55 +118,183 @@ fn feed(
     fed
 }
 
-/// Rows gathered for the target: values, or COPY text for PostgreSQL.
-struct Batch {
-    copy_text: bool,
+/// Good rows on their way to the load, sent [`BATCH_ROWS`] at a time: COPY text for
+/// PostgreSQL, typed values for other targets.
+struct Outbox {
+    sender: mpsc::Sender<LoadRows>,
+    /// What each column holds, for a target that takes values; `None` for COPY text.
+    kinds: Option<Vec<ValueKind>>,
     rows: Vec<Vec<dwsched_flow::Value>>,
     text: Vec<u8>,
     ends: Vec<usize>,
     tags: Vec<i64>,
+    /// The load has stopped taking rows.
+    gone: bool,
 }
 
-impl Batch {
-    fn new(copy_text: bool) -> Self {
+impl Outbox {
+    fn new(sender: mpsc::Sender<LoadRows>, kinds: Option<Vec<ValueKind>>) -> Self {
         Self {
-            copy_text,
+            sender,
+            kinds,
             rows: Vec::new(),
             text: Vec::new(),
             ends: Vec::new(),
             tags: Vec::with_capacity(BATCH_ROWS),
+            gone: false,
         }
     }
 
-    fn push(&mut self, values: Vec<dwsched_flow::Value>, line: u64) {
-        if self.copy_text {
+    /// Adds a row from line `line` of the file; false once the load has stopped.
+    fn push(&mut self, values: Vec<dwsched_flow::Value>, line: u64) -> bool {
+        if self.kinds.is_some() {
+            self.rows.push(values);
+        } else {
             dwsched_flow::copy_line(&values, &mut self.text);
             self.ends.push(self.text.len());
-        } else {
-            self.rows.push(values);
         }
-        self.tags.push(i64::try_from(line).unwrap_or(i64::MAX));
+        self.tag(line)
     }
 
-    fn len(&self) -> usize {
-        self.tags.len()
-    }
-
-    fn take(&mut self) -> LoadRows {
-        let tags = std::mem::replace(&mut self.tags, Vec::with_capacity(BATCH_ROWS));
-        if self.copy_text {
-            LoadRows::CopyText {
-                text: std::mem::take(&mut self.text),
-                ends: std::mem::take(&mut self.ends),
-                tags,
+    /// Adds a row already written as a line of COPY text (from a spool).
+    fn push_text(&mut self, text: &[u8], line: u64) -> bool {
+        match &self.kinds {
+            None => {
+                self.text.extend_from_slice(text);
+                self.ends.push(self.text.len());
             }
-        } else {
+            Some(kinds) => {
+                let values = dwsched_flow::parse_copy_line(text)
+                    .into_iter()
+                    .zip(kinds)
+                    .map(|(value, kind)| match value {
+                        // A value this run wrote reads back as it was; were it not to,
+                        // the target would judge the text.
+                        dwsched_flow::Value::Text(text) if *kind != ValueKind::Text => {
+                            convert(&text, *kind).unwrap_or(dwsched_flow::Value::Text(text))
+                        }
+                        other => other,
+                    })
+                    .collect();
+                self.rows.push(values);
+            }
+        }
+        self.tag(line)
+    }
+
+    fn tag(&mut self, line: u64) -> bool {
+        self.tags.push(i64::try_from(line).unwrap_or(i64::MAX));
+        if self.tags.len() >= BATCH_ROWS {
+            self.flush();
+        }
+        !self.gone
+    }
+
+    /// Sends what is gathered.
+    fn flush(&mut self) {
+        if self.gone || self.tags.is_empty() {
+            return;
+        }
+        let tags = std::mem::replace(&mut self.tags, Vec::with_capacity(BATCH_ROWS));
+        let rows = if self.kinds.is_some() {
             LoadRows::Rows {
                 rows: std::mem::take(&mut self.rows),
                 tags,
             }
+        } else {
+            // The next batch will be about as long as this one.
+            let capacity = self.text.len();
+            LoadRows::CopyText {
+                text: std::mem::replace(&mut self.text, Vec::with_capacity(capacity)),
+                ends: std::mem::replace(&mut self.ends, Vec::with_capacity(BATCH_ROWS)),
+                tags,
+            }
+        };
+        self.gone = self.sender.blocking_send(rows).is_err();
+    }
+
+    /// Sends the rest and ends the load, which commits it.
+    fn end(mut self) {
+        self.flush();
+        if !self.gone {
+            let _ = self.sender.blocking_send(LoadRows::End);
         }
     }
+}
+
+/// The checked rows of a `TRUNCATE_LOAD`, kept in an unnamed temporary file until the
+/// target is emptied: each a line of COPY text after its file line and a tab.
+struct Spool {
+    file: std::io::BufWriter<std::fs::File>,
+    line: Vec<u8>,
+}
+
+impl Spool {
+    fn new() -> Result<Self, String> {
+        let file = tempfile::tempfile().map_err(|e| {
+            format!("cannot make a temporary file for the checked rows (TMPDIR): {e}")
+        })?;
+        Ok(Self {
+            file: std::io::BufWriter::with_capacity(256 * 1024, file),
+            line: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, line: u64, values: &[dwsched_flow::Value]) -> Result<(), String> {
+        use std::io::Write as _;
+        self.line.clear();
+        self.line
+            .extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+        self.line.push(b'\t');
+        dwsched_flow::copy_line(values, &mut self.line);
+        self.file
+            .write_all(&self.line)
+            .map_err(|e| format!("writing the checked rows to a temporary file failed: {e}"))
+    }
+
+    /// The spool, written out and ready to be read from its start.
+    fn finish(self) -> Result<std::fs::File, String> {
+        use std::io::Seek as _;
+        let mut file = self
+            .file
+            .into_inner()
+            .map_err(|e| format!("writing the checked rows to a temporary file failed: {e}"))?;
+        file.rewind()
+            .map_err(|e| format!("reading the checked rows back failed: {e}"))?;
+        Ok(file)
+    }
+}
+
+/// The rows of a spool: each row's file line and its COPY text (with its line end).
+fn spooled_rows(file: std::fs::File) -> impl Iterator<Item = Result<(u64, Vec<u8>), String>> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    std::iter::from_fn(move || {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                let number = line
+                    .iter()
+                    .position(|b| *b == b'\t')
+                    .and_then(|tab| Some((tab, std::str::from_utf8(&line[..tab]).ok()?)))
+                    .and_then(|(tab, number)| Some((tab, number.parse::<u64>().ok()?)));
+                Some(match number {
+                    Some((tab, number)) => Ok((number, line[tab + 1..].to_vec())),
+                    None => Err("the temporary file of checked rows is damaged".into()),
+                })
+            }
+            Err(e) => Some(Err(format!("reading the checked rows back failed: {e}"))),
+        }
+    })
+}
+
+/// Where the load's rows come from: the file itself, or the spool of a check that
+/// read it whole (with what the check found).
+enum Source {
+    File(Box<dyn Iterator<Item = Row> + Send>),
+    Spool(Fed, std::fs::File),
 }
 
 /// What a run did.
@@ -500,48 +630,55 @@ async fn upload(
         Err(message) => return fail(outcome, format!("file upload {flupldref}: {message}")),
     };
 
-    // TRUNCATE_LOAD empties the target only once the whole file has parsed: a first
-    // pass reads and converts it all before the target is touched. The other modes
-    // load as they read, in one transaction that a bad file rolls back.
+    // The file is opened and its plan made on a blocking thread (a JSON file's columns
+    // take a pass over it). TRUNCATE_LOAD empties the target only once the whole file
+    // has parsed: that pass reads and converts it all into a spool before the target
+    // is touched, and the load reads the spool. The other modes load as they read, in
+    // one transaction that a bad file rolls back.
     let header_rows = u64::try_from(config.header_rows.max(0)).unwrap_or(0);
     let footer_rows = usize::try_from(config.footer_rows.max(0)).unwrap_or(0);
     let check_clock = Instant::now();
-    let checked = if load_mode != LoadMode::TruncateLoad {
-        Ok(None)
-    } else {
+    let opened = {
         let path = path.clone();
         let columns = definition.columns.clone();
         let params = params.clone();
         let user = payload.username.clone();
+        let spool_first = load_mode == LoadMode::TruncateLoad;
         tokio::task::spawn_blocking(move || {
             let types = |c: &UploadColumn| sql_type(&c.type_code, &params, backend);
             let file = open_file(&path, header_rows, footer_rows)?;
             let plan = UploadPlan::new(&columns, &file.header, &types)?;
-            Ok::<_, String>(Some(feed(file.rows, &plan, &user, now, |_, _| true)))
+            if !spool_first {
+                return Ok::<_, String>((plan, Source::File(file.rows)));
+            }
+            let mut spool = Spool::new()?;
+            let mut spooled = Ok(());
+            let fed = feed(file.rows, &plan, &user, now, |values, line| {
+                spooled = spool.push(line, &values);
+                spooled.is_ok()
+            });
+            spooled?;
+            Ok((plan, Source::Spool(fed, spool.finish()?)))
         })
         .await
         .map_err(|e| format!("reading the file failed: {e}"))
-        .and_then(|checked| checked)
+        .and_then(|opened| opened)
     };
-    let checked = match checked {
-        Ok(checked) => checked,
+    let (plan, source) = match opened {
+        Ok(opened) => opened,
         Err(message) => return fail(outcome, message),
     };
-    if let Some(Fed {
-        unreadable: Some(reason),
-        ..
-    }) = &checked
-    {
-        return fail(outcome, format!("{reason}; the target was not touched"));
-    }
-    if let Some(checked) = checked
-        && checked.sent == 0
-    {
-        // Nothing to load: the file is empty of rows, or every row is bad.
-        outcome.processed = checked.processed;
-        outcome.failed = checked.failed;
-        outcome.errors = checked.errors;
-        return outcome;
+    if let Source::Spool(checked, _) = &source {
+        if let Some(reason) = &checked.unreadable {
+            return fail(outcome, format!("{reason}; the target was not touched"));
+        }
+        if checked.sent == 0 {
+            // Nothing to load: the file is empty of rows, or every row is bad.
+            outcome.processed = checked.processed;
+            outcome.failed = checked.failed;
+            outcome.errors = checked.errors.clone();
+            return outcome;
+        }
     }
     let checked_in = check_clock.elapsed();
     if active.stop.is_stopped() {
@@ -571,15 +708,7 @@ async fn upload(
         Err(message) => return fail(outcome, message),
     }
 
-    // Second pass: the good rows into the target, in one transaction.
-    let file = match open_file(&path, header_rows, footer_rows) {
-        Ok(file) => file,
-        Err(message) => return fail(outcome, message),
-    };
-    let plan = match UploadPlan::new(&definition.columns, &file.header, &types) {
-        Ok(plan) => plan,
-        Err(message) => return fail(outcome, message),
-    };
+    // The good rows into the target, in one transaction.
     let unfed = plan.unfed();
     if !unfed.is_empty() {
         tracing::warn!(upload = %flupldref, "file upload {flupldref}: no file column feeds {}; they load as NULL", unfed.join(", "));
@@ -616,25 +745,37 @@ async fn upload(
     };
     let (sender, receiver) = mpsc::channel::<LoadRows>(3);
     let user = payload.username.clone();
-    let copy_text = kind == DbKind::Postgres;
-    // The feeder reads, converts and sends the good rows (as COPY text for
-    // PostgreSQL, made here, beside the writer), and counts and keeps the bad ones. It
-    // ends the load only when it sent a row: a file with none rolls back.
+    // PostgreSQL takes the COPY text as it is; other targets take typed values.
+    let kinds = (kind != DbKind::Postgres).then(|| plan.kinds());
+    // The feeder reads, converts and sends the good rows (for PostgreSQL as COPY text,
+    // made here, beside the writer), and counts and keeps the bad ones; from a spool,
+    // it sends the rows the check converted. It ends the load only when it sent a row
+    // and read everything: otherwise the load rolls back.
     let feeding = tokio::task::spawn_blocking(move || {
-        let mut batch = Batch::new(copy_text);
-        let mut gone = false;
-        let fed = feed(file.rows, &plan, &user, now, |values, line| {
-            batch.push(values, line);
-            if batch.len() >= BATCH_ROWS {
-                gone = sender.blocking_send(batch.take()).is_err();
+        let mut outbox = Outbox::new(sender, kinds);
+        let fed = match source {
+            Source::File(rows) => feed(rows, &plan, &user, now, |values, line| {
+                outbox.push(values, line)
+            }),
+            Source::Spool(mut checked, spool) => {
+                for spooled in spooled_rows(spool) {
+                    match spooled {
+                        Ok((line, text)) => {
+                            if !outbox.push_text(&text, line) {
+                                break;
+                            }
+                        }
+                        Err(message) => {
+                            checked.unreadable = Some(message);
+                            break;
+                        }
+                    }
+                }
+                checked
             }
-            !gone
-        });
-        if gone || (batch.len() > 0 && sender.blocking_send(batch.take()).is_err()) {
-            return fed;
-        }
+        };
         if fed.sent > 0 && fed.unreadable.is_none() {
-            let _ = sender.blocking_send(LoadRows::End);
+            outbox.end();
         }
         fed
     });

@@ -158,6 +158,18 @@ impl UploadPlan {
         &self.columns
     }
 
+    /// What each of [`UploadPlan::columns`] holds, so that a row written as text can
+    /// be read back as the values it was.
+    pub fn kinds(&self) -> Vec<ValueKind> {
+        let audit = [
+            ValueKind::Text,
+            ValueKind::Timestamp,
+            ValueKind::Text,
+            ValueKind::Timestamp,
+        ];
+        self.mapped.iter().map(|m| m.kind).chain(audit).collect()
+    }
+
     /// The mapped columns no file column feeds (no formula or default either): they
     /// load as NULL, which a run reports once.
     pub fn unfed(&self) -> Vec<&str> {
