@@ -86,7 +86,7 @@ impl Connections {
             step: "upload".into(),
             log: None,
         };
-        let (sender, receiver) = mpsc::channel(2);
+        let (sender, receiver) = mpsc::channel(1);
         let columns = load.columns.clone();
         let forwarding = async move {
             while let Some(message) = rows.recv().await {

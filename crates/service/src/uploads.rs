@@ -57,7 +57,7 @@ impl FileLifecycle {
 }
 
 /// Rows per batch sent to the target.
-const BATCH_ROWS: usize = 20_000;
+const BATCH_ROWS: usize = 10_000;
 /// Rejected rows kept for `DMS_FLUPLD_ERR` and the result; further ones are counted.
 const ERRORS_KEPT: usize = 10_000;
 
@@ -73,13 +73,12 @@ struct Fed {
     unreadable: Option<String>,
 }
 
-/// Reads every record through `plan`: each good row goes to `good` with its line (it
-/// says whether to go on), each bad one is counted and kept (up to [`ERRORS_KEPT`]).
+/// Reads every record through `plan`: each good row's mapped values go to `good` with
+/// its line (it says whether to go on), each bad one is counted and kept (up to
+/// [`ERRORS_KEPT`]).
 fn feed(
     rows: impl Iterator<Item = Row>,
     plan: &UploadPlan,
-    user: &str,
-    now: chrono::NaiveDateTime,
     mut good: impl FnMut(Vec<dwsched_flow::Value>, u64) -> bool,
 ) -> Fed {
     let mut fed = Fed::default();
@@ -92,7 +91,7 @@ fn feed(
                 fed.unreadable = Some(reason);
                 break;
             }
-            Row::Record(record) => match plan.row(&record.fields, user, now) {
+            Row::Record(record) => match plan.row(&record.fields) {
                 Ok(values) => {
                     fed.sent += 1;
                     if !good(values, record.line) {
@@ -118,10 +117,44 @@ fn feed(
     fed
 }
 
+/// The audit values every row of a run ends with, and their COPY text, made once.
+#[derive(Clone)]
+struct AuditTail {
+    values: Vec<dwsched_flow::Value>,
+    /// The values as the end of a line of COPY text, line end included.
+    text: Vec<u8>,
+}
+
+impl AuditTail {
+    fn new(values: Vec<dwsched_flow::Value>) -> Self {
+        let mut text = Vec::new();
+        dwsched_flow::copy_line(&values, &mut text);
+        Self { values, text }
+    }
+
+    /// Appends `mapped` and the audit values as a line of COPY text.
+    fn copy_line(&self, mapped: &[dwsched_flow::Value], out: &mut Vec<u8>) {
+        if !mapped.is_empty() {
+            dwsched_flow::copy_line(mapped, out);
+            // The mapped values' line end becomes the separator before the audit's.
+            out.pop();
+            out.push(b'\t');
+        }
+        out.extend_from_slice(&self.text);
+    }
+
+    /// `mapped` followed by the audit values.
+    fn row(&self, mut mapped: Vec<dwsched_flow::Value>) -> Vec<dwsched_flow::Value> {
+        mapped.extend(self.values.iter().cloned());
+        mapped
+    }
+}
+
 /// Good rows on their way to the load, sent [`BATCH_ROWS`] at a time: COPY text for
 /// PostgreSQL, typed values for other targets.
 struct Outbox {
     sender: mpsc::Sender<LoadRows>,
+    audit: AuditTail,
     /// What each column holds, for a target that takes values; `None` for COPY text.
     kinds: Option<Vec<ValueKind>>,
     rows: Vec<Vec<dwsched_flow::Value>>,
@@ -133,9 +166,14 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn new(sender: mpsc::Sender<LoadRows>, kinds: Option<Vec<ValueKind>>) -> Self {
+    fn new(
+        sender: mpsc::Sender<LoadRows>,
+        audit: AuditTail,
+        kinds: Option<Vec<ValueKind>>,
+    ) -> Self {
         Self {
             sender,
+            audit,
             kinds,
             rows: Vec::new(),
             text: Vec::new(),
@@ -145,12 +183,13 @@ impl Outbox {
         }
     }
 
-    /// Adds a row from line `line` of the file; false once the load has stopped.
-    fn push(&mut self, values: Vec<dwsched_flow::Value>, line: u64) -> bool {
+    /// Adds a row (its mapped values) from line `line` of the file; false once the
+    /// load has stopped.
+    fn push(&mut self, mapped: Vec<dwsched_flow::Value>, line: u64) -> bool {
         if self.kinds.is_some() {
-            self.rows.push(values);
+            self.rows.push(self.audit.row(mapped));
         } else {
-            dwsched_flow::copy_line(&values, &mut self.text);
+            self.audit.copy_line(&mapped, &mut self.text);
             self.ends.push(self.text.len());
         }
         self.tag(line)
@@ -226,27 +265,30 @@ impl Outbox {
 /// target is emptied: each a line of COPY text after its file line and a tab.
 struct Spool {
     file: std::io::BufWriter<std::fs::File>,
+    audit: AuditTail,
     line: Vec<u8>,
 }
 
 impl Spool {
-    fn new() -> Result<Self, String> {
+    fn new(audit: AuditTail) -> Result<Self, String> {
         let file = tempfile::tempfile().map_err(|e| {
             format!("cannot make a temporary file for the checked rows (TMPDIR): {e}")
         })?;
         Ok(Self {
             file: std::io::BufWriter::with_capacity(256 * 1024, file),
+            audit,
             line: Vec::new(),
         })
     }
 
-    fn push(&mut self, line: u64, values: &[dwsched_flow::Value]) -> Result<(), String> {
+    /// Adds a row (its mapped values) from line `line` of the file.
+    fn push(&mut self, line: u64, mapped: &[dwsched_flow::Value]) -> Result<(), String> {
         use std::io::Write as _;
         self.line.clear();
         self.line
             .extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
         self.line.push(b'\t');
-        dwsched_flow::copy_line(values, &mut self.line);
+        self.audit.copy_line(mapped, &mut self.line);
         self.file
             .write_all(&self.line)
             .map_err(|e| format!("writing the checked rows to a temporary file failed: {e}"))
@@ -651,9 +693,9 @@ async fn upload(
             if !spool_first {
                 return Ok::<_, String>((plan, Source::File(file.rows)));
             }
-            let mut spool = Spool::new()?;
+            let mut spool = Spool::new(AuditTail::new(plan.audit(&user, now)))?;
             let mut spooled = Ok(());
-            let fed = feed(file.rows, &plan, &user, now, |values, line| {
+            let fed = feed(file.rows, &plan, |values, line| {
                 spooled = spool.push(line, &values);
                 spooled.is_ok()
             });
@@ -743,8 +785,8 @@ async fn upload(
         key: key.iter().map(|c| fold(c.target.trim())).collect(),
         keep: KEPT_ON_UPDATE.iter().map(|c| fold(c)).collect(),
     };
-    let (sender, receiver) = mpsc::channel::<LoadRows>(3);
-    let user = payload.username.clone();
+    let (sender, receiver) = mpsc::channel::<LoadRows>(2);
+    let audit = AuditTail::new(plan.audit(&payload.username, now));
     // PostgreSQL takes the COPY text as it is; other targets take typed values.
     let kinds = (kind != DbKind::Postgres).then(|| plan.kinds());
     // The feeder reads, converts and sends the good rows (for PostgreSQL as COPY text,
@@ -752,11 +794,9 @@ async fn upload(
     // it sends the rows the check converted. It ends the load only when it sent a row
     // and read everything: otherwise the load rolls back.
     let feeding = tokio::task::spawn_blocking(move || {
-        let mut outbox = Outbox::new(sender, kinds);
+        let mut outbox = Outbox::new(sender, audit, kinds);
         let fed = match source {
-            Source::File(rows) => feed(rows, &plan, &user, now, |values, line| {
-                outbox.push(values, line)
-            }),
+            Source::File(rows) => feed(rows, &plan, |values, line| outbox.push(values, line)),
             Source::Spool(mut checked, spool) => {
                 for spooled in spooled_rows(spool) {
                     match spooled {

@@ -84,7 +84,9 @@ pub enum InputError {
 pub struct DelimitedFile<R: BufRead> {
     header: Vec<String>,
     delimiter: u8,
-    records: csv::ByteRecordsIntoIter<LineFeeds<std::io::Chain<Cursor<Vec<u8>>, R>>>,
+    reader: csv::Reader<LineFeeds<std::io::Chain<Cursor<Vec<u8>>, R>>>,
+    /// The record being read, its memory used again for each.
+    record: csv::ByteRecord,
     /// Lines before the header line: added to the reader's line numbers.
     offset: u64,
     footer: FooterHold,
@@ -125,7 +127,8 @@ impl<R: BufRead> DelimitedFile<R> {
         Ok(Self {
             header,
             delimiter,
-            records: reader.into_byte_records(),
+            reader,
+            record: csv::ByteRecord::new(),
             offset: header_offset,
             footer: FooterHold::new(footer_rows),
         })
@@ -142,15 +145,16 @@ impl<R: BufRead> DelimitedFile<R> {
     }
 }
 
-/// The next record of `records`, its line moved by `offset`, checked against the
-/// header's `width`.
+/// The next record of `reader`, read into `record`, its line moved by `offset`,
+/// checked against the header's `width`.
 fn read_row<R: std::io::Read>(
-    records: &mut csv::ByteRecordsIntoIter<R>,
+    reader: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
     offset: u64,
     width: usize,
 ) -> Option<Row> {
-    let record = records.next()?;
-    Some(match record {
+    Some(match reader.read_byte_record(record) {
+        Ok(false) => return None,
         Err(err) if matches!(err.kind(), csv::ErrorKind::Io(_)) => {
             Row::Unreadable(format!("reading the file failed: {err}"))
         }
@@ -161,7 +165,7 @@ fn read_row<R: std::io::Read>(
                 reason: format!("line {line}: {err}"),
             }
         }
-        Ok(record) => {
+        Ok(true) => {
             let line = record.position().map_or(0, |p| p.line()) + offset;
             let fields: Result<Vec<String>, _> = record
                 .iter()
@@ -189,8 +193,9 @@ impl<R: BufRead> Iterator for DelimitedFile<R> {
     type Item = Row;
 
     fn next(&mut self) -> Option<Row> {
-        let (records, offset, width) = (&mut self.records, self.offset, self.header.len());
-        self.footer.next(|| read_row(records, offset, width))
+        let (reader, record) = (&mut self.reader, &mut self.record);
+        let (offset, width) = (self.offset, self.header.len());
+        self.footer.next(|| read_row(reader, record, offset, width))
     }
 }
 

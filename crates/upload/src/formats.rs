@@ -653,19 +653,12 @@ fn xml(path: &Path, header_rows: u64, footer_rows: usize) -> Result<FileRecords,
                         in_field = true;
                     }
                 }
-                Event::Empty(empty) => match depth + 1 {
-                    2 => {
-                        if !close(Vec::new(), sink) {
-                            return Ok(());
-                        }
-                    }
-                    3 => {
-                        let name =
-                            String::from_utf8_lossy(empty.local_name().as_ref()).into_owned();
-                        record.push((name, String::new()));
-                    }
-                    _ => {}
-                },
+                // An empty record (`<row/>`) closes at once; an empty value is empty.
+                Event::Empty(_) if depth == 1 && !close(Vec::new(), sink) => return Ok(()),
+                Event::Empty(empty) if depth == 2 => {
+                    let name = String::from_utf8_lossy(empty.local_name().as_ref()).into_owned();
+                    record.push((name, String::new()));
+                }
                 Event::Text(text) if depth == 3 && in_field => {
                     let text = text.decode().map_err(|e| format!("{shown}: {e}"))?;
                     let text = quick_xml::escape::unescape(&text)
@@ -695,14 +688,11 @@ fn xml(path: &Path, header_rows: u64, footer_rows: usize) -> Result<FileRecords,
                     }
                 }
                 Event::End(_) => {
-                    match depth {
-                        3 => in_field = false,
-                        2 => {
-                            if !close(std::mem::take(&mut record), sink) {
-                                return Ok(());
-                            }
-                        }
-                        _ => {}
+                    if depth == 3 {
+                        in_field = false;
+                    }
+                    if depth == 2 && !close(std::mem::take(&mut record), sink) {
+                        return Ok(());
                     }
                     depth = depth.saturating_sub(1);
                 }

@@ -180,14 +180,10 @@ impl UploadPlan {
             .collect()
     }
 
-    /// A record's row, or why it cannot be loaded.
-    pub fn row(
-        &self,
-        fields: &[String],
-        user: &str,
-        now: NaiveDateTime,
-    ) -> Result<Vec<Value>, String> {
-        let mut values: Vec<Value> = Vec::with_capacity(self.columns.len());
+    /// A record's values for the mapped columns, or why it cannot be loaded; the row
+    /// loaded is these followed by [`UploadPlan::audit`]'s.
+    pub fn row(&self, fields: &[String]) -> Result<Vec<Value>, String> {
+        let mut values: Vec<Value> = Vec::with_capacity(self.mapped.len());
         for m in &self.mapped {
             let raw = m
                 .source
@@ -255,13 +251,18 @@ impl UploadPlan {
                 })?;
             }
         }
-        values.extend([
-            Value::Text(user.to_string()),
-            Value::Timestamp(now),
-            Value::Text(user.to_string()),
-            Value::Timestamp(now),
-        ]);
         Ok(values)
+    }
+
+    /// The audit columns' values, the same for every row of a run: `CRTDBY`, `CRTDDT`,
+    /// `UPDTBY`, `UPDTDT`.
+    pub fn audit(&self, user: &str, now: NaiveDateTime) -> Vec<Value> {
+        vec![
+            Value::Text(user.to_string()),
+            Value::Timestamp(now),
+            Value::Text(user.to_string()),
+            Value::Timestamp(now),
+        ]
     }
 
     /// A record's values by file column, as JSON (`DMS_FLUPLD_ERR.RWDTJSN`).
@@ -396,9 +397,8 @@ mod tests {
             ]
         );
         let fields = |v: [&str; 4]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let row = plan
-            .row(&fields([" 001001 ", "12.50", "in", ""]), "ann", now())
-            .unwrap();
+        let mut row = plan.row(&fields([" 001001 ", "12.50", "in", ""])).unwrap();
+        row.extend(plan.audit("ann", now()));
         assert_eq!(row[0], Value::Text("001001".into()), "leading zeros kept");
         assert_eq!(row[1], Value::Decimal("12.50".into()));
         assert_eq!(row[2], Value::Text("IN-001001".into()));
@@ -409,9 +409,7 @@ mod tests {
         );
         assert_eq!(row[4], Value::Text("ann".into()));
         assert_eq!(row[5], Value::Timestamp(now()));
-        let bad = plan
-            .row(&fields(["1", "twelve", "in", ""]), "ann", now())
-            .unwrap_err();
+        let bad = plan.row(&fields(["1", "twelve", "in", ""])).unwrap_err();
         assert!(bad.starts_with("column AMOUNT ('twelve')"), "{bad}");
     }
 
@@ -427,9 +425,7 @@ mod tests {
         ];
         let header = vec!["a".to_string(), "b".to_string()];
         let plan = UploadPlan::new(&columns, &header, &plain).unwrap();
-        let err = plan
-            .row(&["4".to_string(), "1".to_string()], "u", now())
-            .unwrap_err();
+        let err = plan.row(&["4".to_string(), "1".to_string()]).unwrap_err();
         assert!(
             err.starts_with("the formula of column B (ABS('abc'))"),
             "{err}"
