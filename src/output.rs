@@ -509,12 +509,6 @@ pub fn status_text(report: &StatusReport, limit: usize) -> String {
             "STATUS",
             "DELIVERY",
         ]);
-        let local = |t: Option<chrono::NaiveDateTime>| {
-            t.map_or_else(
-                || "-".to_string(),
-                |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-            )
-        };
         for s in report.report_schedules.iter().take(limit) {
             reports.add_row(vec![
                 s.schdid.to_string(),
@@ -537,6 +531,33 @@ pub fn status_text(report: &StatusReport, limit: usize) -> String {
             ]);
         }
         out.push_str(&format!("\nReport schedules\n{reports}\n"));
+    }
+    if !report.upload_schedules.is_empty() {
+        let mut uploads = table(&[
+            "SCHDID",
+            "MAPREF",
+            "FREQUENCY",
+            "NEXT RUN (LOCAL)",
+            "LAST RUN",
+            "STATUS",
+        ]);
+        for s in report.upload_schedules.iter().take(limit) {
+            uploads.add_row(vec![
+                s.schdid.to_string(),
+                format!("FLUPLD:{}", s.flupldref),
+                format!(
+                    "{} {}",
+                    s.frqncy.as_deref().unwrap_or(""),
+                    s.tm_prm.as_deref().unwrap_or("")
+                )
+                .trim()
+                .to_string(),
+                local(s.nxt_run_dt),
+                local(s.lst_run_dt),
+                or_dash(s.stts.as_deref()),
+            ]);
+        }
+        out.push_str(&format!("\nFile-upload schedules\n{uploads}\n"));
     }
     out.push_str(&match report.error_rate() {
         Some(rate) => format!(
@@ -651,4 +672,9 @@ pub fn preview_explained(schedule: &Schedule, after: DateTime<Utc>, fires: &[Fir
     }
     lines.sort_by_key(|(at, _)| *at);
     lines.into_iter().map(|(_, line)| line + "\n").collect()
+}
+
+/// A wall-clock time as the tables show it, `-` when there is none.
+fn local(at: Option<chrono::NaiveDateTime>) -> String {
+    dwsched_service::status::local_text(at).unwrap_or_else(|| "-".to_string())
 }

@@ -589,6 +589,7 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(status["node"], "web");
+    assert_eq!(status["upload_schedules"], serde_json::json!([]));
     assert!(
         status["nodes"]
             .as_array()
@@ -611,6 +612,8 @@ async fn the_api_queues_reads_and_refuses_by_the_rules(db: TestDb) {
         "dwsched_runs_in_progress 0",
         "dwsched_nodes_live 1",
         "dwsched_fires_schedules 1",
+        "dwsched_report_schedules{status=\"ACTIVE\"} 0",
+        "dwsched_upload_schedules{status=\"ACTIVE\"} 0",
     ] {
         assert!(metrics.contains(name), "{name} in:\n{metrics}");
     }

@@ -706,5 +706,22 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
         next[0][0].as_deref().unwrap().contains("10:30:00"),
         "{next:?}"
     );
+    // Operators see the current upload schedules beside the report schedules.
+    let status: Value =
+        serde_json::from_str(&cli(&db, &scratch.dir, &["status", "--json"])).unwrap();
+    let shown = status["upload_schedules"].as_array().unwrap();
+    assert_eq!(shown.len(), 1, "only the current row: {shown:?}");
+    assert_eq!(shown[0]["mapref"], "FLUPLD:CUST_IMPORT");
+    assert_eq!(shown[0]["status"], "ACTIVE");
+    assert!(
+        shown[0]["next_run"].as_str().unwrap().ends_with("10:30:00"),
+        "{shown:?}"
+    );
+    assert!(shown[0]["last_run"].is_string(), "{shown:?}");
+    let printed = cli(&db, &scratch.dir, &["status"]);
+    assert!(
+        printed.contains("File-upload schedules") && printed.contains("FLUPLD:CUST_IMPORT"),
+        "{printed}"
+    );
     drop((n1, n2));
 }

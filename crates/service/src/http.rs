@@ -641,7 +641,7 @@ async fn openapi() -> axum::Json<Value> {
 async fn render_metrics(shared: &NodeView) -> Option<String> {
     use crate::telemetry::{
         FIRES_SCHEDULES, NODES_LIVE, QUEUE_REQUESTS, REPORT_SCHEDULES, RUNS_IN_PROGRESS, SYNC_AGE,
-        handle,
+        UPLOAD_SCHEDULES, handle,
     };
     use metrics::gauge;
     let handle = handle()?;
@@ -663,25 +663,11 @@ async fn render_metrics(shared: &NodeView) -> Option<String> {
         gauge!(NODES_LIVE).set(live as f64);
     }
     match shared.store.report_schedules().await {
-        Ok(rows) => {
-            let mut by_status: std::collections::BTreeMap<String, f64> =
-                ["ACTIVE", "PAUSED", "INACTIVE"]
-                    .iter()
-                    .map(|s| (s.to_string(), 0.0))
-                    .collect();
-            for row in &rows {
-                let status = row
-                    .stts
-                    .as_deref()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_uppercase();
-                *by_status.entry(status).or_default() += 1.0;
-            }
-            for (status, count) in by_status {
-                gauge!(REPORT_SCHEDULES, "status" => status).set(count);
-            }
-        }
+        Ok(rows) => set_by_status(REPORT_SCHEDULES, rows.iter().map(|r| r.stts.as_deref())),
+        Err(err) => shared.health.failed("reading metrics", &err),
+    }
+    match shared.store.upload_schedules().await {
+        Ok(rows) => set_by_status(UPLOAD_SCHEDULES, rows.iter().map(|r| r.stts.as_deref())),
         Err(err) => shared.health.failed("reading metrics", &err),
     }
     let leading = shared.leading.load(Ordering::SeqCst);
@@ -692,4 +678,21 @@ async fn render_metrics(shared: &NodeView) -> Option<String> {
         gauge!(SYNC_AGE).set(age);
     }
     Some(handle.render())
+}
+
+/// Sets gauge `name` by DWTOOL schedule status (`STTS`, upper case), the usual three
+/// always present.
+fn set_by_status<'a>(name: &'static str, statuses: impl Iterator<Item = Option<&'a str>>) {
+    let mut by_status: std::collections::BTreeMap<String, f64> = ["ACTIVE", "PAUSED", "INACTIVE"]
+        .iter()
+        .map(|s| (s.to_string(), 0.0))
+        .collect();
+    for status in statuses {
+        *by_status
+            .entry(status.unwrap_or("").trim().to_ascii_uppercase())
+            .or_default() += 1.0;
+    }
+    for (status, count) in by_status {
+        metrics::gauge!(name, "status" => status).set(count);
+    }
 }

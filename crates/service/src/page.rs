@@ -223,6 +223,7 @@ svg text {{ font: 11px system-ui, sans-serif; }}
     html.push_str("<h2>Schedules</h2>\n");
     html.push_str(&schedules_table(report));
     html.push_str(&report_schedules_table(report));
+    html.push_str(&upload_schedules_table(report));
     html.push_str(STOP_SCRIPT);
     html.push_str(LOG_SCRIPT);
     html.push_str("</body></html>\n");
@@ -423,12 +424,6 @@ fn report_schedules_table(report: &StatusReport) -> String {
     let mut html = String::from(
         "<h2>Report schedules</h2>\n<table id=\"report-schedules\"><tr><th>SCHDID</th><th>Report</th><th>Frequency</th><th>Next run (local)</th><th>Last run</th><th>Status</th><th>Delivery</th></tr>\n",
     );
-    let local = |t: Option<chrono::NaiveDateTime>| {
-        t.map_or_else(
-            || "-".to_string(),
-            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        )
-    };
     for s in report.report_schedules.iter().take(100) {
         let _ = writeln!(
             html,
@@ -437,8 +432,8 @@ fn report_schedules_table(report: &StatusReport) -> String {
             s.rprtid,
             esc(s.frqncy.as_deref().unwrap_or("DAILY")),
             esc(s.tm_prm.as_deref().unwrap_or("")),
-            local(s.nxt_run_dt),
-            local(s.lst_run_dt),
+            local_or_dash(s.nxt_run_dt),
+            local_or_dash(s.lst_run_dt),
             esc(s.stts.as_deref().unwrap_or("")),
             esc(s.otpt_fmt.as_deref().unwrap_or("CSV")),
             esc(s.dstn_typ.as_deref().unwrap_or("FILE")),
@@ -446,6 +441,36 @@ fn report_schedules_table(report: &StatusReport) -> String {
     }
     html.push_str("</table>\n");
     html
+}
+
+/// DWTOOL's file-upload schedules, as the report schedules are shown.
+fn upload_schedules_table(report: &StatusReport) -> String {
+    if report.upload_schedules.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<h2>File-upload schedules</h2>\n<table id=\"upload-schedules\"><tr><th>SCHDID</th><th>Upload</th><th>Frequency</th><th>Next run (local)</th><th>Last run</th><th>Status</th></tr>\n",
+    );
+    for s in report.upload_schedules.iter().take(100) {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>FLUPLD:{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.schdid,
+            esc(&s.flupldref),
+            esc(s.frqncy.as_deref().unwrap_or("")),
+            esc(s.tm_prm.as_deref().unwrap_or("")),
+            local_or_dash(s.nxt_run_dt),
+            local_or_dash(s.lst_run_dt),
+            esc(s.stts.as_deref().unwrap_or("")),
+        );
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// A wall-clock time as the tables show it, `-` when there is none.
+fn local_or_dash(at: Option<chrono::NaiveDateTime>) -> String {
+    crate::status::local_text(at).unwrap_or_else(|| "-".to_string())
 }
 
 /// One row per job, one bar per run over the last 24 hours, coloured by status.
@@ -576,3 +601,34 @@ for (const button of document.querySelectorAll("button.stop")) {
 }
 </script>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dwtool_upload_schedules_show_with_their_local_times() {
+        let at = |text: &str| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").ok();
+        let report = StatusReport {
+            upload_schedules: vec![dwsched_model::UploadScheduleRow {
+                schdid: 40,
+                flupldref: "CUST<1>".into(),
+                frqncy: Some("DL".into()),
+                tm_prm: Some("DL_10:30".into()),
+                nxt_run_dt: at("2026-12-01 10:30"),
+                lst_run_dt: None,
+                stts: Some("ACTIVE".into()),
+            }],
+            ..StatusReport::default()
+        };
+        let html = upload_schedules_table(&report);
+        assert!(
+            html.contains(
+                "<tr><td>40</td><td>FLUPLD:CUST&lt;1&gt;</td><td>DL DL_10:30</td>\
+                 <td>2026-12-01 10:30:00</td><td>-</td><td>ACTIVE</td></tr>"
+            ),
+            "{html}"
+        );
+        assert_eq!(upload_schedules_table(&StatusReport::default()), "");
+    }
+}

@@ -25,7 +25,7 @@ pub struct NodeStatus {
     pub runs: Vec<Run>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StatusReport {
     pub at: DateTime<Utc>,
     /// Requests by status.
@@ -41,6 +41,9 @@ pub struct StatusReport {
     pub disabled_schedules: Vec<ScheduleRow>,
     /// DWTOOL's report schedules (`DMS_RPRT_SCHD`), every status, by `SCHDID`.
     pub report_schedules: Vec<dwsched_model::ReportScheduleRow>,
+    /// DWTOOL's current file-upload schedules (`DMS_FLUPLD_SCHD`), every status, by
+    /// `SCHDID`.
+    pub upload_schedules: Vec<dwsched_model::UploadScheduleRow>,
     /// Runs ended in the last 24 hours, and how many of them failed.
     pub ended_last_day: usize,
     pub failed_last_day: usize,
@@ -112,8 +115,10 @@ impl StatusReport {
         upcoming.retain(|s| s.nxt_run_dt.is_some());
         upcoming.sort_by_key(|s| s.nxt_run_dt);
         let report_schedules = store.report_schedules().await?;
+        let upload_schedules = store.upload_schedules().await?;
         Ok(Self {
             report_schedules,
+            upload_schedules,
             at: now,
             queue,
             nodes,
@@ -179,6 +184,7 @@ impl StatusReport {
                 "reason": disabled_reason(s),
             })).collect::<Vec<_>>(),
             "report_schedules": self.report_schedules.iter().map(report_schedule_json).collect::<Vec<_>>(),
+            "upload_schedules": self.upload_schedules.iter().map(upload_schedule_json).collect::<Vec<_>>(),
             "last_24h": {
                 "runs_ended": self.ended_last_day,
                 "runs_failed": self.failed_last_day,
@@ -247,8 +253,6 @@ pub fn schedule_json(r: &ScheduleRow) -> Value {
 /// A DWTOOL report schedule as JSON. Its times are as the row holds them: wall-clock
 /// time in the default zone (`YYYY-MM-DD HH:MM:SS`).
 pub fn report_schedule_json(r: &dwsched_model::ReportScheduleRow) -> Value {
-    let local =
-        |t: Option<chrono::NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
     json!({
         "schdid": r.schdid,
         "report_id": r.rprtid,
@@ -256,11 +260,31 @@ pub fn report_schedule_json(r: &dwsched_model::ReportScheduleRow) -> Value {
         "frequency": r.frqncy,
         "time": r.tm_prm,
         "status": r.stts,
-        "next_run": local(r.nxt_run_dt),
-        "last_run": local(r.lst_run_dt),
+        "next_run": local_text(r.nxt_run_dt),
+        "last_run": local_text(r.lst_run_dt),
         "format": r.otpt_fmt.as_deref().unwrap_or("CSV"),
         "destination": r.dstn_typ.as_deref().unwrap_or("FILE"),
     })
+}
+
+/// A DWTOOL file-upload schedule as JSON, its times as the row holds them (wall-clock
+/// time in the default zone).
+pub fn upload_schedule_json(u: &dwsched_model::UploadScheduleRow) -> Value {
+    json!({
+        "schdid": u.schdid,
+        "flupldref": u.flupldref,
+        "mapref": format!("FLUPLD:{}", u.flupldref),
+        "frequency": u.frqncy,
+        "time": u.tm_prm,
+        "status": u.stts,
+        "next_run": local_text(u.nxt_run_dt),
+        "last_run": local_text(u.lst_run_dt),
+    })
+}
+
+/// A wall-clock time as `YYYY-MM-DD HH:MM:SS`.
+pub fn local_text(at: Option<chrono::NaiveDateTime>) -> Option<String> {
+    at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 /// A schedule's calendar and rule as people read them: `ENGLAND (skip)`; `None`

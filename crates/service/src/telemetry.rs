@@ -12,6 +12,7 @@ pub const FIRE_LATENESS: &str = "dwsched_fire_lateness_seconds";
 pub const SLOTS_FIRED: &str = "dwsched_slots_fired_total";
 pub const REPORT_FIRES: &str = "dwsched_dwtool_schedule_fires_total";
 pub const REPORT_SCHEDULES: &str = "dwsched_report_schedules";
+pub const UPLOAD_SCHEDULES: &str = "dwsched_upload_schedules";
 pub const SLOTS_MISFIRED: &str = "dwsched_slots_misfired_total";
 pub const SYNC_DURATION: &str = "dwsched_sync_duration_seconds";
 pub const DATABASE_ERRORS: &str = "dwsched_database_errors_total";
@@ -65,6 +66,10 @@ fn describe() {
     describe_gauge!(
         REPORT_SCHEDULES,
         "DWTOOL report schedules (DMS_RPRT_SCHD) by status"
+    );
+    describe_gauge!(
+        UPLOAD_SCHEDULES,
+        "DWTOOL current file-upload schedules (DMS_FLUPLD_SCHD) by status"
     );
     describe_counter!(
         SLOTS_MISFIRED,
