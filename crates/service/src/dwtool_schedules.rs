@@ -1,6 +1,7 @@
-//! DWTOOL's report schedules (`DMS_RPRT_SCHD`): the fire of a due row, planned as the
-//! original's scheduler queues it (SPEC §7.2), with the next time from the row's
-//! `FRQNCY` and `TM_PRM` in the default zone rather than the original's fixed delta.
+//! DWTOOL's report and file-upload schedules (`DMS_RPRT_SCHD`, `DMS_FLUPLD_SCHD`): the
+//! fire of a due row, planned as the original's scheduler queues it (SPEC §7.2, §7.3),
+//! with the next time from the row's `FRQNCY` and `TM_PRM` in the default zone rather
+//! than the original's fixed delta.
 //! The store applies a fire only while the row is as read, so one node fires it once.
 
 use chrono::{DateTime, Utc};
@@ -26,18 +27,18 @@ pub fn plan_report_fire(
         ReportTimes::Once => None,
         ReportTimes::Recurring(schedule) => schedule.next_fire(now),
     };
-    Ok(DwtoolFire {
-        schdid: row.schdid,
-        expected_next: row.nxt_run_dt,
-        next: next.map(|at| to_local(zone, at)),
-        status: if next.is_some() { "ACTIVE" } else { "PAUSED" }.into(),
-        fired_at: to_local(zone, now),
-        request: NewRequest::new(
+    Ok(fire(
+        row.schdid,
+        row.nxt_run_dt,
+        next,
+        now,
+        zone,
+        NewRequest::new(
             format!("REPORT:{}", row.rprtid),
             RequestType::Report,
             report_payload(row),
         ),
-    })
+    ))
 }
 
 /// The fire of a due file-upload schedule row at `now` (SPEC §7.3): its `FILE_UPLOAD`
@@ -55,20 +56,39 @@ pub fn plan_upload_fire(
         row.tm_prm.as_deref(),
         zone,
     )?;
-    let next = schedule.next_fire(now);
     let quoted = serde_json::Value::from(row.flupldref.as_str()).to_string();
-    Ok(DwtoolFire {
-        schdid: row.schdid,
-        expected_next: row.nxt_run_dt,
-        next: next.map(|at| to_local(zone, at)),
-        status: if next.is_some() { "ACTIVE" } else { "PAUSED" }.into(),
-        fired_at: to_local(zone, now),
-        request: NewRequest::new(
+    Ok(fire(
+        row.schdid,
+        row.nxt_run_dt,
+        schedule.next_fire(now),
+        now,
+        zone,
+        NewRequest::new(
             format!("FLUPLD:{}", row.flupldref),
             RequestType::FileUpload,
             format!("{{\"load_mode\": \"INSERT\", \"flupldref\": {quoted}}}"),
         ),
-    })
+    ))
+}
+
+/// Row `schdid`, planned from `expected_next`, fired at `now` with `request`: it moves
+/// to `next` in the default zone, or is left `PAUSED` when no time is left.
+fn fire(
+    schdid: i64,
+    expected_next: Option<chrono::NaiveDateTime>,
+    next: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    zone: Tz,
+    request: NewRequest,
+) -> DwtoolFire {
+    DwtoolFire {
+        schdid,
+        expected_next,
+        next: next.map(|at| to_local(zone, at)),
+        status: if next.is_some() { "ACTIVE" } else { "PAUSED" }.into(),
+        fired_at: to_local(zone, now),
+        request,
+    }
 }
 
 /// The payload the original's scheduler queues, its keys in the same order:

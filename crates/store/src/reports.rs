@@ -212,19 +212,54 @@ where
         &self,
         due_by: Option<NaiveDateTime>,
     ) -> Result<Vec<ReportScheduleRow>> {
-        let columns = "SELECT CAST(SCHDID AS BIGINT), CAST(RPRTID AS BIGINT), FRQNCY, TM_PRM, \
-             NXT_RUN_DT, LST_RUN_DT, STTS, OTPT_FMT, DSTN_TYP, EMAL_TO, FL_PTH FROM DMS_RPRT_SCHD";
+        self.read_dwtool_schedules(
+            "SELECT CAST(SCHDID AS BIGINT), CAST(RPRTID AS BIGINT), FRQNCY, TM_PRM, \
+             NXT_RUN_DT, LST_RUN_DT, STTS, OTPT_FMT, DSTN_TYP, EMAL_TO, FL_PTH FROM DMS_RPRT_SCHD",
+            "",
+            due_by,
+            "report schedules",
+            |row| {
+                Ok(ReportScheduleRow {
+                    schdid: row.try_get(0)?,
+                    rprtid: row.try_get(1)?,
+                    frqncy: row.try_get(2)?,
+                    tm_prm: row.try_get(3)?,
+                    nxt_run_dt: row.try_get(4)?,
+                    lst_run_dt: row.try_get(5)?,
+                    stts: row.try_get(6)?,
+                    otpt_fmt: row.try_get(7)?,
+                    dstn_typ: row.try_get(8)?,
+                    emal_to: row.try_get(9)?,
+                    fl_pth: row.try_get(10)?,
+                })
+            },
+        )
+        .await
+    }
+
+    /// Rows of one of DWTOOL's schedule tables (`select`: the columns and `FROM`; `only`:
+    /// more conditions on the row, as `fire_dwtool_row` takes them): those due by
+    /// `due_by` (`ACTIVE`, with `NXT_RUN_DT` empty or passed, soonest first), or every
+    /// row by `SCHDID`. `what` names the rows in errors.
+    async fn read_dwtool_schedules<T>(
+        &self,
+        select: &str,
+        only: &str,
+        due_by: Option<NaiveDateTime>,
+        what: &str,
+        decode: fn(&<Self::Db as Database>::Row) -> sqlx::Result<T>,
+    ) -> Result<Vec<T>> {
         let (sql, what) = match due_by {
             Some(_) => (
                 format!(
-                    "{columns} WHERE UPPER(COALESCE(STTS, '')) = 'ACTIVE' \
+                    "{select} WHERE UPPER(COALESCE(STTS, '')) = 'ACTIVE'{only} \
                      AND (NXT_RUN_DT IS NULL OR NXT_RUN_DT <= $1) ORDER BY NXT_RUN_DT, SCHDID"
                 ),
-                "reading the report schedules that are due",
+                format!("reading the {what} that are due"),
             ),
             None => (
-                format!("{columns} ORDER BY SCHDID"),
-                "reading the report schedules",
+                format!("{select} WHERE 1 = 1{only} ORDER BY SCHDID"),
+                format!("reading the {what}"),
             ),
         };
         let mut query = sqlx::query(self.sql(&sql));
@@ -234,23 +269,8 @@ where
         let rows = query
             .fetch_all(self.pool())
             .await
-            .context(|| what.to_string())?;
-        decode_all(rows, |row| {
-            Ok(ReportScheduleRow {
-                schdid: row.try_get(0)?,
-                rprtid: row.try_get(1)?,
-                frqncy: row.try_get(2)?,
-                tm_prm: row.try_get(3)?,
-                nxt_run_dt: row.try_get(4)?,
-                lst_run_dt: row.try_get(5)?,
-                stts: row.try_get(6)?,
-                otpt_fmt: row.try_get(7)?,
-                dstn_typ: row.try_get(8)?,
-                emal_to: row.try_get(9)?,
-                fl_pth: row.try_get(10)?,
-            })
-        })
-        .context(|| what.to_string())
+            .context(|| what.clone())?;
+        decode_all(rows, decode).context(|| what.clone())
     }
 
     /// `Store::fire_report_schedule`: the row moves on and the request is queued in one

@@ -12,6 +12,9 @@ use sqlx::{Database, Decode, Encode, Executor, Row as _, Type};
 use crate::driver::{Affected, Conn, Driver, decode_all};
 use crate::{Backend, Context as _, Result};
 
+/// The condition on upload schedule rows: only the current version reads and fires.
+const CURRENT_ONLY: &str = " AND CURFLG = 'Y'";
+
 /// A `Y`/`N` flag column: `Y` in any case and spacing.
 fn flag(value: Option<String>) -> bool {
     value.is_some_and(|v| v.trim().eq_ignore_ascii_case("Y"))
@@ -251,52 +254,37 @@ where
             .context(|| "reading the file uploads".to_string())
     }
 
-    /// `Store::due_upload_schedules` (`due_by` given) and `Store::upload_schedules`.
+    /// `Store::due_upload_schedules` (`due_by` given) and `Store::upload_schedules`:
+    /// current rows only, since superseded versions (`CURFLG='N'`) never fire (the
+    /// original's did).
     async fn read_upload_schedules(
         &self,
         due_by: Option<NaiveDateTime>,
     ) -> Result<Vec<UploadScheduleRow>> {
-        let columns = "SELECT CAST(SCHDID AS BIGINT), FLUPLDREF, FRQNCY, TM_PRM, NXT_RUN_DT, \
-             LST_RUN_DT, STTS FROM DMS_FLUPLD_SCHD";
-        let (sql, what) = match due_by {
-            // Superseded versions (CURFLG='N') never fire: the original's did.
-            Some(_) => (
-                format!(
-                    "{columns} WHERE UPPER(COALESCE(STTS, '')) = 'ACTIVE' AND CURFLG = 'Y' \
-                     AND (NXT_RUN_DT IS NULL OR NXT_RUN_DT <= $1) ORDER BY NXT_RUN_DT, SCHDID"
-                ),
-                "reading the file-upload schedules that are due",
-            ),
-            None => (
-                format!("{columns} WHERE CURFLG = 'Y' ORDER BY SCHDID"),
-                "reading the file-upload schedules",
-            ),
-        };
-        let mut query = sqlx::query(self.sql(&sql));
-        if let Some(due_by) = due_by {
-            query = query.bind(due_by);
-        }
-        let rows = query
-            .fetch_all(self.pool())
-            .await
-            .context(|| what.to_string())?;
-        decode_all(rows, |row| {
-            Ok(UploadScheduleRow {
-                schdid: row.try_get(0)?,
-                flupldref: row.try_get(1)?,
-                frqncy: row.try_get(2)?,
-                tm_prm: row.try_get(3)?,
-                nxt_run_dt: row.try_get(4)?,
-                lst_run_dt: row.try_get(5)?,
-                stts: row.try_get(6)?,
-            })
-        })
-        .context(|| what.to_string())
+        self.read_dwtool_schedules(
+            "SELECT CAST(SCHDID AS BIGINT), FLUPLDREF, FRQNCY, TM_PRM, NXT_RUN_DT, \
+             LST_RUN_DT, STTS FROM DMS_FLUPLD_SCHD",
+            CURRENT_ONLY,
+            due_by,
+            "file-upload schedules",
+            |row| {
+                Ok(UploadScheduleRow {
+                    schdid: row.try_get(0)?,
+                    flupldref: row.try_get(1)?,
+                    frqncy: row.try_get(2)?,
+                    tm_prm: row.try_get(3)?,
+                    nxt_run_dt: row.try_get(4)?,
+                    lst_run_dt: row.try_get(5)?,
+                    stts: row.try_get(6)?,
+                })
+            },
+        )
+        .await
     }
 
     /// `Store::fire_upload_schedule`.
     async fn fire_upload_row(&self, fire: &DwtoolFire, now: DateTime<Utc>) -> Result<bool> {
-        self.fire_dwtool_row("DMS_FLUPLD_SCHD", "UPTDT", " AND CURFLG = 'Y'", fire, now)
+        self.fire_dwtool_row("DMS_FLUPLD_SCHD", "UPTDT", CURRENT_ONLY, fire, now)
             .await
             .context(|| format!("firing file-upload schedule {}", fire.schdid))
     }

@@ -196,35 +196,26 @@ fn excel(path: &Path, header_rows: u64, footer_rows: usize) -> Result<FileRecord
         let mut sheet = SheetRows::default();
         let mut take = |line: u64, fields: Vec<String>| rows.take(sink, line, fields);
         let read = |e: &dyn std::fmt::Display| format!("cannot read {shown}: {e}");
+        // Xlsx and Xlsb have the same cell reader, with no trait in common.
+        macro_rules! stream_cells {
+            ($workbook:ty) => {{
+                let mut workbook: $workbook =
+                    calamine::open_workbook(&path).map_err(|e| read(&e))?;
+                let name = first_sheet(&workbook.sheet_names(), &shown)?;
+                let mut cells = workbook
+                    .worksheet_cells_reader(&name)
+                    .map_err(|e| read(&e))?;
+                sheet.first_column = cells.dimensions().start.1;
+                let mut gone = false;
+                while !gone && let Some(cell) = cells.next_cell().map_err(|e| read(&e))? {
+                    gone = !sheet.cell(cell.get_position(), cell.get_value(), &mut take);
+                }
+                gone
+            }};
+        }
         let gone = match extension.as_str() {
-            "xlsx" | "xlsm" => {
-                let mut workbook: calamine::Xlsx<_> =
-                    calamine::open_workbook(&path).map_err(|e| read(&e))?;
-                let name = first_sheet(&workbook.sheet_names(), &shown)?;
-                let mut cells = workbook
-                    .worksheet_cells_reader(&name)
-                    .map_err(|e| read(&e))?;
-                sheet.first_column = cells.dimensions().start.1;
-                let mut gone = false;
-                while !gone && let Some(cell) = cells.next_cell().map_err(|e| read(&e))? {
-                    gone = !sheet.cell(cell.get_position(), cell.get_value(), &mut take);
-                }
-                gone
-            }
-            "xlsb" => {
-                let mut workbook: calamine::Xlsb<_> =
-                    calamine::open_workbook(&path).map_err(|e| read(&e))?;
-                let name = first_sheet(&workbook.sheet_names(), &shown)?;
-                let mut cells = workbook
-                    .worksheet_cells_reader(&name)
-                    .map_err(|e| read(&e))?;
-                sheet.first_column = cells.dimensions().start.1;
-                let mut gone = false;
-                while !gone && let Some(cell) = cells.next_cell().map_err(|e| read(&e))? {
-                    gone = !sheet.cell(cell.get_position(), cell.get_value(), &mut take);
-                }
-                gone
-            }
+            "xlsx" | "xlsm" => stream_cells!(calamine::Xlsx<_>),
+            "xlsb" => stream_cells!(calamine::Xlsb<_>),
             _ => {
                 let mut workbook = calamine::open_workbook_auto(&path).map_err(|e| read(&e))?;
                 let range = workbook
