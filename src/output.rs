@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use dwsched_model::{CalendarRecord, Connection, Job, JobFlow, Run, ScheduleRow};
 use dwsched_schedule::{Calendar, Fire, HolidayRule, Schedule, format_slot};
-use dwsched_service::status::{StatusReport, human_duration};
+use dwsched_service::status::{DwtoolScheduleLine, StatusReport, human_duration};
 use dwsched_store::MigrationReport;
 use serde_json::Value;
 
@@ -499,66 +499,14 @@ pub fn status_text(report: &StatusReport, limit: usize) -> String {
             "\nSchedules that cannot be scheduled\n{invalid}\n"
         ));
     }
-    if !report.report_schedules.is_empty() {
-        let mut reports = table(&[
-            "SCHDID",
-            "MAPREF",
-            "FREQUENCY",
-            "NEXT RUN (LOCAL)",
-            "LAST RUN",
-            "STATUS",
-            "DELIVERY",
-        ]);
-        for s in report.report_schedules.iter().take(limit) {
-            reports.add_row(vec![
-                s.schdid.to_string(),
-                format!("REPORT:{}", s.rprtid),
-                format!(
-                    "{} {}",
-                    s.frqncy.as_deref().unwrap_or("DAILY"),
-                    s.tm_prm.as_deref().unwrap_or("")
-                )
-                .trim()
-                .to_string(),
-                local(s.nxt_run_dt),
-                local(s.lst_run_dt),
-                or_dash(s.stts.as_deref()),
-                format!(
-                    "{} {}",
-                    s.otpt_fmt.as_deref().unwrap_or("CSV"),
-                    s.dstn_typ.as_deref().unwrap_or("FILE")
-                ),
-            ]);
-        }
-        out.push_str(&format!("\nReport schedules\n{reports}\n"));
-    }
-    if !report.upload_schedules.is_empty() {
-        let mut uploads = table(&[
-            "SCHDID",
-            "MAPREF",
-            "FREQUENCY",
-            "NEXT RUN (LOCAL)",
-            "LAST RUN",
-            "STATUS",
-        ]);
-        for s in report.upload_schedules.iter().take(limit) {
-            uploads.add_row(vec![
-                s.schdid.to_string(),
-                format!("FLUPLD:{}", s.flupldref),
-                format!(
-                    "{} {}",
-                    s.frqncy.as_deref().unwrap_or(""),
-                    s.tm_prm.as_deref().unwrap_or("")
-                )
-                .trim()
-                .to_string(),
-                local(s.nxt_run_dt),
-                local(s.lst_run_dt),
-                or_dash(s.stts.as_deref()),
-            ]);
-        }
-        out.push_str(&format!("\nFile-upload schedules\n{uploads}\n"));
-    }
+    let reports: Vec<DwtoolScheduleLine> = report.report_schedules.iter().map(Into::into).collect();
+    out.push_str(&dwtool_schedules_table("Report schedules", &reports, limit));
+    let uploads: Vec<DwtoolScheduleLine> = report.upload_schedules.iter().map(Into::into).collect();
+    out.push_str(&dwtool_schedules_table(
+        "File-upload schedules",
+        &uploads,
+        limit,
+    ));
     out.push_str(&match report.error_rate() {
         Some(rate) => format!(
             "\nLast 24 h: {} runs ended, {} failed ({:.1} %)",
@@ -677,4 +625,38 @@ pub fn preview_explained(schedule: &Schedule, after: DateTime<Utc>, fires: &[Fir
 /// A wall-clock time as the tables show it, `-` when there is none.
 fn local(at: Option<chrono::NaiveDateTime>) -> String {
     dwsched_service::status::local_text(at).unwrap_or_else(|| "-".to_string())
+}
+
+/// A table of DWTOOL schedule rows under `title` (nothing when there are none); the
+/// delivery column when the rows have one.
+fn dwtool_schedules_table(title: &str, lines: &[DwtoolScheduleLine], limit: usize) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let delivery = lines.iter().any(|l| l.delivery.is_some());
+    let mut headers = vec![
+        "SCHDID",
+        "MAPREF",
+        "FREQUENCY",
+        "NEXT RUN (LOCAL)",
+        "LAST RUN",
+        "STATUS",
+    ];
+    if delivery {
+        headers.push("DELIVERY");
+    }
+    let mut shown = table(&headers);
+    for line in lines.iter().take(limit) {
+        let mut cells = vec![
+            line.schdid.to_string(),
+            line.mapref.clone(),
+            line.frequency.clone(),
+            local(line.next_run),
+            local(line.last_run),
+            or_dash(Some(line.status.as_str())),
+        ];
+        cells.extend(line.delivery.clone());
+        shown.add_row(cells);
+    }
+    format!("\n{title}\n{shown}\n")
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use dwsched_model::{Run, RunFilter, RunStatus};
 
 use crate::state::NodeView;
-use crate::status::{StatusReport, human_duration};
+use crate::status::{DwtoolScheduleLine, StatusReport, human_duration};
 
 /// Runs read for the timeline, newest first.
 const TIMELINE_RUNS: u32 = 5000;
@@ -418,50 +418,51 @@ fn schedules_table(report: &StatusReport) -> String {
 /// DWTOOL's report schedules beside the job schedules; their times are wall-clock
 /// times in the default zone, as the rows hold them.
 fn report_schedules_table(report: &StatusReport) -> String {
-    if report.report_schedules.is_empty() {
-        return String::new();
-    }
-    let mut html = String::from(
-        "<h2>Report schedules</h2>\n<table id=\"report-schedules\"><tr><th>SCHDID</th><th>Report</th><th>Frequency</th><th>Next run (local)</th><th>Last run</th><th>Status</th><th>Delivery</th></tr>\n",
-    );
-    for s in report.report_schedules.iter().take(100) {
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>REPORT:{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>",
-            s.schdid,
-            s.rprtid,
-            esc(s.frqncy.as_deref().unwrap_or("DAILY")),
-            esc(s.tm_prm.as_deref().unwrap_or("")),
-            local_or_dash(s.nxt_run_dt),
-            local_or_dash(s.lst_run_dt),
-            esc(s.stts.as_deref().unwrap_or("")),
-            esc(s.otpt_fmt.as_deref().unwrap_or("CSV")),
-            esc(s.dstn_typ.as_deref().unwrap_or("FILE")),
-        );
-    }
-    html.push_str("</table>\n");
-    html
+    let lines: Vec<DwtoolScheduleLine> = report.report_schedules.iter().map(Into::into).collect();
+    dwtool_schedules_table("Report schedules", "report-schedules", "Report", &lines)
 }
 
 /// DWTOOL's file-upload schedules, as the report schedules are shown.
 fn upload_schedules_table(report: &StatusReport) -> String {
-    if report.upload_schedules.is_empty() {
+    let lines: Vec<DwtoolScheduleLine> = report.upload_schedules.iter().map(Into::into).collect();
+    dwtool_schedules_table(
+        "File-upload schedules",
+        "upload-schedules",
+        "Upload",
+        &lines,
+    )
+}
+
+/// A table of DWTOOL schedule rows (nothing when there are none); the delivery column
+/// when the rows have one.
+fn dwtool_schedules_table(
+    title: &str,
+    id: &str,
+    what: &str,
+    lines: &[DwtoolScheduleLine],
+) -> String {
+    if lines.is_empty() {
         return String::new();
     }
-    let mut html = String::from(
-        "<h2>File-upload schedules</h2>\n<table id=\"upload-schedules\"><tr><th>SCHDID</th><th>Upload</th><th>Frequency</th><th>Next run (local)</th><th>Last run</th><th>Status</th></tr>\n",
+    let delivery = lines.iter().any(|l| l.delivery.is_some());
+    let mut html = format!(
+        "<h2>{title}</h2>\n<table id=\"{id}\"><tr><th>SCHDID</th><th>{what}</th><th>Frequency</th><th>Next run (local)</th><th>Last run</th><th>Status</th>{}</tr>\n",
+        if delivery { "<th>Delivery</th>" } else { "" }
     );
-    for s in report.upload_schedules.iter().take(100) {
+    for line in lines.iter().take(100) {
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>FLUPLD:{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            s.schdid,
-            esc(&s.flupldref),
-            esc(s.frqncy.as_deref().unwrap_or("")),
-            esc(s.tm_prm.as_deref().unwrap_or("")),
-            local_or_dash(s.nxt_run_dt),
-            local_or_dash(s.lst_run_dt),
-            esc(s.stts.as_deref().unwrap_or("")),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+            line.schdid,
+            esc(&line.mapref),
+            esc(&line.frequency),
+            local_or_dash(line.next_run),
+            local_or_dash(line.last_run),
+            esc(&line.status),
+            line.delivery
+                .as_deref()
+                .map(|d| format!("<td>{}</td>", esc(d)))
+                .unwrap_or_default(),
         );
     }
     html.push_str("</table>\n");
@@ -630,5 +631,25 @@ mod tests {
             "{html}"
         );
         assert_eq!(upload_schedules_table(&StatusReport::default()), "");
+        // Report schedules add their delivery.
+        let report = StatusReport {
+            report_schedules: vec![dwsched_model::ReportScheduleRow {
+                schdid: 70,
+                rprtid: 4,
+                stts: Some("ACTIVE".into()),
+                lst_run_dt: at("2026-11-30 06:30"),
+                ..Default::default()
+            }],
+            ..StatusReport::default()
+        };
+        let html = report_schedules_table(&report);
+        assert!(html.contains("<th>Report</th>") && html.contains("<th>Delivery</th>"));
+        assert!(
+            html.contains(
+                "<tr><td>70</td><td>REPORT:4</td><td>DAILY</td><td>-</td>\
+                 <td>2026-11-30 06:30:00</td><td>ACTIVE</td><td>CSV FILE</td></tr>"
+            ),
+            "{html}"
+        );
     }
 }

@@ -267,6 +267,77 @@ pub fn report_schedule_json(r: &dwsched_model::ReportScheduleRow) -> Value {
     })
 }
 
+/// A DWTOOL schedule row, of reports or of file uploads, as the status tables list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DwtoolScheduleLine {
+    pub schdid: i64,
+    /// `REPORT:<id>` or `FLUPLD:<ref>`.
+    pub mapref: String,
+    /// `FRQNCY` and `TM_PRM`.
+    pub frequency: String,
+    /// Wall-clock times in the default zone, as the rows hold them.
+    pub next_run: Option<chrono::NaiveDateTime>,
+    pub last_run: Option<chrono::NaiveDateTime>,
+    pub status: String,
+    /// A report's format and destination; `None` for an upload.
+    pub delivery: Option<String>,
+}
+
+impl DwtoolScheduleLine {
+    fn new(schdid: i64, mapref: String, frequency: &str, time: Option<&str>) -> Self {
+        Self {
+            schdid,
+            mapref,
+            frequency: format!("{frequency} {}", time.unwrap_or(""))
+                .trim()
+                .to_string(),
+            next_run: None,
+            last_run: None,
+            status: String::new(),
+            delivery: None,
+        }
+    }
+}
+
+impl From<&dwsched_model::ReportScheduleRow> for DwtoolScheduleLine {
+    fn from(r: &dwsched_model::ReportScheduleRow) -> Self {
+        let frequency = r.frqncy.as_deref().unwrap_or("DAILY");
+        Self {
+            next_run: r.nxt_run_dt,
+            last_run: r.lst_run_dt,
+            status: r.stts.clone().unwrap_or_default(),
+            delivery: Some(format!(
+                "{} {}",
+                r.otpt_fmt.as_deref().unwrap_or("CSV"),
+                r.dstn_typ.as_deref().unwrap_or("FILE")
+            )),
+            ..Self::new(
+                r.schdid,
+                format!("REPORT:{}", r.rprtid),
+                frequency,
+                r.tm_prm.as_deref(),
+            )
+        }
+    }
+}
+
+impl From<&dwsched_model::UploadScheduleRow> for DwtoolScheduleLine {
+    fn from(u: &dwsched_model::UploadScheduleRow) -> Self {
+        let frequency = u.frqncy.as_deref().unwrap_or("");
+        Self {
+            next_run: u.nxt_run_dt,
+            last_run: u.lst_run_dt,
+            status: u.stts.clone().unwrap_or_default(),
+            ..Self::new(
+                u.schdid,
+                format!("FLUPLD:{}", u.flupldref),
+                frequency,
+                u.tm_prm.as_deref(),
+            )
+        }
+    }
+}
+
 /// A DWTOOL file-upload schedule as JSON, its times as the row holds them (wall-clock
 /// time in the default zone).
 pub fn upload_schedule_json(u: &dwsched_model::UploadScheduleRow) -> Value {
