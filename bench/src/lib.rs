@@ -1,4 +1,5 @@
-//! Shared parts of the benchmarks: the machine they ran on.
+//! Shared parts of the benchmarks: the machine they ran on, the nodes they start, and
+//! the SQL they run on the side.
 
 use std::process::Command;
 
@@ -176,4 +177,30 @@ pub async fn wait_for_run(
     .await
     .expect("reading the run");
     (seconds, serde_json::from_str(&result).unwrap_or_default())
+}
+
+/// Runs `sql` (one or more statements) on the side; a failure ends the benchmark.
+pub async fn exec(conn: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The one text value `sql` selects.
+pub async fn text(conn: &mut sqlx::PgConnection, sql: &str) -> String {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Process `pid`'s peak resident memory so far, in MiB.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
 }

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use dwsched_bench::machine_report;
+use dwsched_bench::{exec, machine_report, peak_rss_mib};
 use dwsched_flow::mapping::{MappingRun, build_plan};
 use dwsched_flow::{
     ConnectionSpec, Connections, Flow, Pools, RunContext, RunOutcome, StopSignal, run_flow,
@@ -33,13 +33,6 @@ const DIMENSION: &str = "(SKEY BIGINT PRIMARY KEY, RWHKEY VARCHAR(32), CUST_ID N
 
 const SOURCE_SQL: &str = "SELECT customer_id AS cust_id, first_name || ' ' || last_name AS cust_name, \
      city, segment FROM customers";
-
-async fn exec(conn: &mut PgConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 async fn count(conn: &mut PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
@@ -174,16 +167,6 @@ async fn by_dwsched(connections: &Connections, table: &str) -> i64 {
     report.totals.target
 }
 
-/// The process's peak resident memory, in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 async fn fill_source(conn: &mut PgConnection, rows: i64) {
     exec(conn, "DROP TABLE IF EXISTS customers").await;
     exec(
@@ -242,7 +225,7 @@ async fn main() {
     fill_source(&mut conn, SMALL).await;
     exec(&mut conn, &format!("CREATE TABLE dim_small {DIMENSION}")).await;
     by_dwsched(&connections, "dim_small").await;
-    let small_peak = peak_rss_mib();
+    let small_peak = peak_rss_mib(std::process::id());
 
     fill_source(&mut conn, ROWS).await;
     for table in ["dim_psql", "dim_dwsched"] {
@@ -255,7 +238,7 @@ async fn main() {
     let written = by_dwsched(&connections, "dim_dwsched").await;
     let dwsched_first = clock.elapsed().as_secs_f64();
     assert_eq!(written, ROWS);
-    let large_peak = peak_rss_mib();
+    let large_peak = peak_rss_mib(std::process::id());
 
     // 10% of the customers move.
     exec(

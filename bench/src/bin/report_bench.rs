@@ -12,36 +12,15 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dwsched_bench::{Process, dwsched_cli, machine_report, median, start_dwsched, wait_for_run};
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
+use dwsched_bench::{
+    Process, dwsched_cli, exec, machine_report, median, peak_rss_mib, start_dwsched, text,
+    wait_for_run,
+};
+use sqlx::{Connection as _, PgConnection};
 
 const ROWS: i64 = 1_000_000;
 const SMALL: i64 = 100_000;
 const RUNS: usize = 3;
-
-async fn exec(conn: &mut PgConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn text(conn: &mut PgConnection, sql: &str) -> String {
-    sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-        .fetch_one(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// The node's peak resident memory so far, in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
 
 /// Queues a `REPORT` request as DWTOOL's API does, waits for it to end `DONE`, and gives
 /// the run's own duration (`DMS_PRCLOG` `ENDDT - STRTDT`) and the file it wrote.

@@ -15,8 +15,11 @@ use std::io::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dwsched_bench::{Process, dwsched_cli, machine_report, median, start_dwsched, wait_for_run};
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
+use dwsched_bench::{
+    Process, dwsched_cli, exec, machine_report, median, peak_rss_mib, start_dwsched, text,
+    wait_for_run,
+};
+use sqlx::{Connection as _, PgConnection};
 
 const ROWS: usize = 1_000_000;
 const SMALL: usize = 100_000;
@@ -31,29 +34,6 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("amount", "Decimal18,2", "NUMERIC(18,2)"),
     ("visits", "Integer", "BIGINT"),
 ];
-
-async fn exec(conn: &mut PgConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn text(conn: &mut PgConnection, sql: &str) -> String {
-    sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-        .fetch_one(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
 
 fn write_file(path: &std::path::Path, rows: usize) {
     let file = std::fs::File::create(path).unwrap();
