@@ -256,26 +256,7 @@ async fn reports_run_on_the_sites_tables(db: TestDb) {
         .await;
     let scratch = Scratch::new();
     cli(&db, &scratch.dir, &["init"]);
-    let connection = db.flow_connection("dw");
-    let mut put = vec![
-        "conn",
-        "put",
-        "dw",
-        "--url",
-        connection.constr.as_deref().unwrap(),
-    ];
-    if let Some(schema) = connection.schnm.as_deref() {
-        put.extend(["--default-schema", schema]);
-    }
-    cli(&db, &scratch.dir, &put);
-    let conid = db
-        .text_rows(&format!(
-            "SELECT {} FROM DMS_DBCONDTLS WHERE CONNM = 'dw'",
-            text(backend, "CONID")
-        ))
-        .await[0][0]
-        .clone()
-        .unwrap();
+    let conid = put_connection(&db, &scratch.dir).await;
     let rows = report_rows(backend, &conid);
     db.exec_raw(&rows.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
@@ -603,4 +584,28 @@ fn check_file(format: &str, path: &std::path::Path) {
         ),
         other => panic!("no check for {other}"),
     }
+}
+
+/// Registers the test database as connection `dw` with `dwsched conn put`; its
+/// `CONID`.
+pub async fn put_connection(db: &TestDb, dir: &std::path::Path) -> String {
+    let connection = db.flow_connection("dw");
+    let mut put = vec![
+        "conn",
+        "put",
+        "dw",
+        "--url",
+        connection.constr.as_deref().unwrap(),
+    ];
+    if let Some(schema) = connection.schnm.as_deref() {
+        put.extend(["--default-schema", schema]);
+    }
+    cli(db, dir, &put);
+    db.text_rows(&format!(
+        "SELECT {} FROM DMS_DBCONDTLS WHERE CONNM = 'dw'",
+        text(db.backend, "CONID")
+    ))
+    .await[0][0]
+        .clone()
+        .unwrap()
 }

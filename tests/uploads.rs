@@ -10,7 +10,7 @@ use dwsched_model::RequestStatus;
 use dwsched_store::{Backend, Store};
 use serde_json::Value;
 
-use crate::reports::{quoted, text, wait_end};
+use crate::reports::{put_connection, quoted, text, wait_end};
 use crate::service::{NodeProcess, Scratch, cli, eventually};
 use crate::util::{TestDb, with_db};
 
@@ -286,26 +286,7 @@ async fn uploads_load_files_with_the_sites_mappings(db: TestDb) {
         .collect();
     db.exec_raw(&params.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
-    let connection = db.flow_connection("dw");
-    let mut put = vec![
-        "conn",
-        "put",
-        "dw",
-        "--url",
-        connection.constr.as_deref().unwrap(),
-    ];
-    if let Some(default_schema) = connection.schnm.as_deref() {
-        put.extend(["--default-schema", default_schema]);
-    }
-    cli(&db, &scratch.dir, &put);
-    let conid = db
-        .text_rows(&format!(
-            "SELECT {} FROM DMS_DBCONDTLS WHERE CONNM = 'dw'",
-            text(backend, "CONID")
-        ))
-        .await[0][0]
-        .clone()
-        .unwrap();
+    let conid = put_connection(&db, &scratch.dir).await;
 
     // The note's customer file (§5), with a leading zero, a row with no key and a
     // formula; the target does not exist yet.
